@@ -1,0 +1,337 @@
+"""The BackOffice application: one method per use case (load, decide, save).
+
+Requests and their payments live in one application, so that a payment and the request it moves
+on are saved in one transaction, and the whole back office has one ordered event log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Sequence
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Recording
+
+from application.access import check_can_act, check_can_submit
+from application.errors import Forbidden, IdempotencyKeyReused, NotFound, StaleVersion
+from application.ports import Clock, ReferenceIssuer
+from application.presentation import describe_payment, describe_request
+from domain.actors import Actor
+from domain.catalogue import SERVICES, FeeSchedule, Service
+from domain.errors import InvalidCommand, OneStopError, TransitionNotAllowed
+from domain.json_schema import check
+from domain.organizations import Directory
+from domain.payment import AWAITING_PAYMENT as PAYMENT_OPEN
+from domain.payment import Payment
+from domain.promptpay import bill_payment_payload
+from domain.service_request import VERIFYING, ServiceRequest
+from domain.submission import check_submission
+
+ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://onestop.example/ids")
+
+_MESSAGE = {"type": "string", "minLength": 1, "maxLength": 2000}
+
+
+def _body(properties: dict[str, Any], *required: str) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}
+
+
+# The body each action takes; the API validates with these and publishes them in OpenAPI.
+ACTION_SCHEMAS: dict[str, dict[str, Any]] = {
+    "assign": _body({"officer": {"type": "string", "minLength": 1, "maxLength": 200}}, "officer"),
+    "request-info": _body({"message": _MESSAGE}, "message"),
+    "provide-info": _body({"message": _MESSAGE}, "message"),
+    "approve": _body({"note": _MESSAGE}),
+    "reject": _body({"reason": _MESSAGE}, "reason"),
+    "complete": _body({"note": _MESSAGE}),
+    "withdraw": _body({"reason": _MESSAGE}),
+    "assess-fee": _body({"amount_satang": {"type": "integer", "minimum": 1, "maximum": 10**13}, "note": _MESSAGE}, "amount_satang"),
+    "retry": _body({}),
+}
+RECORD_CASH_SCHEMA = _body({"amount_satang": {"type": "integer", "minimum": 1, "maximum": 10**13}}, "amount_satang")
+
+
+@dataclass(frozen=True)
+class SubmitCommand:
+    body: Any
+    actor: Actor
+    request_hash: str
+    idempotency_key: str | None = None
+
+
+@dataclass
+class Outcome:
+    """A use case's result: the resulting state, as clients see it."""
+
+    state: dict[str, Any]
+    replayed: bool = False
+    payment: dict[str, Any] | None = field(default=None)
+
+
+def access_fields(request: ServiceRequest) -> dict[str, Any]:
+    return {
+        "organization": request.organization,
+        "filed_at": request.filed_at,
+        "applicant_national_id": request.applicant["national_id"],
+    }
+
+
+class BackOffice(Application[UUID]):
+    name = "OneStop"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        directory: Directory,
+        fees: FeeSchedule,
+        biller_id: str,
+        references: ReferenceIssuer,
+        clock: Clock,
+    ) -> None:
+        super().__init__(env)
+        self.directory = directory
+        self.fees = fees
+        self.biller_id = biller_id
+        self.references = references
+        self.clock = clock
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def get_request(self, request_id: UUID, version: int | None = None) -> ServiceRequest:
+        try:
+            request = self.repository.get(request_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound("no such service request") from None
+        if not isinstance(request, ServiceRequest):
+            raise NotFound("no such service request")
+        return request
+
+    def get_payment(self, payment_id: UUID, version: int | None = None) -> Payment:
+        try:
+            payment = self.repository.get(payment_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound("no such payment") from None
+        if not isinstance(payment, Payment):
+            raise NotFound("no such payment")
+        return payment
+
+    def _save(self, *aggregates: Any) -> int | None:
+        try:
+            recordings = self.save(*aggregates)
+        except IntegrityError:
+            raise StaleVersion("the request was changed by someone else; reload and try again") from None
+        return max((r.notification.id for r in recordings), default=None)
+
+    # -- submit ------------------------------------------------------------------------------
+
+    def submit(self, command: SubmitCommand) -> Outcome:
+        result = self.submit_many([command])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def submit_many(self, commands: Sequence[SubmitCommand]) -> list[Outcome | Exception]:
+        """File many requests in one transaction (the write lock is per transaction, so this is
+        how concurrent submissions share it). A conflict in the batch (a reused idempotency key)
+        falls back to one transaction per request, so one bad command fails alone."""
+        at = self.clock.now()
+        results: list[Outcome | Exception | None] = [None] * len(commands)
+        references = iter(self.references.issue(len(commands), at))
+        prepared: list[tuple[int, str, list[Any]]] = []
+        for i, command in enumerate(commands):
+            reference = next(references)
+            try:
+                prepared.append((i, reference, self._prepare_submission(command, reference)))
+            except OneStopError as error:
+                results[i] = error
+        if prepared:
+            try:
+                recordings = self.save(*[a for _, _, aggregates in prepared for a in aggregates])
+            except IntegrityError:
+                for i, reference, _ in prepared:
+                    results[i] = self._submit_alone(commands[i], reference)
+            else:
+                positions = _positions(recordings)
+                for i, _, aggregates in prepared:
+                    results[i] = self._outcome(aggregates, positions)
+        return [r for r in results if r is not None]
+
+    def _submit_alone(self, command: SubmitCommand, reference: str) -> Outcome | Exception:
+        try:
+            aggregates = self._prepare_submission(command, reference)
+            return self._outcome(aggregates, _positions(self.save(*aggregates)))
+        except IntegrityError:
+            return self._replay(command)
+        except OneStopError as error:
+            return error
+
+    def _outcome(self, aggregates: list[Any], positions: dict[UUID, int]) -> Outcome:
+        request = aggregates[0]
+        payment = aggregates[1] if len(aggregates) > 1 else None
+        position = max(positions.get(a.id, 0) for a in aggregates)
+        return Outcome(describe_request(request, payment, position))
+
+    def _request_id(self, command: SubmitCommand) -> UUID:
+        if command.idempotency_key is None:
+            return uuid4()
+        return uuid5(ID_NAMESPACE, f"request\n{command.actor.sub}\n{command.idempotency_key}")
+
+    def _prepare_submission(self, command: SubmitCommand, reference: str) -> list[Any]:
+        submission = check_submission(command.body, self.directory)
+        actor = command.actor
+        filed_at = submission.filed_at.code
+        if actor.role == "officer" and not (isinstance(command.body, dict) and command.body.get("filed_at")):
+            # An officer files at their own counter unless they say otherwise.
+            filed_at = actor.org or filed_at
+        check_can_submit(actor, submission.applicant["national_id"], filed_at, submission.channel)
+        if filed_at not in self.directory:
+            raise InvalidCommand("unknown organisation", [("filed_at", f"{filed_at} is not a known organisation")])
+        at = self.clock.now()
+        request = ServiceRequest.file(
+            id=self._request_id(command),
+            at=at,
+            actor=actor,
+            channel=submission.channel,
+            reference=reference,
+            service=submission.service.code,
+            organization=submission.organization.code,
+            filed_at=filed_at,
+            applicant=submission.applicant,
+            details=submission.details,
+            due_at=at + timedelta(days=submission.service.sla_days),
+            request_hash=command.request_hash,
+        )
+        payment = self._advance(request, submission.service, actor, submission.channel, at)
+        return [request, payment] if payment else [request]
+
+    def _replay(self, command: SubmitCommand) -> Outcome | Exception:
+        """The same key came again: the same body replays the first response."""
+        request = self.get_request(self._request_id(command))
+        if request.request_hash != command.request_hash:
+            return IdempotencyKeyReused("this Idempotency-Key was used with a different body")
+        # The first response is the state after the first save, whose events share one time.
+        events = list(self.repository.event_store.get(request.id))
+        first_version = max(e.originator_version for e in events if e.timestamp == events[0].timestamp)
+        first = self.get_request(request.id, version=first_version)
+        payment = None
+        if first.payment_id is not None:
+            payment = self.get_payment(first.payment_id, version=1)
+        return Outcome(describe_request(first, payment, self.recorder.max_notification_id()), replayed=True)
+
+    def _advance(self, request: ServiceRequest, service: Service, actor: Actor, channel: str, at: datetime) -> Payment | None:
+        """Move a request to its next waiting state: the registry, the cashier or an officer."""
+        if service.needs_verification and not request.verified:
+            request.start_verification(actor, channel, at)
+            return None
+        fee = service.fee_satang(request.details, self.directory.get(request.organization), self.fees)  # type: ignore[arg-type]
+        if fee > 0 and not request.paid:
+            return self._open_payment(request, fee, actor, channel, at)
+        request.start_review(actor, channel, at)
+        return None
+
+    def _open_payment(self, request: ServiceRequest, amount_satang: int, actor: Actor, channel: str, at: datetime) -> Payment:
+        payment = Payment.open(
+            id=uuid5(ID_NAMESPACE, f"payment\n{request.id}\n{request.version}"),
+            at=at,
+            actor=actor,
+            channel=channel,
+            request_id=request.id,
+            reference=request.reference,
+            organization=request.organization,
+            amount_satang=amount_satang,
+            promptpay_payload=bill_payment_payload(biller_id=self.biller_id, ref1=request.reference, amount_satang=amount_satang),
+            expires_at=at + timedelta(hours=self.fees.payment_validity_hours),
+        )
+        request.assess_fee(amount_satang, payment.id, actor, channel, at)
+        return payment
+
+    # -- officers' and applicants' actions ---------------------------------------------------
+
+    def act(self, request_id: UUID, action: str, body: Any, actor: Actor, channel: str, if_match: int | None) -> Outcome:
+        """Apply one named action to a request, if the actor may and the rules allow."""
+        if action not in ACTION_SCHEMAS:
+            raise InvalidCommand(f"unknown action {action!r}", [("action", "must be one of " + ", ".join(ACTION_SCHEMAS))])
+        errors = check(ACTION_SCHEMAS[action], body)
+        if errors:
+            raise InvalidCommand(f"the body does not fit the {action} action", errors)
+        request = self.get_request(request_id)
+        check_can_act(actor, action, access_fields(request))
+        if if_match is not None and if_match != request.version:
+            raise StaleVersion(f"the request is at version {request.version}, not {if_match}", request.version)
+        payment = self.get_payment(request.payment_id) if request.payment_id else None
+        at = self.clock.now()
+        changed: list[Any] = [request]
+        if action == "assign":
+            request.assign(body["officer"], actor, channel, at)
+        elif action == "request-info":
+            request.request_info(body["message"], actor, channel, at)
+        elif action == "provide-info":
+            request.provide_info(body["message"], actor, channel, at)
+        elif action == "approve":
+            request.approve(body.get("note"), actor, channel, at)
+        elif action == "complete":
+            if SERVICES[request.service].fulfilment:
+                raise TransitionNotAllowed("this service is completed by the civil registry, not by hand")
+            request.complete({"note": body.get("note")}, actor, channel, at)
+        elif action in ("reject", "withdraw"):
+            if action == "reject":
+                request.reject(body["reason"], actor, channel, at)
+            else:
+                request.withdraw(body.get("reason"), actor, channel, at)
+            if payment is not None and payment.status == PAYMENT_OPEN:
+                payment.expire(f"request {request.status}", actor, channel, at)
+                changed.append(payment)
+        elif action == "assess-fee":
+            payment = self._open_payment(request, body["amount_satang"], actor, channel, at)
+            changed.append(payment)
+        elif action == "retry":
+            request.retry(actor, channel, at)
+        position = self._save(*changed)
+        return Outcome(describe_request(request, payment, position))
+
+    # -- payments ----------------------------------------------------------------------------
+
+    def record_cash(self, payment_id: UUID, body: Any, actor: Actor, if_match: int | None) -> Outcome:
+        """An officer takes the fee in cash at a counter."""
+        errors = check(RECORD_CASH_SCHEMA, body)
+        if errors:
+            raise InvalidCommand("the body does not fit record-cash", errors)
+        payment = self.get_payment(payment_id)
+        request = self.get_request(payment.request_id)
+        check_can_act(actor, "record-cash", access_fields(request))
+        if actor.role not in ("officer", "admin"):
+            raise Forbidden("only officers take cash")
+        if if_match is not None and if_match != payment.version:
+            raise StaleVersion(f"the payment is at version {payment.version}, not {if_match}", payment.version)
+        at = self.clock.now()
+        payment.receive(body["amount_satang"], "cash", None, actor, "counter", at)
+        request.settle_payment(payment.id, actor, "counter", at)
+        position = self._save(payment, request)
+        return Outcome(describe_payment(payment, position), payment=describe_request(request, payment, position))
+
+    def record_verification(self, request_id: UUID, result: dict[str, Any], actor: Actor) -> Outcome:
+        """The registry answered about the applicant. A result already recorded is ignored."""
+        request = self.get_request(request_id)
+        payment = self.get_payment(request.payment_id) if request.payment_id else None
+        if request.status != VERIFYING:
+            return Outcome(describe_request(request, payment, None), replayed=True)
+        at = self.clock.now()
+        if result.get("found") and result.get("alive"):
+            request.record_verification(result, actor, at)
+            payment = self._advance(request, SERVICES[request.service], actor, "system", at) or payment
+        else:
+            reason = result.get("reason") or "the civil registry could not verify the applicant"
+            request.reject(f"civil registry: {reason}", actor, "system", at)
+        position = self._save(*[a for a in (request, payment) if a is not None])
+        return Outcome(describe_request(request, payment, position))
+
+
+def _positions(recordings: list[Recording]) -> dict[UUID, int]:
+    positions: dict[UUID, int] = {}
+    for recording in recordings:
+        event_id = recording.domain_event.originator_id
+        positions[event_id] = max(positions.get(event_id, 0), recording.notification.id)
+    return positions

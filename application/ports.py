@@ -1,0 +1,72 @@
+"""Ports: what the application needs from the outside world, as abstract interfaces."""
+
+from __future__ import annotations
+
+import abc
+from datetime import datetime
+from typing import Any
+
+from application.errors import ApplicationError
+
+
+class ReferenceIssuer(abc.ABC):
+    """Issues unique, human-readable request references (they become PromptPay Ref1)."""
+
+    @abc.abstractmethod
+    def issue(self, count: int, at: datetime) -> list[str]:
+        """Return ``count`` new references, never issued before."""
+
+
+class Clock(abc.ABC):
+    @abc.abstractmethod
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+
+
+class CivilRegistry(abc.ABC):
+    """The civil registry (DOPA linkage). Every call that changes something takes an
+    idempotency key, so a retried call has one effect."""
+
+    @abc.abstractmethod
+    async def verify_person(self, national_id: str, idempotency_key: str) -> dict[str, Any]:
+        """Return ``{found, alive, name_th, birth_date, house_id, organization, reason}``."""
+
+    @abc.abstractmethod
+    async def read_house(self, house_id: str) -> dict[str, Any] | None:
+        """Return the house record, or None when the registry does not know it."""
+
+    @abc.abstractmethod
+    async def record_move(self, national_id: str, to_house_id: str, move_date: str | None, idempotency_key: str) -> dict[str, Any]:
+        """Record a change of address."""
+
+    @abc.abstractmethod
+    async def allocate_house_number(self, owner_national_id: str, building_permit_no: str, address: str, organization: str, idempotency_key: str) -> dict[str, Any]:
+        """Allocate a house ID for a new building."""
+
+    @abc.abstractmethod
+    async def issue_certified_copy(self, national_id: str, document: str, copies: int, idempotency_key: str) -> dict[str, Any]:
+        """Issue a certified copy; the result carries a ``document_ref``."""
+
+
+class PaymentGateway(abc.ABC):
+    """The bank's bill-payment gateway."""
+
+    @abc.abstractmethod
+    async def create_charge(self, reference: str, amount_satang: int, expires_at: datetime, idempotency_key: str) -> dict[str, Any]:
+        """Create a bill-payment charge; the result carries ``charge_id`` and ``promptpay_payload``."""
+
+    @abc.abstractmethod
+    async def read_charge(self, charge_id: str) -> dict[str, Any]:
+        """Return the charge as the bank has it."""
+
+    @abc.abstractmethod
+    async def refund(self, reference: str, amount_satang: int, reason: str, idempotency_key: str) -> dict[str, Any]:
+        """Refund a payment; the result carries ``refund_id``."""
+
+
+class OutsideCallFailed(ApplicationError):
+    """An outside system failed in a way worth retrying (timeout, 5xx, connection refused)."""
+
+
+class OutsideCallRefused(ApplicationError):
+    """An outside system refused the call for good (4xx): retrying will not help."""

@@ -1,0 +1,144 @@
+"""Folds from events to view rows: pure functions, so every view is an exact function of the log.
+
+The infrastructure's view recorder loads the rows a batch touches, folds the batch's events
+into them with these functions, and writes rows and tracking in one transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from domain.payment import Payment
+from domain.service_request import FINAL, ServiceRequest
+
+BANGKOK = timezone(timedelta(hours=7))
+
+COUNTED = {
+    ServiceRequest.Submitted: "submitted",
+    ServiceRequest.Approved: "approved",
+    ServiceRequest.Rejected: "rejected",
+    ServiceRequest.Completed: "completed",
+    ServiceRequest.Withdrawn: "withdrawn",
+}
+COUNT_COLUMNS = ("submitted", "approved", "rejected", "completed", "withdrawn", "paid_satang")
+
+_STATUS_OF = {
+    ServiceRequest.VerificationStarted: "verifying",
+    ServiceRequest.FeeAssessed: "awaiting_payment",
+    ServiceRequest.PaymentSettled: "in_review",
+    ServiceRequest.ReviewStarted: "in_review",
+    ServiceRequest.InfoRequested: "info_requested",
+    ServiceRequest.InfoProvided: "in_review",
+    ServiceRequest.Approved: "approved",
+    ServiceRequest.Rejected: "rejected",
+    ServiceRequest.Completed: "completed",
+    ServiceRequest.Withdrawn: "withdrawn",
+}
+
+
+def bangkok_day(at: datetime) -> date:
+    return at.astimezone(BANGKOK).date()
+
+
+def fold_request(row: dict[str, Any] | None, event: Any, position: int) -> dict[str, Any]:
+    """Apply one ServiceRequest event to a request summary row."""
+    if isinstance(event, ServiceRequest.Submitted):
+        return {
+            "id": event.originator_id,
+            "reference": event.reference,
+            "service": event.service,
+            "organization": event.organization,
+            "filed_at": event.filed_at,
+            "channel": event.channel,
+            "status": "submitted",
+            "version": event.originator_version,
+            "position": position,
+            "applicant_national_id": event.applicant["national_id"],
+            "applicant_name": event.applicant["name"],
+            "details": event.details,
+            "assigned_to": None,
+            "submitted_at": event.timestamp,
+            "updated_at": event.timestamp,
+            "due_at": event.due_at,
+            "outcome": None,
+            "result": None,
+            "action_required": None,
+            "payment_id": None,
+            "payment_amount_satang": None,
+            "payment_status": None,
+        }
+    if row is None:
+        raise LookupError(f"event {type(event).__name__} for unknown request {event.originator_id}")
+    row = dict(row)
+    row["version"] = event.originator_version
+    row["position"] = position
+    row["updated_at"] = event.timestamp
+    status = _STATUS_OF.get(type(event))
+    if status is not None:
+        row["status"] = status
+    if isinstance(event, ServiceRequest.Assigned):
+        row["assigned_to"] = event.officer
+    elif isinstance(event, ServiceRequest.FeeAssessed):
+        row["payment_id"] = event.payment_id
+        row["payment_amount_satang"] = event.amount_satang
+        row["payment_status"] = "awaiting_payment"
+    elif isinstance(event, (ServiceRequest.Rejected, ServiceRequest.Withdrawn)):
+        row["outcome"] = event.reason
+    elif isinstance(event, ServiceRequest.Completed):
+        row["result"] = event.result
+    elif isinstance(event, ServiceRequest.ActionRequired):
+        row["action_required"] = {"job": event.job, "reason": event.reason}
+    elif isinstance(event, ServiceRequest.RetryRequested):
+        row["action_required"] = None
+    return row
+
+
+def fold_payment(row: dict[str, Any] | None, event: Any, position: int) -> dict[str, Any]:
+    """Apply one Payment event to a payment row."""
+    if isinstance(event, Payment.Opened):
+        return {
+            "id": event.originator_id,
+            "request_id": event.request_id,
+            "reference": event.reference,
+            "organization": event.organization,
+            "amount_satang": event.amount_satang,
+            "status": "awaiting_payment",
+            "promptpay_payload": event.promptpay_payload,
+            "expires_at": event.expires_at,
+            "version": event.originator_version,
+            "position": position,
+            "method": None,
+            "updated_at": event.timestamp,
+            "discrepancies": [],
+        }
+    if row is None:
+        raise LookupError(f"event {type(event).__name__} for unknown payment {event.originator_id}")
+    row = dict(row)
+    row["version"] = event.originator_version
+    row["position"] = position
+    row["updated_at"] = event.timestamp
+    if isinstance(event, Payment.Received):
+        row["status"] = "paid"
+        row["method"] = event.method
+    elif isinstance(event, Payment.Expired):
+        row["status"] = "expired"
+    elif isinstance(event, Payment.Refunded):
+        row["status"] = "refunded"
+    elif isinstance(event, Payment.Discrepancy):
+        row["discrepancies"] = [*row["discrepancies"], {"amount_satang": event.amount_satang, "reason": event.reason}]
+    return row
+
+
+def is_in_work_queue(row: dict[str, Any]) -> bool:
+    return row["status"] not in FINAL
+
+
+def count_increments(event: Any, organization: str, service: str) -> tuple[tuple[str, date, str], str, int] | None:
+    """What one event adds to the daily counts: ((organization, day, service), column, amount)."""
+    column = COUNTED.get(type(event))
+    if column is not None:
+        return (organization, bangkok_day(event.timestamp), service), column, 1
+    if isinstance(event, Payment.Received):
+        return (organization, bangkok_day(event.timestamp), service), "paid_satang", event.amount_satang
+    return None

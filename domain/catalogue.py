@@ -1,0 +1,147 @@
+"""The service catalogue: which services exist, who offers them, what their details are, what
+they cost and what outside work they need. Fees marked unconfirmed in the domain brief come
+from a `FeeSchedule` (configuration), never from constants here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from domain.organizations import Organization, OrganizationKind
+
+MUN_SAO = frozenset({OrganizationKind.MUNICIPALITY, OrganizationKind.SAO})
+EVERY_KIND = frozenset(OrganizationKind)
+
+_HOUSE_ID = {"type": "string", "pattern": "^[0-9]{11}$", "description": "11-digit house ID"}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 2000}
+_SHORT = {"type": "string", "minLength": 1, "maxLength": 200}
+
+
+def _obj(properties: dict[str, Any], *required: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
+@dataclass(frozen=True)
+class FeeSchedule:
+    """Fees set by ordinance or regulation; loaded from configuration."""
+
+    certified_copy_per_copy_satang: int = 2000
+    flyer_permit_satang: int = 20000
+    # Hotel fee rate per PAO in basis points of room revenue (100 = 1%), and the day of the
+    # next month by which the filing is due.
+    hotel_fee_rate_bp: Mapping[str, int] = field(default_factory=dict)
+    hotel_fee_due_day: Mapping[str, int] = field(default_factory=dict)
+    default_hotel_fee_rate_bp: int = 100
+    default_hotel_fee_due_day: int = 20
+    payment_validity_hours: int = 72
+
+
+@dataclass(frozen=True)
+class Service:
+    code: str
+    name_th: str
+    name_en: str
+    offered_by: frozenset[OrganizationKind]
+    details_schema: dict[str, Any]
+    needs_verification: bool = False
+    # What the registry must do once an officer approves ('record_move', 'allocate_house_number',
+    # 'issue_certified_copy'), or None.
+    fulfilment: str | None = None
+    sla_days: int = 15
+    fee_kind: str = "none"  # none | per_copy | flat_permit | hotel_fee | assessed
+
+    def offered_at(self, org: Organization) -> bool:
+        return org.kind in self.offered_by
+
+    def fee_satang(self, details: Mapping[str, Any], org: Organization, fees: FeeSchedule) -> int:
+        """The fee due at submission; 0 when none, or when an officer assesses it later."""
+        if self.fee_kind == "per_copy":
+            return fees.certified_copy_per_copy_satang * int(details["copies"])
+        if self.fee_kind == "flat_permit":
+            return fees.flyer_permit_satang
+        if self.fee_kind == "hotel_fee":
+            rate = fees.hotel_fee_rate_bp.get(org.code, fees.default_hotel_fee_rate_bp)
+            # Round half up to the satang, in integers.
+            return (int(details["room_revenue_satang"]) * rate + 5000) // 10000
+        return 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name_th": self.name_th,
+            "name_en": self.name_en,
+            "offered_by": sorted(k.value for k in self.offered_by),
+            "needs_verification": self.needs_verification,
+            "has_fee": self.fee_kind != "none",
+            "sla_days": self.sla_days,
+        }
+
+
+SERVICES: dict[str, Service] = {
+    s.code: s
+    for s in [
+        Service(
+            "civil.address-change", "แจ้งย้ายที่อยู่", "Change of address", MUN_SAO,
+            _obj({"to_house_id": _HOUSE_ID, "move_date": {"type": "string", "format": "date"}}, "to_house_id"),
+            needs_verification=True, fulfilment="record_move", sla_days=3,
+        ),
+        Service(
+            "civil.house-number", "ขอเลขที่บ้าน", "New house number", MUN_SAO,
+            _obj({"building_permit_no": _SHORT, "address": _TEXT}, "building_permit_no", "address"),
+            needs_verification=True, fulfilment="allocate_house_number", sla_days=15,
+        ),
+        Service(
+            "civil.certified-copy", "คัดและรับรองเอกสารทะเบียน", "Certified copy of a registration document", MUN_SAO,
+            _obj(
+                {
+                    "document": {"type": "string", "enum": ["house-registration", "birth-certificate", "id-card-record", "name-change"]},
+                    "copies": {"type": "integer", "minimum": 1, "maximum": 20},
+                },
+                "document", "copies",
+            ),
+            needs_verification=True, fulfilment="issue_certified_copy", sla_days=1, fee_kind="per_copy",
+        ),
+        Service(
+            "civil.appointment", "ขอรับบริการล่วงหน้า", "Book a counter slot", EVERY_KIND,
+            _obj({"service": {"type": "string", "minLength": 1, "maxLength": 64}, "slot": {"type": "string", "format": "date-time"}}, "service", "slot"),
+            sla_days=1,
+        ),
+        Service(
+            "local.flyer-permit", "ขออนุญาตโฆษณาด้วยการปิด ทิ้ง หรือโปรยแผ่นประกาศ", "Flyer and poster permit (Public Cleanliness Act s.10)", MUN_SAO,
+            _obj(
+                {
+                    "description": _TEXT, "area": _SHORT,
+                    "start_date": {"type": "string", "format": "date"}, "end_date": {"type": "string", "format": "date"},
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+                },
+                "description", "area", "start_date", "end_date", "quantity",
+            ),
+            sla_days=7, fee_kind="flat_permit",
+        ),
+        Service(
+            "local.hotel-fee", "ยื่นแบบชำระค่าธรรมเนียมบำรุง อบจ. จากผู้พักในโรงแรม", "Hotel guest fee filing", frozenset({OrganizationKind.PAO}),
+            _obj({"month": {"type": "string", "format": "month"}, "room_revenue_satang": {"type": "integer", "minimum": 1, "maximum": 10**13}}, "month", "room_revenue_satang"),
+            sla_days=5, fee_kind="hotel_fee",
+        ),
+        Service(
+            "local.land-building-tax", "ภาษีที่ดินและสิ่งปลูกสร้าง", "Land and building tax", MUN_SAO,
+            _obj({"parcel_id": {"type": "string", "minLength": 1, "maxLength": 40}, "tax_year": {"type": "integer", "minimum": 2020, "maximum": 2100}}, "parcel_id", "tax_year"),
+            sla_days=30, fee_kind="assessed",
+        ),
+        Service(
+            "welfare.elderly-allowance", "ลงทะเบียนรับเบี้ยยังชีพผู้สูงอายุ", "Elderly allowance registration", MUN_SAO,
+            _obj({"bank_account": {"type": "string", "pattern": "^[0-9]{10,15}$"}}),
+            needs_verification=True, sla_days=30,
+        ),
+        Service(
+            "complaint", "ร้องเรียน / ร้องทุกข์", "Complaint", EVERY_KIND,
+            _obj({"subject": _SHORT, "description": _TEXT, "location": _SHORT}, "subject", "description"),
+            sla_days=15,
+        ),
+    ]
+}

@@ -1,0 +1,111 @@
+"""Settings: read from the environment once, into one frozen object."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from domain.errors import OneStopError
+
+DEMO_BILLER_ID = "099400016601001"
+
+
+class SettingsError(OneStopError):
+    """A setting is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class DatabaseAddress:
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str
+
+    @classmethod
+    def from_url(cls, url: str) -> DatabaseAddress:
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgres", "postgresql"):
+            raise SettingsError("ONESTOP_DATABASE_URL must be a postgresql:// URL")
+        query = parse_qs(parts.query)
+        host = query.get("host", [parts.hostname or "127.0.0.1"])[0]
+        return cls(
+            host=host,
+            port=int(query.get("port", [parts.port or 5432])[0]),
+            dbname=unquote(parts.path.lstrip("/")) or "postgres",
+            user=unquote(parts.username or "postgres"),
+            password=unquote(parts.password or ""),
+        )
+
+    def url(self) -> str:
+        if self.host.startswith("/"):
+            return f"postgresql://{self.user}:{self.password}@/{self.dbname}?host={self.host}&port={self.port}"
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{self.dbname}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    data_dir: Path = Path(".onestop")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    jwt_secret: str = ""
+    promptpay_biller_id: str = DEMO_BILLER_ID
+    pool_size: int = 8
+    fees_file: Path | None = None
+    broker_url: str | None = None
+    registry_url: str | None = None
+    bank_url: str | None = None
+    bank_callback_secret: str = ""
+    webhooks_allow_private: bool = False
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def database(self) -> DatabaseAddress:
+        if self.database_url is None:
+            raise SettingsError("no database URL: start the embedded PostgreSQL first")
+        return DatabaseAddress.from_url(self.database_url)
+
+    def with_database(self, url: str) -> Settings:
+        return replace(self, database_url=url)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, require_secret: bool = True) -> Settings:
+        env = os.environ if env is None else env
+        database_url = env.get("ONESTOP_DATABASE_URL") or None
+        secret = env.get("ONESTOP_JWT_SECRET", "")
+        if not secret:
+            if database_url is not None and require_secret:
+                raise SettingsError("ONESTOP_JWT_SECRET is required when ONESTOP_DATABASE_URL is set")
+            secret = secrets.token_urlsafe(32)
+        biller = env.get("ONESTOP_PROMPTPAY_BILLER_ID") or DEMO_BILLER_ID
+        if not (len(biller) == 15 and biller.isdigit()):
+            raise SettingsError("ONESTOP_PROMPTPAY_BILLER_ID must be 15 digits (13-digit tax ID + 2-digit suffix)")
+        try:
+            port = int(env.get("ONESTOP_PORT", "8080"))
+            pool_size = int(env.get("ONESTOP_POOL_SIZE", "8"))
+        except ValueError as error:
+            raise SettingsError(f"ONESTOP_PORT and ONESTOP_POOL_SIZE must be integers: {error}") from None
+        return cls(
+            database_url=database_url,
+            data_dir=Path(env.get("ONESTOP_DATA_DIR", ".onestop")),
+            host=env.get("ONESTOP_HOST", "127.0.0.1"),
+            port=port,
+            jwt_secret=secret,
+            promptpay_biller_id=biller,
+            pool_size=pool_size,
+            fees_file=Path(env["ONESTOP_FEES_FILE"]) if env.get("ONESTOP_FEES_FILE") else None,
+            broker_url=env.get("ONESTOP_BROKER_URL") or None,
+            registry_url=env.get("ONESTOP_REGISTRY_URL") or None,
+            bank_url=env.get("ONESTOP_BANK_URL") or None,
+            bank_callback_secret=env.get("ONESTOP_BANK_CALLBACK_SECRET", ""),
+            webhooks_allow_private=env.get("ONESTOP_WEBHOOKS_ALLOW_PRIVATE") == "1",
+        )
