@@ -67,7 +67,7 @@ class Outcome:
 
     state: dict[str, Any]
     replayed: bool = False
-    payment: dict[str, Any] | None = field(default=None)
+    related: dict[str, Any] | None = field(default=None)
 
 
 def access_fields(request: ServiceRequest) -> dict[str, Any]:
@@ -310,7 +310,7 @@ class BackOffice(Application[UUID]):
         payment.receive(body["amount_satang"], "cash", None, actor, "counter", at)
         request.settle_payment(payment.id, actor, "counter", at)
         position = self._save(payment, request)
-        return Outcome(describe_payment(payment, position), payment=describe_request(request, payment, position))
+        return Outcome(describe_payment(payment, position), related=describe_request(request, payment, position))
 
     def record_verification(self, request_id: UUID, result: dict[str, Any], actor: Actor) -> Outcome:
         """The registry answered about the applicant. A result already recorded is ignored."""

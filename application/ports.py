@@ -70,3 +70,44 @@ class OutsideCallFailed(ApplicationError):
 
 class OutsideCallRefused(ApplicationError):
     """An outside system refused the call for good (4xx): retrying will not help."""
+
+
+class ReadModel(abc.ABC):
+    """Queries over the views (never a replay of aggregates). Rows come back in the same shape
+    as a command's response: see application.presentation."""
+
+    @abc.abstractmethod
+    async def get_request(self, request_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Return ``(document, access fields)`` for a request, or None."""
+
+    @abc.abstractmethod
+    async def list_requests(self, filters: dict[str, Any], scope: dict[str, Any], limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+        """Requests newest first, narrowed by ``filters`` and the caller's ``scope``, after a cursor."""
+
+    @abc.abstractmethod
+    async def get_payment(self, payment_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Return ``(document, access fields of its request)``, or None."""
+
+    @abc.abstractmethod
+    async def request_events(self, aggregate_ids: list[str]) -> list[dict[str, Any]]:
+        """The stored events of these aggregates, in log order."""
+
+    @abc.abstractmethod
+    async def work_queue(self, organization: str, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+        """Open items of one organisation, oldest first."""
+
+    @abc.abstractmethod
+    async def daily_counts(self, organization: str | None, since: Any, until: Any) -> list[dict[str, Any]]:
+        """Counts per organisation, Bangkok day and service."""
+
+    @abc.abstractmethod
+    async def views_position(self) -> int:
+        """The log position the views have reached."""
+
+    @abc.abstractmethod
+    async def wait_for_position(self, position: int, timeout: float) -> bool:
+        """Wait until the views reach ``position``; False if ``timeout`` passed first."""
+
+    @abc.abstractmethod
+    async def log_position(self) -> int:
+        """The newest position in the event log."""

@@ -93,3 +93,46 @@ def migrate(settings: Settings) -> None:
             curs.execute(CREATE_SEQUENCE)
     finally:
         app.close()
+
+
+def redact(url: str) -> str:
+    """A URL without its password, fit for health output and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+async def build_api(settings: Settings) -> "web.Application":  # noqa: F821
+    """The HTTP API with everything it needs."""
+    from api.app import ApiContext, create_app
+    from infrastructure.command_bus import CommandBus
+    from infrastructure.read_models import PostgresReadModel
+
+    app = build_back_office(settings)
+    bus = CommandBus(app, workers=settings.pool_size)
+    read_model = await PostgresReadModel.connect(settings.database.url(), max_size=settings.pool_size)
+    database_url = redact(settings.database.url())
+
+    async def database_health() -> dict[str, object]:
+        try:
+            log_position = await read_model.log_position()
+            views_position = await read_model.views_position()
+        except Exception as error:  # any failure means "down", with the reason
+            return {"name": "database", "status": "down", "url": database_url, "error": str(error)}
+        return {
+            "name": "database", "status": "up", "url": database_url,
+            "log_position": log_position, "views_position": views_position, "views_lag": log_position - views_position,
+        }
+
+    async def close() -> None:
+        await read_model.close()
+        bus.close()
+        app.close()
+
+    ctx = ApiContext(app=app, bus=bus, read_model=read_model, jwt_secret=settings.jwt_secret,
+                     health_checks=[database_health], on_cleanup=[close])
+    return create_app(ctx)

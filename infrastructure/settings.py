@@ -41,6 +41,9 @@ class DatabaseAddress:
             password=unquote(parts.password or ""),
         )
 
+    def conninfo(self) -> str:
+        return f"host={self.host} port={self.port} dbname={self.dbname} user={self.user} password={self.password}"
+
     def url(self) -> str:
         if self.host.startswith("/"):
             return f"postgresql://{self.user}:{self.password}@/{self.dbname}?host={self.host}&port={self.port}"

@@ -1,0 +1,48 @@
+"""The aiohttp application: routes, middleware and what handlers need, handed in by the
+composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from api import catalogue, payments, service_requests
+from api.http import MAX_BODY
+from api.problems import problem_middleware
+from application.back_office import BackOffice
+from application.ports import ReadModel
+
+HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class ApiContext:
+    app: BackOffice
+    bus: Any  # infrastructure.command_bus.CommandBus: call() and submit()
+    read_model: ReadModel
+    jwt_secret: str
+    health_checks: list[HealthCheck] = field(default_factory=list)
+    as_of_request: Callable[..., Awaitable[web.Response]] | None = None
+    as_of_payment: Callable[..., Awaitable[web.Response]] | None = None
+    extra_routes: list[web.RouteTableDef] = field(default_factory=list)
+    on_cleanup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+def create_app(ctx: ApiContext) -> web.Application:
+    app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_BODY)
+    app["ctx"] = ctx
+    app.add_routes(catalogue.routes)
+    app.add_routes(payments.routes)
+    for extra in ctx.extra_routes:
+        app.add_routes(extra)
+    # The request routes last: /v1/service-requests/{id}/{action} would shadow more specific ones.
+    app.add_routes(service_requests.routes)
+
+    async def cleanup(_: web.Application) -> None:
+        for hook in ctx.on_cleanup:
+            await hook()
+
+    app.on_cleanup.append(cleanup)
+    return app

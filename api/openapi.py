@@ -1,0 +1,179 @@
+"""The OpenAPI 3.1 document, built from the same schemas the handlers and the domain check with."""
+
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+from typing import Any
+
+from application.back_office import ACTION_SCHEMAS, RECORD_CASH_SCHEMA
+from domain.catalogue import SERVICES
+from domain.service_request import STATUSES
+from domain.submission import SUBMISSION_SCHEMA
+
+_TS = {"type": "string", "format": "date-time"}
+_NULLABLE_STR = {"type": ["string", "null"]}
+
+REQUEST_STATE = {
+    "type": "object",
+    "required": ["id", "reference", "service", "organization", "filed_at", "status", "version", "position", "payment"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "reference": {"type": "string", "pattern": "^[A-Z0-9-]{1,20}$"},
+        "service": {"type": "string", "enum": sorted(SERVICES)},
+        "organization": {"type": "string"},
+        "filed_at": {"type": "string"},
+        "channel": {"type": "string", "enum": ["web", "mobile", "counter"]},
+        "status": {"type": "string", "enum": list(STATUSES)},
+        "version": {"type": "integer"},
+        "position": {"type": ["integer", "null"], "description": "log position of the last event; pass as min_position to read your write"},
+        "applicant": {"type": "object", "properties": {"national_id": {"type": "string"}, "name": {"type": "string"}}},
+        "details": {"type": "object"},
+        "assigned_to": _NULLABLE_STR,
+        "submitted_at": _TS,
+        "updated_at": _TS,
+        "due_at": _TS,
+        "outcome": _NULLABLE_STR,
+        "result": {"type": ["object", "null"]},
+        "action_required": {"type": ["object", "null"], "properties": {"job": {"type": "string"}, "reason": {"type": "string"}}},
+        "payment": {
+            "type": ["object", "null"],
+            "properties": {"id": {"type": "string", "format": "uuid"}, "amount_satang": {"type": "integer"}, "status": {"type": "string"}},
+        },
+    },
+}
+PAYMENT = {
+    "type": "object",
+    "required": ["id", "request_id", "amount_satang", "status", "promptpay_payload", "expires_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "request_id": {"type": "string", "format": "uuid"},
+        "reference": {"type": "string"},
+        "organization": {"type": "string"},
+        "amount_satang": {"type": "integer"},
+        "status": {"type": "string", "enum": ["awaiting_payment", "paid", "expired", "refunded"]},
+        "promptpay_payload": {"type": "string", "description": "EMVCo PromptPay bill payment (tag 30), Ref1 = reference"},
+        "expires_at": _TS,
+        "version": {"type": "integer"},
+        "method": _NULLABLE_STR,
+    },
+}
+PROBLEM = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
+    },
+}
+EVENT = {
+    "type": "object",
+    "properties": {
+        "position": {"type": "integer"}, "version": {"type": "integer"}, "type": {"type": "string"},
+        "occurred_at": _TS, "actor": {"type": "object"}, "data": {"type": "object"},
+    },
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    return {str(s): {"description": "problem", "content": {"application/problem+json": {"schema": _ref("Problem")}}} for s in statuses}
+
+
+BEARER = [{"bearer": []}]
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    submission = copy.deepcopy(SUBMISSION_SCHEMA)
+    submission["properties"]["details"] = {
+        "description": "checked per service; see the Details* schemas",
+        "oneOf": [_ref(f"Details.{code}") for code in SERVICES],
+    }
+    schemas: dict[str, Any] = {
+        "Submission": submission,
+        "RequestState": REQUEST_STATE,
+        "Payment": PAYMENT,
+        "Problem": PROBLEM,
+        "Event": EVENT,
+        "RecordCash": RECORD_CASH_SCHEMA,
+    }
+    for code, service in SERVICES.items():
+        schemas[f"Details.{code}"] = service.details_schema
+    for action, schema in ACTION_SCHEMAS.items():
+        schemas[f"Action.{action}"] = schema
+    id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+    idem = {"name": "Idempotency-Key", "in": "header", "required": True, "schema": {"type": "string", "maxLength": 255}}
+    if_match = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}
+    min_position = {"name": "min_position", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}
+    paths: dict[str, Any] = {
+        "/v1/health": {"get": {"summary": "State of each dependency", "security": [], "responses": {"200": {"description": "up"}, "503": {"description": "down"}}}},
+        "/v1/services": {"get": {"summary": "The service catalogue", "security": [], "responses": {"200": {"description": "services"}}}},
+        "/v1/services/{code}": {"get": {"summary": "One service with the JSON Schema of its details", "security": [],
+                                        "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string", "enum": sorted(SERVICES)}}],
+                                        "responses": {"200": {"description": "service"}, **_problems(404)}}},
+        "/v1/organizations": {"get": {"summary": "Organisations", "security": [], "responses": {"200": {"description": "organisations"}}}},
+        "/v1/service-requests": {
+            "post": {
+                "summary": "File a request (a citizen for themself, an officer at a counter on a citizen's behalf)",
+                "parameters": [idem],
+                "requestBody": {"required": True, **_json(_ref("Submission"))},
+                "responses": {"201": {"description": "filed", **_json(_ref("RequestState"))}, **_problems(400, 401, 403, 413, 422)},
+            },
+            "get": {
+                "summary": "Requests the caller may see, newest first",
+                "parameters": [
+                    *({"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in ("status", "service", "organization", "filed_at", "applicant", "cursor")),
+                    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                    min_position,
+                ],
+                "responses": {"200": {"description": "a page", **_json({"type": "object", "properties": {"items": {"type": "array", "items": _ref("RequestState")}, "next_cursor": _NULLABLE_STR}})}, **_problems(400, 401)},
+            },
+        },
+        "/v1/service-requests/{id}": {"get": {
+            "summary": "One request (as_of=<RFC 3339> replays its history to that moment)",
+            "parameters": [id_param, min_position, {"name": "as_of", "in": "query", "required": False, "schema": _TS}],
+            "responses": {"200": {"description": "the request", **_json(_ref("RequestState"))}, **_problems(401, 404, 503)},
+        }},
+        "/v1/service-requests/{id}/events": {"get": {
+            "summary": "The request's events (and its payment's), in log order",
+            "parameters": [id_param],
+            "responses": {"200": {"description": "events", **_json({"type": "object", "properties": {"items": {"type": "array", "items": _ref("Event")}}})}, **_problems(401, 404)},
+        }},
+        "/v1/payments/{id}": {"get": {"summary": "A payment", "parameters": [id_param], "responses": {"200": {"description": "payment", **_json(_ref("Payment"))}, **_problems(401, 404)}}},
+        "/v1/payments/{id}/qr": {"get": {
+            "summary": "The PromptPay QR code", "parameters": [id_param, {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["png", "svg"]}}],
+            "responses": {"200": {"description": "image", "content": {"image/png": {}, "image/svg+xml": {}}}, **_problems(401, 404, 409)},
+        }},
+        "/v1/payments/{id}/record-cash": {"post": {
+            "summary": "Cash taken at a counter", "parameters": [id_param, if_match],
+            "requestBody": {"required": True, **_json(_ref("RecordCash"))},
+            "responses": {"200": {"description": "paid", **_json(_ref("Payment"))}, **_problems(401, 403, 404, 409, 412, 422)},
+        }},
+    }
+    for action in ACTION_SCHEMAS:
+        paths[f"/v1/service-requests/{{id}}/{action}"] = {"post": {
+            "summary": f"{action.replace('-', ' ').capitalize()}",
+            "parameters": [id_param, if_match],
+            "requestBody": {"required": False, **_json(_ref(f"Action.{action}"))},
+            "responses": {"200": {"description": "the new state", **_json(_ref("RequestState"))}, **_problems(400, 401, 403, 404, 409, 412, 422)},
+        }}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "OneStop back office", "version": "1.0.0",
+                 "description": "Event-sourced back office for One Stop Service centres of Thai local administrative organisations."},
+        "servers": [{"url": "/"}],
+        "security": BEARER,
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+    }

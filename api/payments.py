@@ -1,0 +1,63 @@
+"""Payments over HTTP: read, the PromptPay QR as an image, and cash taken at a counter."""
+
+from __future__ import annotations
+
+import io
+from uuid import UUID
+
+import segno
+from aiohttp import web
+
+from api.auth import authenticate
+from api.http import etag, if_match, json_response, parse_uuid, read_json
+from api.problems import HttpProblem
+from application.access import check_can_see
+
+routes = web.RouteTableDef()
+READERS = ("citizen", "officer", "auditor", "admin")
+
+
+async def _payment(request: web.Request) -> dict:
+    actor = authenticate(request, *READERS)
+    found = await request.app["ctx"].read_model.get_payment(parse_uuid(request.match_info["id"]))
+    if found is None:
+        raise HttpProblem(404, "Not found", "no such payment")
+    document, access = found
+    check_can_see(actor, access)
+    return document
+
+
+@routes.get("/v1/payments/{id}")
+async def get_payment(request: web.Request) -> web.Response:
+    if "as_of" in request.query and request.app["ctx"].as_of_payment is not None:
+        return await request.app["ctx"].as_of_payment(request)
+    document = await _payment(request)
+    return json_response(document, headers={"ETag": etag(document["version"])})
+
+
+@routes.get("/v1/payments/{id}/qr")
+async def payment_qr(request: web.Request) -> web.Response:
+    fmt = request.query.get("format", "png")
+    if fmt not in ("png", "svg"):
+        raise HttpProblem(400, "Bad query parameter", "format must be png or svg", [("format", "must be png or svg")])
+    document = await _payment(request)
+    if document["status"] != "awaiting_payment":
+        raise HttpProblem(409, "Payment not open", f"the payment is {document['status']}; there is nothing to pay")
+    qr = segno.make(document["promptpay_payload"], error="m")
+    out = io.BytesIO()
+    if fmt == "png":
+        qr.save(out, kind="png", scale=8, border=4)
+        return web.Response(body=out.getvalue(), content_type="image/png")
+    qr.save(out, kind="svg", scale=8, border=4, xmldecl=False)
+    return web.Response(body=out.getvalue(), content_type="image/svg+xml")
+
+
+@routes.post("/v1/payments/{id}/record-cash")
+async def record_cash(request: web.Request) -> web.Response:
+    actor = authenticate(request, "officer", "admin")
+    payment_id = UUID(parse_uuid(request.match_info["id"]))
+    version = if_match(request)
+    body = await read_json(request)
+    ctx = request.app["ctx"]
+    outcome = await ctx.bus.call(ctx.app.record_cash, payment_id, body, actor, version)
+    return json_response({**outcome.state, "request": outcome.related}, headers={"ETag": etag(outcome.state["version"])})

@@ -1,0 +1,80 @@
+"""RFC 9457 problem details: one middleware turns every error into application/problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from application.errors import Forbidden, IdempotencyKeyReused, NotFound, OutsideSystemUnavailable, StaleVersion
+from domain.errors import DomainError, InvalidCommand, OneStopError, TransitionNotAllowed
+from infrastructure.json_codec import dumps
+
+log = logging.getLogger("onestop.api")
+
+
+class HttpProblem(OneStopError):
+    """An error the HTTP layer itself finds (bad JSON, a bad header, no token)."""
+
+    def __init__(self, status: int, title: str, detail: str, errors: list[tuple[str, str]] | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+# Most specific first.
+_MAPPING: list[tuple[type[Exception], int, str]] = [
+    (InvalidCommand, 422, "Invalid request"),
+    (IdempotencyKeyReused, 422, "Idempotency-Key reused with another body"),
+    (NotFound, 404, "Not found"),
+    (Forbidden, 403, "Forbidden"),
+    (StaleVersion, 412, "Precondition failed"),
+    (TransitionNotAllowed, 409, "Not allowed in the current state"),
+    (DomainError, 409, "Conflict with a business rule"),
+    (OutsideSystemUnavailable, 503, "An outside system is unavailable"),
+]
+
+
+def problem_response(status: int, title: str, detail: str, errors: list[tuple[str, str]] | None = None, headers: dict[str, str] | None = None, instance: str | None = None) -> web.Response:
+    body: dict[str, Any] = {
+        "type": f"https://onestop.dev/problems/{title.lower().replace(' ', '-').replace('-with-another-body', '')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = [{"field": field, "message": message} for field, message in errors]
+    return web.Response(status=status, body=dumps(body), content_type="application/problem+json", headers=headers)
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except HttpProblem as problem:
+        return problem_response(problem.status, problem.title, problem.detail, problem.errors, problem.headers, request.path)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        title = error.reason or "Error"
+        detail = error.text if error.text and not error.text.startswith(str(error.status)) else title
+        if error.status == 413:
+            detail = "the request body is larger than 1 MiB"
+        return problem_response(error.status, title, detail, instance=request.path)
+    except OneStopError as error:
+        for kind, status, title in _MAPPING:
+            if isinstance(error, kind):
+                errors = error.errors if isinstance(error, InvalidCommand) else None
+                headers = {"ETag": f'"{error.current_version}"'} if isinstance(error, StaleVersion) and error.current_version else None
+                return problem_response(status, title, str(error), errors, headers, request.path)
+        log.exception("unmapped OneStop error")
+        return problem_response(500, "Internal error", "an unexpected error occurred", instance=request.path)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem_response(500, "Internal error", "an unexpected error occurred", instance=request.path)

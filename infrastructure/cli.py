@@ -1,0 +1,154 @@
+"""The `onestop` command: one console script, a subcommand per process.
+
+This is the outermost ring: it reads Settings once, asks the composition root for the parts,
+and starts the api, projector and the other processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from infrastructure.settings import Settings, SettingsError
+
+log = logging.getLogger("onestop")
+
+
+def _settings(require_secret: bool = True) -> Settings:
+    try:
+        return Settings.from_env(require_secret=require_secret)
+    except SettingsError as error:
+        sys.exit(f"onestop: {error}")
+
+
+def _need_database(settings: Settings) -> Settings:
+    if settings.database_url is None:
+        sys.exit("onestop: set ONESTOP_DATABASE_URL (or use `onestop run`, which starts an embedded PostgreSQL)")
+    return settings
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from infrastructure.bootstrap import migrate
+
+    settings = _need_database(_settings(require_secret=False))
+    migrate(settings)
+    print("schema is up to date")
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    from api.auth import make_token
+
+    settings = _settings(require_secret=False)
+    if not os.environ.get("ONESTOP_JWT_SECRET"):
+        sys.exit("onestop: set ONESTOP_JWT_SECRET to the secret the API uses")
+    try:
+        print(make_token(settings.jwt_secret, sub=args.sub, role=args.role, org=args.org, ttl_seconds=args.ttl, pid=args.pid))
+    except ValueError as error:
+        sys.exit(f"onestop: {error}")
+
+
+def cmd_api(args: argparse.Namespace) -> None:
+    from aiohttp import web
+
+    from infrastructure.bootstrap import build_api
+
+    settings = _need_database(_settings())
+    host = args.host or settings.host
+    port = args.port or settings.port
+
+    async def make() -> web.Application:
+        return await build_api(settings)
+
+    print(f"OneStop API listening on http://{host}:{port}", flush=True)
+    web.run_app(make(), host=host, port=port, print=None, access_log=None, handle_signals=True)
+
+
+def cmd_projector(args: argparse.Namespace) -> None:
+    from infrastructure.bootstrap import build_back_office, build_views
+    from infrastructure.projector import Projector
+
+    settings = _need_database(_settings(require_secret=False))
+    app = build_back_office(settings)
+    projector = Projector(app, build_views(app), batch_size=args.batch_size)
+    if args.rebuild:
+        before = projector.views.checksum()
+        started = time.monotonic()
+        total = max(app.recorder.max_notification_id() or 0, 1)
+
+        def progress(done: int, position: int) -> None:
+            print(f"\rrebuilding: {done} events, position {position}/{total} ({100 * position // total}%)", end="", flush=True)
+
+        count = projector.rebuild(progress)
+        elapsed = time.monotonic() - started
+        after = projector.views.checksum()
+        print(f"\nrebuilt {count} events in {elapsed:.2f}s ({count / elapsed if elapsed else 0:,.0f} events/s)")
+        for table, checksum in after.items():
+            same = "same as before" if before.get(table) == checksum else f"was {before.get(table)}"
+            print(f"  {table}: {checksum} ({same})")
+        app.close()
+        return
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print("projector following the event log", flush=True)
+    projector.run(stop, settings.database.conninfo())
+    app.close()
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from infrastructure.runner import run_all
+
+    run_all(args)
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from infrastructure.simulators.cli import run_bank, run_registry
+
+    (run_registry if args.system == "registry" else run_bank)(args.rest)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=os.environ.get("ONESTOP_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    parser = argparse.ArgumentParser(prog="onestop", description="OneStop back office")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="create or update the schema (idempotent)").set_defaults(fn=cmd_migrate)
+    p = sub.add_parser("api", help="serve the HTTP API")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(fn=cmd_api)
+    p = sub.add_parser("projector", help="keep the views current")
+    p.add_argument("--rebuild", action="store_true", help="rebuild every view from the start of the log, then exit")
+    p.add_argument("--batch-size", type=int, default=2000)
+    p.set_defaults(fn=cmd_projector)
+    p = sub.add_parser("token", help="print a development token")
+    p.add_argument("--role", required=True)
+    p.add_argument("--sub", required=True)
+    p.add_argument("--org")
+    p.add_argument("--pid")
+    p.add_argument("--ttl", type=int, default=12 * 3600)
+    p.set_defaults(fn=cmd_token)
+    p = sub.add_parser("run", help="everything for one machine (embedded PostgreSQL unless ONESTOP_DATABASE_URL is set)")
+    p.add_argument("--no-demo", action="store_true", help="do not add demo requests")
+    p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("simulate", help="run a simulator of an outside system")
+    p.add_argument("system", choices=["registry", "bank"])
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=cmd_simulate)
+    for name, fn_name, text in (("dispatcher", "cmd_dispatcher", "enqueue jobs from the event log"), ("worker", "cmd_worker", "run job workers")):
+        extra = globals().get(fn_name)
+        if extra is not None:
+            sub.add_parser(name, help=text).set_defaults(fn=extra)
+    args = parser.parse_args(argv)
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()

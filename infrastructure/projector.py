@@ -1,0 +1,76 @@
+"""The projector: follows the event log and keeps the views current.
+
+One projector may write the views at a time: a PostgreSQL advisory lock elects it, and others
+stand by until it goes away. It wakes on the log's LISTEN/NOTIFY channel and also polls, so a
+lost notification only delays it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+import psycopg
+
+from application.back_office import BackOffice
+from infrastructure.views import ViewsRecorder
+
+log = logging.getLogger("onestop.projector")
+
+ADVISORY_LOCK_KEY = 0x0E57_0001
+
+
+class Projector:
+    def __init__(self, app: BackOffice, views: ViewsRecorder, *, batch_size: int = 2000) -> None:
+        self.app = app
+        self.views = views
+        self.batch_size = batch_size
+
+    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Apply every event after the views' position, in batches; return how many."""
+        position = self.views.position()
+        done = 0
+        while True:
+            notifications = self.app.recorder.select_notifications(
+                start=position, limit=self.batch_size, inclusive_of_start=False
+            )
+            if not notifications:
+                return done
+            to_event = self.app.mapper.to_domain_event
+            self.views.apply_batch([(to_event(n), n.id) for n in notifications])
+            position = notifications[-1].id
+            done += len(notifications)
+            if progress is not None:
+                progress(done, position)
+            if len(notifications) < self.batch_size:
+                return done
+
+    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Empty the views and apply the whole log again."""
+        self.views.reset()
+        return self.catch_up(progress)
+
+    def run(self, stop: threading.Event, conninfo: str, *, poll_seconds: float = 1.0) -> None:
+        """Hold the election lock, then follow the log until ``stop`` is set."""
+        channel = self.app.recorder.channel_name  # type: ignore[attr-defined]
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            while not stop.is_set():
+                if conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]:
+                    break
+                log.info("another projector holds the views; standing by")
+                stop.wait(poll_seconds)
+            if stop.is_set():
+                return
+            conn.execute(f'LISTEN "{channel}"')
+            log.info("projector elected; following the log")
+            while not stop.is_set():
+                try:
+                    self.catch_up()
+                except Exception:
+                    log.exception("projection failed; retrying")
+                    time.sleep(poll_seconds)
+                # Wake on the next NOTIFY, or poll.
+                for _ in conn.notifies(timeout=poll_seconds, stop_after=1):
+                    pass

@@ -1,0 +1,151 @@
+"""`onestop run`: everything for one machine, as child processes of this one.
+
+Without ONESTOP_DATABASE_URL it starts the embedded PostgreSQL in ONESTOP_DATA_DIR, so the
+one-machine path runs the same code as production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from infrastructure.settings import Settings
+
+
+def _secret(data_dir: Path) -> str:
+    path = data_dir / "jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+def _wait_for_health(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def seed_demo(settings: Settings) -> int:
+    """File a few demo requests through the real use cases, once, on an empty log."""
+    from application.back_office import SubmitCommand
+    from domain.actors import Actor
+    from infrastructure.bootstrap import build_back_office
+
+    app = build_back_office(settings)
+    try:
+        if app.recorder.max_notification_id():
+            return 0
+        citizen = Actor(sub="3100600445635", role="citizen", pid="3100600445635")
+        officer = Actor(sub="officer.saensuk", role="officer", org="MUN-SAENSUK")
+        applicant = {"national_id": "3100600445635", "name": "สมชาย ใจดี"}
+        bodies: list[tuple[Actor, dict[str, Any]]] = [
+            (citizen, {"service": "complaint", "organization": "MUN-SAENSUK", "channel": "web", "applicant": applicant,
+                       "details": {"subject": "ไฟถนนดับ", "description": "ไฟถนนหน้าบ้านดับมาสามคืน", "location": "ซอยแสนสุข 5"}}),
+            (citizen, {"service": "local.flyer-permit", "organization": "MUN-SAENSUK", "channel": "mobile", "applicant": applicant,
+                       "details": {"description": "ประกาศงานวัด", "area": "ตลาดหนองมน", "start_date": "2026-12-01", "end_date": "2026-12-07", "quantity": 200}}),
+            (officer, {"service": "civil.certified-copy", "organization": "MUN-SAENSUK", "channel": "counter", "applicant": applicant,
+                       "details": {"document": "house-registration", "copies": 2}}),
+        ]
+        for i, (actor, body) in enumerate(bodies):
+            app.submit(SubmitCommand(body=body, actor=actor, request_hash=f"demo-{i}", idempotency_key=f"demo-{i}"))
+        return len(bodies)
+    finally:
+        app.close()
+
+
+def run_all(args: argparse.Namespace) -> None:
+    from api.auth import make_token
+    from infrastructure.bootstrap import migrate
+
+    settings = Settings.from_env(require_secret=False)
+    env = dict(os.environ)
+    server = None
+    if settings.database_url is None:
+        from infrastructure.embedded_db import start_embedded
+
+        print(f"starting the embedded PostgreSQL in {settings.data_dir.resolve()}", flush=True)
+        server, url = start_embedded(settings.data_dir)
+        settings = settings.with_database(url)
+        env["ONESTOP_DATABASE_URL"] = url
+    if not os.environ.get("ONESTOP_JWT_SECRET"):
+        env["ONESTOP_JWT_SECRET"] = _secret(settings.data_dir)
+    settings = Settings.from_env(env)
+    migrate(settings)
+    if not args.no_demo:
+        seed_demo(settings)
+
+    commands = {
+        "api": ["api"],
+        "projector": ["projector"],
+    }
+    commands.update(_extra_processes(settings, env))
+    children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(name: str) -> None:
+        children[name] = subprocess.Popen([sys.executable, "-m", "infrastructure.cli", *commands[name]], env=env)
+
+    for name in commands:
+        start(name)
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    base = f"http://{settings.host}:{settings.port}"
+    if _wait_for_health(f"{base}/v1/health", 60):
+        token = make_token(settings.jwt_secret, sub="dev-admin", role="admin")
+        officer = make_token(settings.jwt_secret, sub="officer.saensuk", role="officer", org="MUN-SAENSUK")
+        citizen = make_token(settings.jwt_secret, sub="3100600445635", role="citizen")
+        print(f"\nOneStop is running at {base}/v1  (OpenAPI: {base}/v1/openapi.json)", flush=True)
+        print(f"ONESTOP_JWT_SECRET={settings.jwt_secret}")
+        print(f"development token (admin):                 {token}")
+        print(f"development token (officer, MUN-SAENSUK):  {officer}")
+        print(f"development token (citizen 3100600445635): {citizen}", flush=True)
+    else:
+        print("onestop: the API did not become healthy within 60 s", file=sys.stderr, flush=True)
+    try:
+        while not stopping:
+            for name, child in list(children.items()):
+                if child.poll() is not None and not stopping:
+                    print(f"onestop: {name} exited with {child.returncode}; restarting", file=sys.stderr, flush=True)
+                    time.sleep(1)
+                    start(name)
+            time.sleep(0.5)
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.terminate()
+        for child in children.values():
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if server is not None:
+            server.cleanup()
+
+
+def _extra_processes(settings: Settings, env: dict[str, str]) -> dict[str, list[str]]:
+    """Processes added by the jobs capability (dispatcher, worker, simulators)."""
+    return {}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Creates .venv with Python 3.11+ and installs OneStop (editable) with its test tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+    echo "OneStop needs Python 3.11 or newer (found: $("$PY" --version 2>&1))" >&2
+    exit 1
+fi
+if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
+    echo "installing python3-venv (Debian/Ubuntu)" >&2
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+    else sudo apt-get update -qq && sudo apt-get install -y -qq python3-venv >/dev/null; fi
+fi
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[test]"

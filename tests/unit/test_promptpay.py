@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+
+from domain.promptpay import InvalidPromptPayPayload, bill_payment_payload, crc16_ccitt_false, parse_payload
+
+SAMPLE = "00020101021130510016A000000677010112011501055230093500202085555890053037645802TH6304A648"
+
+
+def test_the_published_static_sample_is_rebuilt_exactly() -> None:
+    assert bill_payment_payload(biller_id="010552300935002", ref1="55558900", amount_satang=None) == SAMPLE
+
+
+def test_crc16_ccitt_false_matches_its_check_value() -> None:
+    assert crc16_ccitt_false(b"123456789") == 0x29B1
+
+
+def test_a_dynamic_payload_carries_the_amount_and_reference() -> None:
+    payload = bill_payment_payload(biller_id="099400016601001", ref1="OS69-0000042", amount_satang=12345)
+    parsed = parse_payload(payload)
+    assert (parsed.biller_id, parsed.ref1, parsed.amount_satang, parsed.dynamic) == ("099400016601001", "OS69-0000042", 12345, True)
+    assert "5406123.45" in payload and payload.startswith("000201010212")
+
+
+def test_a_changed_character_fails_the_crc() -> None:
+    tampered = SAMPLE.replace("55558900", "55558901")
+    with pytest.raises(InvalidPromptPayPayload, match="CRC"):
+        parse_payload(tampered)
+
+
+def test_a_reference_longer_than_twenty_characters_is_refused() -> None:
+    with pytest.raises(InvalidPromptPayPayload):
+        bill_payment_payload(biller_id="099400016601001", ref1="X" * 21, amount_satang=100)
