@@ -9,6 +9,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from api import catalogue, payments, service_requests
+from api.app_key import CTX
 from api.http import MAX_BODY
 from api.problems import problem_middleware
 from application.back_office import BackOffice
@@ -32,7 +33,7 @@ class ApiContext:
 
 def create_app(ctx: ApiContext) -> web.Application:
     app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_BODY)
-    app["ctx"] = ctx
+    app[CTX] = ctx
     app.add_routes(catalogue.routes)
     app.add_routes(payments.routes)
     for extra in ctx.extra_routes:

@@ -8,6 +8,7 @@ from typing import Any
 import jwt
 from aiohttp import web
 
+from api.app_key import CTX
 from api.problems import HttpProblem
 from domain.actors import Actor
 
@@ -56,7 +57,7 @@ def authenticate(request: web.Request, *roles: str) -> Actor:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise _unauthorized("a bearer token is required")
-    actor = actor_from_token(request.app["ctx"].jwt_secret, token.strip())
+    actor = actor_from_token(request.app[CTX].jwt_secret, token.strip())
     if roles and actor.role not in roles:
         raise HttpProblem(403, "Forbidden", f"the {actor.role} role may not do this")
     return actor

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from api.app_key import CTX
 from api.http import json_response
 from api.openapi import openapi_document
 from api.problems import HttpProblem
@@ -25,7 +26,7 @@ async def get_service(request: web.Request) -> web.Response:
     service = SERVICES.get(request.match_info["code"])
     if service is None:
         raise HttpProblem(404, "Not found", f"no service {request.match_info['code']!r}", [("code", "is not a known service")])
-    ctx = request.app["ctx"]
+    ctx = request.app[CTX]
     fees = ctx.app.fees
     fee: dict[str, Any] = {"kind": service.fee_kind}
     if service.fee_kind == "per_copy":
@@ -44,7 +45,7 @@ async def list_organizations(request: web.Request) -> web.Response:
     kind = request.query.get("kind")
     province = request.query.get("province")
     items = [
-        o.as_dict() for o in request.app["ctx"].app.directory
+        o.as_dict() for o in request.app[CTX].app.directory
         if (kind is None or o.kind.value == kind) and (province is None or o.province == province)
     ]
     return json_response({"items": items})
@@ -52,7 +53,7 @@ async def list_organizations(request: web.Request) -> web.Response:
 
 @routes.get("/v1/health")
 async def health(request: web.Request) -> web.Response:
-    ctx = request.app["ctx"]
+    ctx = request.app[CTX]
     checks = await asyncio.gather(*(check() for check in ctx.health_checks))
     healthy = all(c["status"] == "up" for c in checks if c.get("required", True))
     body = {"status": "up" if healthy else "down", "dependencies": {c.pop("name"): c for c in checks}}

@@ -8,6 +8,7 @@ from uuid import UUID
 import segno
 from aiohttp import web
 
+from api.app_key import CTX
 from api.auth import authenticate
 from api.http import etag, if_match, json_response, parse_uuid, read_json
 from api.problems import HttpProblem
@@ -19,7 +20,7 @@ READERS = ("citizen", "officer", "auditor", "admin")
 
 async def _payment(request: web.Request) -> dict:
     actor = authenticate(request, *READERS)
-    found = await request.app["ctx"].read_model.get_payment(parse_uuid(request.match_info["id"]))
+    found = await request.app[CTX].read_model.get_payment(parse_uuid(request.match_info["id"]))
     if found is None:
         raise HttpProblem(404, "Not found", "no such payment")
     document, access = found
@@ -29,8 +30,8 @@ async def _payment(request: web.Request) -> dict:
 
 @routes.get("/v1/payments/{id}")
 async def get_payment(request: web.Request) -> web.Response:
-    if "as_of" in request.query and request.app["ctx"].as_of_payment is not None:
-        return await request.app["ctx"].as_of_payment(request)
+    if "as_of" in request.query and request.app[CTX].as_of_payment is not None:
+        return await request.app[CTX].as_of_payment(request)
     document = await _payment(request)
     return json_response(document, headers={"ETag": etag(document["version"])})
 
@@ -58,6 +59,6 @@ async def record_cash(request: web.Request) -> web.Response:
     payment_id = UUID(parse_uuid(request.match_info["id"]))
     version = if_match(request)
     body = await read_json(request)
-    ctx = request.app["ctx"]
+    ctx = request.app[CTX]
     outcome = await ctx.bus.call(ctx.app.record_cash, payment_id, body, actor, version)
     return json_response({**outcome.state, "request": outcome.related}, headers={"ETag": etag(outcome.state["version"])})

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from aiohttp import web
 
+from api.app_key import CTX
 from api.auth import authenticate
 from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_uuid, query_int, read_json
 from api.problems import HttpProblem
@@ -42,7 +43,7 @@ async def submit(request: web.Request) -> web.Response:
         raise HttpProblem(400, "Idempotency-Key required", "send an Idempotency-Key header (1 to 255 printable characters) with every submission", [("Idempotency-Key", "is required")])
     body = await read_json(request)
     command = SubmitCommand(body=body, actor=actor, request_hash=hashlib.sha256(canonical(body)).hexdigest(), idempotency_key=key)
-    outcome = await request.app["ctx"].bus.submit(command)
+    outcome = await request.app[CTX].bus.submit(command)
     headers = {"Location": f"/v1/service-requests/{outcome.state['id']}"}
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -55,7 +56,7 @@ async def _wait_for_views(request: web.Request) -> None:
         return
     if not raw.isdigit():
         raise HttpProblem(400, "Bad query parameter", "min_position must be a log position", [("min_position", "must be a non-negative integer")])
-    reached = await request.app["ctx"].read_model.wait_for_position(int(raw), MAX_WAIT_SECONDS)
+    reached = await request.app[CTX].read_model.wait_for_position(int(raw), MAX_WAIT_SECONDS)
     if not reached:
         raise HttpProblem(503, "Views behind", f"the views have not reached position {raw} yet; retry shortly", headers={"Retry-After": "1"})
 
@@ -67,7 +68,7 @@ async def get_request(request: web.Request) -> web.Response:
     if "as_of" in request.query:
         return await _as_of(request, actor, request_id)
     await _wait_for_views(request)
-    found = await request.app["ctx"].read_model.get_request(request_id)
+    found = await request.app[CTX].read_model.get_request(request_id)
     if found is None:
         raise HttpProblem(404, "Not found", "no such service request")
     state, access = found
@@ -76,7 +77,7 @@ async def get_request(request: web.Request) -> web.Response:
 
 
 async def _as_of(request: web.Request, actor: Actor, request_id: str) -> web.Response:
-    as_of_handler = request.app["ctx"].as_of_request
+    as_of_handler = request.app[CTX].as_of_request
     if as_of_handler is None:
         raise HttpProblem(400, "Not supported", "as_of is not available", [("as_of", "is not supported")])
     return await as_of_handler(request, actor, request_id)
@@ -102,7 +103,7 @@ async def list_requests(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 20, 1, 100)
     after = decode_cursor(request.query.get("cursor"), 2)
     await _wait_for_views(request)
-    items = await request.app["ctx"].read_model.list_requests(filters, scope, limit + 1, after)
+    items = await request.app[CTX].read_model.list_requests(filters, scope, limit + 1, after)
     next_cursor = None
     if len(items) > limit:
         items = items[:limit]
@@ -114,16 +115,11 @@ async def list_requests(request: web.Request) -> web.Response:
 @routes.get("/v1/service-requests/{id}/events")
 async def request_events(request: web.Request) -> web.Response:
     actor = authenticate(request, *READERS)
-    request_id = parse_uuid(request.match_info["id"])
-    read_model = request.app["ctx"].read_model
-    await _wait_for_views(request)
-    found = await read_model.get_request(request_id)
+    found = await request.app[CTX].read_model.request_history(parse_uuid(request.match_info["id"]))
     if found is None:
         raise HttpProblem(404, "Not found", "no such service request")
-    state, access = found
+    events, access = found
     check_can_see(actor, access)
-    ids = [request_id] + ([state["payment"]["id"]] if state["payment"] else [])
-    events = await read_model.request_events(ids)
     return json_response({"items": events})
 
 
@@ -136,6 +132,6 @@ async def act(request: web.Request) -> web.Response:
     request_id = UUID(parse_uuid(request.match_info["id"]))
     version = if_match(request)
     body = await read_json(request, empty={})
-    ctx = request.app["ctx"]
+    ctx = request.app[CTX]
     outcome = await ctx.bus.call(ctx.app.act, request_id, action, body, actor, _channel(actor, request), version)
     return _state_response(outcome.state)

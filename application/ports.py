@@ -89,8 +89,8 @@ class ReadModel(abc.ABC):
         """Return ``(document, access fields of its request)``, or None."""
 
     @abc.abstractmethod
-    async def request_events(self, aggregate_ids: list[str]) -> list[dict[str, Any]]:
-        """The stored events of these aggregates, in log order."""
+    async def request_history(self, request_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
+        """A request's events and its payments' events in log order, with its access fields."""
 
     @abc.abstractmethod
     async def work_queue(self, organization: str, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:

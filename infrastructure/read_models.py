@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -22,6 +23,10 @@ REQUEST_SELECT = (
     " result, action_required, payment_id::text AS payment_id, payment_amount_satang, payment_status"
     " FROM request_summaries"
 )
+
+
+def _timestamp(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def plain(value: Any) -> Any:
@@ -144,7 +149,7 @@ class PostgresReadModel(ReadModel):
             org = arg(scope["org"])
             where.append(f"(organization = {org} OR filed_at = {org})")
         if after is not None:
-            where.append(f"(submitted_at, id) < ({arg(after[0])}::timestamptz, {arg(after[1])}::uuid)")
+            where.append(f"(submitted_at, id) < ({arg(_timestamp(after[0]))}, {arg(after[1])}::uuid)")
         sql = REQUEST_SELECT + (" WHERE " + " AND ".join(where) if where else "")
         sql += f" ORDER BY submitted_at DESC, id DESC LIMIT {arg(limit)}"
         return [request_from_row(row)[0] for row in await self.pool.fetch(sql, *args)]
@@ -165,20 +170,33 @@ class PostgresReadModel(ReadModel):
         access = {"organization": row["organization"], "filed_at": row["filed_at"], "applicant_national_id": row["applicant_national_id"]}
         return document, access
 
-    async def request_events(self, aggregate_ids: list[str]) -> list[dict[str, Any]]:
-        rows = await self.pool.fetch(
+    async def request_history(self, request_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
+        # Straight from the event log, not the views, so a history is never behind a write.
+        sql = (
             f"SELECT notification_id, originator_id::text AS aggregate_id, originator_version, topic, state"
-            f" FROM {EVENTS_TABLE} WHERE originator_id = ANY($1::uuid[]) ORDER BY notification_id",
-            aggregate_ids,
+            f" FROM {EVENTS_TABLE} WHERE originator_id = ANY($1::uuid[]) ORDER BY notification_id"
         )
-        return [stored_event_document(row) for row in rows]
+        events = [stored_event_document(row) for row in await self.pool.fetch(sql, [request_id])]
+        if not events or events[0]["type"] != "ServiceRequest.Submitted":
+            return None
+        submitted = events[0]["data"]
+        access = {
+            "organization": submitted["organization"],
+            "filed_at": submitted["filed_at"],
+            "applicant_national_id": submitted["applicant"]["national_id"],
+        }
+        payment_ids = [e["data"]["payment_id"] for e in events if e["type"] == "ServiceRequest.FeeAssessed"]
+        if payment_ids:
+            events += [stored_event_document(row) for row in await self.pool.fetch(sql, payment_ids)]
+            events.sort(key=lambda e: e["position"])
+        return events, access
 
     async def work_queue(self, organization: str, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
         args: list[Any] = [organization, limit]
         cursor = ""
         if after is not None:
             cursor = " AND (submitted_at, request_id) > ($3::timestamptz, $4::uuid)"
-            args += [after[0], after[1]]
+            args += [_timestamp(after[0]), after[1]]
         rows = await self.pool.fetch(
             "SELECT request_id::text AS request_id, organization, reference, service, status, submitted_at, due_at,"
             " assigned_to, action_required FROM work_queue WHERE organization = $1" + cursor +

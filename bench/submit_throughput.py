@@ -1,0 +1,262 @@
+"""Throughput and latency of `POST /v1/service-requests` against a plain CRUD baseline.
+
+    .venv/bin/python bench/submit_throughput.py [--clients 32] [--requests 5000] [--max-seconds 60] [--keep-db]
+
+Both systems run against the same, freshly created PostgreSQL database (127.0.0.1:5432) and each
+server runs in its own process(es), separate from this client process:
+
+* baseline: a minimal aiohttp + asyncpg app (this script with ``--serve-baseline PORT DSN``):
+  parse the JSON with orjson, check for a bearer header, INSERT one row into ``bench_baseline``
+  (id uuid, body jsonb, created_at), answer 201 with a small JSON;
+* OneStop: ``onestop migrate``, then ``onestop api`` and ``onestop projector``, exactly as deployed.
+
+The systems are measured one after the other (baseline first), each with a warm-up that is not
+measured. Exit status: 0 when the bench ran (whatever the ratio), 1 when any request failed or a
+server could not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _harness as h  # noqa: E402
+
+TARGET_RATIO = 0.5
+NATIONAL_ID = "3100600445635"
+BODY = {
+    "service": "complaint",
+    "organization": "MUN-SAENSUK",
+    "channel": "web",
+    "applicant": {"national_id": NATIONAL_ID, "name": "สมชาย ใจดี"},
+    "details": {"subject": "ไฟถนนดับ", "description": "ไฟถนนหน้าบ้านดับ", "location": "ซอย 5"},
+}
+BASELINE_TABLE = """
+CREATE TABLE IF NOT EXISTS bench_baseline (
+    id uuid PRIMARY KEY,
+    body jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+# --- the baseline server (runs in its own process) ----------------------------------------
+
+
+def serve_baseline(port: int, dsn: str) -> None:
+    import asyncpg
+    import orjson
+    from aiohttp import web
+
+    async def submit(request: web.Request) -> web.Response:
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or len(auth) < 8:
+            return web.Response(status=401, body=b'{"title":"Unauthorized"}', content_type="application/json")
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            return web.Response(status=400, body=b'{"title":"Malformed JSON"}', content_type="application/json")
+        row_id = uuid.uuid4()
+        async with request.app["pool"].acquire() as conn:
+            await conn.execute("INSERT INTO bench_baseline (id, body) VALUES ($1, $2::jsonb)", row_id, orjson.dumps(body).decode())
+        return web.Response(status=201, body=orjson.dumps({"id": str(row_id), "status": "submitted"}), content_type="application/json")
+
+    async def health(request: web.Request) -> web.Response:
+        return web.Response(status=200, body=b'{"status":"up"}', content_type="application/json")
+
+    async def make() -> web.Application:
+        app = web.Application()
+        app["pool"] = await asyncpg.create_pool(dsn, min_size=8, max_size=8)
+        app.router.add_post("/v1/service-requests", submit)
+        app.router.add_get("/v1/health", health)
+
+        async def close(app: web.Application) -> None:
+            await app["pool"].close()
+
+        app.on_cleanup.append(close)
+        return app
+
+    web.run_app(make(), host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=True)
+
+
+# --- the bench ----------------------------------------------------------------------------
+
+
+def onestop_command() -> str:
+    candidate = Path(sys.executable).parent / "onestop"
+    if candidate.exists():
+        return str(candidate)
+    fallback = h.REPO / ".venv" / "bin" / "onestop"
+    if fallback.exists():
+        return str(fallback)
+    sys.exit("bench: cannot find the `onestop` console script; run `.venv/bin/pip install -e '.[test]'`")
+
+
+def body_bytes() -> bytes:
+    import orjson
+
+    return orjson.dumps(BODY)
+
+
+async def measure(name: str, url: str, token: str, args: argparse.Namespace, server_pids: dict[str, int]) -> h.Result:
+    def headers() -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}
+
+    body = body_bytes()
+    if args.warmup:
+        warm = await h.run_load(name, url, headers, body, clients=args.clients, requests=args.warmup, max_seconds=args.max_seconds)
+        if warm.error_count:
+            print(f"  {name}: warm-up had {warm.error_count} errors", file=sys.stderr)
+            h.print_errors([warm])
+            warm.system += " (warm-up)"
+            return warm
+    return await h.run_load(name, url, headers, body, clients=args.clients, requests=args.requests,
+                            max_seconds=args.max_seconds, server_pids=server_pids)
+
+
+async def bench_baseline(args: argparse.Namespace, dsn: str, log_dir: Path) -> h.Result:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(BASELINE_TABLE)
+    finally:
+        await conn.close()
+    port = h.free_port()
+    child = h.start_child("baseline", [sys.executable, str(Path(__file__).resolve()), "--serve-baseline", str(port), dsn], os.environ, log_dir)
+    try:
+        await h.wait_http_ok(f"http://127.0.0.1:{port}/v1/health", [child])
+        print(f"  baseline: pid {child.proc.pid}, http://127.0.0.1:{port}", flush=True)
+        result = await measure("baseline (aiohttp+asyncpg INSERT)", f"http://127.0.0.1:{port}/v1/service-requests",
+                               "not-checked-by-the-baseline", args, {"baseline": child.proc.pid})
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetchval("SELECT count(*) FROM bench_baseline")
+        finally:
+            await conn.close()
+        print(f"  baseline: {rows} rows in bench_baseline", flush=True)
+        return result
+    finally:
+        h.stop_children([child])
+
+
+async def bench_onestop(args: argparse.Namespace, dbname: str, log_dir: Path) -> h.Result:
+    import aiohttp
+
+    port = h.free_port()
+    env = dict(os.environ)
+    env.update({
+        "ONESTOP_DATABASE_URL": h.db_dsn(dbname),
+        "ONESTOP_JWT_SECRET": secrets.token_urlsafe(48),
+        "ONESTOP_PORT": str(port),
+        "ONESTOP_HOST": "127.0.0.1",
+    })
+    exe = onestop_command()
+    started = time.perf_counter()
+    migrate = subprocess.run([exe, "migrate"], env=env, cwd=h.REPO, capture_output=True, text=True)
+    if migrate.returncode != 0:
+        raise RuntimeError(f"onestop migrate failed ({migrate.returncode}):\n{migrate.stdout}{migrate.stderr}")
+    token_run = subprocess.run([exe, "token", "--role", "citizen", "--sub", NATIONAL_ID], env=env, cwd=h.REPO, capture_output=True, text=True)
+    if token_run.returncode != 0:
+        raise RuntimeError(f"onestop token failed ({token_run.returncode}):\n{token_run.stderr}")
+    token = token_run.stdout.strip().splitlines()[-1]
+    children = [
+        h.start_child("onestop-api", [exe, "api"], env, log_dir),
+        h.start_child("onestop-projector", [exe, "projector"], env, log_dir),
+    ]
+    try:
+        await h.wait_http_ok(f"http://127.0.0.1:{port}/v1/health", children)
+        print(f"  onestop: migrated and up in {time.perf_counter() - started:.1f}s; api pid {children[0].proc.pid}, "
+              f"projector pid {children[1].proc.pid}, http://127.0.0.1:{port}", flush=True)
+        result = await measure("OneStop POST /v1/service-requests", f"http://127.0.0.1:{port}/v1/service-requests",
+                               token, args, {"api": children[0].proc.pid, "projector": children[1].proc.pid})
+        # Not part of the measurement: what the log and the views hold afterwards.
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/v1/health") as resp:
+                database = (await resp.json()).get("dependencies", {}).get("database", {})
+        print(f"  onestop: log_position {database.get('log_position')}, views_position {database.get('views_position')} "
+              f"(views lag {database.get('views_lag')} right after the run)", flush=True)
+        for child in children:
+            if child.proc.poll() is not None:
+                raise RuntimeError(f"{child.name} exited with {child.proc.returncode} during the run:\n{child.tail()}")
+        return result
+    finally:
+        h.stop_children(children)
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    dbname = await h.create_database("onestop_bench")
+    dsn = h.db_dsn(dbname)
+    results: list[h.Result] = []
+    status = 0
+    with tempfile.TemporaryDirectory(prefix="onestop-bench-") as tmp:
+        log_dir = Path(args.log_dir) if args.log_dir else Path(tmp)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            print(f"POST /v1/service-requests: {args.clients} concurrent clients, warm-up {args.warmup} requests (not measured), "
+                  f"then up to {args.requests} requests or {args.max_seconds:.0f}s per system", flush=True)
+            print(f"machine: {os.cpu_count()} CPU cores shared by the client (this process), the server processes and "
+                  f"PostgreSQL {await h.server_version()} at 127.0.0.1:5432; Python {platform.python_version()}", flush=True)
+            print(f"database: {dbname}", flush=True)
+            results.append(await bench_baseline(args, dsn, log_dir))
+            results.append(await bench_onestop(args, dbname, log_dir))
+        except Exception as error:
+            print(f"bench: FAILED: {error}", file=sys.stderr)
+            if args.log_dir is None:
+                for log in sorted(log_dir.glob("*.log")):
+                    print(f"--- {log.name} (tail) ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:]), file=sys.stderr)
+            status = 1
+        finally:
+            if args.keep_db:
+                print(f"database kept: {dsn}")
+            else:
+                await h.drop_database(dbname)
+
+    if results:
+        print()
+        h.print_table(results)
+        print()
+    if len(results) == 2 and not any(r.error_count for r in results):
+        baseline, onestop = results
+        ratio = onestop.rps / baseline.rps if baseline.rps else 0.0
+        verdict = "PASS" if ratio >= args.target else "FAIL"
+        print(f"ratio OneStop / baseline throughput: {onestop.rps:.1f} / {baseline.rps:.1f} = {ratio:.2f} "
+              f"(target >= {args.target:.2f}): {verdict}")
+    if any(r.error_count for r in results):
+        h.print_errors(results)
+        print("bench: FAILED: some requests did not answer 201 (see ERROR lines above); no ratio reported", file=sys.stderr)
+        status = 1
+    return status
+
+
+def main() -> None:
+    if len(sys.argv) >= 2 and sys.argv[1] == "--serve-baseline":
+        if len(sys.argv) != 4:
+            sys.exit("usage: submit_throughput.py --serve-baseline PORT DSN")
+        serve_baseline(int(sys.argv[2]), sys.argv[3])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients (default 32)")
+    parser.add_argument("--requests", type=int, default=5000, help="measured requests per system (default 5000)")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="cap on the measured phase per system (default 60)")
+    parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests before each measured phase (default 200)")
+    parser.add_argument("--target", type=float, default=TARGET_RATIO, help="OneStop/baseline throughput ratio to PASS (default 0.5)")
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the bench database at the end")
+    parser.add_argument("--log-dir", help="keep the servers' logs here (default: a temporary directory)")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(main_async(args)))
+
+
+if __name__ == "__main__":
+    main()

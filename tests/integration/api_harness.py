@@ -1,0 +1,89 @@
+"""An in-process API on the real PostgreSQL, with the projector following the log."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from aiohttp.test_utils import TestClient, TestServer
+
+from api.auth import make_token
+from infrastructure.bootstrap import build_api, build_back_office, build_views
+from infrastructure.projector import Projector
+from infrastructure.settings import Settings
+from tests.conftest import JWT_SECRET
+
+CITIZEN_ID = "3100600445635"
+OTHER_CITIZEN_ID = "1101700230705"
+
+
+def token(role: str, sub: str = "someone", org: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token(JWT_SECRET, sub=sub, role=role, org=org)}"}
+
+
+CITIZEN = token("citizen", CITIZEN_ID)
+OTHER_CITIZEN = token("citizen", OTHER_CITIZEN_ID)
+OFFICER = token("officer", "officer.saensuk", "MUN-SAENSUK")
+OTHER_OFFICER = token("officer", "officer.phrae", "MUN-PHRAE")
+PAO_OFFICER = token("officer", "officer.cbi", "PAO-CBI")
+AUDITOR = token("auditor", "auditor.oag")
+INTEGRATOR = token("integrator", "pdc")
+
+
+def complaint(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "service": "complaint", "organization": "MUN-SAENSUK", "channel": "web",
+        "applicant": {"national_id": CITIZEN_ID, "name": "สมชาย ใจดี"},
+        "details": {"subject": "ไฟถนนดับ", "description": "ไฟถนนหน้าบ้านดับสามคืน", "location": "ซอย 5"},
+    }
+    body.update(changes)
+    return body
+
+
+@dataclass
+class Harness:
+    client: TestClient
+    settings: Settings
+
+    def event_count(self) -> int:
+        with psycopg.connect(self.settings.database.conninfo()) as conn:
+            return conn.execute("SELECT count(*) FROM onestop_events").fetchone()[0]
+
+    async def submit(self, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None, key: str | None = None) -> dict[str, Any]:
+        import uuid
+
+        response = await self.client.post(
+            "/v1/service-requests", json=body or complaint(),
+            headers={**(headers or CITIZEN), "Idempotency-Key": key or str(uuid.uuid4())},
+        )
+        assert response.status == 201, await response.text()
+        return await response.json()
+
+    async def act(self, request_id: str, action: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None, version: int | None = None) -> Any:
+        extra = {"If-Match": f'"{version}"'} if version is not None else {}
+        return await self.client.post(f"/v1/service-requests/{request_id}/{action}", json=body or {}, headers={**(headers or OFFICER), **extra})
+
+
+class ProjectorThread:
+    def __init__(self, settings: Settings) -> None:
+        self.app = build_back_office(settings)
+        self.projector = Projector(self.app, build_views(self.app))
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.projector.run, args=(self.stop, settings.database.conninfo()), kwargs={"poll_seconds": 0.2}, daemon=True)
+
+    def __enter__(self) -> ProjectorThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.app.close()
+
+
+async def start_harness(settings: Settings) -> Harness:
+    client = TestClient(TestServer(await build_api(settings)))
+    await client.start_server()
+    return Harness(client, settings)
