@@ -156,11 +156,20 @@ def _postgres_pids() -> list[int]:
     return pids
 
 
+def _machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent busy since boot (everything but idle and iowait)."""
+    with open("/proc/stat", "rb") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (values + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
 @dataclass
 class CpuSnapshot:
     server: float
     postgres: float
     client: float
+    machine: float  # every process on the machine, ours included
     per_server: dict[str, float] = field(default_factory=dict)  # server process name -> CPU seconds
 
 
@@ -170,6 +179,7 @@ def cpu_snapshot(server_pids: Mapping[str, int]) -> CpuSnapshot:
         server=sum(per_server.values()),
         postgres=sum(_proc_cpu_seconds(p) for p in _postgres_pids()),
         client=time.process_time(),
+        machine=_machine_busy_seconds(),
         per_server=per_server,
     )
 
@@ -249,6 +259,7 @@ async def run_load(
         after = cpu_snapshot(server_pids or {})
     result.requests = len(result.latencies)
     result.cpu = CpuSnapshot(after.server - before.server, after.postgres - before.postgres, after.client - before.client,
+                             after.machine - before.machine,
                              {name: after.per_server[name] - before.per_server.get(name, 0.0) for name in after.per_server})
     return result
 
@@ -257,26 +268,42 @@ async def run_load(
 
 
 def print_table(results: Sequence[Result]) -> None:
-    header = f"{'system':<34} {'requests':>8} {'seconds':>8} {'requests/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+    header = f"{'system':<40} {'requests':>8} {'seconds':>8} {'requests/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
     print(header)
     print("-" * len(header))
     for r in results:
-        print(f"{r.system:<34} {r.requests:>8} {r.seconds:>8.2f} {r.rps:>10.1f} {r.percentile_ms(50):>8.1f} {r.percentile_ms(99):>8.1f} {r.error_count:>6}")
+        print(f"{r.system:<40} {r.requests:>8} {r.seconds:>8.2f} {r.rps:>10.1f} {r.percentile_ms(50):>8.1f} {r.percentile_ms(99):>8.1f} {r.error_count:>6}")
     print()
     print("CPU during the measured phase (100% = one core fully busy):")
-    cpu_header = f"{'system':<34} {'server':>8} {'postgres':>9} {'client':>8} {'total':>8}   server by process"
+    print("  server = the system's own processes; postgres = every postgres process on the machine; client = this process;")
+    print(f"  other = the rest of the machine (not part of the bench); machine = all {os.cpu_count()} cores ({100 * (os.cpu_count() or 1)}% = all busy)")
+    cpu_header = f"{'system':<40} {'server':>8} {'postgres':>9} {'client':>8} {'other':>8} {'machine':>8}   server by process"
     print(cpu_header)
     print("-" * len(cpu_header))
     for r in results:
         if r.cpu is None or not r.seconds:
             continue
         pct = lambda s: 100 * s / r.seconds  # noqa: E731
-        total = r.cpu.server + r.cpu.postgres + r.cpu.client
+        other = max(0.0, r.cpu.machine - r.cpu.server - r.cpu.postgres - r.cpu.client)
         by_process = ", ".join(f"{name} {pct(seconds):.0f}%" for name, seconds in r.cpu.per_server.items())
-        print(f"{r.system:<34} {pct(r.cpu.server):>7.0f}% {pct(r.cpu.postgres):>8.0f}% {pct(r.cpu.client):>7.0f}% {pct(total):>7.0f}%   {by_process}")
+        print(f"{r.system:<40} {pct(r.cpu.server):>7.0f}% {pct(r.cpu.postgres):>8.0f}% {pct(r.cpu.client):>7.0f}% {pct(other):>7.0f}% "
+              f"{pct(r.cpu.machine):>7.0f}%   {by_process}")
 
 
 def print_errors(results: Sequence[Result]) -> None:
     for r in results:
         for label, count in r.errors.most_common():
             print(f"ERROR {r.system}: {count} x {label}: {r.error_samples.get(label, '')}", file=sys.stderr)
+
+
+def combine(system: str, results: Sequence[Result]) -> Result:
+    """Several measured phases of one system as one: all latencies, summed requests and time."""
+    combined = Result(system)
+    for r in results:
+        combined.requests += r.requests
+        combined.seconds += r.seconds
+        combined.latencies.extend(r.latencies)
+        combined.errors.update(r.errors)
+        for label, sample in r.error_samples.items():
+            combined.error_samples.setdefault(label, sample)
+    return combined

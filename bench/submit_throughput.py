@@ -10,8 +10,9 @@ server runs in its own process(es), separate from this client process:
   (id uuid, body jsonb, created_at), answer 201 with a small JSON;
 * OneStop: ``onestop migrate``, then ``onestop api`` and ``onestop projector``, exactly as deployed.
 
-The systems are measured one after the other (baseline first), each with a warm-up that is not
-measured. Exit status: 0 when the bench ran (whatever the ratio), 1 when any request failed or a
+Both servers are started first; then each round measures the baseline and then OneStop (the other
+server sits idle meanwhile), each after a warm-up that is not measured. ``--rounds N`` alternates
+N times, which evens out noise from whatever else the machine runs; the ratio is over all rounds. Exit status: 0 when the bench ran (whatever the ratio), 1 when any request failed or a
 server could not start.
 """
 
@@ -22,11 +23,13 @@ import asyncio
 import os
 import platform
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _harness as h  # noqa: E402
 
 TARGET_RATIO = 0.5
+BASELINE_NAME = "baseline (aiohttp+asyncpg INSERT)"
+ONESTOP_NAME = "OneStop POST /v1/service-requests"
 NATIONAL_ID = "3100600445635"
 BODY = {
     "service": "complaint",
@@ -117,15 +122,30 @@ async def measure(name: str, url: str, token: str, args: argparse.Namespace, ser
     if args.warmup:
         warm = await h.run_load(name, url, headers, body, clients=args.clients, requests=args.warmup, max_seconds=args.max_seconds)
         if warm.error_count:
-            print(f"  {name}: warm-up had {warm.error_count} errors", file=sys.stderr)
-            h.print_errors([warm])
             warm.system += " (warm-up)"
             return warm
     return await h.run_load(name, url, headers, body, clients=args.clients, requests=args.requests,
                             max_seconds=args.max_seconds, server_pids=server_pids)
 
 
-async def bench_baseline(args: argparse.Namespace, dsn: str, log_dir: Path) -> h.Result:
+@dataclass
+class System:
+    name: str
+    url: str
+    token: str
+    children: list[h.Child]
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {c.name.removeprefix("onestop-"): c.proc.pid for c in self.children}
+
+    def check_alive(self) -> None:
+        for child in self.children:
+            if child.proc.poll() is not None:
+                raise RuntimeError(f"{child.name} exited with {child.proc.returncode} during the run:\n{child.tail()}")
+
+
+async def start_baseline(dsn: str, log_dir: Path, started: list[h.Child]) -> System:
     import asyncpg
 
     conn = await asyncpg.connect(dsn)
@@ -135,25 +155,13 @@ async def bench_baseline(args: argparse.Namespace, dsn: str, log_dir: Path) -> h
         await conn.close()
     port = h.free_port()
     child = h.start_child("baseline", [sys.executable, str(Path(__file__).resolve()), "--serve-baseline", str(port), dsn], os.environ, log_dir)
-    try:
-        await h.wait_http_ok(f"http://127.0.0.1:{port}/v1/health", [child])
-        print(f"  baseline: pid {child.proc.pid}, http://127.0.0.1:{port}", flush=True)
-        result = await measure("baseline (aiohttp+asyncpg INSERT)", f"http://127.0.0.1:{port}/v1/service-requests",
-                               "not-checked-by-the-baseline", args, {"baseline": child.proc.pid})
-        conn = await asyncpg.connect(dsn)
-        try:
-            rows = await conn.fetchval("SELECT count(*) FROM bench_baseline")
-        finally:
-            await conn.close()
-        print(f"  baseline: {rows} rows in bench_baseline", flush=True)
-        return result
-    finally:
-        h.stop_children([child])
+    started.append(child)
+    await h.wait_http_ok(f"http://127.0.0.1:{port}/v1/health", [child])
+    print(f"  baseline: up; pid {child.proc.pid}, http://127.0.0.1:{port}", flush=True)
+    return System(BASELINE_NAME, f"http://127.0.0.1:{port}/v1/service-requests", "not-checked-by-the-baseline", [child])
 
 
-async def bench_onestop(args: argparse.Namespace, dbname: str, log_dir: Path) -> h.Result:
-    import aiohttp
-
+async def start_onestop(dbname: str, log_dir: Path, started: list[h.Child]) -> System:
     port = h.free_port()
     env = dict(os.environ)
     env.update({
@@ -163,7 +171,7 @@ async def bench_onestop(args: argparse.Namespace, dbname: str, log_dir: Path) ->
         "ONESTOP_HOST": "127.0.0.1",
     })
     exe = onestop_command()
-    started = time.perf_counter()
+    t0 = time.perf_counter()
     migrate = subprocess.run([exe, "migrate"], env=env, cwd=h.REPO, capture_output=True, text=True)
     if migrate.returncode != 0:
         raise RuntimeError(f"onestop migrate failed ({migrate.returncode}):\n{migrate.stdout}{migrate.stderr}")
@@ -171,70 +179,99 @@ async def bench_onestop(args: argparse.Namespace, dbname: str, log_dir: Path) ->
     if token_run.returncode != 0:
         raise RuntimeError(f"onestop token failed ({token_run.returncode}):\n{token_run.stderr}")
     token = token_run.stdout.strip().splitlines()[-1]
-    children = [
-        h.start_child("onestop-api", [exe, "api"], env, log_dir),
-        h.start_child("onestop-projector", [exe, "projector"], env, log_dir),
-    ]
+    children = [h.start_child("onestop-api", [exe, "api"], env, log_dir), h.start_child("onestop-projector", [exe, "projector"], env, log_dir)]
+    started.extend(children)
+    await h.wait_http_ok(f"http://127.0.0.1:{port}/v1/health", children)
+    print(f"  onestop: migrated and up in {time.perf_counter() - t0:.1f}s; api pid {children[0].proc.pid}, "
+          f"projector pid {children[1].proc.pid}, http://127.0.0.1:{port}", flush=True)
+    return System(ONESTOP_NAME, f"http://127.0.0.1:{port}/v1/service-requests", token, children)
+
+
+async def report_stored(dsn: str, onestop: System) -> None:
+    """Not part of the measurement: what the table, the log and the views hold afterwards."""
+    import aiohttp
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
     try:
-        await h.wait_http_ok(f"http://127.0.0.1:{port}/v1/health", children)
-        print(f"  onestop: migrated and up in {time.perf_counter() - started:.1f}s; api pid {children[0].proc.pid}, "
-              f"projector pid {children[1].proc.pid}, http://127.0.0.1:{port}", flush=True)
-        result = await measure("OneStop POST /v1/service-requests", f"http://127.0.0.1:{port}/v1/service-requests",
-                               token, args, {"api": children[0].proc.pid, "projector": children[1].proc.pid})
-        # Not part of the measurement: what the log and the views hold afterwards.
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"http://127.0.0.1:{port}/v1/health") as resp:
-                database = (await resp.json()).get("dependencies", {}).get("database", {})
-        print(f"  onestop: log_position {database.get('log_position')}, views_position {database.get('views_position')} "
-              f"(views lag {database.get('views_lag')} right after the run)", flush=True)
-        for child in children:
-            if child.proc.poll() is not None:
-                raise RuntimeError(f"{child.name} exited with {child.proc.returncode} during the run:\n{child.tail()}")
-        return result
+        rows = await conn.fetchval("SELECT count(*) FROM bench_baseline")
     finally:
-        h.stop_children(children)
+        await conn.close()
+    health_url = onestop.url.replace("/v1/service-requests", "/v1/health")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(health_url) as resp:
+            database = (await resp.json()).get("dependencies", {}).get("database", {})
+    print(f"  stored: {rows} rows in bench_baseline; OneStop log_position {database.get('log_position')}, "
+          f"views_position {database.get('views_position')} (views lag {database.get('views_lag')} right after the run)", flush=True)
 
 
 async def main_async(args: argparse.Namespace) -> int:
     dbname = await h.create_database("onestop_bench")
     dsn = h.db_dsn(dbname)
-    results: list[h.Result] = []
+    rounds: list[tuple[h.Result, h.Result]] = []
+    measured: list[h.Result] = []
+    started: list[h.Child] = []
     status = 0
     with tempfile.TemporaryDirectory(prefix="onestop-bench-") as tmp:
         log_dir = Path(args.log_dir) if args.log_dir else Path(tmp)
         log_dir.mkdir(parents=True, exist_ok=True)
         try:
-            print(f"POST /v1/service-requests: {args.clients} concurrent clients, warm-up {args.warmup} requests (not measured), "
-                  f"then up to {args.requests} requests or {args.max_seconds:.0f}s per system", flush=True)
+            print(f"POST /v1/service-requests: {args.clients} concurrent clients; per system and round a warm-up of {args.warmup} "
+                  f"requests (not measured), then up to {args.requests} requests or {args.max_seconds:.0f}s; {args.rounds} round(s), "
+                  f"baseline then OneStop", flush=True)
             print(f"machine: {os.cpu_count()} CPU cores shared by the client (this process), the server processes and "
-                  f"PostgreSQL {await h.server_version()} at 127.0.0.1:5432; Python {platform.python_version()}", flush=True)
+                  f"PostgreSQL {await h.server_version()} at 127.0.0.1:5432; Python {platform.python_version()}; "
+                  f"load average before the run {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
             print(f"database: {dbname}", flush=True)
-            results.append(await bench_baseline(args, dsn, log_dir))
-            results.append(await bench_onestop(args, dbname, log_dir))
+            baseline = await start_baseline(dsn, log_dir, started)
+            onestop = await start_onestop(dbname, log_dir, started)
+            for n in range(1, args.rounds + 1):
+                pair = []
+                for system in (baseline, onestop):
+                    result = await measure(system.name, system.url, system.token, args, system.pids)
+                    system.check_alive()
+                    if args.rounds > 1:
+                        result.system += f" #{n}"
+                    pair.append(result)
+                    measured.append(result)
+                    if result.error_count:
+                        raise RuntimeError(f"{result.system}: {result.error_count} requests did not answer 201")
+                rounds.append((pair[0], pair[1]))
+                if args.rounds > 1:
+                    print(f"  round {n}: baseline {pair[0].rps:.1f}/s, OneStop {pair[1].rps:.1f}/s, ratio {pair[1].rps / pair[0].rps:.2f}", flush=True)
+            await report_stored(dsn, onestop)
         except Exception as error:
             print(f"bench: FAILED: {error}", file=sys.stderr)
-            if args.log_dir is None:
-                for log in sorted(log_dir.glob("*.log")):
-                    print(f"--- {log.name} (tail) ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:]), file=sys.stderr)
+            for child in started:
+                print(f"--- {child.name} log (tail) ---\n{child.tail(20)}", file=sys.stderr)
             status = 1
         finally:
+            h.stop_children(started)
             if args.keep_db:
                 print(f"database kept: {dsn}")
             else:
                 await h.drop_database(dbname)
 
-    if results:
-        print()
-        h.print_table(results)
-        print()
-    if len(results) == 2 and not any(r.error_count for r in results):
-        baseline, onestop = results
-        ratio = onestop.rps / baseline.rps if baseline.rps else 0.0
+    results = measured
+    if not results:
+        return status
+    print()
+    if args.rounds > 1 and rounds:
+        results = results + [h.combine(BASELINE_NAME + " (all)", [b for b, _ in rounds]), h.combine(ONESTOP_NAME + " (all)", [o for _, o in rounds])]
+    h.print_table(results)
+    print()
+    if status == 0 and rounds:
+        baseline_all = h.combine(BASELINE_NAME, [b for b, _ in rounds])
+        onestop_all = h.combine(ONESTOP_NAME, [o for _, o in rounds])
+        ratio = onestop_all.rps / baseline_all.rps if baseline_all.rps else 0.0
         verdict = "PASS" if ratio >= args.target else "FAIL"
-        print(f"ratio OneStop / baseline throughput: {onestop.rps:.1f} / {baseline.rps:.1f} = {ratio:.2f} "
+        if args.rounds > 1:
+            per_round = sorted(o.rps / b.rps for b, o in rounds)
+            print(f"per-round ratios: {', '.join(f'{r:.2f}' for r in per_round)} (median {statistics.median(per_round):.2f})")
+        print(f"ratio OneStop / baseline throughput: {onestop_all.rps:.1f} / {baseline_all.rps:.1f} = {ratio:.2f} "
               f"(target >= {args.target:.2f}): {verdict}")
-    if any(r.error_count for r in results):
-        h.print_errors(results)
+    if any(r.error_count for r in measured):
+        h.print_errors(measured)
         print("bench: FAILED: some requests did not answer 201 (see ERROR lines above); no ratio reported", file=sys.stderr)
         status = 1
     return status
@@ -252,6 +289,7 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=60.0, help="cap on the measured phase per system (default 60)")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests before each measured phase (default 200)")
     parser.add_argument("--target", type=float, default=TARGET_RATIO, help="OneStop/baseline throughput ratio to PASS (default 0.5)")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate baseline/OneStop this many times; the ratio is over all rounds (default 1)")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the bench database at the end")
     parser.add_argument("--log-dir", help="keep the servers' logs here (default: a temporary directory)")
     args = parser.parse_args()

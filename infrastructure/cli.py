@@ -86,7 +86,12 @@ def cmd_projector(args: argparse.Namespace) -> None:
         def progress(done: int, position: int) -> None:
             print(f"\rrebuilding: {done} events, position {position}/{total} ({100 * position // total}%)", end="", flush=True)
 
-        count = projector.rebuild(progress)
+        from infrastructure.projector import ProjectorBusy
+
+        try:
+            count = projector.rebuild(settings.database.conninfo(), progress)
+        except ProjectorBusy as error:
+            sys.exit(f"onestop: {error}")
         elapsed = time.monotonic() - started
         after = projector.views.checksum()
         print(f"\nrebuilt {count} events in {elapsed:.2f}s ({count / elapsed if elapsed else 0:,.0f} events/s)")

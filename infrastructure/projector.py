@@ -22,6 +22,10 @@ log = logging.getLogger("onestop.projector")
 ADVISORY_LOCK_KEY = 0x0E57_0001
 
 
+class ProjectorBusy(RuntimeError):
+    """Another projector holds the views."""
+
+
 class Projector:
     def __init__(self, app: BackOffice, views: ViewsRecorder, *, batch_size: int = 2000) -> None:
         self.app = app
@@ -47,10 +51,14 @@ class Projector:
             if len(notifications) < self.batch_size:
                 return done
 
-    def rebuild(self, progress: Callable[[int, int], None] | None = None) -> int:
-        """Empty the views and apply the whole log again."""
-        self.views.reset()
-        return self.catch_up(progress)
+    def rebuild(self, conninfo: str, progress: Callable[[int, int], None] | None = None) -> int:
+        """Empty the views and apply the whole log again, holding the election lock so that no
+        live projector writes at the same time."""
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            if not conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]:
+                raise ProjectorBusy("a projector is running; stop it before rebuilding (it stands by again afterwards)")
+            self.views.reset()
+            return self.catch_up(progress)
 
     def run(self, stop: threading.Event, conninfo: str, *, poll_seconds: float = 1.0) -> None:
         """Hold the election lock, then follow the log until ``stop`` is set."""

@@ -296,7 +296,7 @@ class Bank:
         """Cancel notice deliveries still running and close the HTTP client."""
         tasks = list(self.tasks)
         for task in tasks:
-            pass
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self.session is not None:
             await self.session.close()

@@ -241,7 +241,7 @@ def generate(seed: int = 42, *, people: int = 300, houses: int = 200, reference_
         persons.append(_make_person(rng, reference, age, house, taken))
 
     # About 5% dead, mostly among the old; never the known person, whom tests expect alive.
-    candidates = [p for p in persons[1 + len(FIXED_AGES):]]
+    candidates = persons[1 + len(FIXED_AGES):]
     weights = [3.0 if age_on(date.fromisoformat(p["birth_date"]), reference) >= 60 else 1.0 for p in candidates]
     dead: set[str] = set()
     while len(dead) < max(1, round(people * 0.05)):

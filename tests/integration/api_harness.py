@@ -46,6 +46,7 @@ def complaint(**changes: Any) -> dict[str, Any]:
 class Harness:
     client: TestClient
     settings: Settings
+    projector: "ProjectorThread | None" = None
 
     def event_count(self) -> int:
         with psycopg.connect(self.settings.database.conninfo()) as conn:

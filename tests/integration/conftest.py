@@ -11,8 +11,9 @@ from tests.integration.api_harness import Harness, ProjectorThread, start_harnes
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[Harness]:
     """The API on a clean database, with a projector following the log."""
-    with ProjectorThread(settings):
+    with ProjectorThread(settings) as projector:
         harness = await start_harness(settings)
+        harness.projector = projector
         try:
             yield harness
         finally:

@@ -46,6 +46,15 @@ async def test_rebuild_gives_identical_views(api: Harness) -> None:
         before = views.checksum()
         assert before["request_summaries"].startswith("13:")
         assert before["daily_counts"] != "0:"
+        refused = subprocess.run(
+            [sys.executable, "-m", "infrastructure.cli", "projector", "--rebuild"],
+            env={**os.environ, "ONESTOP_DATABASE_URL": api.settings.database_url, "ONESTOP_JWT_SECRET": JWT_SECRET},
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )
+        assert refused.returncode != 0 and "a projector is running" in refused.stderr
+        assert api.projector is not None
+        api.projector.stop.set()
+        api.projector.thread.join(10)
         env = {**os.environ, "ONESTOP_DATABASE_URL": api.settings.database_url, "ONESTOP_JWT_SECRET": JWT_SECRET}
         result = subprocess.run(
             [sys.executable, "-m", "infrastructure.cli", "projector", "--rebuild", "--batch-size", "7"],
