@@ -27,10 +27,13 @@ class ProjectorBusy(RuntimeError):
 
 
 class Projector:
-    def __init__(self, app: BackOffice, views: ViewsRecorder, *, batch_size: int = 2000) -> None:
+    def __init__(self, app: BackOffice, views: ViewsRecorder, *, batch_size: int = 2000, followers: list[Callable[[], object]] | None = None) -> None:
         self.app = app
         self.views = views
         self.batch_size = batch_size
+        # Other followers of the log that run in the elected projector after each catch-up
+        # (the audit hash chain, for example); each keeps its own position.
+        self.followers = followers or []
 
     def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Apply every event after the views' position, in batches; return how many."""
@@ -76,6 +79,8 @@ class Projector:
             while not stop.is_set():
                 try:
                     self.catch_up()
+                    for follower in self.followers:
+                        follower()
                 except Exception:
                     log.exception("projection failed; retrying")
                     time.sleep(poll_seconds)
