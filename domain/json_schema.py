@@ -53,6 +53,52 @@ def _is_type(value: Any, expected: str) -> bool:
 
 def check(schema: dict[str, Any], value: Any, path: str = "") -> list[tuple[str, str]]:
     """Return ``(field path, problem)`` pairs; empty when ``value`` satisfies ``schema``."""
+    if _fast_path(schema, value):
+        return []
+    return _check(schema, value, path)
+
+
+def _fast_path(schema: dict[str, Any], value: Any) -> bool:
+    """A quick yes for the common valid case of a flat object of strings and integers, so that
+    only bad input pays for the full walk that names every problem."""
+    if schema.get("type") != "object" or type(value) is not dict:
+        return False
+    props: dict[str, Any] = schema.get("properties", {})
+    if schema.get("additionalProperties") is False and not value.keys() <= props.keys():
+        return False
+    for name in schema.get("required", ()):
+        if name not in value:
+            return False
+    for name, item in value.items():
+        sub = props.get(name)
+        if sub is None:
+            continue
+        kind = sub.get("type")
+        if kind == "string":
+            if type(item) is not str or len(sub) > 4 and not _string_ok(sub, item):
+                return False
+            if not sub.get("minLength", 0) <= len(item) <= sub.get("maxLength", len(item)):
+                return False
+        elif kind == "integer":
+            if type(item) is not int or not sub.get("minimum", item) <= item <= sub.get("maximum", item):
+                return False
+        elif kind == "object":
+            if not _fast_path(sub, item):
+                return False
+        else:
+            return False
+        if "enum" in sub and item not in sub["enum"]:
+            return False
+    return True
+
+
+def _string_ok(schema: dict[str, Any], value: str) -> bool:
+    if "pattern" in schema and not _regex(schema["pattern"]).search(value):
+        return False
+    return "format" not in schema or _format_ok(schema["format"], value)
+
+
+def _check(schema: dict[str, Any], value: Any, path: str = "") -> list[tuple[str, str]]:
     errors: list[tuple[str, str]] = []
     where = path or "(body)"
     expected = schema.get("type")
@@ -86,7 +132,7 @@ def check(schema: dict[str, Any], value: Any, path: str = "") -> list[tuple[str,
         for name, item in value.items():
             sub = f"{path}.{name}" if path else name
             if name in props:
-                errors.extend(check(props[name], item, sub))
+                errors.extend(_check(props[name], item, sub))
             elif schema.get("additionalProperties") is False:
                 errors.append((sub, "is not a known field"))
     elif isinstance(value, list):
@@ -96,5 +142,5 @@ def check(schema: dict[str, Any], value: Any, path: str = "") -> list[tuple[str,
             errors.append((where, f"must have at most {schema['maxItems']} items"))
         if "items" in schema:
             for i, item in enumerate(value):
-                errors.extend(check(schema["items"], item, f"{path}[{i}]"))
+                errors.extend(_check(schema["items"], item, f"{path}[{i}]"))
     return errors

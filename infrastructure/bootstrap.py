@@ -31,7 +31,8 @@ def eventsourcing_env(settings: Settings, *, create_table: bool = False) -> dict
         "POSTGRES_PASSWORD": db.password,
         "POSTGRES_POOL_SIZE": str(settings.pool_size),
         "POSTGRES_MAX_OVERFLOW": "2",
-        "POSTGRES_PRE_PING": "y",
+        # No pre-ping: it costs a round trip per checkout, and the recorder already retries
+        # on a broken connection.
         # Never POSTGRES_ENABLE_DB_FUNCTIONS: in eventsourcing 9.5.6 it skips the table lock and
         # readers tailing the log miss events under concurrent writes.
         "CREATE_TABLE": "y" if create_table else "n",

@@ -34,10 +34,12 @@ class Projector:
         # Other followers of the log that run in the elected projector after each catch-up
         # (the audit hash chain, for example); each keeps its own position.
         self.followers = followers or []
+        self.position = 0
 
-    def catch_up(self, progress: Callable[[int, int], None] | None = None) -> int:
+    def catch_up(self, progress: Callable[[int, int], None] | None = None, position: int | None = None) -> int:
         """Apply every event after the views' position, in batches; return how many."""
-        position = self.views.position()
+        if position is None:
+            position = self.views.position()
         done = 0
         while True:
             notifications = self.app.recorder.select_notifications(
@@ -47,7 +49,7 @@ class Projector:
                 return done
             to_event = self.app.mapper.to_domain_event
             self.views.apply_batch([(to_event(n), n.id) for n in notifications])
-            position = notifications[-1].id
+            position = self.position = notifications[-1].id
             done += len(notifications)
             if progress is not None:
                 progress(done, position)
@@ -76,13 +78,17 @@ class Projector:
                 return
             conn.execute(f'LISTEN "{channel}"')
             log.info("projector elected; following the log")
+            # Only the elected projector writes the views, so after the first read its own
+            # position is the views' position.
+            self.position = self.views.position()
             while not stop.is_set():
                 try:
-                    self.catch_up()
+                    self.catch_up(position=self.position)
                     for follower in self.followers:
                         follower()
                 except Exception:
                     log.exception("projection failed; retrying")
+                    self.position = self.views.position()
                     time.sleep(poll_seconds)
                 # Wake on the next NOTIFY, or poll.
                 for _ in conn.notifies(timeout=poll_seconds, stop_after=1):
