@@ -87,7 +87,7 @@ def test_a_second_projector_stands_by_while_the_first_holds_the_lock(settings) -
     first, second = Projector(first_app, build_views(first_app)), Projector(second_app, build_views(second_app))
     stop_first, stop_second = threading.Event(), threading.Event()
     applied: list[str] = []
-    second.catch_up = lambda progress=None: applied.append("second") or 0  # type: ignore[method-assign]
+    second.catch_up = lambda *_, **__: applied.append("second") or 0  # type: ignore[method-assign]
     t1 = threading.Thread(target=first.run, args=(stop_first, settings.database.conninfo()), kwargs={"poll_seconds": 0.1})
     t2 = threading.Thread(target=second.run, args=(stop_second, settings.database.conninfo()), kwargs={"poll_seconds": 0.1})
     t1.start()
