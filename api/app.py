@@ -24,6 +24,7 @@ class ApiContext:
     bus: Any  # infrastructure.command_bus.CommandBus: call() and submit()
     read_model: ReadModel
     jwt_secret: str
+    bank_callback_secret: str = ""
     health_checks: list[HealthCheck] = field(default_factory=list)
     as_of_request: Callable[..., Awaitable[web.Response]] | None = None
     as_of_payment: Callable[..., Awaitable[web.Response]] | None = None

@@ -6,7 +6,7 @@ on are saved in one transaction, and the whole back office has one ordered event
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
@@ -15,6 +15,8 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Recording
 
 from application.access import check_can_act, check_can_submit
+from application.outcomes import Outcome
+from application.outside_results import OutsideResults
 from application.errors import Forbidden, IdempotencyKeyReused, NotFound, StaleVersion
 from application.ports import Clock, ReferenceIssuer
 from application.presentation import describe_payment, describe_request
@@ -61,15 +63,6 @@ class SubmitCommand:
     idempotency_key: str | None = None
 
 
-@dataclass
-class Outcome:
-    """A use case's result: the resulting state, as clients see it."""
-
-    state: dict[str, Any]
-    replayed: bool = False
-    related: dict[str, Any] | None = field(default=None)
-
-
 def access_fields(request: ServiceRequest) -> dict[str, Any]:
     return {
         "organization": request.organization,
@@ -78,7 +71,7 @@ def access_fields(request: ServiceRequest) -> dict[str, Any]:
     }
 
 
-class BackOffice(Application[UUID]):
+class BackOffice(OutsideResults, Application[UUID]):
     name = "OneStop"
 
     def __init__(

@@ -93,6 +93,14 @@ class ReadModel(abc.ABC):
         """A request's events and its payments' events in log order, with its access fields."""
 
     @abc.abstractmethod
+    async def payment_for_reference(self, reference: str) -> str | None:
+        """The id of the newest payment with this Ref1, or None."""
+
+    @abc.abstractmethod
+    async def list_jobs(self, status: str, organization: str | None, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+        """Outstanding (pending, running, retrying) or failed jobs, oldest first."""
+
+    @abc.abstractmethod
     async def work_queue(self, organization: str, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
         """Open items of one organisation, oldest first."""
 

@@ -88,7 +88,7 @@ def fold_request(row: dict[str, Any] | None, event: Any, position: int) -> dict[
     elif isinstance(event, ServiceRequest.Completed):
         row["result"] = event.result
     elif isinstance(event, ServiceRequest.ActionRequired):
-        row["action_required"] = {"job": event.job, "reason": event.reason}
+        row["action_required"] = {"job": event.job, "reason": event.reason, "job_id": event.job_id}
     elif isinstance(event, ServiceRequest.RetryRequested):
         row["action_required"] = None
     return row

@@ -58,6 +58,27 @@ class Payment(BaseAggregate[UUID]):
             payment.discrepancies.append({"amount_satang": self.amount_satang, "reason": self.reason})
             payment.provider_payment_ids.append(self.provider_payment_id)
 
+    class ChargeCreated(Event):
+        """The bank issued a bill-payment charge for this payment."""
+
+        TOPIC = "onestop:Payment.ChargeCreated"
+        charge_id: str
+
+        def apply(self, payment: Payment) -> None:
+            payment.charge_id = self.charge_id
+
+    class ReceivedAfterExpiry(Event):
+        """Money arrived for a payment that had already expired: it is to be refunded."""
+
+        TOPIC = "onestop:Payment.ReceivedAfterExpiry"
+        amount_satang: int
+        provider_payment_id: str | None
+
+        def apply(self, payment: Payment) -> None:
+            payment.paid_amount_satang = self.amount_satang
+            payment.provider_payment_ids.append(self.provider_payment_id)
+            payment.refund_due = True
+
     class Expired(Event):
         TOPIC = "onestop:Payment.Expired"
         reason: str
@@ -73,6 +94,7 @@ class Payment(BaseAggregate[UUID]):
 
         def apply(self, payment: Payment) -> None:
             payment.status = REFUNDED
+            payment.refund_due = False
 
     def __init__(
         self,
@@ -96,6 +118,8 @@ class Payment(BaseAggregate[UUID]):
         self.method: str | None = None
         self.provider_payment_ids: list[str | None] = []
         self.discrepancies: list[dict[str, Any]] = []
+        self.charge_id: str | None = None
+        self.refund_due = False
 
     @classmethod
     def open(cls, *, id: UUID, at: datetime, actor: Actor, channel: str, **fields: Any) -> Payment:
@@ -122,8 +146,44 @@ class Payment(BaseAggregate[UUID]):
             raise PaymentNotOpen(f"payment is {self.status}")
         self.trigger_event(self.Expired, reason=reason, actor=actor.as_dict(), channel=channel, timestamp=at)
 
+    def record_charge(self, charge_id: str, actor: Actor, at: datetime) -> None:
+        self.trigger_event(self.ChargeCreated, charge_id=charge_id, actor=actor.as_dict(), channel="system", timestamp=at)
+
+    def receive_after_expiry(self, amount_satang: int, provider_payment_id: str | None, actor: Actor, at: datetime) -> None:
+        self.trigger_event(self.ReceivedAfterExpiry, amount_satang=amount_satang, provider_payment_id=provider_payment_id,
+                           actor=actor.as_dict(), channel="system", timestamp=at)
+
     def refund(self, refund_id: str | None, reason: str, actor: Actor, at: datetime) -> None:
-        if self.status != PAID:
+        if self.status != PAID and not self.refund_due:
             raise PaymentNotOpen(f"only a paid payment can be refunded; this one is {self.status}")
         self.trigger_event(self.Refunded, amount_satang=self.paid_amount_satang, refund_id=refund_id,
                            reason=reason, actor=actor.as_dict(), channel="system", timestamp=at)
+
+
+class UnmatchedPayment(BaseAggregate[UUID]):
+    """Money the bank reported for a reference that matches no payment: kept so that it can be
+    returned or matched by hand. Its id comes from the bank's payment id, so a notice sent twice
+    is recorded once."""
+
+    TOPIC = "onestop:UnmatchedPayment"
+
+    class Event(AggregateEvent):
+        actor: dict[str, Any]
+        channel: str
+
+    class Recorded(Event, AggregateCreated):
+        TOPIC = "onestop:UnmatchedPayment.Recorded"
+        provider: str
+        provider_payment_id: str
+        reference: str
+        amount_satang: int
+
+    def __init__(self, *, provider: str, provider_payment_id: str, reference: str, amount_satang: int, actor: dict[str, Any]) -> None:
+        self.provider = provider
+        self.provider_payment_id = provider_payment_id
+        self.reference = reference
+        self.amount_satang = amount_satang
+
+    @classmethod
+    def record(cls, *, id: UUID, at: datetime, actor: Actor, **fields: Any) -> UnmatchedPayment:
+        return cls._create(cls.Recorded, id=id, timestamp=at, actor=actor.as_dict(), channel="system", **fields)

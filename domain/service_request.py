@@ -155,13 +155,15 @@ class ServiceRequest(BaseAggregate[UUID]):
         TOPIC = "onestop:ServiceRequest.ActionRequired"
         job: str
         reason: str
+        job_id: str | None = None
 
         def apply(self, request: ServiceRequest) -> None:
-            request.action_required = {"job": self.job, "reason": self.reason}
+            request.action_required = {"job": self.job, "reason": self.reason, "job_id": self.job_id}
 
     class RetryRequested(Event):
         TOPIC = "onestop:ServiceRequest.RetryRequested"
         job: str
+        job_id: str | None = None
 
         def apply(self, request: ServiceRequest) -> None:
             request.action_required = None
@@ -275,15 +277,13 @@ class ServiceRequest(BaseAggregate[UUID]):
         self._check_can_become(WITHDRAWN)
         self._emit(self.Withdrawn, actor, channel, at, reason=reason)
 
-    def require_action(self, job: str, reason: str, actor: Actor, at: datetime) -> None:
-        self._emit(self.ActionRequired, actor, "system", at, job=job, reason=reason)
+    def require_action(self, job: str, job_id: str, reason: str, actor: Actor, at: datetime) -> None:
+        self._emit(self.ActionRequired, actor, "system", at, job=job, reason=reason, job_id=job_id)
 
-    def retry(self, actor: Actor, channel: str, at: datetime) -> str:
+    def retry(self, actor: Actor, channel: str, at: datetime) -> None:
         if self.action_required is None:
             raise TransitionNotAllowed("nothing failed on this request")
-        job = self.action_required["job"]
-        self._emit(self.RetryRequested, actor, channel, at, job=job)
-        return job
+        self._emit(self.RetryRequested, actor, channel, at, job=self.action_required["job"], job_id=self.action_required.get("job_id"))
 
     def _check_can_become(self, to: str) -> None:
         if to not in TRANSITIONS[self.status]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
+from typing import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from domain.catalogue import FeeSchedule
 from domain.organizations import SEED_ORGANIZATIONS, Directory
 from infrastructure.clock import SystemClock
 from infrastructure.references import CREATE_SEQUENCE, PostgresReferenceIssuer
-from infrastructure.settings import Settings
+from infrastructure.settings import Settings, SettingsError
 from infrastructure.views import ViewsRecorder
 
 DEFAULT_FEES_FILE = Path(__file__).with_name("fees.toml")
@@ -90,8 +92,15 @@ def migrate(settings: Settings) -> None:
     try:
         views = build_views(app)
         views.create_table()
+        from infrastructure.dispatcher import TRACKING_TABLE as DISPATCHER_TRACKING
+        from infrastructure.jobs_store import SCHEMA_STATEMENTS as JOBS_SCHEMA
+        from eventsourcing.postgres import PostgresTrackingRecorder
+
+        PostgresTrackingRecorder(datastore(app), tracking_table_name=DISPATCHER_TRACKING).create_table()
         with datastore(app).transaction(commit=True) as curs:
             curs.execute(CREATE_SEQUENCE)
+            for statement in JOBS_SCHEMA:
+                curs.execute(statement)
     finally:
         app.close()
 
@@ -134,6 +143,86 @@ async def build_api(settings: Settings) -> "web.Application":  # noqa: F821
         bus.close()
         app.close()
 
+    from api import jobs as jobs_api
+    from api import payment_notices
+
+    outside_checks, close_outside = outside_health_checks(settings)
+
+    async def close_all() -> None:
+        await close_outside()
+        await close()
+
     ctx = ApiContext(app=app, bus=bus, read_model=read_model, jwt_secret=settings.jwt_secret,
-                     health_checks=[database_health], on_cleanup=[close])
+                     health_checks=[database_health, *outside_checks], on_cleanup=[close_all],
+                     bank_callback_secret=settings.bank_callback_secret)
+    ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes])
     return create_app(ctx)
+
+
+def outside_health_checks(settings: Settings) -> tuple[list, "Callable[[], Awaitable[None]]"]:  # noqa: F821
+    """Health of the broker, the registry and the bank, each with its URL. They are reported
+    but do not make the API unhealthy: requests are still taken while they are down."""
+    import aiohttp
+
+    session: list[aiohttp.ClientSession] = []
+
+    def http_check(name: str, url: str | None) -> Callable[[], Awaitable[dict[str, object]]]:
+        async def check() -> dict[str, object]:
+            if url is None:
+                return {"name": name, "status": "not configured", "url": None, "required": False}
+            if not session:
+                session.append(aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)))
+            try:
+                async with session[0].get(url.rstrip("/") + "/health") as response:
+                    up = response.status == 200
+                return {"name": name, "status": "up" if up else "down", "url": url, "required": False}
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as error:
+                return {"name": name, "status": "down", "url": url, "error": type(error).__name__, "required": False}
+        return check
+
+    async def broker_check() -> dict[str, object]:
+        url = settings.broker_url
+        if url is None:
+            return {"name": "broker", "status": "up", "url": "in-process (stub)", "required": False}
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        default_port = 5672 if parts.scheme.startswith("amqp") else 6379
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or default_port), 2)
+            writer.close()
+            status = "up"
+        except (OSError, asyncio.TimeoutError):
+            status = "down"
+        return {"name": "broker", "status": status, "url": redact(url), "required": False}
+
+    async def close() -> None:
+        for s in session:
+            await s.close()
+
+    return [broker_check, http_check("registry", settings.registry_url), http_check("bank", settings.bank_url)], close
+
+
+def build_job_runtime(settings: Settings) -> "JobRuntime":  # noqa: F821
+    """What a worker process needs to run jobs: the application and the outside systems."""
+    from infrastructure.jobs_store import JobsStore
+    from infrastructure.outside_systems import HttpCivilRegistry, HttpPaymentGateway
+    from workers.jobs import JobRuntime
+
+    if settings.registry_url is None or settings.bank_url is None:
+        raise SettingsError("a worker needs ONESTOP_REGISTRY_URL and ONESTOP_BANK_URL")
+    app = build_back_office(settings)
+    return JobRuntime(
+        app=app,
+        registry=HttpCivilRegistry(settings.registry_url, timeout_seconds=settings.outside_timeout_seconds),
+        gateway=HttpPaymentGateway(settings.bank_url, settings.promptpay_biller_id, timeout_seconds=settings.outside_timeout_seconds),
+        store=JobsStore(datastore(app)),
+    )
+
+
+def build_dispatcher(settings: Settings, broker: object) -> "Dispatcher":  # noqa: F821
+    from infrastructure.dispatcher import Dispatcher, dramatiq_sender
+
+    send = dramatiq_sender(broker, max_retries=settings.job_max_retries, min_backoff_ms=settings.job_min_backoff_ms,
+                           max_backoff_ms=settings.job_max_backoff_ms)
+    return Dispatcher(build_back_office(settings), send)

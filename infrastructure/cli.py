@@ -108,6 +108,61 @@ def cmd_projector(args: argparse.Namespace) -> None:
     app.close()
 
 
+def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int) -> None:
+    """Run the dispatcher, a worker, or both (the embedded case, on the in-process broker)."""
+    import dramatiq
+
+    from infrastructure.bootstrap import build_dispatcher, build_job_runtime
+    from workers.broker import setup_broker
+
+    broker = setup_broker(settings.broker_url)
+    import workers.actors as actors  # declared on the broker made current just above
+
+    try:
+        import workers.webhooks  # noqa: F401  (webhook deliveries, when that capability is present)
+    except ImportError:
+        pass
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker = None
+    if work:
+        actors.install(build_job_runtime(settings))
+        worker = dramatiq.Worker(broker, worker_threads=threads)
+        worker.start()
+        print(f"worker running {threads} threads on {'the in-process broker' if settings.broker_url is None else 'the broker'}", flush=True)
+    follower = None
+    if dispatch:
+        dispatcher = build_dispatcher(settings, broker)
+        follower = threading.Thread(target=dispatcher.run, args=(stop, settings.database.conninfo()), name="dispatcher")
+        follower.start()
+        print("dispatcher following the event log", flush=True)
+    stop.wait()
+    if follower is not None:
+        follower.join(timeout=10)
+    if worker is not None:
+        worker.stop(timeout=10_000)
+
+
+def cmd_dispatcher(args: argparse.Namespace) -> None:
+    settings = _need_database(_settings(require_secret=False))
+    if settings.broker_url is None:
+        sys.exit("onestop: the dispatcher needs ONESTOP_BROKER_URL (without one, `onestop jobs` runs dispatcher and worker together)")
+    _serve_jobs(settings, dispatch=True, work=False, threads=0)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    settings = _need_database(_settings(require_secret=False))
+    if settings.broker_url is None:
+        sys.exit("onestop: a worker needs ONESTOP_BROKER_URL (without one, `onestop jobs` runs dispatcher and worker together)")
+    _serve_jobs(settings, dispatch=False, work=True, threads=args.threads or settings.worker_threads)
+
+
+def cmd_jobs(args: argparse.Namespace) -> None:
+    settings = _need_database(_settings(require_secret=False))
+    _serve_jobs(settings, dispatch=True, work=True, threads=args.threads or settings.worker_threads)
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     from infrastructure.runner import run_all
 
@@ -147,10 +202,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("system", choices=["registry", "bank"])
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_simulate)
-    for name, fn_name, text in (("dispatcher", "cmd_dispatcher", "enqueue jobs from the event log"), ("worker", "cmd_worker", "run job workers")):
-        extra = globals().get(fn_name)
-        if extra is not None:
-            sub.add_parser(name, help=text).set_defaults(fn=extra)
+    sub.add_parser("dispatcher", help="enqueue a job for each event that needs outside work").set_defaults(fn=cmd_dispatcher)
+    for name, fn, text in (("worker", cmd_worker, "run jobs from the broker"),
+                           ("jobs", cmd_jobs, "dispatcher and worker in one process (in-process broker when ONESTOP_BROKER_URL is unset)")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--threads", type=int, help="worker threads (default ONESTOP_WORKER_THREADS, 16)")
+        p.set_defaults(fn=fn)
     args = parser.parse_args(argv)
     args.fn(args)
 

@@ -191,6 +191,27 @@ class PostgresReadModel(ReadModel):
             events.sort(key=lambda e: e["position"])
         return events, access
 
+    async def payment_for_reference(self, reference: str) -> str | None:
+        return await self.pool.fetchval(
+            "SELECT id::text FROM payments_view WHERE reference = $1 ORDER BY position DESC LIMIT 1", reference
+        )
+
+    async def list_jobs(self, status: str, organization: str | None, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+        statuses = ["failed"] if status == "failed" else ["pending", "running", "retrying"]
+        args: list[Any] = [statuses, organization, limit]
+        cursor = ""
+        if after is not None:
+            cursor = " AND (created_at, id) > ($4, $5::uuid)"
+            args += [_timestamp(after[0]), after[1]]
+        rows = await self.pool.fetch(
+            "SELECT id::text AS id, kind, request_id::text AS request_id, payment_id::text AS payment_id, organization,"
+            " status, attempts, last_error, run_at, created_at, updated_at FROM jobs"
+            " WHERE status = ANY($1::text[]) AND ($2::text IS NULL OR organization = $2)" + cursor +
+            " ORDER BY created_at, id LIMIT $3",
+            *args,
+        )
+        return [dict(row) for row in rows]
+
     async def work_queue(self, organization: str, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
         args: list[Any] = [organization, limit]
         cursor = ""

@@ -20,8 +20,8 @@ from typing import Any
 from infrastructure.settings import Settings
 
 
-def _secret(data_dir: Path) -> str:
-    path = data_dir / "jwt_secret"
+def _secret(data_dir: Path, name: str = "jwt_secret") -> str:
+    path = data_dir / name
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -93,11 +93,8 @@ def run_all(args: argparse.Namespace) -> None:
     if not args.no_demo:
         seed_demo(settings)
 
-    commands = {
-        "api": ["api"],
-        "projector": ["projector"],
-    }
-    commands.update(_extra_processes(settings, env))
+    extra = _extra_processes(settings, env)
+    commands = {"api": ["api"], "projector": ["projector"], **extra}
     children: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(name: str) -> None:
@@ -147,5 +144,35 @@ def run_all(args: argparse.Namespace) -> None:
 
 
 def _extra_processes(settings: Settings, env: dict[str, str]) -> dict[str, list[str]]:
-    """Processes added by the jobs capability (dispatcher, worker, simulators)."""
-    return {}
+    """The outside-work processes: simulators of the registry and the bank (unless
+    ONESTOP_REGISTRY_URL / ONESTOP_BANK_URL name real ones), the dispatcher and a worker (one
+    process on the in-process broker when ONESTOP_BROKER_URL is unset)."""
+    processes: dict[str, list[str]] = {}
+    host = settings.host
+    if settings.registry_url is None:
+        port = _free_port(host)
+        env["ONESTOP_REGISTRY_URL"] = f"http://{host}:{port}"
+        processes["registry simulator"] = ["simulate", "registry", "--host", host, "--port", str(port)]
+    if settings.bank_url is None:
+        port = _free_port(host)
+        env["ONESTOP_BANK_URL"] = f"http://{host}:{port}"
+        processes["bank simulator"] = [
+            "simulate", "bank", "--host", host, "--port", str(port), "--biller-id", settings.promptpay_biller_id,
+            "--callback-url", f"http://{host}:{settings.port}/v1/payment-notifications/sim-bank",
+        ]
+    if not env.get("ONESTOP_BANK_CALLBACK_SECRET"):
+        env["ONESTOP_BANK_CALLBACK_SECRET"] = _secret(settings.data_dir, "bank_callback_secret")
+    if settings.broker_url is None:
+        processes["jobs"] = ["jobs"]
+    else:
+        processes["dispatcher"] = ["dispatcher"]
+        processes["worker"] = ["worker"]
+    return processes
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]

@@ -65,6 +65,11 @@ class Settings:
     bank_url: str | None = None
     bank_callback_secret: str = ""
     webhooks_allow_private: bool = False
+    job_max_retries: int = 8
+    job_min_backoff_ms: int = 1000
+    job_max_backoff_ms: int = 300_000
+    outside_timeout_seconds: float = 10.0
+    worker_threads: int = 16
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -92,11 +97,17 @@ class Settings:
         biller = env.get("ONESTOP_PROMPTPAY_BILLER_ID") or DEMO_BILLER_ID
         if not (len(biller) == 15 and biller.isdigit()):
             raise SettingsError("ONESTOP_PROMPTPAY_BILLER_ID must be 15 digits (13-digit tax ID + 2-digit suffix)")
-        try:
-            port = int(env.get("ONESTOP_PORT", "8080"))
-            pool_size = int(env.get("ONESTOP_POOL_SIZE", "8"))
-        except ValueError as error:
-            raise SettingsError(f"ONESTOP_PORT and ONESTOP_POOL_SIZE must be integers: {error}") from None
+        numbers: dict[str, float] = {}
+        for name, default in (("PORT", 8080), ("POOL_SIZE", 8), ("JOB_MAX_RETRIES", 8), ("JOB_MIN_BACKOFF_MS", 1000),
+                              ("JOB_MAX_BACKOFF_MS", 300_000), ("OUTSIDE_TIMEOUT_SECONDS", 10), ("WORKER_THREADS", 16)):
+            raw = env.get(f"ONESTOP_{name}", str(default))
+            try:
+                numbers[name] = float(raw)
+            except ValueError:
+                raise SettingsError(f"ONESTOP_{name} must be a number, not {raw!r}") from None
+            if numbers[name] < 0:
+                raise SettingsError(f"ONESTOP_{name} must not be negative")
+        port, pool_size = int(numbers["PORT"]), int(numbers["POOL_SIZE"])
         return cls(
             database_url=database_url,
             data_dir=Path(env.get("ONESTOP_DATA_DIR", ".onestop")),
@@ -111,4 +122,9 @@ class Settings:
             bank_url=env.get("ONESTOP_BANK_URL") or None,
             bank_callback_secret=env.get("ONESTOP_BANK_CALLBACK_SECRET", ""),
             webhooks_allow_private=env.get("ONESTOP_WEBHOOKS_ALLOW_PRIVATE") == "1",
+            job_max_retries=int(numbers["JOB_MAX_RETRIES"]),
+            job_min_backoff_ms=int(numbers["JOB_MIN_BACKOFF_MS"]),
+            job_max_backoff_ms=int(numbers["JOB_MAX_BACKOFF_MS"]),
+            outside_timeout_seconds=numbers["OUTSIDE_TIMEOUT_SECONDS"],
+            worker_threads=max(1, int(numbers["WORKER_THREADS"])),
         )

@@ -1,0 +1,65 @@
+"""The bank tells us who paid: signed payment notices, at least once, maybe twice, maybe late."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from uuid import UUID
+
+from aiohttp import web
+
+from api.app_key import CTX
+from api.http import json_response
+from api.problems import HttpProblem
+from domain.actors import Actor
+from domain.json_schema import check
+from infrastructure.json_codec import loads
+
+routes = web.RouteTableDef()
+BANK = Actor(sub="bank", role="system")
+NOTICE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "notice_id": {"type": "string", "minLength": 1, "maxLength": 100},
+        "payment_id": {"type": "string", "minLength": 1, "maxLength": 100},
+        "reference": {"type": "string", "minLength": 1, "maxLength": 20},
+        "amount_satang": {"type": "integer", "minimum": 1},
+        "paid_at": {"type": "string"},
+    },
+    "required": ["payment_id", "reference", "amount_satang"],
+}
+_PROVIDER = re.compile(r"^[a-z0-9-]{1,40}$")
+
+
+@routes.post("/v1/payment-notifications/{provider}")
+async def payment_notice(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    provider = request.match_info["provider"]
+    if not _PROVIDER.match(provider):
+        raise HttpProblem(404, "Not found", "unknown payment provider", [("provider", "is not a known provider")])
+    raw = await request.read()
+    signature = request.headers.get("X-Bank-Signature", "")
+    expected = hmac.new(ctx.bank_callback_secret.encode(), raw, hashlib.sha256).hexdigest()
+    if not ctx.bank_callback_secret or not hmac.compare_digest(signature.removeprefix("sha256="), expected):
+        raise HttpProblem(401, "Bad signature", "the notice's X-Bank-Signature does not match its body", [("X-Bank-Signature", "does not match")])
+    try:
+        notice = loads(raw)
+    except ValueError:
+        raise HttpProblem(400, "Malformed JSON", "the notice is not JSON", [("(body)", "is not valid JSON")]) from None
+    errors = check(NOTICE_SCHEMA, notice)
+    if errors:
+        raise HttpProblem(422, "Invalid notice", "the notice lacks fields", errors)
+    provider_payment_id = f"{provider}:{notice['payment_id']}"
+    payment_id = await ctx.read_model.payment_for_reference(notice["reference"])
+    if payment_id is None:
+        # The views may not have the payment yet; the bank retries until we answer 2xx.
+        if await ctx.read_model.views_position() < await ctx.read_model.log_position():
+            raise HttpProblem(503, "Not ready", "the payment is not visible yet; send the notice again", headers={"Retry-After": "1"})
+        new = await ctx.bus.call(ctx.app.record_unmatched_payment, provider, provider_payment_id, notice["reference"], notice["amount_satang"], BANK)
+        return json_response({"status": "unmatched", "recorded": new}, status=202)
+    verdict, outcome = await ctx.bus.call(
+        ctx.app.record_bank_payment, UUID(payment_id), reference=notice["reference"],
+        amount_satang=notice["amount_satang"], provider_payment_id=provider_payment_id, actor=BANK,
+    )
+    return json_response({"status": verdict, "payment": outcome.state})

@@ -1,0 +1,120 @@
+"""Use cases that record what the registry and the bank answered.
+
+Each is safe to run twice: a result already recorded is ignored, so a job that is re-run after
+a crash, or a notice the bank sends twice, changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from application.errors import NotFound
+from application.outcomes import Outcome
+from application.presentation import describe_payment, describe_request
+from domain.actors import Actor
+from eventsourcing.persistence import IntegrityError
+
+from domain.payment import AWAITING_PAYMENT, EXPIRED, PAID, Payment, UnmatchedPayment
+from domain.service_request import APPROVED, ServiceRequest
+
+if TYPE_CHECKING:
+    from application.back_office import BackOffice
+
+
+class OutsideResults:
+    """Mixed into BackOffice."""
+
+    def record_fulfilment(self: BackOffice, request_id: UUID, result: dict[str, Any], actor: Actor) -> Outcome:
+        """The registry did what an approved request asked: the request is completed."""
+        request = self.get_request(request_id)
+        if request.status != APPROVED:
+            return Outcome(describe_request(request, None, None), replayed=True)
+        request.complete(result, actor, "system", self.clock.now())
+        return Outcome(describe_request(request, None, self._save(request)))
+
+    def record_charge(self: BackOffice, payment_id: UUID, charge_id: str, actor: Actor) -> None:
+        payment = self.get_payment(payment_id)
+        if payment.charge_id is not None:
+            return
+        payment.record_charge(charge_id, actor, self.clock.now())
+        self._save(payment)
+
+    def expire_payment(self: BackOffice, payment_id: UUID, actor: Actor) -> bool:
+        """The payment's time ran out. True when it was still open and now is expired."""
+        payment = self.get_payment(payment_id)
+        if payment.status != AWAITING_PAYMENT or payment.expires_at > self.clock.now():
+            return False
+        payment.expire("not paid before it expired", actor, "system", self.clock.now())
+        self._save(payment)
+        return True
+
+    def record_refund(self: BackOffice, payment_id: UUID, refund_id: str, reason: str, actor: Actor) -> None:
+        payment = self.get_payment(payment_id)
+        if not payment.refund_due and payment.status != PAID:
+            return
+        payment.refund(refund_id, reason, actor, self.clock.now())
+        self._save(payment)
+
+    def record_job_failure(self: BackOffice, request_id: UUID, job: str, job_id: str, reason: str, actor: Actor) -> None:
+        """A job ran out of retries: officers see it on the request until someone retries."""
+        request = self.get_request(request_id)
+        if request.action_required and request.action_required.get("job_id") == job_id:
+            return
+        request.require_action(job, job_id, reason, actor, self.clock.now())
+        self._save(request)
+
+    def record_bank_payment(
+        self: BackOffice, payment_id: UUID, *, reference: str, amount_satang: int, provider_payment_id: str, actor: Actor
+    ) -> tuple[str, Outcome]:
+        """The bank says money arrived for this payment (a PromptPay notice).
+
+        The same provider payment twice is one payment. Money that does not match what is owed
+        is recorded as a discrepancy and moves nothing; money after expiry is to be refunded.
+        Returns the verdict ("recorded", "duplicate", "discrepancy", "refund_due") and the outcome.
+        """
+        payment = self.get_payment(payment_id)
+        request = self.get_request(payment.request_id)
+        at = self.clock.now()
+        if payment.has_seen(provider_payment_id):
+            return "duplicate", Outcome(describe_payment(payment, None), replayed=True, related=describe_request(request, payment, None))
+        changed: list[Payment | ServiceRequest] = [payment]
+        verdict = "discrepancy"
+        if reference != payment.reference:
+            payment.record_discrepancy(amount_satang, provider_payment_id, f"Ref1 {reference} does not match {payment.reference}", actor, at)
+        elif payment.status == EXPIRED:
+            payment.receive_after_expiry(amount_satang, provider_payment_id, actor, at)
+            verdict = "refund_due"
+        elif payment.status != AWAITING_PAYMENT:
+            payment.record_discrepancy(amount_satang, provider_payment_id, f"paid again; the payment is already {payment.status}", actor, at)
+        elif amount_satang != payment.amount_satang:
+            payment.record_discrepancy(amount_satang, provider_payment_id, f"{amount_satang} satang paid, {payment.amount_satang} owed", actor, at)
+        else:
+            payment.receive(amount_satang, "promptpay", provider_payment_id, actor, "system", at)
+            request.settle_payment(payment.id, actor, "system", at)
+            changed.append(request)
+            verdict = "recorded"
+        position = self._save(*changed)
+        return verdict, Outcome(describe_payment(payment, position), related=describe_request(request, payment, position))
+
+    def record_unmatched_payment(self: BackOffice, provider: str, provider_payment_id: str, reference: str, amount_satang: int, actor: Actor) -> bool:
+        """Keep money that matches no payment; False when this notice was recorded before."""
+        from uuid import uuid5
+
+        from application.back_office import ID_NAMESPACE
+
+        unmatched = UnmatchedPayment.record(
+            id=uuid5(ID_NAMESPACE, f"unmatched\n{provider_payment_id}"), at=self.clock.now(), actor=actor,
+            provider=provider, provider_payment_id=provider_payment_id, reference=reference, amount_satang=amount_satang,
+        )
+        try:
+            self.save(unmatched)
+        except IntegrityError:
+            return False
+        return True
+
+    def find_request(self: BackOffice, request_id: UUID) -> ServiceRequest | None:
+        try:
+            return self.get_request(request_id)
+        except NotFound:
+            return None

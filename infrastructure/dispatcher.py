@@ -1,0 +1,146 @@
+"""The dispatcher: the event log is the outbox.
+
+It follows the log with its own tracking record and enqueues one Dramatiq message for each
+event that needs outside work. Messages are enqueued before the tracking record is committed,
+so a crash in between re-sends them; their ids come from the events, and the workers skip a job
+that is already done, so a re-send changes nothing that matters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timezone
+from typing import Any, Callable
+from uuid import UUID
+
+import psycopg
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.utils import get_topic
+
+from application.back_office import BackOffice
+from application.jobs import Job, jobs_for, needs_service
+from domain.payment import Payment
+from domain.service_request import ServiceRequest
+from infrastructure.jobs_store import JobsStore
+
+log = logging.getLogger("onestop.dispatcher")
+
+TRACKING_TABLE = "onestop_dispatcher_tracking"
+TRACKING_NAME = "OneStop"
+ADVISORY_LOCK_KEY = 0x0E57_0002
+TOPICS = [get_topic(cls) for cls in (
+    ServiceRequest.VerificationStarted, ServiceRequest.Approved, ServiceRequest.RetryRequested,
+    Payment.Opened, Payment.ReceivedAfterExpiry,
+)]
+
+# send(job, delay_ms) puts one message on the broker, with the job's message id.
+Send = Callable[[Job, int], None]
+
+
+class Dispatcher:
+    def __init__(self, app: BackOffice, send: Send, *, batch_size: int = 500) -> None:
+        self.app = app
+        self.send = send
+        self.batch_size = batch_size
+        self.tracking = PostgresTrackingRecorder(app.recorder.datastore, tracking_table_name=TRACKING_TABLE)  # type: ignore[attr-defined]
+        self.store = JobsStore(app.recorder.datastore)  # type: ignore[attr-defined]
+        self._context: dict[UUID, tuple[str, str]] = {}
+
+    def create_tables(self) -> None:
+        self.tracking.create_table()
+
+    def _request_context(self, request_id: UUID) -> tuple[str, str]:
+        """(service, organisation) of a request: fixed at filing, so cached."""
+        if request_id not in self._context:
+            if len(self._context) > 100_000:
+                self._context.clear()
+            request = self.app.get_request(request_id)
+            self._context[request_id] = (request.service, request.organization)
+        return self._context[request_id]
+
+    def _jobs(self, event: Any) -> list[tuple[Job, str | None]]:
+        if isinstance(event, ServiceRequest.RetryRequested):
+            return self._retry(event)
+        found = jobs_for(event, lambda rid: self._request_context(rid)[0])
+        result = []
+        for job in found:
+            if job.request_id is not None:
+                org = self._request_context(job.request_id)[1]
+            else:
+                org = self.app.get_payment(job.payment_id).organization  # type: ignore[arg-type]
+            result.append((job, org))
+        return result
+
+    def _retry(self, event: ServiceRequest.RetryRequested) -> list[tuple[Job, str | None]]:
+        if not event.job_id:
+            return []
+        row = self.store.get(UUID(event.job_id))
+        if row is None:
+            return []
+        job = Job(row["id"], row["kind"], row["request_id"], row["payment_id"], attempt_key=f"retry-{event.originator_version}")
+        return [(job, row["organization"])]
+
+    def position(self) -> int:
+        return self.tracking.max_tracking_id(TRACKING_NAME) or 0
+
+    def dispatch_once(self, position: int) -> int:
+        """Dispatch the next batch after ``position``; return the new position."""
+        notifications = self.app.recorder.select_notifications(
+            start=position, limit=self.batch_size, topics=TOPICS, inclusive_of_start=False
+        )
+        if not notifications:
+            return position
+        jobs: list[tuple[Job, str | None]] = []
+        for notification in notifications:
+            jobs.extend(self._jobs(self.app.mapper.to_domain_event(notification)))
+        now = datetime.now(timezone.utc)
+        for job, _ in jobs:
+            delay = max(0, int((job.run_at - now).total_seconds() * 1000)) if job.run_at else 0
+            self.send(job, delay)
+        last = notifications[-1].id
+        with self.app.recorder.datastore.transaction(commit=True) as curs:  # type: ignore[attr-defined]
+            self.store.record_dispatched(curs, jobs)
+            self.tracking._insert_tracking(curs, Tracking(TRACKING_NAME, last))
+        if jobs:
+            log.info("dispatched %d jobs up to position %d", len(jobs), last)
+        return last
+
+    def run(self, stop: threading.Event, conninfo: str, *, poll_seconds: float = 1.0) -> None:
+        """Follow the log until ``stop`` is set; a failure (the broker down) is retried."""
+        channel = self.app.recorder.channel_name  # type: ignore[attr-defined]
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            # One dispatcher sends at a time; others stand by.
+            while not stop.is_set() and not conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]:
+                stop.wait(poll_seconds)
+            conn.execute(f'LISTEN "{channel}"')
+            position = self.position()
+            while not stop.is_set():
+                try:
+                    new = self.dispatch_once(position)
+                except Exception as error:
+                    log.warning("dispatch failed (%s: %s); retrying", type(error).__name__, error)
+                    stop.wait(poll_seconds)
+                    position = self.position()
+                    continue
+                if new != position:
+                    position = new
+                    continue
+                for _ in conn.notifies(timeout=poll_seconds, stop_after=1):
+                    pass
+
+
+def dramatiq_sender(broker: Any, *, max_retries: int, min_backoff_ms: int, max_backoff_ms: int) -> Send:
+    """A Send that enqueues `run_job` messages with ids derived from the job."""
+    from workers.actors import run_job
+
+    def send(job: Job, delay_ms: int) -> None:
+        message = run_job.message_with_options(
+            args=(str(job.id), job.kind, str(job.request_id) if job.request_id else None, str(job.payment_id) if job.payment_id else None),
+            max_retries=max_retries, min_backoff=min_backoff_ms, max_backoff=max_backoff_ms,
+        ).copy(message_id=job.message_id)
+        broker.enqueue(message, delay=delay_ms or None)
+
+    return send
+

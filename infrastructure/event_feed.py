@@ -1,0 +1,254 @@
+"""The published event feed: every event of the log as a CloudEvent, in log order.
+
+A follower of the log (``FeedFollower``, run by the elected projector after each catch-up)
+maps each event once to its CloudEvent and writes the encoded bytes to ``event_feed``, with
+the event's organisation, type and subject beside it. The catch-up feed, the SSE stream and
+the webhook dispatcher all read that table, so serving an event costs a row read, not a JSON
+decode, a mapping and an encode (the mapping is about 30 µs an event here; the read is ~2 µs).
+
+Organisations: only ``ServiceRequest.Submitted`` and ``Payment.Opened`` carry one. The
+follower keeps ``aggregate_organizations`` (aggregate id → organisation), written in the same
+transaction as the feed rows, and resolves every other event through it (and an in-memory
+cache). The log puts an aggregate's first event before its others, and the follower reads the
+log in order, so the organisation is always known by the time it is needed.
+
+The feed is written by one follower, a batch per transaction, in increasing position order, so
+"after position p" never skips a row, exactly like the log itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import asyncpg
+
+from application.cloudevents import to_cloudevent
+from infrastructure.json_codec import dumps
+from infrastructure.read_models import EVENTS_TABLE, stored_event_document
+
+log = logging.getLogger("onestop.feed")
+
+FEED_TABLE = "event_feed"
+ORGANIZATIONS_TABLE = "aggregate_organizations"
+# NOTIFYed with the feed's new position in the transaction that writes it.
+FEED_CHANNEL = "onestop_feed"
+# The events that name their aggregate's organisation.
+_NAMES_ORGANIZATION = frozenset({"ServiceRequest.Submitted", "Payment.Opened"})
+_CACHE_LIMIT = 200_000
+
+SCHEMA_STATEMENTS = [
+    f"""CREATE TABLE IF NOT EXISTS {FEED_TABLE} (
+        position bigint PRIMARY KEY, type text NOT NULL, organization text, subject uuid NOT NULL,
+        occurred_at timestamptz NOT NULL, body bytea NOT NULL)""",
+    f"CREATE INDEX IF NOT EXISTS {FEED_TABLE}_organization ON {FEED_TABLE} (organization, position)",
+    f"CREATE INDEX IF NOT EXISTS {FEED_TABLE}_occurred ON {FEED_TABLE} (occurred_at)",
+    f"""CREATE TABLE IF NOT EXISTS {ORGANIZATIONS_TABLE} (
+        aggregate_id uuid PRIMARY KEY, organization text NOT NULL)""",
+]
+TABLES = (FEED_TABLE, ORGANIZATIONS_TABLE)
+
+_READ_LOG = (
+    f"SELECT notification_id, originator_id::text AS aggregate_id, originator_version, topic, state"
+    f" FROM {EVENTS_TABLE} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+)
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How the live stream behaves. Read once, in the composition root."""
+
+    heartbeat_seconds: float = 15.0
+    batch_size: int = 500
+    # A lost notification delays a stream by at most this long.
+    poll_seconds: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StreamSettings:
+        env = os.environ if env is None else env
+        return cls(heartbeat_seconds=float(env.get("ONESTOP_SSE_HEARTBEAT_SECONDS", "15")))
+
+
+class FeedFollower:
+    """Writes the CloudEvent of every new event to ``event_feed``. Runs in the elected
+    projector only (one writer), after the views' catch-up."""
+
+    def __init__(self, datastore: Any, *, batch_size: int = 2000) -> None:
+        self.datastore = datastore
+        self.batch_size = batch_size
+        self._position: int | None = None
+        self._organizations: dict[str, str] = {}
+
+    def position(self) -> int:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(f"SELECT coalesce(max(position), 0) AS p FROM {FEED_TABLE}")
+            return int(curs.fetchone()["p"])
+
+    def catch_up(self) -> int:
+        """Publish every event after the feed's position, a batch per transaction."""
+        if self._position is None:
+            self._position = self.position()
+        done = 0
+        try:
+            while True:
+                with self.datastore.transaction(commit=False) as curs:
+                    curs.execute(_READ_LOG, (self._position, self.batch_size))
+                    rows = curs.fetchall()
+                if not rows:
+                    return done
+                self._publish(rows)
+                self._position = rows[-1]["notification_id"]
+                done += len(rows)
+                if len(rows) < self.batch_size:
+                    return done
+        except Exception:
+            # Another writer, or a failed transaction: read the position again next time.
+            self._position = None
+            raise
+
+    def _publish(self, rows: list[Mapping[str, Any]]) -> None:
+        documents = [stored_event_document(row) for row in rows]
+        new_organizations = {
+            d["aggregate_id"]: d["data"]["organization"] for d in documents
+            if d["type"] in _NAMES_ORGANIZATION and d["data"].get("organization")
+        }
+        with self.datastore.transaction(commit=True) as curs:
+            missing = {d["aggregate_id"] for d in documents} - new_organizations.keys() - self._organizations.keys()
+            if missing:
+                curs.execute(f"SELECT aggregate_id::text AS id, organization FROM {ORGANIZATIONS_TABLE} WHERE aggregate_id = ANY(%s::uuid[])", (list(missing),))
+                self._remember({r["id"]: r["organization"] for r in curs.fetchall()})
+            self._remember(new_organizations)
+            if new_organizations:
+                curs.executemany(
+                    f"INSERT INTO {ORGANIZATIONS_TABLE} (aggregate_id, organization) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                    list(new_organizations.items()),
+                )
+            with curs.copy(f"COPY {FEED_TABLE} (position, type, organization, subject, occurred_at, body) FROM STDIN") as copy:
+                for d in documents:
+                    organization = self._organizations.get(d["aggregate_id"])
+                    event = to_cloudevent(d, organization)
+                    copy.write_row((d["position"], event["type"], organization, d["aggregate_id"], d["occurred_at"], dumps(event)))
+            curs.execute(f"NOTIFY {FEED_CHANNEL}, '{int(documents[-1]['position'])}'")
+
+    def _remember(self, organizations: Mapping[str, str]) -> None:
+        if len(self._organizations) + len(organizations) > _CACHE_LIMIT:
+            self._organizations.clear()
+        self._organizations.update(organizations)
+
+
+class FeedNotifier:
+    """One LISTEN connection per process; wakes every waiting stream when the feed grows.
+
+    Waiters take ``waiter()`` *before* they read, then wait on it, so a notification that
+    arrives between the read and the wait is not lost. Streams also poll, so a lost
+    connection only slows them down.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._event = asyncio.Event()
+        self._conn: asyncpg.Connection | None = None
+        self._closed = False
+        self._reconnect: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        try:
+            self._conn = await asyncpg.connect(self.dsn)
+            await self._conn.add_listener(FEED_CHANNEL, self._on_notify)
+            self._conn.add_termination_listener(self._on_lost)
+        except (OSError, asyncpg.PostgresError) as error:
+            log.warning("cannot LISTEN for the feed (%s); streams poll instead", error)
+            self._conn = None
+
+    def _on_notify(self, *_: Any) -> None:
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
+    def _on_lost(self, *_: Any) -> None:
+        self._conn = None
+        if not self._closed:
+            self._reconnect = asyncio.get_running_loop().create_task(self._restart())
+
+    async def _restart(self) -> None:
+        await asyncio.sleep(1.0)
+        if not self._closed:
+            await self.start()
+
+    def waiter(self) -> asyncio.Event:
+        return self._event
+
+    async def close(self) -> None:
+        self._closed = True
+        self._on_notify()  # release every waiter
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+        if self._conn is not None:
+            await self._conn.close()
+
+
+@dataclass
+class FeedPage:
+    items: list[tuple[int, bytes]]  # (position, CloudEvent JSON)
+    next_position: int
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    position: int
+    type: str
+    organization: str | None
+    subject: str
+    body: bytes
+
+
+class EventFeed:
+    """Reads of the published feed (asyncpg)."""
+
+    def __init__(self, pool: asyncpg.Pool, notifier: FeedNotifier) -> None:
+        self.pool = pool
+        self.notifier = notifier
+
+    async def page(self, after: int, limit: int, *, types: list[str] | None = None, organization: str | None = None) -> FeedPage:
+        """Up to ``limit`` events after ``after``, in log order, narrowed by CloudEvents
+        ``types`` and ``organization``. When the page is not full, ``next_position`` is the
+        feed's head, read in the same snapshot: no later match can appear below it, so a filtered
+        reader does not scan the same non-matching rows again."""
+        args: list[Any] = [after, limit]
+        where = ""
+        if types:
+            args.append(types)
+            where += f" AND type = ANY(${len(args)}::text[])"
+        if organization is not None:
+            args.append(organization)
+            where += f" AND organization = ${len(args)}"
+        rows = await self.pool.fetch(
+            f"SELECT h.head, f.position, f.body FROM (SELECT coalesce(max(position), 0) AS head FROM {FEED_TABLE}) h"
+            f" LEFT JOIN LATERAL (SELECT position, body FROM {FEED_TABLE} WHERE position > $1{where}"
+            f" ORDER BY position LIMIT $2) f ON true",
+            *args,
+        )
+        items = [(row[1], row[2]) for row in rows if row[1] is not None]
+        if len(items) == limit:
+            return FeedPage(items, items[-1][0])
+        return FeedPage(items, max(after, rows[0][0]))
+
+    async def rows(self, after: int, limit: int) -> list[FeedRow]:
+        """Every published event after ``after`` with what a subscription matches on."""
+        rows = await self.pool.fetch(
+            f"SELECT position, type, organization, subject::text, body FROM {FEED_TABLE}"
+            f" WHERE position > $1 ORDER BY position LIMIT $2", after, limit,
+        )
+        return [FeedRow(*row) for row in rows]
+
+    async def head(self) -> int:
+        return int(await self.pool.fetchval(f"SELECT coalesce(max(position), 0) FROM {FEED_TABLE}"))
+
+    async def wait(self, waiter: asyncio.Event, timeout: float) -> None:
+        """Until the feed grows (``waiter`` fires) or ``timeout`` passes."""
+        try:
+            await asyncio.wait_for(waiter.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass

@@ -1,0 +1,71 @@
+"""The jobs table: operational state of outside work (attempts, last error), for the workers'
+bookkeeping and for officers' `GET /v1/jobs`. The log stays the source of truth: the dispatcher
+creates rows from events, and a failure that officers must act on is also an event."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.postgres import PostgresDatastore
+
+from application.jobs import Job
+
+SCHEMA_STATEMENTS = [
+    """CREATE TABLE IF NOT EXISTS jobs (
+        id uuid PRIMARY KEY, kind text NOT NULL, request_id uuid, payment_id uuid, organization text,
+        status text NOT NULL DEFAULT 'pending', attempts int NOT NULL DEFAULT 0, last_error text,
+        run_at timestamptz, created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())""",
+    "CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, organization, created_at)",
+]
+
+
+class JobsStore:
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        self.datastore = datastore
+
+    def record_dispatched(self, curs: Any, jobs: list[tuple[Job, str | None]]) -> None:
+        """New jobs are pending; a retried job becomes pending again (inside the caller's tx)."""
+        if not jobs:
+            return
+        curs.executemany(
+            "INSERT INTO jobs (id, kind, request_id, payment_id, organization, run_at) VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (id) DO UPDATE SET status = CASE WHEN %s AND jobs.status = 'failed' THEN 'pending' ELSE jobs.status END, "
+            "updated_at = now()",
+            [(j.id, j.kind, j.request_id, j.payment_id, org, j.run_at, bool(j.attempt_key)) for j, org in jobs],
+        )
+
+    def start(self, job: Job) -> tuple[str, int]:
+        """Count an attempt; return the job's status before it and the attempt number. A row
+        the dispatcher has not committed yet is created here."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                "INSERT INTO jobs AS j (id, kind, request_id, payment_id, status, attempts) VALUES (%s, %s, %s, %s, 'running', 1) "
+                "ON CONFLICT (id) DO UPDATE SET attempts = j.attempts + 1, updated_at = now(), "
+                "status = CASE WHEN j.status = 'done' THEN 'done' ELSE 'running' END "
+                "RETURNING (SELECT status FROM jobs WHERE id = %s) AS before, attempts",
+                (job.id, job.kind, job.request_id, job.payment_id, job.id),
+            )
+            row = curs.fetchone()
+        return (row["before"] or "pending", row["attempts"])
+
+    def finish(self, job_id: UUID) -> None:
+        self._set(job_id, "done", None)
+
+    def note_error(self, job_id: UUID, error: str) -> None:
+        self._set(job_id, "retrying", error)
+
+    def fail(self, job_id: UUID, error: str) -> None:
+        self._set(job_id, "failed", error)
+
+    def _set(self, job_id: UUID, status: str, error: str | None) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                "UPDATE jobs SET status = %s, last_error = coalesce(%s, last_error), updated_at = now() WHERE id = %s",
+                (status, error, job_id),
+            )
+
+    def get(self, job_id: UUID) -> dict[str, Any] | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute("SELECT * FROM jobs WHERE id = %s", (job_id,))
+            return curs.fetchone()

@@ -1,0 +1,41 @@
+"""Dramatiq actors. Import only after `workers.broker.setup_broker`, and install the runtime
+(built by the composition root) before a worker starts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import dramatiq
+
+from workers.jobs import JobRuntime, job_from_message
+
+JOBS_QUEUE = "onestop-jobs"
+_runtime: JobRuntime | None = None
+
+
+def install(runtime: JobRuntime) -> None:
+    global _runtime
+    _runtime = runtime
+
+
+def runtime() -> JobRuntime:
+    if _runtime is None:
+        raise RuntimeError("the job runtime is not installed in this worker process")
+    return _runtime
+
+
+@dramatiq.actor(queue_name=JOBS_QUEUE, max_retries=8, min_backoff=1000, max_backoff=300_000, on_retry_exhausted="job_failed")
+async def run_job(job_id: str, kind: str, request_id: str | None, payment_id: str | None) -> None:
+    await runtime().run(job_from_message(job_id, kind, request_id, payment_id))
+
+
+@dramatiq.actor(queue_name=JOBS_QUEUE, max_retries=20)
+async def job_failed(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
+    """Called by Dramatiq when a job's retries ran out."""
+    job = job_from_message(*message["args"])
+    reason = f"gave up after {retry_info.get('retries', '?')} retries"
+    stored = await asyncio.to_thread(runtime().store.get, job.id)
+    if stored and stored.get("last_error"):
+        reason += f"; last error: {stored['last_error']}"
+    await runtime().give_up(job, reason)

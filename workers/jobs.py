@@ -1,0 +1,120 @@
+"""What each job does: call the outside system, then record the result as an application
+command. Safe to run twice: a finished job is skipped, outside calls carry the job's id as
+their idempotency key, and the application ignores a result it has already recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+from uuid import UUID
+
+from application.back_office import BackOffice
+from application.jobs import CREATE_CHARGE, EXPIRE_PAYMENT, FULFIL, REFUND, VERIFY_APPLICANT, Job
+from application.ports import CivilRegistry, OutsideCallRefused, PaymentGateway
+from domain.actors import Actor
+from domain.catalogue import SERVICES
+from domain.payment import AWAITING_PAYMENT
+from domain.service_request import APPROVED, VERIFYING
+from infrastructure.jobs_store import JobsStore
+
+log = logging.getLogger("onestop.worker")
+WORKER = Actor(sub="onestop-worker", role="system")
+
+
+class NotDueYet(Exception):
+    """A delayed job arrived before its time (clock skew): run it again later."""
+
+
+@dataclass
+class JobRuntime:
+    app: BackOffice
+    registry: CivilRegistry
+    gateway: PaymentGateway
+    store: JobsStore
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        # The application is synchronous; keep the event loop free for other jobs.
+        return await asyncio.to_thread(fn, *args)
+
+    async def run(self, job: Job) -> None:
+        before, attempt = await self._call(self.store.start, job)
+        if before == "done":
+            return
+        handler: Callable[[Job], Awaitable[None]] = getattr(self, f"_{job.kind}")
+        try:
+            await handler(job)
+        except OutsideCallRefused as refused:
+            # The outside system said no for good: retrying cannot help; officers must look.
+            await self.give_up(job, f"refused: {refused}")
+            return
+        except Exception as error:
+            await self._call(self.store.note_error, job.id, f"attempt {attempt}: {type(error).__name__}: {error}")
+            raise
+        await self._call(self.store.finish, job.id)
+
+    async def give_up(self, job: Job, reason: str) -> None:
+        """Retries ran out (or the outside system refused): record it where officers see it."""
+        await self._call(self.store.fail, job.id, reason)
+        request_id = job.request_id
+        if request_id is None and job.payment_id is not None:
+            request_id = (await self._call(self.app.get_payment, job.payment_id)).request_id
+        if request_id is not None:
+            await self._call(self.app.record_job_failure, request_id, job.kind, str(job.id), reason[:500], WORKER)
+
+    async def _verify_applicant(self, job: Job) -> None:
+        request = await self._call(self.app.get_request, job.request_id)
+        if request.status != VERIFYING:
+            return
+        result = await self.registry.verify_person(request.applicant["national_id"], str(job.id))
+        await self._call(self.app.record_verification, request.id, result, WORKER)
+
+    async def _fulfil(self, job: Job) -> None:
+        request = await self._call(self.app.get_request, job.request_id)
+        if request.status != APPROVED:
+            return
+        key, nid, details = str(job.id), request.applicant["national_id"], request.details
+        fulfilment = SERVICES[request.service].fulfilment
+        if fulfilment == "record_move":
+            answer = await self.registry.record_move(nid, details["to_house_id"], details.get("move_date"), key)
+            result = {"move_id": answer.get("move_id"), "to_house_id": answer.get("to_house_id")}
+        elif fulfilment == "allocate_house_number":
+            answer = await self.registry.allocate_house_number(nid, details["building_permit_no"], details["address"], request.organization, key)
+            result = {"house_id": answer.get("house_id")}
+        elif fulfilment == "issue_certified_copy":
+            answer = await self.registry.issue_certified_copy(nid, details["document"], int(details["copies"]), key)
+            result = {"document_ref": answer.get("document_ref")}
+        else:
+            return
+        await self._call(self.app.record_fulfilment, request.id, result, WORKER)
+
+    async def _create_charge(self, job: Job) -> None:
+        payment = await self._call(self.app.get_payment, job.payment_id)
+        if payment.charge_id is not None or payment.status != AWAITING_PAYMENT:
+            return
+        charge = await self.gateway.create_charge(payment.reference, payment.amount_satang, payment.expires_at, str(job.id))
+        await self._call(self.app.record_charge, payment.id, charge["charge_id"], WORKER)
+
+    async def _expire_payment(self, job: Job) -> None:
+        payment = await self._call(self.app.get_payment, job.payment_id)
+        if payment.status != AWAITING_PAYMENT:
+            return
+        if payment.expires_at > self.app.clock.now():
+            raise NotDueYet(f"payment {payment.id} expires at {payment.expires_at.isoformat()}")
+        await self._call(self.app.expire_payment, payment.id, WORKER)
+
+    async def _refund(self, job: Job) -> None:
+        payment = await self._call(self.app.get_payment, job.payment_id)
+        if not payment.refund_due:
+            return
+        reason = "paid after the payment expired"
+        refund = await self.gateway.refund(payment.reference, payment.paid_amount_satang, reason, str(job.id))
+        await self._call(self.app.record_refund, payment.id, refund["refund_id"], reason, WORKER)
+
+
+def job_from_message(job_id: str, kind: str, request_id: str | None, payment_id: str | None) -> Job:
+    return Job(UUID(job_id), kind, UUID(request_id) if request_id else None, UUID(payment_id) if payment_id else None)
+
+
+KINDS = (VERIFY_APPLICANT, FULFIL, CREATE_CHARGE, EXPIRE_PAYMENT, REFUND)
