@@ -223,6 +223,6 @@ def build_job_runtime(settings: Settings) -> "JobRuntime":  # noqa: F821
 def build_dispatcher(settings: Settings, broker: object) -> "Dispatcher":  # noqa: F821
     from infrastructure.dispatcher import Dispatcher, dramatiq_sender
 
-    send = dramatiq_sender(broker, max_retries=settings.job_max_retries, min_backoff_ms=settings.job_min_backoff_ms,
+    send = dramatiq_sender(broker, settings.jobs_queue, max_retries=settings.job_max_retries, min_backoff_ms=settings.job_min_backoff_ms,
                            max_backoff_ms=settings.job_max_backoff_ms)
     return Dispatcher(build_back_office(settings), send)

@@ -116,7 +116,9 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
     from workers.broker import setup_broker
 
     broker = setup_broker(settings.broker_url)
-    import workers.actors as actors  # declared on the broker made current just above
+    import workers.actors as actors
+
+    actors.declare(broker, settings.jobs_queue)
 
     try:
         import workers.webhooks  # noqa: F401  (webhook deliveries, when that capability is present)

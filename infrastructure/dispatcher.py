@@ -131,9 +131,11 @@ class Dispatcher:
                     pass
 
 
-def dramatiq_sender(broker: Any, *, max_retries: int, min_backoff_ms: int, max_backoff_ms: int) -> Send:
+def dramatiq_sender(broker: Any, queue: str, *, max_retries: int, min_backoff_ms: int, max_backoff_ms: int) -> Send:
     """A Send that enqueues `run_job` messages with ids derived from the job."""
-    from workers.actors import run_job
+    from workers.actors import declare
+
+    run_job = declare(broker, queue).run_job
 
     def send(job: Job, delay_ms: int) -> None:
         message = run_job.message_with_options(

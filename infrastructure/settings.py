@@ -70,6 +70,7 @@ class Settings:
     job_max_backoff_ms: int = 300_000
     outside_timeout_seconds: float = 10.0
     worker_threads: int = 16
+    jobs_queue: str = "onestop-jobs"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -127,4 +128,5 @@ class Settings:
             job_max_backoff_ms=int(numbers["JOB_MAX_BACKOFF_MS"]),
             outside_timeout_seconds=numbers["OUTSIDE_TIMEOUT_SECONDS"],
             worker_threads=max(1, int(numbers["WORKER_THREADS"])),
+            jobs_queue=env.get("ONESTOP_JOBS_QUEUE") or "onestop-jobs",
         )

@@ -93,8 +93,7 @@ def database_url(postgres_server: str) -> Iterator[str]:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     """Settings on an emptied database: every test starts from an empty log and empty views."""
-    from infrastructure.views import TRACKING_TABLE, VIEW_TABLES
-
     with psycopg.connect(DatabaseAddress.from_url(database_url).conninfo(), autocommit=True) as conn:
-        conn.execute(f"TRUNCATE onestop_events, {TRACKING_TABLE}, {', '.join(VIEW_TABLES)} RESTART IDENTITY")
+        tables = [row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
     return settings_for(database_url)

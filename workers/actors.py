@@ -1,16 +1,17 @@
-"""Dramatiq actors. Import only after `workers.broker.setup_broker`, and install the runtime
-(built by the composition root) before a worker starts."""
+"""Dramatiq actors for outside work. `declare` binds them to a broker and a queue; call it after
+`workers.broker.setup_broker`, and install the runtime (built by the composition root) before a
+worker starts."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
 
 from workers.jobs import JobRuntime, job_from_message
 
-JOBS_QUEUE = "onestop-jobs"
 _runtime: JobRuntime | None = None
 
 
@@ -25,12 +26,10 @@ def runtime() -> JobRuntime:
     return _runtime
 
 
-@dramatiq.actor(queue_name=JOBS_QUEUE, max_retries=8, min_backoff=1000, max_backoff=300_000, on_retry_exhausted="job_failed")
 async def run_job(job_id: str, kind: str, request_id: str | None, payment_id: str | None) -> None:
     await runtime().run(job_from_message(job_id, kind, request_id, payment_id))
 
 
-@dramatiq.actor(queue_name=JOBS_QUEUE, max_retries=20)
 async def job_failed(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
     """Called by Dramatiq when a job's retries ran out."""
     job = job_from_message(*message["args"])
@@ -39,3 +38,25 @@ async def job_failed(message: dict[str, Any], retry_info: dict[str, Any]) -> Non
     if stored and stored.get("last_error"):
         reason += f"; last error: {stored['last_error']}"
     await runtime().give_up(job, reason)
+
+
+@dataclass(frozen=True)
+class JobActors:
+    run_job: dramatiq.Actor
+    job_failed: dramatiq.Actor
+
+
+_declared: dict[tuple[int, str], JobActors] = {}
+
+
+def declare(broker: dramatiq.Broker, queue: str) -> JobActors:
+    """The job actors on ``broker`` and ``queue`` (declared once per broker and queue)."""
+    key = (id(broker), queue)
+    if key not in _declared:
+        failed_name = f"job_failed@{queue}"
+        _declared[key] = JobActors(
+            run_job=dramatiq.actor(run_job, actor_name=f"run_job@{queue}", queue_name=queue, broker=broker,
+                                   max_retries=8, min_backoff=1000, max_backoff=300_000, on_retry_exhausted=failed_name),
+            job_failed=dramatiq.actor(job_failed, actor_name=failed_name, queue_name=queue, broker=broker, max_retries=20),
+        )
+    return _declared[key]
