@@ -72,12 +72,12 @@ def cmd_api(args: argparse.Namespace) -> None:
 
 
 def cmd_projector(args: argparse.Namespace) -> None:
-    from infrastructure.bootstrap import build_back_office, build_views
+    from infrastructure.bootstrap import build_back_office, build_followers, build_views
     from infrastructure.projector import Projector
 
     settings = _need_database(_settings(require_secret=False))
     app = build_back_office(settings)
-    projector = Projector(app, build_views(app), batch_size=args.batch_size)
+    projector = Projector(app, build_views(app), batch_size=args.batch_size, followers=build_followers(app))
     if args.rebuild:
         before = projector.views.checksum()
         started = time.monotonic()
@@ -143,6 +143,11 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
     if follower is not None:
         follower.join(timeout=10)
     if worker is not None:
+        from dramatiq.asyncio import get_event_loop_thread
+
+        loop_thread = get_event_loop_thread()
+        if loop_thread is not None:
+            loop_thread.run_coroutine(actors.runtime().close())
         worker.stop(timeout=10_000)
 
 
@@ -163,6 +168,34 @@ def cmd_worker(args: argparse.Namespace) -> None:
 def cmd_jobs(args: argparse.Namespace) -> None:
     settings = _need_database(_settings(require_secret=False))
     _serve_jobs(settings, dispatch=True, work=True, threads=args.threads or settings.worker_threads)
+
+
+def cmd_audit(args: argparse.Namespace) -> None:
+    """`onestop audit verify`: recompute the hash chain from the log; exit 1 when broken."""
+    import json
+
+    import asyncpg
+
+    from infrastructure.audit_chain import verify_chain
+
+    settings = _need_database(_settings(require_secret=False))
+
+    async def verify() -> dict[str, Any]:
+        conn = await asyncpg.connect(settings.database.url())
+        try:
+            return (await verify_chain(conn)).as_dict()
+        finally:
+            await conn.close()
+
+    verdict = asyncio.run(verify())
+    print(json.dumps(verdict, indent=2))
+    sys.exit(0 if verdict["status"] == "intact" else 1)
+
+
+def cmd_webhooks(args: argparse.Namespace) -> None:
+    from infrastructure.bootstrap import serve_webhooks
+
+    serve_webhooks(_need_database(_settings(require_secret=False)))
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -210,6 +243,10 @@ def main(argv: list[str] | None = None) -> None:
         p = sub.add_parser(name, help=text)
         p.add_argument("--threads", type=int, help="worker threads (default ONESTOP_WORKER_THREADS, 16)")
         p.set_defaults(fn=fn)
+    p = sub.add_parser("audit", help="auditors' tools")
+    p.add_argument("action", choices=["verify"], help="verify: recompute the event log's hash chain and report the first break")
+    p.set_defaults(fn=cmd_audit)
+    sub.add_parser("webhooks", help="deliver webhooks: follow the published feed and enqueue deliveries").set_defaults(fn=cmd_webhooks)
     args = parser.parse_args(argv)
     args.fn(args)
 

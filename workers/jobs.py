@@ -54,6 +54,13 @@ class JobRuntime:
             raise
         await self._call(self.store.finish, job.id)
 
+    async def close(self) -> None:
+        """Close the outside systems' HTTP sessions (on the loop that opened them)."""
+        for port in (self.registry, self.gateway):
+            http = getattr(port, "http", None)
+            if http is not None:
+                await http.close()
+
     async def give_up(self, job: Job, reason: str) -> None:
         """Retries ran out (or the outside system refused): record it where officers see it."""
         await self._call(self.store.fail, job.id, reason)

@@ -94,3 +94,37 @@ async def test_onestop_run_on_the_embedded_postgresql_serves_demo_data_and_print
         assert {i["service"] for i in items} >= {"complaint", "local.flyer-permit"}
     finally:
         stop_stack(running.process)
+
+
+async def test_under_onestop_run_a_certified_copy_is_verified_paid_by_qr_and_issued(stack: RunningStack) -> None:
+    """`onestop run` also starts the simulators, the dispatcher and a worker (in-process broker)."""
+    import asyncio
+
+    base = stack.base + "/v1"
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{base}/health") as r:
+            health = (await r.json())["dependencies"]
+        assert health["registry"]["status"] == "up" and health["bank"]["status"] == "up" and health["broker"]["status"] == "up"
+        body = {"service": "civil.certified-copy", "organization": "MUN-SAENSUK", "channel": "web",
+                "applicant": {"national_id": CITIZEN_ID, "name": "สมชาย ใจดี"}, "details": {"document": "house-registration", "copies": 3}}
+        state = await _post(s, f"{base}/service-requests", body, CITIZEN, key=True)
+        assert state["status"] == "verifying"
+
+        async def reach(status: str) -> dict:
+            for _ in range(300):
+                async with s.get(f"{base}/service-requests/{state['id']}", headers=CITIZEN) as r:
+                    current = await r.json()
+                if current.get("status") == status:
+                    return current
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"never reached {status}: {current}")
+
+        awaiting = await reach("awaiting_payment")
+        async with s.get(f"{base}/payments/{awaiting['payment']['id']}", headers=CITIZEN) as r:
+            payment = await r.json()
+        async with s.post(f"{health['bank']['url']}/pay", json={"payload": payment["promptpay_payload"]}) as r:
+            assert r.status == 201
+        in_review = await reach("in_review")
+        await _post(s, f"{base}/service-requests/{state['id']}/approve", {}, OFFICER, in_review["version"])
+        done = await reach("completed")
+        assert done["result"]["document_ref"].startswith("DOPA-CC-") and done["payment"]["status"] == "paid"

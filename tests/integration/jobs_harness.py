@@ -134,7 +134,14 @@ class JobsStack:
             actors.install(build_job_runtime(self.settings))
             dramatiq_worker = dramatiq.Worker(broker, worker_threads=threads, queues={self.settings.jobs_queue})
             dramatiq_worker.start()
-            self._stops.append(lambda: dramatiq_worker.stop(timeout=5000))
+
+            def stop_worker() -> None:
+                from dramatiq.asyncio import get_event_loop_thread
+
+                get_event_loop_thread().run_coroutine(actors.runtime().close())
+                dramatiq_worker.stop(timeout=5000)
+
+            self._stops.append(stop_worker)
         if dispatcher:
             stop = threading.Event()
             dispatch = build_dispatcher(self.settings, broker)
