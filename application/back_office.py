@@ -7,7 +7,7 @@ on are saved in one transaction, and the whole back office has one ordered event
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Sequence
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
@@ -17,11 +17,13 @@ from eventsourcing.persistence import IntegrityError, Recording
 from application.access import check_can_act, check_can_submit
 from application.outcomes import Outcome
 from application.outside_results import OutsideResults
+from application.projections import bangkok_day
 from application.errors import Forbidden, IdempotencyKeyReused, NotFound, StaleVersion
 from application.ports import Clock, ReferenceIssuer
 from application.presentation import describe_payment, describe_request
 from domain.actors import Actor
 from domain.catalogue import SERVICES, FeeSchedule, Service
+from domain.eligibility import age_on, monthly_elderly_allowance_satang, registry_refusal
 from domain.errors import InvalidCommand, OneStopError, TransitionNotAllowed
 from domain.json_schema import check
 from domain.organizations import Directory
@@ -312,12 +314,16 @@ class BackOffice(OutsideResults, Application[UUID]):
         if request.status != VERIFYING:
             return Outcome(describe_request(request, payment, None), replayed=True)
         at = self.clock.now()
-        if result.get("found") and result.get("alive"):
-            request.record_verification(result, actor, at)
+        refusal = registry_refusal(request.service, request.organization, result, bangkok_day(at))
+        if refusal is None:
+            registry = dict(result)
+            if request.service == "welfare.elderly-allowance":
+                age = age_on(date.fromisoformat(result["birth_date"]), bangkok_day(at))
+                registry["monthly_allowance_satang"] = monthly_elderly_allowance_satang(age)
+            request.record_verification(registry, actor, at)
             payment = self._advance(request, SERVICES[request.service], actor, "system", at) or payment
         else:
-            reason = result.get("reason") or "the civil registry could not verify the applicant"
-            request.reject(f"civil registry: {reason}", actor, "system", at)
+            request.reject(f"civil registry: {refusal}", actor, "system", at)
         position = self._save(*[a for a in (request, payment) if a is not None])
         return Outcome(describe_request(request, payment, position))
 

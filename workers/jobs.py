@@ -75,6 +75,9 @@ class JobRuntime:
         if request.status != VERIFYING:
             return
         result = await self.registry.verify_person(request.applicant["national_id"], str(job.id))
+        if request.service == "civil.address-change":
+            # Both houses must be known: the one the person leaves is in their record.
+            result = {**result, "to_house": await self.registry.read_house(request.details["to_house_id"])}
         await self._call(self.app.record_verification, request.id, result, WORKER)
 
     async def _fulfil(self, job: Job) -> None:
