@@ -7,7 +7,7 @@ names the same job, and the worker runs it at most once to completion.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -36,7 +36,6 @@ class Job:
     # A retry of a failed job gets a new message, but keeps the job's id (and so its
     # idempotency key at the outside system).
     attempt_key: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def message_id(self) -> str:

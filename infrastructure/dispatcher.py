@@ -31,7 +31,8 @@ TRACKING_TABLE = "onestop_dispatcher_tracking"
 TRACKING_NAME = "OneStop"
 ADVISORY_LOCK_KEY = 0x0E57_0002
 TOPICS = [get_topic(cls) for cls in (
-    ServiceRequest.VerificationStarted, ServiceRequest.Approved, ServiceRequest.RetryRequested,
+    # Submitted needs no job, but carries the service and organisation later events need.
+    ServiceRequest.Submitted, ServiceRequest.VerificationStarted, ServiceRequest.Approved, ServiceRequest.RetryRequested,
     Payment.Opened, Payment.ReceivedAfterExpiry,
 )]
 
@@ -61,6 +62,11 @@ class Dispatcher:
         return self._context[request_id]
 
     def _jobs(self, event: Any) -> list[tuple[Job, str | None]]:
+        if isinstance(event, ServiceRequest.Submitted):
+            if len(self._context) > 100_000:
+                self._context.clear()
+            self._context[event.originator_id] = (event.service, event.organization)
+            return []
         if isinstance(event, ServiceRequest.RetryRequested):
             return self._retry(event)
         found = jobs_for(event, lambda rid: self._request_context(rid)[0])

@@ -35,34 +35,27 @@ class JobsStore:
             [(j.id, j.kind, j.request_id, j.payment_id, org, j.run_at, bool(j.attempt_key)) for j, org in jobs],
         )
 
-    def start(self, job: Job) -> tuple[str, int]:
-        """Count an attempt; return the job's status before it and the attempt number. A row
-        the dispatcher has not committed yet is created here."""
+    def finish_many(self, jobs: list[Job]) -> None:
+        """Mark jobs done, counting their last attempt, in one statement. A row the dispatcher
+        has not committed yet is created here, and its later insert leaves it done."""
+        self._upsert(jobs, "done", None)
+
+    def note_error(self, job: Job, error: str) -> None:
+        self._upsert([job], "retrying", error)
+
+    def fail(self, job: Job, error: str) -> None:
+        self._upsert([job], "failed", error)
+
+    def _upsert(self, jobs: list[Job], status: str, error: str | None) -> None:
+        if not jobs:
+            return
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(
-                "INSERT INTO jobs AS j (id, kind, request_id, payment_id, status, attempts) VALUES (%s, %s, %s, %s, 'running', 1) "
-                "ON CONFLICT (id) DO UPDATE SET attempts = j.attempts + 1, updated_at = now(), "
-                "status = CASE WHEN j.status = 'done' THEN 'done' ELSE 'running' END "
-                "RETURNING (SELECT status FROM jobs WHERE id = %s) AS before, attempts",
-                (job.id, job.kind, job.request_id, job.payment_id, job.id),
-            )
-            row = curs.fetchone()
-        return (row["before"] or "pending", row["attempts"])
-
-    def finish(self, job_id: UUID) -> None:
-        self._set(job_id, "done", None)
-
-    def note_error(self, job_id: UUID, error: str) -> None:
-        self._set(job_id, "retrying", error)
-
-    def fail(self, job_id: UUID, error: str) -> None:
-        self._set(job_id, "failed", error)
-
-    def _set(self, job_id: UUID, status: str, error: str | None) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(
-                "UPDATE jobs SET status = %s, last_error = coalesce(%s, last_error), updated_at = now() WHERE id = %s",
-                (status, error, job_id),
+            curs.executemany(
+                "INSERT INTO jobs AS j (id, kind, request_id, payment_id, status, attempts, last_error) "
+                "VALUES (%s, %s, %s, %s, %s, 1, %s) "
+                "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attempts = j.attempts + 1, "
+                "last_error = coalesce(EXCLUDED.last_error, j.last_error), updated_at = now()",
+                [(j.id, j.kind, j.request_id, j.payment_id, status, error) for j in jobs],
             )
 
     def get(self, job_id: UUID) -> dict[str, Any] | None:

@@ -75,7 +75,7 @@ def drop_database(server_url: str, url: str) -> None:
 
 
 def settings_for(url: str, **extra: str) -> Settings:
-    env = {"ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET, "ONESTOP_POOL_SIZE": "8", **extra}
+    env = {"ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET, "ONESTOP_POOL_SIZE": "4", **extra}
     return Settings.from_env(env)
 
 

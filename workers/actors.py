@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 
 from workers.jobs import JobRuntime, job_from_message
 
@@ -27,7 +28,9 @@ def runtime() -> JobRuntime:
 
 
 async def run_job(job_id: str, kind: str, request_id: str | None, payment_id: str | None) -> None:
-    await runtime().run(job_from_message(job_id, kind, request_id, payment_id))
+    message = CurrentMessage.get_current_message()
+    attempt = 1 + (message.options.get("retries", 0) if message is not None else 0)
+    await runtime().run(job_from_message(job_id, kind, request_id, payment_id), attempt)
 
 
 async def job_failed(message: dict[str, Any], retry_info: dict[str, Any]) -> None:

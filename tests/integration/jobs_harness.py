@@ -140,6 +140,7 @@ class JobsStack:
 
                 get_event_loop_thread().run_coroutine(actors.runtime().close())
                 dramatiq_worker.stop(timeout=5000)
+                actors.runtime().app.close()
 
             self._stops.append(stop_worker)
         if dispatcher:
@@ -147,7 +148,7 @@ class JobsStack:
             dispatch = build_dispatcher(self.settings, broker)
             thread = threading.Thread(target=dispatch.run, args=(stop, self.settings.database.conninfo()), kwargs={"poll_seconds": 0.2}, daemon=True)
             thread.start()
-            self._stops.append(lambda: (stop.set(), thread.join(10)))
+            self._stops.append(lambda: (stop.set(), thread.join(10), dispatch.app.close()))
 
     def stop_all(self) -> None:
         for stop in reversed(self._stops):
