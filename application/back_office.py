@@ -309,10 +309,31 @@ class BackOffice(OutsideResults, Application[UUID]):
 
     def record_verification(self, request_id: UUID, result: dict[str, Any], actor: Actor) -> Outcome:
         """The registry answered about the applicant. A result already recorded is ignored."""
+        return self.record_verifications([(request_id, result)], actor)[0]
+
+    def record_verifications(self, answers: Sequence[tuple[UUID, dict[str, Any]]], actor: Actor) -> list[Outcome]:
+        """Record many registry answers in one transaction (workers coalesce them, since the
+        write lock is taken per transaction). If the batch conflicts with another writer, each
+        answer is recorded on its own."""
+        prepared = [self._apply_verification(request_id, result, actor) for request_id, result in answers]
+        changed = [a for _, aggregates in prepared for a in aggregates]
+        try:
+            recordings = self.save(*changed) if changed else []
+        except IntegrityError:
+            if len(answers) == 1:
+                raise StaleVersion("the request was changed by someone else; reload and try again") from None
+            return [self.record_verifications([answer], actor)[0] for answer in answers]
+        positions = _positions(recordings)
+        return [
+            Outcome(outcome.state | {"position": max((positions.get(a.id, 0) for a in aggregates), default=None)}, replayed=outcome.replayed)
+            for outcome, aggregates in prepared
+        ]
+
+    def _apply_verification(self, request_id: UUID, result: dict[str, Any], actor: Actor) -> tuple[Outcome, list[Any]]:
         request = self.get_request(request_id)
         payment = self.get_payment(request.payment_id) if request.payment_id else None
         if request.status != VERIFYING:
-            return Outcome(describe_request(request, payment, None), replayed=True)
+            return Outcome(describe_request(request, payment, None), replayed=True), []
         at = self.clock.now()
         refusal = registry_refusal(request.service, request.organization, result, bangkok_day(at))
         if refusal is None:
@@ -324,8 +345,7 @@ class BackOffice(OutsideResults, Application[UUID]):
             payment = self._advance(request, SERVICES[request.service], actor, "system", at) or payment
         else:
             request.reject(f"civil registry: {refusal}", actor, "system", at)
-        position = self._save(*[a for a in (request, payment) if a is not None])
-        return Outcome(describe_request(request, payment, position))
+        return Outcome(describe_request(request, payment, None)), [a for a in (request, payment) if a is not None]
 
 
 def _positions(recordings: list[Recording]) -> dict[UUID, int]:

@@ -39,6 +39,8 @@ class JobRuntime:
     _executor: ThreadPoolExecutor | None = field(default=None, init=False)
     _done: list[Job] = field(default_factory=list, init=False)
     _flusher: asyncio.Future[None] | None = field(default=None, init=False)
+    _answers: list[tuple[Any, dict[str, Any], asyncio.Future[None]]] = field(default_factory=list, init=False)
+    _recorder: asyncio.Future[None] | None = field(default=None, init=False)
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         # The application is synchronous: run it on threads of our own, as many as the worker
@@ -102,7 +104,30 @@ class JobRuntime:
         if request.service == "civil.address-change":
             # Both houses must be known: the one the person leaves is in their record.
             result = {**result, "to_house": await self.registry.read_house(request.details["to_house_id"])}
-        await self._call(self.app.record_verification, request.id, result, WORKER)
+        await self._record_verification(request.id, result)
+
+    async def _record_verification(self, request_id: Any, result: dict[str, Any]) -> None:
+        """Answers that arrive together are recorded in one transaction."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._answers.append((request_id, result, done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.ensure_future(self._record_answers())
+        await done
+
+    async def _record_answers(self) -> None:
+        await asyncio.sleep(0.005)
+        while self._answers:
+            batch, self._answers = self._answers[:200], self._answers[200:]
+            try:
+                await self._call(self.app.record_verifications, [(r, a) for r, a, _ in batch], WORKER)
+            except Exception as error:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+                continue
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
     async def _fulfil(self, job: Job) -> None:
         request = await self._call(self.app.get_request, job.request_id)
