@@ -36,6 +36,9 @@ class Job:
     # A retry of a failed job gets a new message, but keeps the job's id (and so its
     # idempotency key at the outside system).
     attempt_key: str = ""
+    # Facts the job needs that the log already told the dispatcher (the applicant's national ID,
+    # the destination house), so a worker need not load the aggregate to learn them.
+    facts: tuple[tuple[str, str], ...] = ()
 
     @property
     def message_id(self) -> str:
@@ -64,7 +67,3 @@ def jobs_for(event: Any, service_of: Callable[[UUID], str]) -> list[Job]:
         return [Job(job_id(REFUND, aggregate_id, version), REFUND, None, aggregate_id)]
     return []
 
-
-def needs_service(event: Any) -> bool:
-    """Whether `jobs_for` must know the request's service for this event."""
-    return isinstance(event, ServiceRequest.Approved)

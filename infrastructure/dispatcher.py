@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 from uuid import UUID
@@ -20,7 +21,7 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 
 from application.back_office import BackOffice
-from application.jobs import Job, jobs_for, needs_service
+from application.jobs import VERIFY_APPLICANT, Job, jobs_for
 from domain.payment import Payment
 from domain.service_request import ServiceRequest
 from infrastructure.jobs_store import JobsStore
@@ -48,6 +49,7 @@ class Dispatcher:
         self.tracking = PostgresTrackingRecorder(app.recorder.datastore, tracking_table_name=TRACKING_TABLE)  # type: ignore[attr-defined]
         self.store = JobsStore(app.recorder.datastore)  # type: ignore[attr-defined]
         self._context: dict[UUID, tuple[str, str]] = {}
+        self._facts: dict[UUID, tuple[tuple[str, str], ...]] = {}
 
     def create_tables(self) -> None:
         self.tracking.create_table()
@@ -65,7 +67,12 @@ class Dispatcher:
         if isinstance(event, ServiceRequest.Submitted):
             if len(self._context) > 100_000:
                 self._context.clear()
+                self._facts.clear()
             self._context[event.originator_id] = (event.service, event.organization)
+            facts = [("national_id", event.applicant["national_id"])]
+            if "to_house_id" in event.details:
+                facts.append(("to_house_id", event.details["to_house_id"]))
+            self._facts[event.originator_id] = tuple(facts)
             return []
         if isinstance(event, ServiceRequest.RetryRequested):
             return self._retry(event)
@@ -74,6 +81,8 @@ class Dispatcher:
         for job in found:
             if job.request_id is not None:
                 org = self._request_context(job.request_id)[1]
+                if job.kind == VERIFY_APPLICANT and job.request_id in self._facts:
+                    job = replace(job, facts=self._facts.pop(job.request_id))
             else:
                 org = self.app.get_payment(job.payment_id).organization  # type: ignore[arg-type]
             result.append((job, org))
@@ -145,7 +154,8 @@ def dramatiq_sender(broker: Any, queue: str, *, max_retries: int, min_backoff_ms
 
     def send(job: Job, delay_ms: int) -> None:
         message = run_job.message_with_options(
-            args=(str(job.id), job.kind, str(job.request_id) if job.request_id else None, str(job.payment_id) if job.payment_id else None),
+            args=(str(job.id), job.kind, str(job.request_id) if job.request_id else None, str(job.payment_id) if job.payment_id else None,
+                  dict(job.facts) or None),
             max_retries=max_retries, min_backoff=min_backoff_ms, max_backoff=max_backoff_ms,
         ).copy(message_id=job.message_id)
         broker.enqueue(message, delay=delay_ms or None)

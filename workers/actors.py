@@ -27,10 +27,10 @@ def runtime() -> JobRuntime:
     return _runtime
 
 
-async def run_job(job_id: str, kind: str, request_id: str | None, payment_id: str | None) -> None:
+async def run_job(job_id: str, kind: str, request_id: str | None, payment_id: str | None, facts: dict[str, str] | None = None) -> None:
     message = CurrentMessage.get_current_message()
     attempt = 1 + (message.options.get("retries", 0) if message is not None else 0)
-    await runtime().run(job_from_message(job_id, kind, request_id, payment_id), attempt)
+    await runtime().run(job_from_message(job_id, kind, request_id, payment_id, facts), attempt)
 
 
 async def job_failed(message: dict[str, Any], retry_info: dict[str, Any]) -> None:

@@ -97,14 +97,19 @@ class JobRuntime:
             await self._call(self.app.record_job_failure, request_id, job.kind, str(job.id), reason[:500], WORKER)
 
     async def _verify_applicant(self, job: Job) -> None:
-        request = await self._call(self.app.get_request, job.request_id)
-        if request.status != VERIFYING:
-            return
-        result = await self.registry.verify_person(request.applicant["national_id"], str(job.id))
-        if request.service == "civil.address-change":
+        facts = dict(job.facts)
+        if "national_id" not in facts:
+            request = await self._call(self.app.get_request, job.request_id)
+            if request.status != VERIFYING:
+                return
+            facts = {"national_id": request.applicant["national_id"], **({"to_house_id": request.details["to_house_id"]} if request.service == "civil.address-change" else {})}
+        # Asking again after the answer was recorded costs one call and changes nothing: the
+        # registry replays it for the same key, and recording it again is ignored.
+        result = await self.registry.verify_person(facts["national_id"], str(job.id))
+        if "to_house_id" in facts:
             # Both houses must be known: the one the person leaves is in their record.
-            result = {**result, "to_house": await self.registry.read_house(request.details["to_house_id"])}
-        await self._record_verification(request.id, result)
+            result = {**result, "to_house": await self.registry.read_house(facts["to_house_id"])}
+        await self._record_verification(job.request_id, result)
 
     async def _record_verification(self, request_id: Any, result: dict[str, Any]) -> None:
         """Answers that arrive together are recorded in one transaction."""
@@ -172,6 +177,7 @@ class JobRuntime:
         await self._call(self.app.record_refund, payment.id, refund["refund_id"], reason, WORKER)
 
 
-def job_from_message(job_id: str, kind: str, request_id: str | None, payment_id: str | None) -> Job:
-    return Job(UUID(job_id), kind, UUID(request_id) if request_id else None, UUID(payment_id) if payment_id else None)
+def job_from_message(job_id: str, kind: str, request_id: str | None, payment_id: str | None, facts: dict[str, str] | None = None) -> Job:
+    return Job(UUID(job_id), kind, UUID(request_id) if request_id else None, UUID(payment_id) if payment_id else None,
+               facts=tuple(sorted((facts or {}).items())))
 
