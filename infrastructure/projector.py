@@ -35,6 +35,7 @@ class Projector:
         # (the audit hash chain, for example); each keeps its own position.
         self.followers = followers or []
         self.position = 0
+        self.gather_seconds = 0.02
 
     def catch_up(self, progress: Callable[[int, int], None] | None = None, position: int | None = None) -> int:
         """Apply every event after the views' position, in batches; return how many."""
@@ -82,14 +83,21 @@ class Projector:
             # position is the views' position.
             self.position = self.views.position()
             while not stop.is_set():
+                applied = 0
                 try:
-                    self.catch_up(position=self.position)
+                    applied = self.catch_up(position=self.position)
                     for follower in self.followers:
                         follower()
                 except Exception:
                     log.exception("projection failed; retrying")
                     self.position = self.views.position()
                     time.sleep(poll_seconds)
+                if applied:
+                    # Busy: let the next events gather for a moment, so that each batch (one
+                    # transaction and a few round trips) carries more of them. An idle
+                    # projector still answers the first NOTIFY at once.
+                    stop.wait(self.gather_seconds)
+                    continue
                 # Wake on the next NOTIFY, or poll.
                 for _ in conn.notifies(timeout=poll_seconds, stop_after=1):
                     pass
