@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from api import catalogue, payments, service_requests
+from api import catalogue, organizations, payments, service_requests
 from api.app_key import CTX
 from api.http import MAX_BODY
 from api.problems import problem_middleware
@@ -37,6 +37,7 @@ def create_app(ctx: ApiContext) -> web.Application:
     app[CTX] = ctx
     app.add_routes(catalogue.routes)
     app.add_routes(payments.routes)
+    app.add_routes(organizations.routes)
     for extra in ctx.extra_routes:
         app.add_routes(extra)
     # The request routes last: /v1/service-requests/{id}/{action} would shadow more specific ones.

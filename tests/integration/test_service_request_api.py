@@ -241,3 +241,20 @@ async def test_a_withdrawal_by_the_applicant_expires_an_open_payment(api: Harnes
     body = await withdrawn.json()
     assert withdrawn.status == 200 and body["status"] == "withdrawn" and body["payment"]["status"] == "expired"
     assert (await api.act(state["id"], "approve", {})).status == 409
+
+
+async def test_an_organisation_sees_its_work_queue_oldest_first_and_its_daily_counts(api: Harness) -> None:
+    first = await api.submit()
+    second = await api.submit()
+    await api.act(first["id"], "reject", {"reason": "duplicate"})
+    third = await api.submit()
+    await api.client.get(f"/v1/service-requests/{third['id']}?min_position={third['position']}", headers=OFFICER)
+    queue = await (await api.client.get("/v1/organizations/MUN-SAENSUK/work-queue?limit=1", headers=OFFICER)).json()
+    assert [i["request_id"] for i in queue["items"]] == [second["id"]] and queue["next_cursor"]
+    rest = await (await api.client.get(f"/v1/organizations/MUN-SAENSUK/work-queue?cursor={queue['next_cursor']}", headers=OFFICER)).json()
+    assert [i["request_id"] for i in rest["items"]] == [third["id"]] and rest["items"][0]["due_at"] > rest["items"][0]["submitted_at"]
+    counts = await (await api.client.get("/v1/organizations/MUN-SAENSUK/daily-counts", headers=AUDITOR)).json()
+    assert [(c["service"], c["submitted"], c["rejected"]) for c in counts["items"]] == [("complaint", 3, 1)]
+    assert (await api.client.get("/v1/organizations/MUN-SAENSUK/work-queue", headers=OTHER_OFFICER)).status == 403
+    assert (await api.client.get("/v1/organizations/MUN-NOWHERE/work-queue", headers=AUDITOR)).status == 404
+    assert (await api.client.get("/v1/organizations/MUN-SAENSUK/daily-counts?from=yesterday", headers=AUDITOR)).status == 400

@@ -1,0 +1,62 @@
+"""An organisation's own views: its work queue and its daily counts."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from aiohttp import web
+
+from api.app_key import CTX
+from api.auth import authenticate
+from api.http import decode_cursor, encode_cursor, json_response, query_int
+from api.problems import HttpProblem
+from application.projections import bangkok_day
+
+routes = web.RouteTableDef()
+
+
+def _organization(request: web.Request) -> str:
+    actor = authenticate(request, "officer", "auditor", "admin")
+    code = request.match_info["code"]
+    if code not in request.app[CTX].app.directory:
+        raise HttpProblem(404, "Not found", f"no organisation {code!r}", [("code", "is not a known organisation")])
+    if actor.role == "officer" and actor.org != code:
+        raise HttpProblem(403, "Forbidden", f"officers of {actor.org} see their own organisation's views only")
+    return code
+
+
+@routes.get("/v1/organizations/{code}/work-queue")
+async def work_queue(request: web.Request) -> web.Response:
+    """Open requests the organisation is responsible for, oldest first, with their due dates."""
+    code = _organization(request)
+    limit = query_int(request, "limit", 50, 1, 200)
+    after = decode_cursor(request.query.get("cursor"), 2)
+    items = await request.app[CTX].read_model.work_queue(code, limit + 1, after)
+    next_cursor = None
+    if len(items) > limit:
+        items = items[:limit]
+        next_cursor = encode_cursor([items[-1]["submitted_at"].isoformat(), items[-1]["request_id"]])
+    return json_response({"items": items, "next_cursor": next_cursor})
+
+
+def _day(request: web.Request, name: str, default: date) -> date:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise HttpProblem(400, "Bad query parameter", f"{name} must be a date (YYYY-MM-DD)", [(name, "must be a date")]) from None
+
+
+@routes.get("/v1/organizations/{code}/daily-counts")
+async def daily_counts(request: web.Request) -> web.Response:
+    """Requests filed, decided and paid per Bangkok day and service."""
+    code = _organization(request)
+    today = bangkok_day(request.app[CTX].app.clock.now())
+    until = _day(request, "to", today)
+    since = _day(request, "from", until - timedelta(days=30))
+    if since > until or (until - since).days > 366:
+        raise HttpProblem(400, "Bad query parameter", "from must be on or before to, at most a year apart", [("from", "is out of range")])
+    items = await request.app[CTX].read_model.daily_counts(code, since, until)
+    return json_response({"items": items})
