@@ -185,3 +185,20 @@ async def test_with_the_broker_unreachable_submits_succeed_and_jobs_run_once_it_
     health = await (await stack.harness.client.get("/v1/health")).json()
     assert {"broker", "registry", "bank"} <= health["dependencies"].keys()
     assert health["dependencies"]["registry"]["url"] == stack.registry_url
+
+
+async def test_the_jobs_also_run_on_a_redis_broker(jobs_stack: JobsStack) -> None:
+    from tests.conftest import unavailable
+
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2):
+            pass
+    except OSError:
+        unavailable("no Redis at 127.0.0.1:6379")
+    stack = jobs_stack
+    stack.env = {**stack.env, "ONESTOP_BROKER_URL": "redis://127.0.0.1:6379/0"}
+    stack.start("dispatcher")
+    stack.start("worker")
+    moves = await _address_changes(stack, 5)
+    await _all_in(stack, [m["id"] for m in moves], {"in_review"}, 60)
+    assert (await stack.stats(stack.registry_url))["effects"]["verification"] == 5
