@@ -161,6 +161,7 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": {"description": "paid", **_json(_ref("Payment"))}, **_problems(401, 403, 404, 409, 412, 422)},
         }},
     }
+    _add_audit_and_integrations(paths, schemas, id_param, idem)
     for action in ACTION_SCHEMAS:
         paths[f"/v1/service-requests/{{id}}/{action}"] = {"post": {
             "summary": f"{action.replace('-', ' ').capitalize()}",
@@ -177,3 +178,93 @@ def openapi_document() -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
     }
+
+
+def _add_audit_and_integrations(paths: dict[str, Any], schemas: dict[str, Any], id_param: dict[str, Any], idem: dict[str, Any]) -> None:
+    """Auditors' and integrators' paths: the audit log, as_of, the event feed, SSE, webhooks."""
+    from api.subscriptions import SUBSCRIPTION_SCHEMA
+    from application.cloudevents import PUBLISHED_TYPES
+
+    def query(name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+    cursor = {"type": "string", "pattern": "^[0-9]{1,20}$"}
+    after = query("after", cursor, "cursor: the next_cursor (or an event's sequence) of an earlier answer; events after it")
+    page = {"type": "object", "properties": {"items": {"type": "array"}, "next_cursor": _NULLABLE_STR}}
+    schemas["CloudEvent"] = {
+        "type": "object", "description": "CloudEvents 1.0, structured JSON; national IDs masked, names left out",
+        "required": ["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "sequence", "data"],
+        "properties": {
+            "specversion": {"const": "1.0"}, "id": {"type": "string", "description": "stable: <aggregate id>.<version>"},
+            "source": {"type": "string", "description": "/onestop/<organization responsible>"},
+            "type": {"type": "string", "enum": list(PUBLISHED_TYPES)}, "subject": {"type": "string", "format": "uuid"},
+            "time": _TS, "datacontenttype": {"const": "application/json"},
+            "sequence": {**cursor, "description": "the event's cursor; sorts as the log does"}, "data": {"type": "object"},
+        },
+    }
+    schemas["SubscriptionCreate"] = SUBSCRIPTION_SCHEMA
+    schemas["Subscription"] = {"type": "object", "properties": {
+        "id": {"type": "string", "format": "uuid"}, "url": {"type": "string"}, "types": {"type": "array", "items": {"type": "string"}},
+        "organization": _NULLABLE_STR, "status": {"type": "string", "enum": ["active", "disabled"]}, "disabled_reason": _NULLABLE_STR,
+        "created_at": _TS, "secret": {"type": "string", "description": "whsec_...: only in the answer to the create"}}}
+    schemas["ChainVerdict"] = {"type": "object", "required": ["status", "checked"], "properties": {
+        "status": {"type": "string", "enum": ["intact", "broken"]}, "checked": {"type": "integer"},
+        "first_broken_position": {"type": "integer"}, "reason": {"type": "string"}, "log_position": {"type": "integer"},
+        "head": {"type": ["object", "null"], "properties": {"position": {"type": "integer"}, "link": {"type": "string"}, "count": {"type": "integer"}}}}}
+    time_range = [query("from", _TS, "events that happened at or after this time"), query("to", _TS, "events that happened at or before this time")]
+    organization = query("organization", {"type": "string"}, "only events of this organisation's requests and payments")
+    as_of = query("as_of", _TS, "auditors and admins: the state at this moment, replayed from the events (404 before it existed)")
+    paths["/v1/service-requests/{id}"]["get"]["responses"].update(_problems(400, 403))
+    paths["/v1/payments/{id}"]["get"]["parameters"] = [id_param, as_of]
+    paths["/v1/payments/{id}"]["get"]["responses"].update(_problems(400, 403))
+    paths["/v1/audit/events"] = {"get": {
+        "summary": "The global event log, in order, as stored (auditors)",
+        "parameters": [after, query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
+                       query("type", {"type": "string"}, "event types such as ServiceRequest.Submitted, comma-separated"),
+                       organization, *time_range],
+        "responses": {"200": {"description": "a page; next_cursor is null at the end of the log", **_json(page)}, **_problems(400, 401, 403)},
+    }}
+    paths["/v1/audit/export"] = {"get": {
+        "summary": "The log (or a time range) as NDJSON, streamed, with each event's chain link (auditors)",
+        "parameters": [organization, *time_range],
+        "responses": {"200": {"description": "one event per line", "content": {"application/x-ndjson": {}}}, **_problems(400, 401, 403)},
+    }}
+    paths["/v1/audit/verify"] = {"get": {
+        "summary": "Recompute the hash chain over the log and report the first break (auditors)",
+        "responses": {"200": {"description": "the verdict", **_json(_ref("ChainVerdict"))}, **_problems(401, 403)},
+    }}
+    types = query("types", {"type": "string"}, "CloudEvents types, comma-separated")
+    paths["/v1/streams/events"] = {"get": {
+        "summary": "The catch-up feed of CloudEvents in log order (integrators)",
+        "parameters": [after, types, organization, query("limit", {"type": "integer", "minimum": 1, "maximum": 5000}, "page size")],
+        "responses": {"200": {"description": "a page; next_cursor is where to continue (the same cursor when nothing is new)",
+                              **_json({"type": "object", "properties": {"items": {"type": "array", "items": _ref("CloudEvent")}, "next_cursor": {"type": "string"}}})},
+                      **_problems(400, 401, 403)},
+    }}
+    paths["/v1/streams/events/live"] = {"get": {
+        "summary": "Server-Sent Events: one CloudEvent per event (id = its sequence), comment heartbeats; resumes from Last-Event-ID",
+        "parameters": [after, types, organization, {"name": "Last-Event-ID", "in": "header", "required": False, "schema": cursor}],
+        "responses": {"200": {"description": "an event stream", "content": {"text/event-stream": {}}}, **_problems(400, 401, 403)},
+    }}
+    subscription = _json(_ref("Subscription"))
+    paths["/v1/subscriptions"] = {
+        "post": {"summary": "Subscribe a URL to webhooks (Standard Webhooks signatures; the secret is shown once)", "parameters": [idem],
+                 "requestBody": {"required": True, **_json(_ref("SubscriptionCreate"))},
+                 "responses": {"201": {"description": "subscribed", **subscription}, **_problems(400, 401, 403, 422)}},
+        "get": {"summary": "The caller's subscriptions", "parameters": [query("cursor", {"type": "string"}, "next_cursor of an earlier page")],
+                "responses": {"200": {"description": "a page", **_json(page)}, **_problems(401, 403)}},
+    }
+    paths["/v1/subscriptions/{id}"] = {
+        "get": {"summary": "A subscription, with its deliveries counted by status", "parameters": [id_param],
+                "responses": {"200": {"description": "the subscription", **subscription}, **_problems(401, 403, 404)}},
+        "delete": {"summary": "Unsubscribe", "parameters": [id_param], "responses": {"204": {"description": "gone"}, **_problems(401, 403, 404)}},
+    }
+    paths["/v1/subscriptions/{id}/deliveries"] = {"get": {
+        "summary": "Deliveries in log order, each with its attempts", "parameters": [id_param, after],
+        "responses": {"200": {"description": "a page", **_json(page)}, **_problems(400, 401, 403, 404)},
+    }}
+    paths["/v1/subscriptions/{id}/replay"] = {"post": {
+        "summary": "Send again every matching event after a cursor; re-enables a disabled subscription",
+        "parameters": [id_param, query("from", cursor, "an event's sequence: events after it are sent again", required=True)],
+        "responses": {"202": {"description": "the replay is under way"}, **_problems(400, 401, 403, 404)},
+    }}

@@ -1,8 +1,9 @@
 """Shared pieces of the benches: throwaway databases, child processes, a closed-loop load
 generator, CPU accounting from /proc, and the results table.
 
-Nothing here imports OneStop: the benches drive it through its real entry points
-(`onestop migrate`, `onestop api`, ...) as separate processes.
+Nothing here imports OneStop at import time: the benches drive it through its real entry
+points (`onestop migrate`, `onestop api`, ...) as separate processes. Only `generate_events`
+imports it, when called, to fill a log through the application quickly.
 """
 
 from __future__ import annotations
@@ -307,3 +308,51 @@ def combine(system: str, results: Sequence[Result]) -> Result:
         for label, sample in r.error_samples.items():
             combined.error_samples.setdefault(label, sample)
     return combined
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+def generate_events(dsn: str, count: int, *, batch: int = 500, organizations: Sequence[str] = ("MUN-SAENSUK", "MUN-PHRAE")) -> int:
+    """Write at least ``count`` events through the application itself, many requests per save
+    (``BackOffice.submit_many``, as the API coalesces concurrent submissions): complaints (2
+    events each) and every fifth a flyer permit with a fee (3 events). Returns the log's head.
+
+    This is the one function here that imports OneStop (lazily): the benches drive the servers
+    through their entry points, but filling a log through HTTP would take minutes."""
+    import uuid
+
+    from application.back_office import SubmitCommand
+    from domain.actors import Actor
+    from infrastructure.bootstrap import build_back_office
+    from infrastructure.settings import Settings
+
+    settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "bench-" + secrets.token_hex(16)})
+    app = build_back_office(settings)
+    citizen = Actor(sub="3100600445635", role="citizen", pid="3100600445635")
+    applicant = {"national_id": "3100600445635", "name": "สมชาย ใจดี"}
+    complaint = {"subject": "ไฟถนนดับ", "description": "ไฟถนนหน้าบ้านดับ", "location": "ซอย 5"}
+    flyer = {"description": "ประกาศงานวัด", "area": "ตลาด", "start_date": "2026-12-01", "end_date": "2026-12-07", "quantity": 200}
+    try:
+        n = 0
+        while (app.recorder.max_notification_id() or 0) < count:
+            commands = []
+            for _ in range(batch):
+                n += 1
+                body = {"service": "local.flyer-permit", "details": flyer} if n % 5 == 0 else {"service": "complaint", "details": complaint}
+                body.update(organization=organizations[n % len(organizations)], channel="web", applicant=applicant)
+                commands.append(SubmitCommand(body=body, actor=citizen, request_hash=f"bench-{n}", idempotency_key=str(uuid.uuid4())))
+            for result in app.submit_many(commands):
+                if isinstance(result, Exception):
+                    raise result
+        return int(app.recorder.max_notification_id() or 0)
+    finally:
+        app.close()
+
+
+def onestop_command() -> str:
+    """The `onestop` console script of this virtualenv."""
+    for candidate in (Path(sys.executable).parent / "onestop", REPO / ".venv" / "bin" / "onestop"):
+        if candidate.exists():
+            return str(candidate)
+    sys.exit("bench: cannot find the `onestop` console script; run `.venv/bin/pip install -e '.[test]'`")

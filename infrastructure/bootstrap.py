@@ -101,6 +101,8 @@ def migrate(settings: Settings) -> None:
             curs.execute(CREATE_SEQUENCE)
             for statement in JOBS_SCHEMA:
                 curs.execute(statement)
+            for statement in integration_schema():
+                curs.execute(statement)
     finally:
         app.close()
 
@@ -156,7 +158,10 @@ async def build_api(settings: Settings) -> "web.Application":  # noqa: F821
                      health_checks=[database_health, *outside_checks], on_cleanup=[close_all],
                      bank_callback_secret=settings.bank_callback_secret)
     ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes])
-    return create_app(ctx)
+    shutdown = await add_audit_and_integrations(ctx, settings, read_model.pool)
+    web_app = create_app(ctx)
+    web_app.on_shutdown.extend(shutdown)
+    return web_app
 
 
 def outside_health_checks(settings: Settings) -> tuple[list, "Callable[[], Awaitable[None]]"]:  # noqa: F821
@@ -217,6 +222,7 @@ def build_job_runtime(settings: Settings) -> "JobRuntime":  # noqa: F821
         registry=HttpCivilRegistry(settings.registry_url, timeout_seconds=settings.outside_timeout_seconds),
         gateway=HttpPaymentGateway(settings.bank_url, settings.promptpay_biller_id, timeout_seconds=settings.outside_timeout_seconds),
         store=JobsStore(datastore(app)),
+        threads=settings.worker_threads,
     )
 
 
@@ -226,3 +232,105 @@ def build_dispatcher(settings: Settings, broker: object) -> "Dispatcher":  # noq
     send = dramatiq_sender(broker, settings.jobs_queue, max_retries=settings.job_max_retries, min_backoff_ms=settings.job_min_backoff_ms,
                            max_backoff_ms=settings.job_max_backoff_ms)
     return Dispatcher(build_back_office(settings), send)
+
+
+# -- auditors and integrators: audit log and chain, published feed, webhooks -------------------
+
+
+def integration_schema() -> list[str]:
+    """The tables of the published feed, the audit chain and webhooks."""
+    from infrastructure import audit_chain, event_feed, webhooks
+
+    return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *webhooks.SCHEMA_STATEMENTS]
+
+
+def build_followers(app: BackOffice) -> list[Callable[[], object]]:
+    """What the elected projector runs after each catch-up: the published feed, then the hash
+    chain (each keeps its own position)."""
+    from infrastructure.audit_chain import ChainFollower
+    from infrastructure.event_feed import FeedFollower
+
+    return [FeedFollower(datastore(app)).catch_up, ChainFollower(datastore(app)).catch_up]
+
+
+def webhook_settings(settings: Settings) -> "WebhookSettings":  # noqa: F821
+    from infrastructure.webhooks import WebhookSettings
+
+    return WebhookSettings.from_env(allow_private=settings.webhooks_allow_private)
+
+
+async def add_audit_and_integrations(ctx: "ApiContext", settings: Settings, pool: object) -> list:  # noqa: F821
+    """Routes and hooks for auditors (log, export, verify, as_of) and integrators (feed, SSE,
+    subscriptions) on ``ctx``; returns the hooks to run when the server shuts down."""
+    from api.audit import AuditApi
+    from api.streams import StreamsApi
+    from api.subscriptions import SubscriptionsApi
+    from application.cloudevents import TOPIC_OF_TYPE
+    from application.history import History
+    from infrastructure.audit_log import AuditLog
+    from infrastructure.event_feed import EventFeed, FeedNotifier, StreamSettings
+    from infrastructure.webhooks import SubscriptionStore, check_target
+
+    notifier = FeedNotifier(settings.database.url())
+    await notifier.start()
+    log = AuditLog(pool)  # type: ignore[arg-type]
+    audit = AuditApi(log, History(ctx.app, log, ctx.bus.call), {t.partition(":")[2]: t for t in TOPIC_OF_TYPE.values()})
+    stream_api = StreamsApi(EventFeed(pool, notifier), StreamSettings.from_env())  # type: ignore[arg-type]
+    subscriptions = SubscriptionsApi(SubscriptionStore(pool), webhook_settings(settings), check_target)  # type: ignore[arg-type]
+    ctx.extra_routes.extend([audit.routes(), stream_api.routes(), subscriptions.routes()])
+    ctx.as_of_request = audit.as_of_request
+    ctx.as_of_payment = audit.as_of_payment
+    # Before the read model's pool closes (the hooks run in order).
+    ctx.on_cleanup.insert(0, notifier.close)
+
+    async def stop_streams(app: object) -> None:
+        await stream_api.shutdown(app)  # type: ignore[arg-type]
+        await notifier.close()
+
+    return [stop_streams]
+
+
+def serve_webhooks(settings: Settings) -> None:
+    """`onestop webhooks`: the webhook dispatcher until SIGTERM; on the in-process broker (no
+    ONESTOP_BROKER_URL) the delivery worker runs here too, else `onestop worker` delivers."""
+    import signal
+
+    import dramatiq
+
+    from infrastructure.event_feed import EventFeed, FeedNotifier
+    from infrastructure.webhook_dispatcher import WebhookDispatcher
+    from infrastructure.webhooks import create_pool
+    from workers.broker import setup_broker
+
+    broker = setup_broker(settings.broker_url)
+    import workers.webhooks as webhook_actors
+
+    hooks = webhook_settings(settings)
+    webhook_actors.configure(settings.database.url(), hooks)
+    worker = None
+    if settings.broker_url is None:
+        worker = dramatiq.Worker(broker, queues={webhook_actors.QUEUE}, worker_threads=8)
+        worker.start()
+
+    async def follow() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        pool = await create_pool(settings.database.url(), max_size=4)
+        notifier = FeedNotifier(settings.database.url())
+        await notifier.start()
+        dispatcher = WebhookDispatcher(pool, EventFeed(pool, notifier), webhook_actors.enqueue, hooks)
+        print("webhook dispatcher following the published feed", flush=True)
+        try:
+            await dispatcher.run(stop)
+        finally:
+            dispatcher.close()
+            await notifier.close()
+            await pool.close()
+
+    try:
+        asyncio.run(follow())
+    finally:
+        if worker is not None:
+            webhook_actors.close()
+            worker.stop(timeout=10_000)

@@ -167,6 +167,7 @@ def _extra_processes(settings: Settings, env: dict[str, str]) -> dict[str, list[
     else:
         processes["dispatcher"] = ["dispatcher"]
         processes["worker"] = ["worker"]
+    processes["webhooks"] = ["webhooks"]
     return processes
 
 

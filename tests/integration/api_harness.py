@@ -88,3 +88,41 @@ async def start_harness(settings: Settings) -> Harness:
     client = TestClient(TestServer(await build_api(settings)))
     await client.start_server()
     return Harness(client, settings)
+
+
+# -- auditors and integrators ------------------------------------------------------------------
+
+
+class FollowingProjectorThread(ProjectorThread):
+    """A projector that also runs the log's followers (the published feed, the audit chain),
+    as `onestop projector` does."""
+
+    def __init__(self, settings: Settings) -> None:
+        from infrastructure.bootstrap import build_followers
+
+        super().__init__(settings)
+        self.projector.followers = build_followers(self.app)
+
+
+def published_position(settings: Settings) -> tuple[int, int, int]:
+    """(log head, published feed head, audit chain head)."""
+    with psycopg.connect(settings.database.conninfo()) as conn:
+        return conn.execute(
+            "SELECT (SELECT coalesce(max(notification_id), 0) FROM onestop_events),"
+            " (SELECT coalesce(max(position), 0) FROM event_feed), (SELECT coalesce(max(position), 0) FROM audit_chain_head)"
+        ).fetchone()
+
+
+async def wait_until_followed(settings: Settings, timeout: float = 10.0) -> int:
+    """Wait until the feed and the chain have every event of the log; return the log head."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        log_head, feed, chain = published_position(settings)
+        if feed == log_head and chain == log_head:
+            return log_head
+        if time.monotonic() > deadline:
+            raise AssertionError(f"followers behind: log {log_head}, feed {feed}, chain {chain}")
+        await asyncio.sleep(0.05)

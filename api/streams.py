@@ -1,0 +1,121 @@
+"""Integrators over HTTP: the catch-up feed and the live stream (Server-Sent Events) of
+CloudEvents, in log order, each carrying its cursor in the ``sequence`` attribute.
+
+Both read the published feed (see infrastructure.event_feed), whose rows are the encoded
+CloudEvents: a page is the rows' bytes joined, with no decoding or encoding per event.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from api.app_key import CTX
+from api.audit import query_position
+from api.auth import authenticate
+from api.http import query_int
+from api.problems import HttpProblem
+from application.cloudevents import PUBLISHED_TYPES, cursor_of
+from domain.actors import Actor
+
+if TYPE_CHECKING:
+    from infrastructure.event_feed import EventFeed, StreamSettings
+
+READERS = ("integrator", "admin")
+MAX_PAGE = 5000
+
+
+class StreamsApi:
+    def __init__(self, feed: EventFeed, settings: StreamSettings) -> None:
+        self.feed = feed
+        self.settings = settings
+        self._closing = False
+
+    def routes(self) -> web.RouteTableDef:
+        routes = web.RouteTableDef()
+        routes.get("/v1/streams/events")(self.events)
+        routes.get("/v1/streams/events/live")(self.live)
+        return routes
+
+    async def shutdown(self, _app: web.Application) -> None:
+        """Let open streams end, so the server does not wait for them."""
+        self._closing = True
+
+    def _filters(self, request: web.Request, actor: Actor) -> tuple[list[str] | None, str | None]:
+        types = None
+        if request.query.get("types"):
+            types = [t.strip() for t in request.query["types"].split(",") if t.strip()]
+            unknown = [t for t in types if t not in PUBLISHED_TYPES]
+            if unknown:
+                raise HttpProblem(400, "Bad query parameter", f"unknown event type {unknown[0]!r}",
+                                  [("types", "must be CloudEvents types such as th.onestop.service-request.submitted.v1, comma-separated")])
+        organization = request.query.get("organization") or None
+        if organization is not None and organization not in request.app[CTX].app.directory:
+            raise HttpProblem(400, "Bad query parameter", f"unknown organisation {organization!r}", [("organization", "is not a known organisation")])
+        if actor.role == "integrator" and actor.org:
+            # An integrator of one organisation sees that organisation's events only.
+            if organization not in (None, actor.org):
+                raise HttpProblem(403, "Forbidden", f"this token sees the events of {actor.org} only")
+            organization = actor.org
+        return types, organization
+
+    async def events(self, request: web.Request) -> web.Response:
+        """``GET /v1/streams/events``: a page of the catch-up feed."""
+        actor = authenticate(request, *READERS)
+        types, organization = self._filters(request, actor)
+        after = query_position(request, "after")
+        limit = query_int(request, "limit", 100, 1, MAX_PAGE)
+        page = await self.feed.page(after, limit, types=types, organization=organization)
+        next_cursor = cursor_of(page.next_position)
+        body = b'{"items":[' + b",".join(event for _, event in page.items) + b'],"next_cursor":"' + next_cursor.encode() + b'"}'
+        # The next page's address in a header too, so a client can ask for it before it has
+        # decoded this one (RFC 8288).
+        following = request.rel_url.update_query(after=next_cursor)
+        return web.Response(body=body, content_type="application/json", headers={"Link": f'<{following}>; rel="next"'})
+
+    async def live(self, request: web.Request) -> web.StreamResponse:
+        """``GET /v1/streams/events/live``: Server-Sent Events from ``Last-Event-ID`` (or
+        ``?after=``), with comment heartbeats. Each client reads the feed at its own cursor in
+        bounded batches and each write waits for the client, so a slow client holds at most one
+        batch in this server's memory."""
+        actor = authenticate(request, *READERS)
+        types, organization = self._filters(request, actor)
+        last_id = request.headers.get("Last-Event-ID")
+        if last_id is not None and last_id.strip():
+            if not last_id.strip().isdigit() or len(last_id.strip()) > 20:
+                raise HttpProblem(400, "Bad Last-Event-ID", "Last-Event-ID must be an id this stream sent", [("Last-Event-ID", "is not a valid cursor")])
+            position = int(last_id.strip())
+        else:
+            position = query_position(request, "after")
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",  # proxies must not hold events back
+        })
+        await response.prepare(request)
+        heartbeat = self.settings.heartbeat_seconds
+        try:
+            await response.write(b"retry: 2000\n: connected\n\n")
+            last_write = time.monotonic()
+            while not self._closing and request.transport is not None and not request.transport.is_closing():
+                waiter = self.feed.notifier.waiter()
+                page = await self.feed.page(position, self.settings.batch_size, types=types, organization=organization)
+                if page.items:
+                    await response.write(b"".join(
+                        b"id: " + cursor_of(p).encode() + b"\ndata: " + body + b"\n\n" for p, body in page.items
+                    ))
+                    last_write = time.monotonic()
+                position = page.next_position
+                if len(page.items) == self.settings.batch_size:
+                    continue
+                idle = time.monotonic() - last_write
+                if idle >= heartbeat:
+                    await response.write(b": heartbeat\n\n")
+                    last_write = time.monotonic()
+                    continue
+                await self.feed.wait(waiter, min(self.settings.poll_seconds, heartbeat - idle))
+        except ConnectionResetError:
+            pass  # the client went away; it resumes with Last-Event-ID
+        return response

@@ -1,0 +1,306 @@
+"""Webhooks: subscriptions over HTTP, and signed deliveries through Dramatiq on the real
+RabbitMQ to a receiver on 127.0.0.1 that may be down for a while."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
+
+import asyncpg
+import dramatiq
+import orjson
+import pytest
+from aiohttp import web
+from cloudevents.v1.http import from_json
+from standardwebhooks import Webhook
+
+from infrastructure.event_feed import EventFeed, FeedNotifier
+from infrastructure.settings import Settings
+from infrastructure.webhook_dispatcher import WebhookDispatcher
+from infrastructure.webhooks import WebhookSettings
+from tests.conftest import free_port
+from tests.integration.api_harness import INTEGRATOR, FollowingProjectorThread, Harness, start_harness, token, wait_until_followed
+
+pytestmark = pytest.mark.postgres
+
+ADMIN = token("admin", "admin.moi")
+OTHER_INTEGRATOR = token("integrator", "someone-else")
+SCHEDULE = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.0, 1.0, 1.0, 1.0)
+
+
+# -- a receiver on 127.0.0.1 ------------------------------------------------------------------
+
+
+@dataclass
+class Receiver:
+    """Answers ``answer`` (200, 503, 410) or is not listening at all (``down()``)."""
+
+    port: int = field(default_factory=free_port)
+    answer: int = 200
+    calls: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)  # (answer, headers, body)
+    _runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/onestop"
+
+    async def up(self) -> None:
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.read()
+            self.calls.append((self.answer, dict(request.headers), body))
+            return web.Response(status=self.answer)
+
+        app = web.Application()
+        app.router.add_post("/hooks/onestop", handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def down(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def accepted(self) -> list[tuple[dict[str, str], bytes]]:
+        return [(headers, body) for answer, headers, body in self.calls if 200 <= answer < 300]
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+# -- the stack: API, projector with followers, dispatcher, a Dramatiq worker on RabbitMQ ---------
+
+
+@dataclass
+class WebhookStack:
+    api: Harness
+    settings: Settings
+
+    async def subscribe(self, url: str, **body: Any) -> dict[str, Any]:
+        response = await self.api.client.post("/v1/subscriptions", json={"url": url, **body},
+                                              headers={**INTEGRATOR, "Idempotency-Key": str(uuid.uuid4())})
+        assert response.status == 201, await response.text()
+        return await response.json()  # type: ignore[no-any-return]
+
+    async def published(self) -> list[dict[str, Any]]:
+        """Every event of the feed, after everything was published."""
+        await wait_until_followed(self.settings)
+        response = await self.api.client.get("/v1/streams/events?limit=5000", headers=INTEGRATOR)
+        return (await response.json())["items"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def webhook_actor(rabbitmq_broker: dramatiq.Broker) -> Iterator[dramatiq.Actor]:
+    """The delivery actor on a queue of this test run's own, so no other worker on the same
+    RabbitMQ takes its messages; the queue is deleted at the end."""
+    import workers.webhooks as webhook_actors  # after the broker is set up (the fixture did)
+
+    queue = f"onestop-webhooks-test-{uuid.uuid4().hex[:10]}"
+    actor = webhook_actors.declare(rabbitmq_broker, queue)
+    yield actor
+    for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+        rabbitmq_broker.channel.queue_delete(name)
+
+
+@pytest.fixture
+async def webhook_stack(settings: Settings, rabbitmq_broker: dramatiq.Broker, webhook_actor: dramatiq.Actor) -> AsyncIterator[WebhookStack]:
+    import workers.webhooks as webhook_actors
+
+    settings = replace(settings, webhooks_allow_private=True)
+    hooks = WebhookSettings(schedule=SCHEDULE, timeout_seconds=2.0, allow_private=True, stranded_after_seconds=3.0, sweep_seconds=0.5)
+    webhook_actors.configure(settings.database.url(), hooks)
+    rabbitmq_broker.flush(webhook_actor.queue_name)
+    worker = dramatiq.Worker(rabbitmq_broker, queues={webhook_actor.queue_name}, worker_threads=4)
+    worker.start()
+    pool = await asyncpg.create_pool(settings.database.url(), min_size=1, max_size=4)
+    notifier = FeedNotifier(settings.database.url())
+    await notifier.start()
+    dispatcher = WebhookDispatcher(pool, EventFeed(pool, notifier), webhook_actors.sender(webhook_actor), hooks)
+    stop = asyncio.Event()
+    following = asyncio.create_task(dispatcher.run(stop, poll_seconds=0.2))
+    try:
+        with FollowingProjectorThread(settings) as projector:
+            harness = await start_harness(settings)
+            harness.projector = projector
+            try:
+                yield WebhookStack(harness, settings)
+            finally:
+                await harness.client.close()
+    finally:
+        stop.set()
+        await following
+        dispatcher.close()
+        await notifier.close()
+        await pool.close()
+        webhook_actors.close()
+        worker.stop(timeout=10_000)
+
+
+async def failed_attempts(stack: WebhookStack, error: str) -> int:
+    conn = await asyncpg.connect(stack.settings.database.url())
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM webhook_attempts WHERE error LIKE '%' || $1 || '%'", error))
+    finally:
+        await conn.close()
+
+
+def verified(secret: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """The Standard Webhooks check, as a receiver would run it."""
+    wanted = {k.lower(): v for k, v in headers.items() if k.lower().startswith("webhook-")}
+    Webhook(secret).verify(body, wanted)
+    return wanted
+
+
+async def test_every_delivery_is_signed_as_standard_webhooks_says_and_carries_a_cloudevent(webhook_stack: WebhookStack) -> None:
+    stack = webhook_stack
+    receiver = Receiver()
+    await receiver.up()
+    try:
+        subscription = await stack.subscribe(receiver.url)
+        secret = subscription["secret"]
+        assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) >= 24
+        for _ in range(3):
+            state = await stack.api.submit()
+            await stack.api.act(state["id"], "approve", {"note": "ok"})
+        expected = await stack.published()
+        await eventually(lambda: asyncio.sleep(0, len(receiver.accepted()) >= len(expected)), 15, "every delivery")
+        assert len(expected) == 9
+        deliveries = receiver.accepted()
+        for headers, body in deliveries:
+            wanted = verified(secret, headers, body)
+            event = from_json(body)
+            assert wanted["webhook-id"] == event["id"]
+            # The signature is the one the library makes (given UTC: its sign() does not convert).
+            at = datetime.fromtimestamp(int(wanted["webhook-timestamp"]), tz=timezone.utc)
+            assert Webhook(secret).sign(wanted["webhook-id"], at, body.decode()) == wanted["webhook-signature"]
+        assert sorted(orjson.loads(body)["id"] for _, body in deliveries) == sorted(e["id"] for e in expected)
+        with pytest.raises(Exception):
+            verified("whsec_" + base64.b64encode(b"x" * 32).decode(), deliveries[0][0], deliveries[0][1])
+    finally:
+        await receiver.down()
+
+
+async def test_a_receiver_down_for_a_while_gets_everything_in_order_for_each_subject_once_it_is_back(webhook_stack: WebhookStack) -> None:
+    stack = webhook_stack
+    receiver = Receiver()  # not listening yet: connections are refused
+    subscription = await stack.subscribe(receiver.url)
+    for _ in range(4):
+        state = await stack.api.submit()
+        await stack.api.act(state["id"], "assign", {"officer": "officer.b"})
+        await stack.api.act(state["id"], "approve", {"note": "ok"})
+    expected = await stack.published()
+    assert len(expected) == 16
+    await eventually(lambda: failed_attempts(stack, "Connect"), 10, "attempts refused while the receiver is down")
+    receiver.answer = 503  # listening, but not ready
+    await receiver.up()
+    await eventually(lambda: asyncio.sleep(0, sum(answer == 503 for answer, _, _ in receiver.calls) >= 2), 10, "503 answers")
+    receiver.answer = 200
+    try:
+        await eventually(lambda: asyncio.sleep(0, len(receiver.accepted()) >= len(expected)), 20, "every delivery after the outage")
+        await asyncio.sleep(0.3)  # nothing more may come
+        accepted = [from_json(body) for _, body in receiver.accepted()]
+        assert sorted(e["id"] for e in accepted) == sorted(e["id"] for e in expected)  # all of them, each once
+        per_subject: dict[str, list[int]] = defaultdict(list)
+        for event in accepted:
+            per_subject[event["subject"]].append(int(event["id"].rsplit(".", 1)[1]))
+        assert len(per_subject) == 4 and all(versions == [1, 2, 3, 4] for versions in per_subject.values())
+        for headers, body in receiver.accepted():
+            verified(subscription["secret"], headers, body)
+        response = await stack.api.client.get(f"/v1/subscriptions/{subscription['id']}/deliveries?limit=500", headers=INTEGRATOR)
+        deliveries = (await response.json())["items"]
+        assert len(deliveries) == 16 and {d["status"] for d in deliveries} == {"succeeded"}
+        first = deliveries[0]["attempts"]
+        assert first[0]["status"] is None and "Connect" in first[0]["error"]  # refused while down
+        assert 503 in [a["status"] for a in first] and first[-1]["status"] == 200
+    finally:
+        await receiver.down()
+
+
+async def test_a_410_answer_disables_the_subscription_and_a_replay_sends_again_from_a_cursor(webhook_stack: WebhookStack) -> None:
+    stack = webhook_stack
+    receiver = Receiver(answer=410)
+    await receiver.up()
+    try:
+        subscription = await stack.subscribe(receiver.url, types=["th.onestop.service-request.submitted.v1"])
+        for _ in range(3):
+            await stack.api.submit()
+        path = f"/v1/subscriptions/{subscription['id']}"
+
+        async def disabled() -> bool:
+            return (await (await stack.api.client.get(path, headers=INTEGRATOR)).json())["status"] == "disabled"
+
+        await eventually(disabled, 10, "the subscription to be disabled")
+        calls = len(receiver.calls)
+        await asyncio.sleep(0.8)
+        assert len(receiver.calls) == calls  # nothing more is sent to a gone receiver
+        submitted = [e for e in await stack.published() if e["type"] == "th.onestop.service-request.submitted.v1"]
+        receiver.answer = 200
+        replay = await stack.api.client.post(f"{path}/replay?from={submitted[0]['sequence']}", headers=INTEGRATOR)
+        assert replay.status == 202
+        await eventually(lambda: asyncio.sleep(0, len(receiver.accepted()) >= 2), 10, "the replayed deliveries")
+        await asyncio.sleep(0.3)
+        # Each subject's events come in order; different subjects may interleave.
+        assert sorted(orjson.loads(body)["id"] for _, body in receiver.accepted()) == sorted(e["id"] for e in submitted[1:])
+        assert (await (await stack.api.client.get(path, headers=INTEGRATOR)).json())["status"] == "active"
+    finally:
+        await receiver.down()
+
+
+async def test_subscriptions_show_the_secret_once_replay_their_creation_and_belong_to_their_integrator(api: Harness) -> None:
+    body = {"url": "https://1.1.1.1/onestop/hooks", "types": ["th.onestop.payment.received.v1"], "organization": "MUN-SAENSUK"}
+    created = await api.client.post("/v1/subscriptions", json=body, headers={**INTEGRATOR, "Idempotency-Key": "sub-1"})
+    if created.status == 422:  # no DNS here: the check cannot resolve example.org
+        assert (await created.json())["errors"][0]["field"] == "url"
+        pytest.skip("this machine cannot resolve public names, so a public URL cannot be checked")
+    assert created.status == 201, await created.text()
+    subscription = await created.json()
+    again = await api.client.post("/v1/subscriptions", json=body, headers={**INTEGRATOR, "Idempotency-Key": "sub-1"})
+    assert again.status == 201 and again.headers["Idempotent-Replayed"] == "true" and (await again.json())["id"] == subscription["id"]
+    path = f"/v1/subscriptions/{subscription['id']}"
+    shown = await (await api.client.get(path, headers=INTEGRATOR)).json()
+    assert "secret" not in shown and shown["types"] == body["types"] and shown["status"] == "active"
+    assert (await api.client.get(path, headers=OTHER_INTEGRATOR)).status == 404
+    assert (await api.client.get(path, headers=ADMIN)).status == 200
+    listed = await (await api.client.get("/v1/subscriptions", headers=INTEGRATOR)).json()
+    assert [s["id"] for s in listed["items"]] == [subscription["id"]] and "secret" not in listed["items"][0]
+    assert (await api.client.delete(path, headers=INTEGRATOR)).status == 204
+    assert (await api.client.get(path, headers=INTEGRATOR)).status == 404
+
+
+async def test_subscriptions_to_private_addresses_or_with_bad_fields_are_refused_naming_the_field(api: Harness) -> None:
+    cases = [
+        ({"url": "http://127.0.0.1:8080/hook"}, "url"),
+        ({"url": "http://10.1.2.3/hook"}, "url"),
+        ({"url": "http://[::1]/hook"}, "url"),
+        ({"url": "http://localhost/hook"}, "url"),
+        ({"url": "http://169.254.169.254/latest/meta-data"}, "url"),
+        ({"url": "ftp://files.example.org/"}, "url"),
+        ({"url": "https://hooks.example.org/", "types": ["th.onestop.nothing.v1"]}, "types[0]"),
+        ({"url": "https://hooks.example.org/", "organization": "MUN-NOWHERE"}, "organization"),
+        ({"url": "https://hooks.example.org/", "colour": "red"}, "colour"),
+    ]
+    for body, field_name in cases:
+        response = await api.client.post("/v1/subscriptions", json=body, headers={**INTEGRATOR, "Idempotency-Key": str(uuid.uuid4())})
+        assert response.status == 422, body
+        assert response.content_type == "application/problem+json"
+        assert field_name in [e["field"] for e in (await response.json())["errors"]], body
+    missing_key = await api.client.post("/v1/subscriptions", json={"url": "https://hooks.example.org/"}, headers=INTEGRATOR)
+    assert missing_key.status == 400
+    citizen = await api.client.post("/v1/subscriptions", json={"url": "https://hooks.example.org/"},
+                                    headers={**token("citizen", "3100600445635"), "Idempotency-Key": "x"})
+    assert citizen.status == 403
+    assert (await (await api.client.get("/v1/subscriptions", headers=INTEGRATOR)).json())["items"] == []
