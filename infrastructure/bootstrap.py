@@ -38,6 +38,7 @@ def eventsourcing_env(settings: Settings, *, create_table: bool = False) -> dict
         # Never POSTGRES_ENABLE_DB_FUNCTIONS: in eventsourcing 9.5.6 it skips the table lock and
         # readers tailing the log miss events under concurrent writes.
         "CREATE_TABLE": "y" if create_table else "n",
+        "TRANSCODER_TOPIC": "infrastructure.transcoder:OrjsonTranscoder",
     }
 
 

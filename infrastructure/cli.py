@@ -77,7 +77,7 @@ def cmd_projector(args: argparse.Namespace) -> None:
 
     settings = _need_database(_settings(require_secret=False))
     app = build_back_office(settings)
-    projector = Projector(app, build_views(app), batch_size=args.batch_size, followers=build_followers(app))
+    projector = Projector(app, build_views(app), batch_size=args.batch_size or (10_000 if args.rebuild else 2000), followers=build_followers(app))
     if args.rebuild:
         before = projector.views.checksum()
         started = time.monotonic()
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(fn=cmd_api)
     p = sub.add_parser("projector", help="keep the views current")
     p.add_argument("--rebuild", action="store_true", help="rebuild every view from the start of the log, then exit")
-    p.add_argument("--batch-size", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, help="events per transaction (default 2000; 10000 with --rebuild)")
     p.set_defaults(fn=cmd_projector)
     p = sub.add_parser("token", help="print a development token")
     p.add_argument("--role", required=True)

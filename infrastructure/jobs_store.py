@@ -30,7 +30,10 @@ class JobsStore:
             return
         curs.executemany(
             "INSERT INTO jobs (id, kind, request_id, payment_id, organization, run_at) VALUES (%s, %s, %s, %s, %s, %s) "
+            # A worker may have written the row first (it runs a job as soon as it is sent);
+            # the dispatcher still supplies what only it knows.
             "ON CONFLICT (id) DO UPDATE SET status = CASE WHEN %s AND jobs.status = 'failed' THEN 'pending' ELSE jobs.status END, "
+            "organization = coalesce(jobs.organization, EXCLUDED.organization), run_at = coalesce(jobs.run_at, EXCLUDED.run_at), "
             "updated_at = now()",
             [(j.id, j.kind, j.request_id, j.payment_id, org, j.run_at, bool(j.attempt_key)) for j, org in jobs],
         )

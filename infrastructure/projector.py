@@ -63,8 +63,11 @@ class Projector:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             if not conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]:
                 raise ProjectorBusy("a projector is running; stop it before rebuilding (it stands by again afterwards)")
-            self.views.reset()
-            return self.catch_up(progress)
+            self.views.reset(drop_indexes=True)
+            try:
+                return self.catch_up(progress)
+            finally:
+                self.views.restore_indexes()
 
     def run(self, stop: threading.Event, conninfo: str, *, poll_seconds: float = 1.0) -> None:
         """Hold the election lock, then follow the log until ``stop`` is set."""
