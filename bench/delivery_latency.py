@@ -58,7 +58,7 @@ def serve_worker(url: str, dsn: str) -> None:
     import workers.webhooks as webhook_actors
     from infrastructure.webhooks import WebhookSettings
 
-    webhook_actors.configure(dsn, WebhookSettings.from_env(allow_private=True))
+    webhook_actors.configure(dsn, WebhookSettings(allow_private=True))
     worker = dramatiq.Worker(broker, queues={webhook_actors.QUEUE}, worker_threads=8)
     worker.start()
     stop = threading.Event()

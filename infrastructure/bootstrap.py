@@ -257,7 +257,7 @@ def build_followers(app: BackOffice) -> list[Callable[[], object]]:
 def webhook_settings(settings: Settings) -> "WebhookSettings":  # noqa: F821
     from infrastructure.webhooks import WebhookSettings
 
-    return WebhookSettings.from_env(allow_private=settings.webhooks_allow_private)
+    return WebhookSettings.from_settings(settings)
 
 
 async def add_audit_and_integrations(ctx: "ApiContext", settings: Settings, pool: object) -> list:  # noqa: F821
@@ -276,7 +276,7 @@ async def add_audit_and_integrations(ctx: "ApiContext", settings: Settings, pool
     await notifier.start()
     log = AuditLog(pool)  # type: ignore[arg-type]
     audit = AuditApi(log, History(ctx.app, log, ctx.bus.call), {t.partition(":")[2]: t for t in TOPIC_OF_TYPE.values()})
-    stream_api = StreamsApi(EventFeed(pool, notifier), StreamSettings.from_env())  # type: ignore[arg-type]
+    stream_api = StreamsApi(EventFeed(pool, notifier), StreamSettings(heartbeat_seconds=settings.sse_heartbeat_seconds))  # type: ignore[arg-type]
     subscriptions = SubscriptionsApi(SubscriptionStore(pool), webhook_settings(settings), check_target)  # type: ignore[arg-type]
     ctx.extra_routes.extend([audit.routes(), stream_api.routes(), subscriptions.routes()])
     ctx.as_of_request = audit.as_of_request

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -65,10 +64,6 @@ class StreamSettings:
     # A lost notification delays a stream by at most this long.
     poll_seconds: float = 1.0
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> StreamSettings:
-        env = os.environ if env is None else env
-        return cls(heartbeat_seconds=float(env.get("ONESTOP_SSE_HEARTBEAT_SECONDS", "15")))
 
 
 class FeedFollower:

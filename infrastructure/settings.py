@@ -71,6 +71,12 @@ class Settings:
     outside_timeout_seconds: float = 10.0
     worker_threads: int = 16
     jobs_queue: str = "onestop-jobs"
+    # Webhook retry schedule (seconds after the first attempt), and live-stream heartbeats.
+    webhook_schedule: tuple[float, ...] = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
+    webhook_timeout_seconds: float = 10.0
+    webhook_stranded_seconds: float = 60.0
+    webhook_sweep_seconds: float = 5.0
+    sse_heartbeat_seconds: float = 15.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -100,7 +106,9 @@ class Settings:
             raise SettingsError("ONESTOP_PROMPTPAY_BILLER_ID must be 15 digits (13-digit tax ID + 2-digit suffix)")
         numbers: dict[str, float] = {}
         for name, default in (("PORT", 8080), ("POOL_SIZE", 8), ("JOB_MAX_RETRIES", 8), ("JOB_MIN_BACKOFF_MS", 1000),
-                              ("JOB_MAX_BACKOFF_MS", 300_000), ("OUTSIDE_TIMEOUT_SECONDS", 10), ("WORKER_THREADS", 16)):
+                              ("JOB_MAX_BACKOFF_MS", 300_000), ("OUTSIDE_TIMEOUT_SECONDS", 10), ("WORKER_THREADS", 16),
+                              ("WEBHOOK_TIMEOUT_SECONDS", 10), ("WEBHOOK_STRANDED_SECONDS", 60), ("WEBHOOK_SWEEP_SECONDS", 5),
+                              ("SSE_HEARTBEAT_SECONDS", 15)):
             raw = env.get(f"ONESTOP_{name}", str(default))
             try:
                 numbers[name] = float(raw)
@@ -109,6 +117,14 @@ class Settings:
             if numbers[name] < 0:
                 raise SettingsError(f"ONESTOP_{name} must not be negative")
         port, pool_size = int(numbers["PORT"]), int(numbers["POOL_SIZE"])
+        schedule = cls.webhook_schedule
+        if env.get("ONESTOP_WEBHOOK_SCHEDULE"):
+            try:
+                schedule = tuple(float(part) for part in env["ONESTOP_WEBHOOK_SCHEDULE"].split(","))
+            except ValueError:
+                raise SettingsError("ONESTOP_WEBHOOK_SCHEDULE must be comma-separated seconds, such as 0,5,300") from None
+            if any(step < 0 for step in schedule):
+                raise SettingsError("ONESTOP_WEBHOOK_SCHEDULE must be comma-separated non-negative seconds")
         return cls(
             database_url=database_url,
             data_dir=Path(env.get("ONESTOP_DATA_DIR", ".onestop")),
@@ -129,4 +145,9 @@ class Settings:
             outside_timeout_seconds=numbers["OUTSIDE_TIMEOUT_SECONDS"],
             worker_threads=max(1, int(numbers["WORKER_THREADS"])),
             jobs_queue=env.get("ONESTOP_JOBS_QUEUE") or "onestop-jobs",
+            webhook_schedule=schedule,
+            webhook_timeout_seconds=numbers["WEBHOOK_TIMEOUT_SECONDS"],
+            webhook_stranded_seconds=numbers["WEBHOOK_STRANDED_SECONDS"],
+            webhook_sweep_seconds=numbers["WEBHOOK_SWEEP_SECONDS"],
+            sse_heartbeat_seconds=numbers["SSE_HEARTBEAT_SECONDS"],
         )

@@ -21,7 +21,6 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-import os
 import secrets
 import socket
 import time
@@ -35,7 +34,7 @@ import asyncpg
 
 from application.errors import IdempotencyKeyReused
 from infrastructure.json_codec import loads
-from infrastructure.settings import SettingsError
+from infrastructure.settings import Settings
 
 SUBSCRIPTIONS = "webhook_subscriptions"
 DELIVERIES = "webhook_deliveries"
@@ -89,22 +88,13 @@ class WebhookSettings:
     sweep_seconds: float = 5.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, allow_private: bool = False) -> WebhookSettings:
-        env = os.environ if env is None else env
-        schedule = DEFAULT_SCHEDULE
-        if env.get("ONESTOP_WEBHOOK_SCHEDULE"):
-            try:
-                schedule = tuple(float(part) for part in env["ONESTOP_WEBHOOK_SCHEDULE"].split(","))
-            except ValueError:
-                raise SettingsError("ONESTOP_WEBHOOK_SCHEDULE must be comma-separated seconds, such as 0,5,300") from None
-            if not schedule or any(s < 0 for s in schedule):
-                raise SettingsError("ONESTOP_WEBHOOK_SCHEDULE must be comma-separated non-negative seconds")
+    def from_settings(cls, settings: Settings) -> WebhookSettings:
         return cls(
-            schedule=schedule,
-            timeout_seconds=float(env.get("ONESTOP_WEBHOOK_TIMEOUT_SECONDS", "10")),
-            allow_private=allow_private,
-            stranded_after_seconds=float(env.get("ONESTOP_WEBHOOK_STRANDED_SECONDS", "60")),
-            sweep_seconds=float(env.get("ONESTOP_WEBHOOK_SWEEP_SECONDS", "5")),
+            schedule=settings.webhook_schedule,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            allow_private=settings.webhooks_allow_private,
+            stranded_after_seconds=settings.webhook_stranded_seconds,
+            sweep_seconds=settings.webhook_sweep_seconds,
         )
 
 

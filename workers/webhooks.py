@@ -36,7 +36,7 @@ async def _agent() -> DeliveryAgent:
             from infrastructure.settings import Settings
 
             settings = Settings.from_env(require_secret=False)
-            configure(settings.database.url(), WebhookSettings.from_env(allow_private=settings.webhooks_allow_private))
+            configure(settings.database.url(), WebhookSettings.from_settings(settings))
         # One pool per event loop: a pool cannot be shared between loops.
         pool = await create_pool(_configured["database_url"], max_size=16)
         _runtime.update(loop=loop, agent=DeliveryAgent(pool, _configured["settings"]))

@@ -3,6 +3,8 @@ PostgreSQL with the projector (and its followers) running."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import asyncio
 import time
 from typing import Any, AsyncIterator
@@ -25,9 +27,9 @@ FLYER = {"description": "ประกาศงานวัด", "area": "ตล�
 
 
 @pytest.fixture
-async def integrated(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Harness]:
+async def integrated(settings: Settings) -> AsyncIterator[Harness]:
     """The API with the projector and its followers (feed, chain), heartbeats every 0.3 s."""
-    monkeypatch.setenv("ONESTOP_SSE_HEARTBEAT_SECONDS", "0.3")
+    settings = replace(settings, sse_heartbeat_seconds=0.3)
     with FollowingProjectorThread(settings) as projector:
         harness = await start_harness(settings)
         harness.projector = projector
