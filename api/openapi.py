@@ -93,6 +93,37 @@ def _problems(*statuses: int) -> dict[str, Any]:
 BEARER = [{"bearer": []}]
 
 
+def _add_operations(paths: dict[str, Any]) -> None:
+    """Officers' views, outside work and the bank's notices."""
+    code = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+    page = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+            {"name": "cursor", "in": "query", "schema": {"type": "string"}}]
+    paths["/v1/organizations/{code}/work-queue"] = {"get": {
+        "summary": "Open requests the organisation is responsible for, oldest first, with due dates",
+        "parameters": [code, *page], "responses": {"200": {"description": "a page"}, **_problems(400, 401, 403, 404)},
+    }}
+    paths["/v1/organizations/{code}/daily-counts"] = {"get": {
+        "summary": "Requests filed, decided and paid per Bangkok day and service",
+        "parameters": [code, {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+                       {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}}],
+        "responses": {"200": {"description": "counts"}, **_problems(400, 401, 403, 404)},
+    }}
+    paths["/v1/jobs"] = {"get": {
+        "summary": "Outstanding or failed outside work (officers of the organisation, admins)",
+        "parameters": [{"name": "status", "in": "query", "schema": {"type": "string", "enum": ["pending", "failed"]}},
+                       {"name": "organization", "in": "query", "schema": {"type": "string"}}, *page],
+        "responses": {"200": {"description": "jobs with attempts and the last error"}, **_problems(400, 401, 403)},
+    }}
+    paths["/v1/payment-notifications/{provider}"] = {"post": {
+        "summary": "The bank's payment notice, signed: X-Bank-Signature = hex HMAC-SHA256 of the body",
+        "security": [],
+        "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}},
+                       {"name": "X-Bank-Signature", "in": "header", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "recorded, duplicate, discrepancy or refund_due"},
+                      "202": {"description": "matches no payment; kept as unmatched"}, **_problems(400, 401, 404, 422, 503)},
+    }}
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     submission = copy.deepcopy(SUBMISSION_SCHEMA)
@@ -161,6 +192,7 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": {"description": "paid", **_json(_ref("Payment"))}, **_problems(401, 403, 404, 409, 412, 422)},
         }},
     }
+    _add_operations(paths)
     _add_audit_and_integrations(paths, schemas, id_param, idem)
     for action in ACTION_SCHEMAS:
         paths[f"/v1/service-requests/{{id}}/{action}"] = {"post": {
