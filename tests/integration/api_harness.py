@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, AsyncIterator
 
 import psycopg
 from aiohttp.test_utils import TestClient, TestServer
@@ -126,3 +127,15 @@ async def wait_until_followed(settings: Settings, timeout: float = 10.0) -> int:
         if time.monotonic() > deadline:
             raise AssertionError(f"followers behind: log {log_head}, feed {feed}, chain {chain}")
         await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def serving(settings: Settings, projector_class: type[ProjectorThread] = ProjectorThread) -> AsyncIterator[Harness]:
+    """The API in-process on ``settings``, with a projector following the log."""
+    with projector_class(settings) as projector:
+        harness = await start_harness(settings)
+        harness.projector = projector
+        try:
+            yield harness
+        finally:
+            await harness.client.close()

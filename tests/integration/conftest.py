@@ -5,19 +5,14 @@ from typing import AsyncIterator
 import pytest
 
 from infrastructure.settings import Settings
-from tests.integration.api_harness import Harness, ProjectorThread, start_harness
+from tests.integration.api_harness import Harness, ProjectorThread, serving, start_harness
 
 
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[Harness]:
     """The API on a clean database, with a projector following the log."""
-    with ProjectorThread(settings) as projector:
-        harness = await start_harness(settings)
-        harness.projector = projector
-        try:
-            yield harness
-        finally:
-            await harness.client.close()
+    async with serving(settings) as harness:
+        yield harness
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ import pytest
 from infrastructure.settings import Settings
 from tests.conftest import JWT_SECRET, ROOT
 from tests.integration.api_harness import (
-    AUDITOR, CITIZEN, INTEGRATOR, OFFICER, FollowingProjectorThread, Harness, complaint, start_harness, token, wait_until_followed,
+    AUDITOR, CITIZEN, INTEGRATOR, OFFICER, FollowingProjectorThread, Harness, complaint, serving, token, wait_until_followed,
 )
 
 pytestmark = pytest.mark.postgres
@@ -30,13 +30,8 @@ FLYER = {"description": "ประกาศงานวัด", "area": "ตล�
 
 @pytest.fixture
 async def audited(settings: Settings) -> AsyncIterator[Harness]:
-    with FollowingProjectorThread(settings) as projector:
-        harness = await start_harness(settings)
-        harness.projector = projector
-        try:
-            yield harness
-        finally:
-            await harness.client.close()
+    async with serving(settings, FollowingProjectorThread) as harness:
+        yield harness
 
 
 def now() -> datetime:

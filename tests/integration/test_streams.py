@@ -18,7 +18,7 @@ from api.auth import make_token
 from infrastructure.settings import Settings
 from tests.conftest import JWT_SECRET
 from tests.integration.api_harness import (
-    CITIZEN, CITIZEN_ID, INTEGRATOR, OFFICER, FollowingProjectorThread, Harness, complaint, start_harness, wait_until_followed,
+    CITIZEN, CITIZEN_ID, INTEGRATOR, OFFICER, FollowingProjectorThread, Harness, complaint, serving, wait_until_followed,
 )
 
 pytestmark = pytest.mark.postgres
@@ -29,14 +29,8 @@ FLYER = {"description": "ประกาศงานวัด", "area": "ตล�
 @pytest.fixture
 async def integrated(settings: Settings) -> AsyncIterator[Harness]:
     """The API with the projector and its followers (feed, chain), heartbeats every 0.3 s."""
-    settings = replace(settings, sse_heartbeat_seconds=0.3)
-    with FollowingProjectorThread(settings) as projector:
-        harness = await start_harness(settings)
-        harness.projector = projector
-        try:
-            yield harness
-        finally:
-            await harness.client.close()
+    async with serving(replace(settings, sse_heartbeat_seconds=0.3), FollowingProjectorThread) as harness:
+        yield harness
 
 
 async def some_history(api: Harness) -> None:
