@@ -35,7 +35,7 @@ class Projector:
         # (the audit hash chain, for example); each keeps its own position.
         self.followers = followers or []
         self.position = 0
-        self.gather_seconds = 0.02
+        self.gather_seconds = 0.05
 
     def catch_up(self, progress: Callable[[int, int], None] | None = None, position: int | None = None) -> int:
         """Apply every event after the views' position, in batches; return how many."""
