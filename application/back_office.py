@@ -26,6 +26,7 @@ from domain.catalogue import SERVICES, FeeSchedule, Service
 from domain.eligibility import age_on, monthly_elderly_allowance_satang, registry_refusal
 from domain.errors import InvalidCommand, OneStopError, TransitionNotAllowed
 from domain.json_schema import check
+from domain.land_tax import LAND_USES, land_building_tax_satang
 from domain.organizations import Directory
 from domain.payment import AWAITING_PAYMENT as PAYMENT_OPEN
 from domain.payment import Payment
@@ -51,7 +52,14 @@ ACTION_SCHEMAS: dict[str, dict[str, Any]] = {
     "reject": _body({"reason": _MESSAGE}, "reason"),
     "complete": _body({"note": _MESSAGE}),
     "withdraw": _body({"reason": _MESSAGE}),
-    "assess-fee": _body({"amount_satang": {"type": "integer", "minimum": 1, "maximum": 10**13}, "note": _MESSAGE}, "amount_satang"),
+    # An officer gives the fee, or, for land and building tax, the assessed value and use.
+    "assess-fee": _body({
+        "amount_satang": {"type": "integer", "minimum": 1, "maximum": 10**13},
+        "assessed_value_satang": {"type": "integer", "minimum": 0, "maximum": 10**15},
+        "land_use": {"type": "string", "enum": list(LAND_USES)},
+        "vacant_years": {"type": "integer", "minimum": 0, "maximum": 100},
+        "note": _MESSAGE,
+    }),
     "retry": _body({}),
 }
 RECORD_CASH_SCHEMA = _body({"amount_satang": {"type": "integer", "minimum": 1, "maximum": 10**13}}, "amount_satang")
@@ -280,12 +288,27 @@ class BackOffice(OutsideResults, Application[UUID]):
                 payment.expire(f"request {request.status}", actor, channel, at)
                 changed.append(payment)
         elif action == "assess-fee":
-            payment = self._open_payment(request, body["amount_satang"], actor, channel, at)
+            payment = self._open_payment(request, self._assessed_fee(request, body), actor, channel, at)
             changed.append(payment)
         elif action == "retry":
             request.retry(actor, channel, at)
         position = self._save(*changed)
         return Outcome(describe_request(request, payment, position))
+
+    def _assessed_fee(self, request: ServiceRequest, body: dict[str, Any]) -> int:
+        if "assessed_value_satang" in body:
+            if request.service != "local.land-building-tax":
+                raise InvalidCommand("only land and building tax is assessed from a value", [("assessed_value_satang", "is for local.land-building-tax only")])
+            if "land_use" not in body:
+                raise InvalidCommand("the land use is needed to assess the tax", [("land_use", "is required with assessed_value_satang")])
+            amount = land_building_tax_satang(body["assessed_value_satang"], body["land_use"], self.fees.land_tax,
+                                              vacant_years=body.get("vacant_years", 0))
+            if amount <= 0:
+                raise TransitionNotAllowed("the assessed tax is nothing (exempt): reject or complete the request instead")
+            return amount
+        if "amount_satang" not in body:
+            raise InvalidCommand("give the fee, or an assessed value and land use", [("amount_satang", "is required")])
+        return int(body["amount_satang"])
 
     # -- payments ----------------------------------------------------------------------------
 

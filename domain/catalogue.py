@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from domain.land_tax import LandTaxRates
 from domain.organizations import Organization, OrganizationKind
 
 MUN_SAO = frozenset({OrganizationKind.MUNICIPALITY, OrganizationKind.SAO})
@@ -39,6 +40,7 @@ class FeeSchedule:
     default_hotel_fee_rate_bp: int = 100
     default_hotel_fee_due_day: int = 20
     payment_validity_hours: int = 72
+    land_tax: LandTaxRates = field(default_factory=LandTaxRates)
 
 
 @dataclass(frozen=True)

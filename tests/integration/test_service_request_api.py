@@ -258,3 +258,18 @@ async def test_an_organisation_sees_its_work_queue_oldest_first_and_its_daily_co
     assert (await api.client.get("/v1/organizations/MUN-SAENSUK/work-queue", headers=OTHER_OFFICER)).status == 403
     assert (await api.client.get("/v1/organizations/MUN-NOWHERE/work-queue", headers=AUDITOR)).status == 404
     assert (await api.client.get("/v1/organizations/MUN-SAENSUK/daily-counts?from=yesterday", headers=AUDITOR)).status == 400
+
+
+async def test_land_and_building_tax_is_assessed_from_the_value_and_paid(api: Harness) -> None:
+    body = complaint(service="local.land-building-tax", details={"parcel_id": "CBI-12-3456", "tax_year": 2026})
+    state = await api.submit(body)
+    assert state["status"] == "in_review" and state["payment"] is None
+    count = api.event_count()
+    wrong = await api.act(state["id"], "assess-fee", {"assessed_value_satang": 6_000_000_000})
+    assert wrong.status == 422 and "land_use" in [e["field"] for e in (await wrong.json())["errors"]]
+    exempt = await api.act(state["id"], "assess-fee", {"assessed_value_satang": 4_000_000_000, "land_use": "main_residence"})
+    assert exempt.status == 409 and api.event_count() == count
+    # 60M baht of commercial land: 50M at 0.3% + 10M at 0.4% = 190,000 baht
+    assessed = await api.act(state["id"], "assess-fee", {"assessed_value_satang": 6_000_000_000, "land_use": "commercial"}, version=state["version"])
+    body = await assessed.json()
+    assert assessed.status == 200 and body["status"] == "awaiting_payment" and body["payment"]["amount_satang"] == 19_000_000
