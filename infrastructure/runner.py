@@ -78,6 +78,8 @@ def run_all(args: argparse.Namespace) -> None:
 
     settings = Settings.from_env(require_secret=False)
     env = dict(os.environ)
+    # One machine's console: warnings and the banner, not every access line of every process.
+    env.setdefault("ONESTOP_LOG_LEVEL", "WARNING")
     server = None
     if settings.database_url is None:
         from infrastructure.embedded_db import start_embedded
