@@ -140,12 +140,15 @@ class ViewsRecorder(PostgresTrackingRecorder):
             # Views are derived: if the server crashes before this commit reaches disk, the rows
             # and the tracking record are lost together and the batch is applied again.
             curs.execute("SET LOCAL synchronous_commit = off")
-            payment_ids = {e.originator_id for e, _ in events if isinstance(e, Payment.Event)}
+            # Load only the rows of aggregates created before this batch: the others start here.
+            opened = {e.originator_id for e, _ in events if isinstance(e, Payment.Opened)}
+            payment_ids = {e.originator_id for e, _ in events if isinstance(e, Payment.Event)} - opened
             payments = self._load(curs, "payments_view", PAYMENT_COLUMNS, payment_ids)
+            filed = {e.originator_id for e, _ in events if isinstance(e, ServiceRequest.Submitted)}
             request_ids = {e.originator_id for e, _ in events if isinstance(e, ServiceRequest.Event)}
             request_ids |= {p["request_id"] for p in payments.values()}
             request_ids |= {e.request_id for e, _ in events if isinstance(e, Payment.Opened)}
-            requests = self._load(curs, "request_summaries", REQUEST_COLUMNS, request_ids)
+            requests = self._load(curs, "request_summaries", REQUEST_COLUMNS, request_ids - filed)
             counts: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_COLUMNS, 0))
             for event, position in events:
                 if isinstance(event, ServiceRequest.Event):
