@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 from uuid import UUID
 
 from domain.national_id import mask_national_id
-from domain.payment import Payment
+from domain.payment import Payment, UnmatchedPayment
 from domain.service_request import ServiceRequest
 
 SPECVERSION = "1.0"
@@ -40,7 +40,7 @@ UUID_KEYS = frozenset({"payment_id", "request_id"})
 _NATIONAL_ID = re.compile(r"\b(\d{13}|\d-\d{4}-\d{5}-\d{2}-\d)\b")
 _MAYBE_NATIONAL_ID = re.compile(r"\d[\d-]{12}")
 
-_AGGREGATES = (ServiceRequest, Payment)
+_AGGREGATES = (ServiceRequest, Payment, UnmatchedPayment)
 
 
 def _kebab(name: str) -> str:

@@ -273,3 +273,32 @@ async def test_land_and_building_tax_is_assessed_from_the_value_and_paid(api: Ha
     assessed = await api.act(state["id"], "assess-fee", {"assessed_value_satang": 6_000_000_000, "land_use": "commercial"}, version=state["version"])
     body = await assessed.json()
     assert assessed.status == 200 and body["status"] == "awaiting_payment" and body["payment"]["amount_satang"] == 19_000_000
+
+
+async def test_a_signed_notice_for_a_reference_nobody_owes_is_kept_as_unmatched_once(settings) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import hmac
+    from dataclasses import replace
+
+    import orjson
+
+    from tests.integration.api_harness import INTEGRATOR, FollowingProjectorThread, serving, wait_until_followed
+
+    secret = "a-callback-secret-for-this-test-0123456789"
+    async with serving(replace(settings, bank_callback_secret=secret), FollowingProjectorThread) as api:
+        raw = orjson.dumps({"notice_id": "N9", "payment_id": "PAY-9", "reference": "OS69-9999999", "amount_satang": 500})
+        headers = {"X-Bank-Signature": hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest(), "Content-Type": "application/json"}
+        first = await api.client.post("/v1/payment-notifications/sim-bank", data=raw, headers=headers)
+        assert first.status == 202
+        for _ in range(100):  # the bank sends again; until the views have the first, it hears 503
+            again = await api.client.post("/v1/payment-notifications/sim-bank", data=raw, headers=headers)
+            if again.status != 503:
+                break
+            await asyncio.sleep(0.05)
+        assert again.status == 202
+        assert ((await first.json())["recorded"], (await again.json())["recorded"]) == (True, False)
+        audit = await (await api.client.get("/v1/audit/events?type=UnmatchedPayment.Recorded", headers=AUDITOR)).json()
+        assert len(audit["items"]) == 1 and audit["items"][0]["data"]["reference"] == "OS69-9999999"
+        await wait_until_followed(api.settings)
+        feed = await (await api.client.get("/v1/streams/events", headers=INTEGRATOR)).json()
+        assert [e["type"] for e in feed["items"]] == ["th.onestop.unmatched-payment.recorded.v1"]
