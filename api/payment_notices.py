@@ -53,9 +53,13 @@ async def payment_notice(request: web.Request) -> web.Response:
     provider_payment_id = f"{provider}:{notice['payment_id']}"
     payment_id = await ctx.read_model.payment_for_reference(notice["reference"])
     if payment_id is None:
-        # The views may not have the payment yet; the bank retries until we answer 2xx.
-        if await ctx.read_model.views_position() < await ctx.read_model.log_position():
+        # The views may not have the payment yet: wait until they have everything logged before
+        # this notice arrived, then look again. If they are that far behind, the bank retries.
+        head = await ctx.read_model.log_position()
+        if not await ctx.read_model.wait_for_position(head, 5.0):
             raise HttpProblem(503, "Not ready", "the payment is not visible yet; send the notice again", headers={"Retry-After": "1"})
+        payment_id = await ctx.read_model.payment_for_reference(notice["reference"])
+    if payment_id is None:
         new = await ctx.bus.call(ctx.app.record_unmatched_payment, provider, provider_payment_id, notice["reference"], notice["amount_satang"], BANK)
         return json_response({"status": "unmatched", "recorded": new}, status=202)
     verdict, outcome = await ctx.bus.call(
