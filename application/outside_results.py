@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from application.errors import NotFound
 from application.outcomes import Outcome
 from application.presentation import describe_payment, describe_request
 from domain.actors import Actor
@@ -112,9 +111,3 @@ class OutsideResults:
         except IntegrityError:
             return False
         return True
-
-    def find_request(self: BackOffice, request_id: UUID) -> ServiceRequest | None:
-        try:
-            return self.get_request(request_id)
-        except NotFound:
-            return None

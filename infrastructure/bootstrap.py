@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
-from typing import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from eventsourcing.postgres import PostgresDatastore
 
@@ -18,6 +17,14 @@ from infrastructure.clock import SystemClock
 from infrastructure.references import CREATE_SEQUENCE, PostgresReferenceIssuer
 from infrastructure.settings import Settings, SettingsError
 from infrastructure.views import ViewsRecorder
+
+if TYPE_CHECKING:  # the processes import these lazily, so that each loads only what it runs
+    from aiohttp import web
+
+    from api.app import ApiContext
+    from infrastructure.dispatcher import Dispatcher
+    from infrastructure.webhooks import WebhookSettings
+    from workers.jobs import JobRuntime
 
 DEFAULT_FEES_FILE = Path(__file__).with_name("fees.toml")
 
@@ -50,12 +57,6 @@ def load_fees(settings: Settings) -> FeeSchedule:
 
 def build_directory() -> Directory:
     return Directory(SEED_ORGANIZATIONS)
-
-
-@dataclass
-class WriteSide:
-    app: BackOffice
-    views: ViewsRecorder
 
 
 def build_back_office(settings: Settings, *, clock: Clock | None = None, create_table: bool = False) -> BackOffice:
@@ -119,7 +120,7 @@ def redact(url: str) -> str:
     return url
 
 
-async def build_api(settings: Settings) -> "web.Application":  # noqa: F821
+async def build_api(settings: Settings) -> web.Application:
     """The HTTP API with everything it needs."""
     from api.app import ApiContext, create_app
     from infrastructure.command_bus import CommandBus
@@ -165,7 +166,7 @@ async def build_api(settings: Settings) -> "web.Application":  # noqa: F821
     return web_app
 
 
-def outside_health_checks(settings: Settings) -> tuple[list, "Callable[[], Awaitable[None]]"]:  # noqa: F821
+def outside_health_checks(settings: Settings) -> tuple[list, Callable[[], Awaitable[None]]]:
     """Health of the broker, the registry and the bank, each with its URL. They are reported
     but do not make the API unhealthy: requests are still taken while they are down."""
     import aiohttp
@@ -209,7 +210,7 @@ def outside_health_checks(settings: Settings) -> tuple[list, "Callable[[], Await
     return [broker_check, http_check("registry", settings.registry_url), http_check("bank", settings.bank_url)], close
 
 
-def build_job_runtime(settings: Settings) -> "JobRuntime":  # noqa: F821
+def build_job_runtime(settings: Settings) -> JobRuntime:
     """What a worker process needs to run jobs: the application and the outside systems."""
     from infrastructure.jobs_store import JobsStore
     from infrastructure.outside_systems import HttpCivilRegistry, HttpPaymentGateway
@@ -227,7 +228,7 @@ def build_job_runtime(settings: Settings) -> "JobRuntime":  # noqa: F821
     )
 
 
-def build_dispatcher(settings: Settings, broker: object) -> "Dispatcher":  # noqa: F821
+def build_dispatcher(settings: Settings, broker: object) -> Dispatcher:
     from infrastructure.dispatcher import Dispatcher, dramatiq_sender
 
     send = dramatiq_sender(broker, settings.jobs_queue, max_retries=settings.job_max_retries, min_backoff_ms=settings.job_min_backoff_ms,
@@ -254,13 +255,13 @@ def build_followers(app: BackOffice) -> list[Callable[[], object]]:
     return [FeedFollower(datastore(app)).catch_up, ChainFollower(datastore(app)).catch_up]
 
 
-def webhook_settings(settings: Settings) -> "WebhookSettings":  # noqa: F821
+def webhook_settings(settings: Settings) -> WebhookSettings:
     from infrastructure.webhooks import WebhookSettings
 
     return WebhookSettings.from_settings(settings)
 
 
-async def add_audit_and_integrations(ctx: "ApiContext", settings: Settings, pool: object) -> list:  # noqa: F821
+async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: object) -> list:
     """Routes and hooks for auditors (log, export, verify, as_of) and integrators (feed, SSE,
     subscriptions) on ``ctx``; returns the hooks to run when the server shuts down."""
     from api.audit import AuditApi

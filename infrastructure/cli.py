@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -120,10 +119,8 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
 
     actors.declare(broker, settings.jobs_queue)
 
-    try:
-        import workers.webhooks  # noqa: F401  (webhook deliveries, when that capability is present)
-    except ImportError:
-        pass
+    import workers.webhooks  # noqa: F401  (declares the webhook delivery actor on this broker)
+
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

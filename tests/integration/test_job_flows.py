@@ -130,7 +130,6 @@ async def test_a_payment_after_expiry_is_refunded_by_a_job(jobs_stack: JobsStack
     person, state = await _awaiting_copy(stack)
     payment = await (await stack.harness.client.get(f"/v1/payments/{state['payment']['id']}", headers=token("admin", "a"))).json()
     # Time passes: the payment is expired through the application, as the expiry job would at its time.
-    from dataclasses import replace
     from datetime import timedelta
 
     from domain.actors import Actor

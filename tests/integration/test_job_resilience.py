@@ -11,7 +11,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.integration.api_harness import token
 from tests.integration.jobs_harness import ADMIN, JobsStack, eventually, kill
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
@@ -167,7 +166,7 @@ async def test_with_the_broker_unreachable_submits_succeed_and_jobs_run_once_it_
     stack.env = {**stack.env, "ONESTOP_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{gate.port}"}
     stack.start("dispatcher")  # its broker is behind the shut gate
     worker_env = {**stack.env, "ONESTOP_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672"}
-    stack.env, dispatcher_env = worker_env, stack.env
+    stack.env = worker_env
     stack.start("worker")
     moves = await _address_changes(stack, 20)
     assert all(m["status"] == "verifying" for m in moves)

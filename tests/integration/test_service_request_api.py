@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from tests.integration.api_harness import (
-    AUDITOR, CITIZEN, CITIZEN_ID, INTEGRATOR, OFFICER, OTHER_CITIZEN, OTHER_OFFICER, PAO_OFFICER, Harness, complaint,
+    AUDITOR, CITIZEN, INTEGRATOR, OFFICER, OTHER_CITIZEN, OTHER_OFFICER, PAO_OFFICER, Harness, complaint,
 )
 
 pytestmark = pytest.mark.postgres

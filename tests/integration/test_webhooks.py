@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, AsyncIterator, Iterator
 
 import asyncpg
 import dramatiq
@@ -25,7 +24,7 @@ from infrastructure.settings import Settings
 from infrastructure.webhook_dispatcher import WebhookDispatcher
 from infrastructure.webhooks import WebhookSettings
 from tests.conftest import free_port
-from tests.integration.api_harness import INTEGRATOR, FollowingProjectorThread, Harness, start_harness, token, wait_until_followed
+from tests.integration.api_harness import INTEGRATOR, FollowingProjectorThread, Harness, eventually, start_harness, token, wait_until_followed
 
 pytestmark = pytest.mark.postgres
 
@@ -69,17 +68,6 @@ class Receiver:
 
     def accepted(self) -> list[tuple[dict[str, str], bytes]]:
         return [(headers, body) for answer, headers, body in self.calls if 200 <= answer < 300]
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 # -- the stack: API, projector with followers, dispatcher, a Dramatiq worker on RabbitMQ ---------
