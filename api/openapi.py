@@ -144,11 +144,13 @@ def openapi_document() -> dict[str, Any]:
     for action, schema in ACTION_SCHEMAS.items():
         schemas[f"Action.{action}"] = schema
     id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
-    idem = {"name": "Idempotency-Key", "in": "header", "required": True, "schema": {"type": "string", "maxLength": 255}}
-    if_match = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}
+    idem = {"name": "Idempotency-Key", "in": "header", "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            "description": "1 to 255 printable ASCII characters, unique per intended creation (a UUID is a good choice); the same key and body replay the first answer, the same key with another body is refused with 422"}
+    if_match = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string", "pattern": '^(W/)?"[0-9]{1,18}"$|^\\*$'},
+                "description": 'the ETag of the state the change is based on, such as "3"; a stale one gets 412'}
     min_position = {"name": "min_position", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}
     paths: dict[str, Any] = {
-        "/v1/health": {"get": {"summary": "State of each dependency", "security": [], "responses": {"200": {"description": "up"}, "503": {"description": "down"}}}},
+        "/v1/health": {"get": {"summary": "State of each dependency", "security": [], "operationId": "getHealth", "responses": {"200": {"description": "up"}, "503": {"description": "down"}}}},
         "/v1/services": {"get": {"summary": "The service catalogue", "security": [], "responses": {"200": {"description": "services"}}}},
         "/v1/services/{code}": {"get": {"summary": "One service with the JSON Schema of its details", "security": [],
                                         "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string", "enum": sorted(SERVICES)}}],
@@ -164,7 +166,11 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "summary": "Requests the caller may see, newest first",
                 "parameters": [
-                    *({"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in ("status", "service", "organization", "filed_at", "applicant", "cursor")),
+                    {"name": "status", "in": "query", "required": False, "schema": {"type": "string", "enum": list(STATUSES)}},
+                    {"name": "service", "in": "query", "required": False, "schema": {"type": "string", "enum": sorted(SERVICES)}},
+                    *({"name": n, "in": "query", "required": False, "schema": {"type": "string", "maxLength": 40}} for n in ("organization", "filed_at")),
+                    {"name": "applicant", "in": "query", "required": False, "schema": {"type": "string", "pattern": "^[0-9]{13}$"}, "description": "the applicant's national ID (staff)"},
+                    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}, "description": "opaque: the next_cursor of an earlier page; anything else is refused with 400"},
                     {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                     min_position,
                 ],
@@ -201,6 +207,7 @@ def openapi_document() -> dict[str, Any]:
             "requestBody": {"required": False, **_json(_ref(f"Action.{action}"))},
             "responses": {"200": {"description": "the new state", **_json(_ref("RequestState"))}, **_problems(400, 401, 403, 404, 409, 412, 422)},
         }}
+    _complete(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "OneStop back office", "version": "1.0.0",
@@ -209,6 +216,7 @@ def openapi_document() -> dict[str, Any]:
         "security": BEARER,
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
     }
 
 
@@ -300,3 +308,61 @@ def _add_audit_and_integrations(paths: dict[str, Any], schemas: dict[str, Any], 
         "parameters": [id_param, query("from", cursor, "an event's sequence: events after it are sent again", required=True)],
         "responses": {"202": {"description": "the replay is under way"}, **_problems(400, 401, 403, 404)},
     }}
+
+
+TAGS = {
+    "catalogue": "Services, organisations and the state of the system",
+    "service-requests": "Citizens' requests: file, read, act",
+    "payments": "PromptPay payments and cash at the counter",
+    "officers": "Officers' work queues, counts and outside work",
+    "bank": "The bank's signed payment notices",
+    "audit": "Auditors: the log as stored, the hash chain, exports",
+    "integrations": "Integrators: the CloudEvents feed, live stream and webhooks",
+}
+_TAG_OF_PREFIX = (
+    ("/v1/service-requests", "service-requests"), ("/v1/payments", "payments"), ("/v1/payment-notifications", "bank"),
+    ("/v1/organizations/{code}/", "officers"), ("/v1/jobs", "officers"), ("/v1/audit", "audit"),
+    ("/v1/streams", "integrations"), ("/v1/subscriptions", "integrations"),
+)
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+
+
+def _operation_id(method: str, path: str) -> str:
+    """A stable operationId from the method and the path: ``GET /v1/service-requests/{id}/events``
+    → ``getServiceRequestsEvents``, ``GET /v1/service-requests`` → ``listServiceRequests``; generated once here so that client generators keep their names."""
+    words: list[str] = []
+    parts = path.removeprefix("/v1/").split("/")
+    for part in parts:
+        if not part.startswith("{"):
+            words.extend(part.replace("_", "-").split("-"))
+    name = "".join(word.capitalize() for word in words if word)
+    last = parts[-1]
+    if last.startswith("{"):
+        return f"{method.lower()}{name}By{last.strip('{}').capitalize()}"
+    if method.lower() == "get" and len(parts) == 1:
+        return f"list{name}"
+    return method.lower() + name
+
+
+def _complete(paths: dict[str, Any]) -> None:
+    """What every operation shares: a stable operationId and a tag, and every status code the
+    server itself can answer — 400 for malformed requests (bad JSON, headers or parameters, an
+    oversize header), 401 without a valid token, 403 for a role that may not call it, 413 for
+    an oversize body, 429 over the rate limit (with Retry-After), 503 with Retry-After where a
+    read waits for the views."""
+    for path, item in paths.items():
+        for method, operation in item.items():
+            operation.setdefault("operationId", _operation_id(method, path))
+            tag = next((t for prefix, t in _TAG_OF_PREFIX if path.startswith(prefix)), "catalogue")
+            operation.setdefault("tags", [tag])
+            responses = operation["responses"]
+            shared = [400, 429]
+            if operation.get("security") != []:
+                shared += [401, 403]
+            if "requestBody" in operation:
+                shared += [413, 415, 422]
+            for status in shared:
+                responses.setdefault(str(status), _problems(status)[str(status)])
+            for status in ("429", "503"):
+                if status in responses and "content" in responses[status]:
+                    responses[status] = {**responses[status], "headers": _RETRY_AFTER}
