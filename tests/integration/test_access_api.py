@@ -85,3 +85,21 @@ async def test_the_applicant_takes_their_own_actions_and_the_events_say_not_on_a
     count = api.event_count()
     saying = await api.act(state["id"], "withdraw", {"on_behalf_of_applicant": True}, headers=CITIZEN)
     assert saying.status == 422 and api.event_count() == count
+
+
+async def test_tokens_of_another_issuer_or_too_long_a_life_get_401_problem_with_invalid_token(api: Harness) -> None:
+    import time
+
+    import jwt
+
+    from tests.conftest import JWT_SECRET
+
+    now = int(time.time())
+    claims = {"sub": "dev-admin", "role": "admin", "iss": "onestop", "iat": now, "exp": now + 600}
+    assert (await api.client.get("/v1/service-requests", headers={"Authorization": f"Bearer {jwt.encode(claims, JWT_SECRET)}"})).status == 200
+    for bad in ({**claims, "iss": "elsewhere"}, {**claims, "exp": now + 13 * 3600}):
+        response = await api.client.get("/v1/service-requests", headers={"Authorization": f"Bearer {jwt.encode(bad, JWT_SECRET)}"})
+        assert response.status == 401 and response.content_type == "application/problem+json"
+        assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    missing = await api.client.get("/v1/service-requests")
+    assert missing.status == 401 and "invalid_token" not in missing.headers["WWW-Authenticate"]
