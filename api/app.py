@@ -25,6 +25,7 @@ class ApiContext:
     read_model: ReadModel
     jwt_secret: str
     bank_callback_secret: str = ""
+    jwt_max_ttl_seconds: int = 12 * 3600  # the longest bearer-token lifetime (exp - iat) accepted
     health_checks: list[HealthCheck] = field(default_factory=list)
     as_of_request: Callable[..., Awaitable[web.Response]] | None = None
     as_of_payment: Callable[..., Awaitable[web.Response]] | None = None

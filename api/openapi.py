@@ -115,10 +115,14 @@ def _add_operations(paths: dict[str, Any]) -> None:
         "responses": {"200": {"description": "jobs with attempts and the last error"}, **_problems(400, 401, 403)},
     }}
     paths["/v1/payment-notifications/{provider}"] = {"post": {
-        "summary": "The bank's payment notice, signed: X-Bank-Signature = hex HMAC-SHA256 of the body",
+        "summary": "The bank's payment notice, signed: X-Bank-Signature = hex HMAC-SHA256 of timestamp + \".\" + provider + \".\" + body",
         "security": [],
-        "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}},
-                       {"name": "X-Bank-Signature", "in": "header", "required": True, "schema": {"type": "string"}}],
+        "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[a-z0-9-]{1,40}$"}},
+                       {"name": "X-Bank-Timestamp", "in": "header", "required": True,
+                        "description": "Unix seconds at signing; refused when more than 300 s from now",
+                        "schema": {"type": "string", "pattern": "^[0-9]{1,15}$"}},
+                       {"name": "X-Bank-Signature", "in": "header", "required": True,
+                        "schema": {"type": "string", "pattern": "^(sha256=)?[0-9a-f]{64}$"}}],
         "responses": {"200": {"description": "recorded, duplicate, discrepancy or refund_due"},
                       "202": {"description": "matches no payment; kept as unmatched"}, **_problems(400, 401, 404, 422, 503)},
     }}

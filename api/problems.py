@@ -70,7 +70,7 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
     except OneStopError as error:
         for kind, status, title in _MAPPING:
             if isinstance(error, kind):
-                errors = error.errors if isinstance(error, InvalidCommand) else None
+                errors = error.errors if isinstance(error, (InvalidCommand, Forbidden)) else None
                 headers = {"ETag": f'"{error.current_version}"'} if isinstance(error, StaleVersion) and error.current_version else None
                 return problem_response(status, title, str(error), errors, headers, request.path)
         log.exception("unmapped OneStop error")

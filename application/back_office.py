@@ -14,11 +14,11 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Recording
 
-from application.access import check_can_act, check_can_submit
+from application.access import ON_BEHALF_FIELD, check_can_act, check_can_submit
 from application.outcomes import Outcome
 from application.outside_results import OutsideResults
 from application.projections import bangkok_day
-from application.errors import Forbidden, IdempotencyKeyReused, NotFound, StaleVersion
+from application.errors import IdempotencyKeyReused, NotFound, StaleVersion
 from application.ports import Clock, ReferenceIssuer
 from application.presentation import describe_payment, describe_request
 from domain.actors import Actor
@@ -37,6 +37,8 @@ from domain.submission import check_submission
 ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://onestop.example/ids")
 
 _MESSAGE = {"type": "string", "minLength": 1, "maxLength": 2000}
+# Staff taking an applicant's action (withdraw, provide-info) say so; the event records it.
+_ON_BEHALF = {"type": "boolean", "description": "true when staff of the filing or responsible organisation act for the applicant"}
 
 
 def _body(properties: dict[str, Any], *required: str) -> dict[str, Any]:
@@ -47,11 +49,11 @@ def _body(properties: dict[str, Any], *required: str) -> dict[str, Any]:
 ACTION_SCHEMAS: dict[str, dict[str, Any]] = {
     "assign": _body({"officer": {"type": "string", "minLength": 1, "maxLength": 200}}, "officer"),
     "request-info": _body({"message": _MESSAGE}, "message"),
-    "provide-info": _body({"message": _MESSAGE}, "message"),
+    "provide-info": _body({"message": _MESSAGE, ON_BEHALF_FIELD: _ON_BEHALF}, "message"),
     "approve": _body({"note": _MESSAGE}),
     "reject": _body({"reason": _MESSAGE}, "reason"),
     "complete": _body({"note": _MESSAGE}),
-    "withdraw": _body({"reason": _MESSAGE}),
+    "withdraw": _body({"reason": _MESSAGE, ON_BEHALF_FIELD: _ON_BEHALF}),
     # An officer gives the fee, or, for land and building tax, the assessed value and use.
     "assess-fee": _body({
         "amount_satang": {"type": "integer", "minimum": 1, "maximum": 10**13},
@@ -261,7 +263,8 @@ class BackOffice(OutsideResults, Application[UUID]):
         if errors:
             raise InvalidCommand(f"the body does not fit the {action} action", errors)
         request = self.get_request(request_id)
-        check_can_act(actor, action, access_fields(request))
+        on_behalf = body.get(ON_BEHALF_FIELD) is True
+        check_can_act(actor, action, access_fields(request), on_behalf_of_applicant=on_behalf)
         if if_match is not None and if_match != request.version:
             raise StaleVersion(f"the request is at version {request.version}, not {if_match}", request.version)
         payment = self.get_payment(request.payment_id) if request.payment_id else None
@@ -272,7 +275,7 @@ class BackOffice(OutsideResults, Application[UUID]):
         elif action == "request-info":
             request.request_info(body["message"], actor, channel, at)
         elif action == "provide-info":
-            request.provide_info(body["message"], actor, channel, at)
+            request.provide_info(body["message"], actor, channel, at, on_behalf_of_applicant=on_behalf)
         elif action == "approve":
             request.approve(body.get("note"), actor, channel, at)
         elif action == "complete":
@@ -283,7 +286,7 @@ class BackOffice(OutsideResults, Application[UUID]):
             if action == "reject":
                 request.reject(body["reason"], actor, channel, at)
             else:
-                request.withdraw(body.get("reason"), actor, channel, at)
+                request.withdraw(body.get("reason"), actor, channel, at, on_behalf_of_applicant=on_behalf)
             if payment is not None and payment.status == PAYMENT_OPEN:
                 payment.expire(f"request {request.status}", actor, channel, at)
                 changed.append(payment)
@@ -320,8 +323,6 @@ class BackOffice(OutsideResults, Application[UUID]):
         payment = self.get_payment(payment_id)
         request = self.get_request(payment.request_id)
         check_can_act(actor, "record-cash", access_fields(request))
-        if actor.role not in ("officer", "admin"):
-            raise Forbidden("only officers take cash")
         if if_match is not None and if_match != payment.version:
             raise StaleVersion(f"the payment is at version {payment.version}, not {if_match}", payment.version)
         at = self.clock.now()

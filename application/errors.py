@@ -14,7 +14,12 @@ class NotFound(ApplicationError):
 
 
 class Forbidden(ApplicationError):
-    """The actor's role or organisation may not do this."""
+    """The actor's role or organisation may not do this; ``errors`` names a field that would
+    make it allowed, if one would."""
+
+    def __init__(self, detail: str, errors: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(detail)
+        self.errors = errors or []
 
 
 class StaleVersion(ApplicationError):

@@ -114,6 +114,8 @@ class ServiceRequest(BaseAggregate[UUID]):
     class InfoProvided(Event):
         TOPIC = "onestop:ServiceRequest.InfoProvided"
         message: str
+        # Staff of the filing or responsible organisation answered for the applicant.
+        on_behalf_of_applicant: bool = False
 
         def apply(self, request: ServiceRequest) -> None:
             request._move(IN_REVIEW)
@@ -144,6 +146,8 @@ class ServiceRequest(BaseAggregate[UUID]):
     class Withdrawn(Event):
         TOPIC = "onestop:ServiceRequest.Withdrawn"
         reason: str | None
+        # Staff of the filing or responsible organisation withdrew it for the applicant.
+        on_behalf_of_applicant: bool = False
 
         def apply(self, request: ServiceRequest) -> None:
             request._move(WITHDRAWN)
@@ -256,10 +260,10 @@ class ServiceRequest(BaseAggregate[UUID]):
         self._check_can_become(INFO_REQUESTED)
         self._emit(self.InfoRequested, actor, channel, at, message=message)
 
-    def provide_info(self, message: str, actor: Actor, channel: str, at: datetime) -> None:
+    def provide_info(self, message: str, actor: Actor, channel: str, at: datetime, *, on_behalf_of_applicant: bool = False) -> None:
         if self.status != INFO_REQUESTED:
             raise TransitionNotAllowed("no information was requested")
-        self._emit(self.InfoProvided, actor, channel, at, message=message)
+        self._emit(self.InfoProvided, actor, channel, at, message=message, on_behalf_of_applicant=on_behalf_of_applicant)
 
     def approve(self, note: str | None, actor: Actor, channel: str, at: datetime) -> None:
         self._check_can_become(APPROVED)
@@ -273,9 +277,9 @@ class ServiceRequest(BaseAggregate[UUID]):
         self._check_can_become(COMPLETED)
         self._emit(self.Completed, actor, channel, at, result=result)
 
-    def withdraw(self, reason: str | None, actor: Actor, channel: str, at: datetime) -> None:
+    def withdraw(self, reason: str | None, actor: Actor, channel: str, at: datetime, *, on_behalf_of_applicant: bool = False) -> None:
         self._check_can_become(WITHDRAWN)
-        self._emit(self.Withdrawn, actor, channel, at, reason=reason)
+        self._emit(self.Withdrawn, actor, channel, at, reason=reason, on_behalf_of_applicant=on_behalf_of_applicant)
 
     def require_action(self, job: str, job_id: str, reason: str, actor: Actor, at: datetime) -> None:
         self._emit(self.ActionRequired, actor, "system", at, job=job, reason=reason, job_id=job_id)

@@ -48,8 +48,11 @@ def cmd_token(args: argparse.Namespace) -> None:
     settings = _settings(require_secret=False)
     if not os.environ.get("ONESTOP_JWT_SECRET"):
         sys.exit("onestop: set ONESTOP_JWT_SECRET to the secret the API uses")
+    ttl = settings.jwt_max_ttl_seconds if args.ttl is None else args.ttl
+    if not 0 < ttl <= settings.jwt_max_ttl_seconds:
+        sys.exit(f"onestop: --ttl must be from 1 to {settings.jwt_max_ttl_seconds} seconds (ONESTOP_JWT_MAX_TTL); the API refuses longer-lived tokens")
     try:
-        print(make_token(settings.jwt_secret, sub=args.sub, role=args.role, org=args.org, ttl_seconds=args.ttl, pid=args.pid))
+        print(make_token(settings.jwt_secret, sub=args.sub, role=args.role, org=args.org, ttl_seconds=ttl, pid=args.pid))
     except ValueError as error:
         sys.exit(f"onestop: {error}")
 
@@ -225,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sub", required=True)
     p.add_argument("--org")
     p.add_argument("--pid")
-    p.add_argument("--ttl", type=int, default=12 * 3600)
+    p.add_argument("--ttl", type=int, help="seconds the token lives (default and most: ONESTOP_JWT_MAX_TTL, 43200)")
     p.set_defaults(fn=cmd_token)
     p = sub.add_parser("run", help="everything for one machine (embedded PostgreSQL unless ONESTOP_DATABASE_URL is set)")
     p.add_argument("--no-demo", action="store_true", help="do not add demo requests")

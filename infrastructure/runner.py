@@ -72,8 +72,27 @@ def seed_demo(settings: Settings) -> int:
         app.close()
 
 
-def run_all(args: argparse.Namespace) -> None:
+def banner(settings: Settings, base: str, *, generated_secret: bool) -> str:
+    """What `onestop run` prints once the API is up. It never shows a secret: development
+    tokens only when the JWT secret is one `run` generated (in the data dir); a secret the
+    operator supplied makes tokens only through `onestop token`."""
     from api.auth import make_token
+
+    lines = [f"\nOneStop is running at {base}/v1  (OpenAPI: {base}/v1/openapi.json)"]
+    if generated_secret:
+        ttl = settings.jwt_max_ttl_seconds
+        lines += [
+            f"development tokens, signed with the generated secret in {(settings.data_dir / 'jwt_secret').resolve()}:",
+            f"  admin:                    {make_token(settings.jwt_secret, sub='dev-admin', role='admin', ttl_seconds=ttl)}",
+            f"  officer, MUN-SAENSUK:     {make_token(settings.jwt_secret, sub='officer.saensuk', role='officer', org='MUN-SAENSUK', ttl_seconds=ttl)}",
+            f"  citizen 3100600445635:    {make_token(settings.jwt_secret, sub='3100600445635', role='citizen', ttl_seconds=ttl)}",
+        ]
+    else:
+        lines.append("ONESTOP_JWT_SECRET was supplied: make tokens with `onestop token` (no tokens are printed)")
+    return "\n".join(lines)
+
+
+def run_all(args: argparse.Namespace) -> None:
     from infrastructure.bootstrap import migrate
 
     settings = Settings.from_env(require_secret=False)
@@ -88,7 +107,8 @@ def run_all(args: argparse.Namespace) -> None:
         server, url = start_embedded(settings.data_dir)
         settings = settings.with_database(url)
         env["ONESTOP_DATABASE_URL"] = url
-    if not os.environ.get("ONESTOP_JWT_SECRET"):
+    generated_secret = not os.environ.get("ONESTOP_JWT_SECRET")
+    if generated_secret:
         env["ONESTOP_JWT_SECRET"] = _secret(settings.data_dir)
     settings = Settings.from_env(env)
     migrate(settings)
@@ -114,14 +134,7 @@ def run_all(args: argparse.Namespace) -> None:
     signal.signal(signal.SIGINT, stop)
     base = f"http://{settings.host}:{settings.port}"
     if _wait_for_health(f"{base}/v1/health", 60):
-        token = make_token(settings.jwt_secret, sub="dev-admin", role="admin")
-        officer = make_token(settings.jwt_secret, sub="officer.saensuk", role="officer", org="MUN-SAENSUK")
-        citizen = make_token(settings.jwt_secret, sub="3100600445635", role="citizen")
-        print(f"\nOneStop is running at {base}/v1  (OpenAPI: {base}/v1/openapi.json)", flush=True)
-        print(f"ONESTOP_JWT_SECRET={settings.jwt_secret}")
-        print(f"development token (admin):                 {token}")
-        print(f"development token (officer, MUN-SAENSUK):  {officer}")
-        print(f"development token (citizen 3100600445635): {citizen}", flush=True)
+        print(banner(settings, base, generated_secret=generated_secret), flush=True)
     else:
         print("onestop: the API did not become healthy within 60 s", file=sys.stderr, flush=True)
     try:

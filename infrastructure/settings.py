@@ -57,6 +57,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     jwt_secret: str = ""
+    jwt_max_ttl_seconds: int = 43_200
     promptpay_biller_id: str = DEMO_BILLER_ID
     pool_size: int = 8
     fees_file: Path | None = None
@@ -108,7 +109,7 @@ class Settings:
         for name, default in (("PORT", 8080), ("POOL_SIZE", 8), ("JOB_MAX_RETRIES", 8), ("JOB_MIN_BACKOFF_MS", 1000),
                               ("JOB_MAX_BACKOFF_MS", 300_000), ("OUTSIDE_TIMEOUT_SECONDS", 10), ("WORKER_THREADS", 16),
                               ("WEBHOOK_TIMEOUT_SECONDS", 10), ("WEBHOOK_STRANDED_SECONDS", 60), ("WEBHOOK_SWEEP_SECONDS", 5),
-                              ("SSE_HEARTBEAT_SECONDS", 15)):
+                              ("SSE_HEARTBEAT_SECONDS", 15), ("JWT_MAX_TTL", 43_200)):
             raw = env.get(f"ONESTOP_{name}", str(default))
             try:
                 numbers[name] = float(raw)
@@ -116,6 +117,8 @@ class Settings:
                 raise SettingsError(f"ONESTOP_{name} must be a number, not {raw!r}") from None
             if numbers[name] < 0:
                 raise SettingsError(f"ONESTOP_{name} must not be negative")
+        if numbers["JWT_MAX_TTL"] < 1:
+            raise SettingsError("ONESTOP_JWT_MAX_TTL must be at least 1 second")
         port, pool_size = int(numbers["PORT"]), int(numbers["POOL_SIZE"])
         schedule = cls.webhook_schedule
         if env.get("ONESTOP_WEBHOOK_SCHEDULE"):
@@ -131,6 +134,7 @@ class Settings:
             host=env.get("ONESTOP_HOST", "127.0.0.1"),
             port=port,
             jwt_secret=secret,
+            jwt_max_ttl_seconds=int(numbers["JWT_MAX_TTL"]),
             promptpay_biller_id=biller,
             pool_size=pool_size,
             fees_file=Path(env["ONESTOP_FEES_FILE"]) if env.get("ONESTOP_FEES_FILE") else None,

@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import hashlib
-import hmac
 import io
 import logging
 import random
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
 from aiohttp import web
 
+from application.bank_signature import notice_signature
 from domain.promptpay import InvalidPromptPayPayload, bill_payment_payload, parse_payload
 
 from .faults import Faults, ProblemError, Simulator, bad_request, json_response, read_json_object, simulator_app
@@ -280,9 +281,13 @@ class Bank:
             return None, "no callback URL"
         if self.session is None:
             self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=NOTICE_TIMEOUT_SECONDS))
+        # Signed afresh at each attempt, as banks do, so that a late retry is not refused as stale.
+        timestamp = str(int(time.time()))
+        provider = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
         headers = {
             "Content-Type": "application/json",
-            "X-Bank-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+            "X-Bank-Timestamp": timestamp,
+            "X-Bank-Signature": notice_signature(secret, timestamp, provider, body),
             "X-Bank-Notice-Id": notice_id,
         }
         try:

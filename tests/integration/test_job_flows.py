@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 import uuid
 
 import orjson
@@ -88,7 +89,9 @@ async def test_a_dead_person_is_rejected_with_the_registry_reason(jobs_stack: Jo
 
 def _signed(body: dict) -> tuple[bytes, dict[str, str]]:
     raw = orjson.dumps(body)
-    return raw, {"X-Bank-Signature": hmac.new(CALLBACK_SECRET.encode(), raw, hashlib.sha256).hexdigest(), "Content-Type": "application/json"}
+    timestamp = str(int(time.time()))
+    signature = hmac.new(CALLBACK_SECRET.encode(), f"{timestamp}.sim-bank.".encode() + raw, hashlib.sha256).hexdigest()
+    return raw, {"X-Bank-Timestamp": timestamp, "X-Bank-Signature": signature, "Content-Type": "application/json"}
 
 
 async def _awaiting_copy(stack: JobsStack) -> tuple[dict, dict]:

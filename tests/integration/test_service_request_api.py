@@ -278,6 +278,7 @@ async def test_land_and_building_tax_is_assessed_from_the_value_and_paid(api: Ha
 async def test_a_signed_notice_for_a_reference_nobody_owes_is_kept_as_unmatched_once(settings) -> None:  # type: ignore[no-untyped-def]
     import hashlib
     import hmac
+    import time
     from dataclasses import replace
 
     import orjson
@@ -287,7 +288,9 @@ async def test_a_signed_notice_for_a_reference_nobody_owes_is_kept_as_unmatched_
     secret = "a-callback-secret-for-this-test-0123456789"
     async with serving(replace(settings, bank_callback_secret=secret), FollowingProjectorThread) as api:
         raw = orjson.dumps({"notice_id": "N9", "payment_id": "PAY-9", "reference": "OS69-9999999", "amount_satang": 500})
-        headers = {"X-Bank-Signature": hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest(), "Content-Type": "application/json"}
+        timestamp = str(int(time.time()))
+        signature = hmac.new(secret.encode(), f"{timestamp}.sim-bank.".encode() + raw, hashlib.sha256).hexdigest()
+        headers = {"X-Bank-Timestamp": timestamp, "X-Bank-Signature": signature, "Content-Type": "application/json"}
         first = await api.client.post("/v1/payment-notifications/sim-bank", data=raw, headers=headers)
         assert first.status == 202
         for _ in range(100):  # the bank sends again; until the views have the first, it hears 503

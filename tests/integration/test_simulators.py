@@ -347,7 +347,9 @@ async def test_pay_sends_a_signed_notice_to_the_callback() -> None:
         assert payment["charge_id"] == charge["charge_id"] and payment["amount_satang"] == 12_345
         await receiver.wait_for(1)
         _, headers, raw = receiver.notices[0]
-        expected = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        timestamp = headers["X-Bank-Timestamp"]
+        assert timestamp.isascii() and timestamp.isdigit() and abs(int(timestamp) - time.time()) < 60
+        expected = hmac.new(SECRET.encode(), timestamp.encode() + b".sim-bank." + raw, hashlib.sha256).hexdigest()
         assert hmac.compare_digest(headers["X-Bank-Signature"], expected)
         notice = orjson.loads(raw)
         assert headers["X-Bank-Notice-Id"] == notice["notice_id"]
