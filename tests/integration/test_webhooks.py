@@ -292,3 +292,16 @@ async def test_subscriptions_to_private_addresses_or_with_bad_fields_are_refused
                                     headers={**token("citizen", "3100600445635"), "Idempotency-Key": "x"})
     assert citizen.status == 403
     assert (await (await api.client.get("/v1/subscriptions", headers=INTEGRATOR)).json())["items"] == []
+
+
+async def test_subscriptions_to_ipv6_or_numeric_forms_of_internal_addresses_are_refused_naming_the_url(api: Harness) -> None:
+    before = await (await api.client.get("/v1/subscriptions", headers=INTEGRATOR)).json()
+    for host in ("[::127.0.0.1]", "[::7f00:1]", "[::ffff:0:7f00:1]", "[64:ff9b::a9fe:a9fe]", "[64:ff9b::7f00:1]",
+                 "[2002:7f00:1::]", "[fec0::1]", "[64:ff9b:1::a00:1]", "2130706433", "0x7f.1", "0177.0.0.1"):
+        response = await api.client.post("/v1/subscriptions", json={"url": f"http://{host}/hook"},
+                                         headers={**INTEGRATOR, "Idempotency-Key": str(uuid.uuid4())})
+        assert response.status == 422, host
+        assert response.content_type == "application/problem+json"
+        assert [e["field"] for e in (await response.json())["errors"]] == ["url"], host
+    after = await (await api.client.get("/v1/subscriptions", headers=INTEGRATOR)).json()
+    assert after["items"] == before["items"] == []
