@@ -26,7 +26,8 @@ import secrets
 import socket
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
@@ -36,6 +37,7 @@ import yarl
 
 from application.errors import IdempotencyKeyReused
 from infrastructure.json_codec import loads
+from infrastructure.secret_box import SecretBox, SecretUnreadable, webhook_secret_row
 from infrastructure.settings import Settings
 
 SUBSCRIPTIONS = "webhook_subscriptions"
@@ -88,10 +90,14 @@ class WebhookSettings:
     # lost between a commit and the broker, or a worker that died holding it).
     stranded_after_seconds: float = 60.0
     sweep_seconds: float = 5.0
+    # Decrypts the stored signing secrets (ONESTOP_SECRETS_KEY).
+    secrets_key: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookSettings:
+        """Raises SettingsError when ONESTOP_SECRETS_KEY is not set."""
         return cls(
+            secrets_key=settings.require_secrets_key(),
             schedule=settings.webhook_schedule,
             timeout_seconds=settings.webhook_timeout_seconds,
             allow_private=settings.webhooks_allow_private,
@@ -258,20 +264,23 @@ def _subscription(row: Mapping[str, Any]) -> dict[str, Any]:
 
 class SubscriptionStore:
     """Subscriptions and their deliveries, for the API (asyncpg). An integrator sees only the
-    subscriptions it made (``owner`` is its token's subject); an admin passes ``owner=None``."""
+    subscriptions it made (``owner`` is its token's subject); an admin passes ``owner=None``.
+    Signing secrets are stored encrypted with ``box``."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, box: SecretBox) -> None:
         self.pool = pool
+        self.box = box
 
     async def create(self, *, owner: str, url: str, types: list[str], organization: str | None, idempotency_key: str, request_hash: str) -> tuple[dict[str, Any], bool]:
         """The new subscription with its secret, and whether this replays an earlier create."""
-        secret = new_secret()
+        subscription_id = uuid.uuid4()
+        secret = self.box.seal(new_secret(), webhook_secret_row(subscription_id))
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 f"INSERT INTO {SUBSCRIPTIONS} (id, owner, url, types, organization, secret, start_position, idempotency_key, request_hash)"
                 f" VALUES ($1, $2, $3, $4, $5, $6, (SELECT coalesce(max(notification_id), 0) FROM onestop_events), $7, $8)"
                 f" ON CONFLICT (owner, idempotency_key) DO NOTHING RETURNING {_PUBLIC_COLUMNS}, secret",
-                uuid.uuid4(), owner, url, types, organization, secret, idempotency_key, request_hash,
+                subscription_id, owner, url, types, organization, secret, idempotency_key, request_hash,
             )
             replayed = row is None
             if row is None:
@@ -283,7 +292,7 @@ class SubscriptionStore:
                     raise IdempotencyKeyReused("the subscription made with this Idempotency-Key was deleted")
                 if row["request_hash"] != request_hash:
                     raise IdempotencyKeyReused("this Idempotency-Key was used with a different body")
-        return {**_subscription(row), "secret": row["secret"]}, replayed
+        return {**_subscription(row), "secret": self.box.open(row["secret"], webhook_secret_row(row["id"]))}, replayed
 
     async def list(self, owner: str | None, limit: int, after: str | None) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
@@ -385,6 +394,19 @@ class DeliveryAgent:
     settings: WebhookSettings
     session: aiohttp.ClientSession | None = None
 
+    def _secret(self, claimed: Mapping[str, Any]) -> str:
+        stored = claimed["secret"]
+        if self.settings.secrets_key is None:
+            if stored.startswith("whsec_"):
+                return stored  # stored before encryption
+            raise SecretUnreadable("the subscription's secret is encrypted and ONESTOP_SECRETS_KEY is not set")
+        return self._box.open(stored, webhook_secret_row(claimed["subscription_id"]))
+
+    @cached_property
+    def _box(self) -> SecretBox:
+        assert self.settings.secrets_key is not None
+        return SecretBox(self.settings.secrets_key)
+
     @classmethod
     def http_session(cls, settings: WebhookSettings) -> aiohttp.ClientSession:
         resolver = None if settings.allow_private else PublicOnlyResolver()
@@ -413,6 +435,10 @@ class DeliveryAgent:
         refusal = None if self.settings.allow_private else delivery_refusal(url)
         if refusal is not None:
             return Attempt(error=refusal)
+        try:
+            secret = self._secret(claimed)
+        except SecretUnreadable as error:
+            return Attempt(error=f"refused: {error}")
         timestamp = int(time.time())
         body = bytes(claimed["payload"])
         headers = {
@@ -420,7 +446,7 @@ class DeliveryAgent:
             "user-agent": "OneStop-Webhooks/1",
             "webhook-id": claimed["event_id"],
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(claimed["secret"], claimed["event_id"], timestamp, body),
+            "webhook-signature": sign(secret, claimed["event_id"], timestamp, body),
         }
         started = time.perf_counter()
         try:

@@ -109,7 +109,8 @@ async def webhook_stack(settings: Settings, rabbitmq_broker: dramatiq.Broker, we
     import workers.webhooks as webhook_actors
 
     settings = replace(settings, webhooks_allow_private=True)
-    hooks = WebhookSettings(schedule=SCHEDULE, timeout_seconds=2.0, allow_private=True, stranded_after_seconds=3.0, sweep_seconds=0.5)
+    hooks = WebhookSettings(schedule=SCHEDULE, timeout_seconds=2.0, allow_private=True, stranded_after_seconds=3.0, sweep_seconds=0.5,
+                            secrets_key=settings.secrets_key)
     webhook_actors.configure(settings.database.url(), hooks)
     rabbitmq_broker.flush(webhook_actor.queue_name)
     worker = dramatiq.Worker(rabbitmq_broker, queues={webhook_actor.queue_name}, worker_threads=4)
@@ -305,3 +306,41 @@ async def test_subscriptions_to_ipv6_or_numeric_forms_of_internal_addresses_are_
         assert [e["field"] for e in (await response.json())["errors"]] == ["url"], host
     after = await (await api.client.get("/v1/subscriptions", headers=INTEGRATOR)).json()
     assert after["items"] == before["items"] == []
+
+
+async def test_signing_secrets_are_stored_encrypted_and_deliveries_verify_with_the_secret_shown_at_creation(webhook_stack: WebhookStack) -> None:
+    from infrastructure.bootstrap import migrate
+
+    stack = webhook_stack
+    receiver = Receiver()
+    await receiver.up()
+    conn = await asyncpg.connect(stack.settings.database.url())
+    try:
+        first = await stack.subscribe(receiver.url)
+        stored = await conn.fetchval("SELECT secret FROM webhook_subscriptions WHERE id = $1::uuid", first["id"])
+        assert stored.startswith("enc:v1:")
+        assert first["secret"] not in stored and first["secret"].removeprefix("whsec_") not in stored
+        # A subscription made before secrets were encrypted: its plain secret is still used, and
+        # `onestop migrate` with the key encrypts it.
+        legacy = await stack.subscribe(receiver.url)
+        await conn.execute("UPDATE webhook_subscriptions SET secret = $2 WHERE id = $1::uuid", legacy["id"], legacy["secret"])
+        await asyncio.to_thread(migrate, stack.settings)
+        rows = await conn.fetch("SELECT id::text AS id, secret FROM webhook_subscriptions")
+        assert len(rows) == 2 and all(r["secret"].startswith("enc:v1:") for r in rows)
+        assert not any(s["secret"] in r["secret"] for s in (first, legacy) for r in rows)
+        state = await stack.api.submit()
+        await stack.api.act(state["id"], "approve", {"note": "ok"})
+        expected = await stack.published()
+        await eventually(lambda: asyncio.sleep(0, len(receiver.accepted()) >= 2 * len(expected)), 15, "every delivery to both")
+        by_secret = {first["secret"]: 0, legacy["secret"]: 0}
+        for headers, body in receiver.accepted():
+            for secret in by_secret:
+                try:
+                    verified(secret, headers, body)
+                except Exception:
+                    continue
+                by_secret[secret] += 1
+        assert by_secret == {first["secret"]: len(expected), legacy["secret"]: len(expected)}
+    finally:
+        await conn.close()
+        await receiver.down()
