@@ -344,3 +344,77 @@ async def test_signing_secrets_are_stored_encrypted_and_deliveries_verify_with_t
     finally:
         await conn.close()
         await receiver.down()
+
+
+# -- personal data never leaves through the feed, SSE or webhooks --------------------------------
+
+# A citizen's national ID as people write it, and their phone numbers, names and birth date.
+ID_FORMS = ["3100600445635", "3 1006 00445 63 5", "3-1006-00445-63-5", "3.1006.00445.63.5", "๓๑๐๐๖๐๐๔๔๕๖๓๕"]
+PHONES = ["081-234-5678", "0812345678", "+66 81 234 5678", "02-123-4567"]
+CITIZEN_NAMES = ["สมชาย", "ใจดี", "Somchai", "Jaidee"]
+BIRTH_DATE = "1950-03-04"
+BANK_ACCOUNT = "4560123789"
+
+
+def _said(i: int) -> str:
+    """Free text with an ID glued to Thai letters and the other forms and phones around it."""
+    return f"เลขบัตร{ID_FORMS[i % 5]}ครับ บัตร {ID_FORMS[(i + 1) % 5]} โทร{PHONES[i % 4]} หรือ {PHONES[(i + 1) % 4]} นะคะ"
+
+
+def _leaked(text: str) -> list[str]:
+    return [s for s in ID_FORMS + PHONES + CITIZEN_NAMES + [BIRTH_DATE, BANK_ACCOUNT] if s in text]
+
+
+async def _file_requests_full_of_personal_data(stack: WebhookStack) -> None:
+    from tests.integration.api_harness import CITIZEN, CITIZEN_ID, complaint
+    from workers.jobs import WORKER
+
+    applicant = {"national_id": CITIZEN_ID, "name": "สมชาย ใจดี"}
+    details = {"subject": _said(0)[:200], "description": _said(1), "location": _said(2)[:200]}
+    first = await stack.api.submit(complaint(applicant=applicant, details=details))
+    for action, body, who in (("assign", {"officer": "officer.b"}, None), ("request-info", {"message": _said(3)}, None),
+                              ("provide-info", {"message": _said(4)}, CITIZEN), ("reject", {"reason": _said(5)}, None)):
+        response = await stack.api.act(first["id"], action, body, headers=who)
+        assert response.status == 200, (action, await response.text())
+    second = await stack.api.submit(complaint(applicant=applicant, details={**details, "subject": "ถนนชำรุด"}))
+    assert (await stack.api.act(second["id"], "withdraw", {"reason": _said(6)}, headers=CITIZEN)).status == 200
+    third = await stack.api.submit(complaint(applicant=applicant, details={**details, "subject": "น้ำท่วม"}))
+    assert (await stack.api.act(third["id"], "approve", {"note": _said(7)})).status == 200
+    # The registry's answer about the applicant (as a worker records it): names, birth date, house.
+    allowance = await stack.api.submit(complaint(service="welfare.elderly-allowance", applicant=applicant,
+                                                 details={"bank_account": BANK_ACCOUNT}))
+    answer = {"national_id": CITIZEN_ID, "found": True, "alive": True, "name_th": "สมชาย ใจดี", "first_name_th": "สมชาย",
+              "last_name_th": "ใจดี", "first_name_en": "Somchai", "last_name_en": "Jaidee", "birth_date": BIRTH_DATE,
+              "house_id": "20010012345", "organization": "MUN-SAENSUK", "reason": None}
+    assert stack.api.projector is not None
+    outcome = await asyncio.to_thread(stack.api.projector.app.record_verification, uuid.UUID(allowance["id"]), answer, WORKER)
+    assert outcome.state["status"] != "rejected", outcome.state
+
+
+async def test_no_national_id_phone_name_or_birth_date_reaches_the_feed_the_live_stream_or_a_webhook(webhook_stack: WebhookStack) -> None:
+    stack = webhook_stack
+    receiver = Receiver()
+    await receiver.up()
+    try:
+        await stack.subscribe(receiver.url)
+        live = await stack.api.client.get("/v1/streams/events/live", headers=INTEGRATOR)
+        assert live.status == 200
+        await _file_requests_full_of_personal_data(stack)
+        feed = await stack.published()
+        types = {e["type"] for e in feed}
+        assert {"th.onestop.service-request.info-provided.v1", "th.onestop.service-request.applicant-verified.v1",
+                "th.onestop.service-request.withdrawn.v1", "th.onestop.service-request.rejected.v1"} <= types
+        feed_text = orjson.dumps(feed).decode()
+        sse_chunks: list[bytes] = []
+        while sum(chunk.startswith(b"data: ") for chunk in sse_chunks) < len(feed):
+            sse_chunks.append(await asyncio.wait_for(live.content.readline(), 10))
+        live.close()
+        await eventually(lambda: asyncio.sleep(0, len(receiver.accepted()) >= len(feed)), 15, "every delivery")
+        webhook_text = b"\n".join(body for _, body in receiver.accepted()).decode()
+        sse_text = b"".join(sse_chunks).decode()
+        for path, text in (("feed", feed_text), ("live stream", sse_text), ("webhooks", webhook_text)):
+            assert _leaked(text) == [], path
+            assert "3XXXXXXXX5635" in text, path  # the IDs were there, and were masked
+            assert "first_name" not in text and "bank_account" not in text and "birth_date" not in text, path
+    finally:
+        await receiver.down()
