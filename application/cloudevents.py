@@ -178,6 +178,9 @@ def _mask_run(match: re.Match[str]) -> str:
     return run
 
 
+_LEFT_OUT = object()
+
+
 def _scalar(value: Any, rule: str) -> Any:
     """``value`` under a scalar rule, or ``_LEFT_OUT``."""
     kind = type(value)
@@ -190,11 +193,11 @@ def _scalar(value: Any, rule: str) -> Any:
     if rule == NATIONAL_ID:
         return mask_national_id(value) if len(value) == _NATIONAL_ID_DIGITS else mask_text(value)
     if rule == UUID_HEX:
-        return str(UUID(value)) if len(value) == 32 else value
+        try:
+            return str(UUID(hex=value))
+        except ValueError:
+            return mask_text(value)  # never expected; but the feed must publish whatever was logged
     return value
-
-
-_LEFT_OUT = object()
 
 
 def published_data(data: Mapping[str, Any], rules: FieldRules) -> dict[str, Any]:
@@ -221,6 +224,7 @@ def minimise(event_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """The published ``data`` of an event of ``event_type`` (``ServiceRequest.Submitted``): only
     the fields its type names; nothing at all for a type that names none."""
     return published_data(data, PUBLISHED_FIELDS.get(event_type, {}))
+
 
 def _actor(actor: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if actor is None:

@@ -202,3 +202,13 @@ def test_free_text_masking_finds_ids_and_phones_next_to_letters_and_leaves_other
     assert mask_text("ID3100600445635x") == "ID3XXXXXXXX5635x"
     plain = "นัด 2026-05-01 10:30 บ้านเลขที่ 12/3 หมู่ 4 บ้าน 20010012345 ราคา 1,500,000 บาท สายด่วน 1111"
     assert mask_text(plain) == plain
+
+
+def test_fields_of_an_unexpected_shape_are_left_out_or_masked_and_never_stop_the_mapping() -> None:
+    odd = {
+        **SUBMITTED, "type": "ServiceRequest.FeeAssessed",
+        "data": {"amount_satang": {"national_id": "3100600445635"}, "payment_id": "not-a-uuid 0812345678"},
+    }
+    assert to_cloudevent(odd, None)["data"] == {"payment_id": "not-a-uuid XXXXXXXXXX", "actor": {"role": "citizen", "org": None}, "channel": "web"}
+    unknown = {**SUBMITTED, "type": "ServiceRequest.SomethingNew", "data": {"note": "3100600445635", "first_name_th": "สมชาย"}}
+    assert to_cloudevent(unknown, None)["data"] == {"actor": {"role": "citizen", "org": None}, "channel": "web"}
