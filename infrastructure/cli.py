@@ -174,6 +174,8 @@ def cmd_worker(args: argparse.Namespace) -> None:
 
 def cmd_jobs(args: argparse.Namespace) -> None:
     settings = _need_database(_settings(require_secret=False))
+    if settings.broker_url is not None:
+        _need_secrets_key(settings)  # on a shared broker its worker also takes webhook deliveries
     _serve_jobs(settings, dispatch=True, work=True, threads=args.threads or settings.worker_threads)
 
 

@@ -68,7 +68,7 @@ def test_onestop_run_keeps_a_generated_key_in_the_data_dir_that_settings_accept(
     assert len(Settings.from_env({"ONESTOP_SECRETS_KEY": key}).require_secrets_key()) == 32
 
 
-@pytest.mark.parametrize("command", ["api", "webhooks", "worker"])
+@pytest.mark.parametrize("command", ["api", "webhooks", "worker", "jobs"])
 def test_processes_that_create_or_deliver_webhooks_refuse_to_start_without_the_key(command: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ONESTOP_")}
     env.update(ONESTOP_DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere", ONESTOP_JWT_SECRET="x" * 40,
