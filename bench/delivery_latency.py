@@ -56,9 +56,10 @@ def serve_worker(url: str, dsn: str) -> None:
 
     broker = setup_broker(url)
     import workers.webhooks as webhook_actors
+    from infrastructure.secret_box import parse_key
     from infrastructure.webhooks import WebhookSettings
 
-    webhook_actors.configure(dsn, WebhookSettings(allow_private=True))
+    webhook_actors.configure(dsn, WebhookSettings(allow_private=True, secrets_key=parse_key(os.environ["ONESTOP_SECRETS_KEY"])))
     worker = dramatiq.Worker(broker, queues={webhook_actors.QUEUE}, worker_threads=8)
     worker.start()
     stop = threading.Event()
@@ -81,6 +82,7 @@ async def main_async(args: argparse.Namespace) -> int:
     dsn = h.db_dsn(dbname)
     port = h.free_port()
     env = {**os.environ, "ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": secrets.token_urlsafe(32), "ONESTOP_PORT": str(port),
+           "ONESTOP_SECRETS_KEY": secrets.token_urlsafe(32),
            "ONESTOP_HOST": "127.0.0.1", "ONESTOP_LOG_LEVEL": "WARNING", "ONESTOP_WEBHOOKS_ALLOW_PRIVATE": "1"}
     env.pop("ONESTOP_BROKER_URL", None)
     if args.broker:

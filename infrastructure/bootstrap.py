@@ -105,6 +105,10 @@ def migrate(settings: Settings) -> None:
                 curs.execute(statement)
             for statement in integration_schema():
                 curs.execute(statement)
+            if settings.secrets_key is not None:
+                from infrastructure.secret_box import SecretBox, encrypt_plain_webhook_secrets
+
+                encrypt_plain_webhook_secrets(curs, SecretBox(settings.secrets_key))
     finally:
         app.close()
 
@@ -271,6 +275,7 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
     from application.history import History
     from infrastructure.audit_log import AuditLog
     from infrastructure.event_feed import EventFeed, FeedNotifier, StreamSettings
+    from infrastructure.secret_box import SecretBox
     from infrastructure.webhooks import SubscriptionStore, check_target
 
     notifier = FeedNotifier(settings.database.url())
@@ -278,7 +283,8 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
     log = AuditLog(pool)  # type: ignore[arg-type]
     audit = AuditApi(log, History(ctx.app, log, ctx.bus.call), {t.partition(":")[2]: t for t in TOPIC_OF_TYPE.values()})
     stream_api = StreamsApi(EventFeed(pool, notifier), StreamSettings(heartbeat_seconds=settings.sse_heartbeat_seconds))  # type: ignore[arg-type]
-    subscriptions = SubscriptionsApi(SubscriptionStore(pool), webhook_settings(settings), check_target)  # type: ignore[arg-type]
+    box = SecretBox(settings.require_secrets_key())
+    subscriptions = SubscriptionsApi(SubscriptionStore(pool, box), webhook_settings(settings), check_target)  # type: ignore[arg-type]
     ctx.extra_routes.extend([audit.routes(), stream_api.routes(), subscriptions.routes()])
     ctx.as_of_request = audit.as_of_request
     ctx.as_of_payment = audit.as_of_payment

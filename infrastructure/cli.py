@@ -28,6 +28,15 @@ def _settings(require_secret: bool = True) -> Settings:
         sys.exit(f"onestop: {error}")
 
 
+def _need_secrets_key(settings: Settings) -> Settings:
+    """Processes that create or deliver webhooks keep their secrets encrypted: no key, no start."""
+    try:
+        settings.require_secrets_key()
+    except SettingsError as error:
+        sys.exit(f"onestop: {error}")
+    return settings
+
+
 def _need_database(settings: Settings) -> Settings:
     if settings.database_url is None:
         sys.exit("onestop: set ONESTOP_DATABASE_URL (or use `onestop run`, which starts an embedded PostgreSQL)")
@@ -62,7 +71,7 @@ def cmd_api(args: argparse.Namespace) -> None:
 
     from infrastructure.bootstrap import build_api
 
-    settings = _need_database(_settings())
+    settings = _need_secrets_key(_need_database(_settings()))
     host = args.host or settings.host
     port = args.port or settings.port
 
@@ -162,11 +171,14 @@ def cmd_worker(args: argparse.Namespace) -> None:
     settings = _need_database(_settings(require_secret=False))
     if settings.broker_url is None:
         sys.exit("onestop: a worker needs ONESTOP_BROKER_URL (without one, `onestop jobs` runs dispatcher and worker together)")
+    _need_secrets_key(settings)  # the worker also delivers webhooks from the broker's queue
     _serve_jobs(settings, dispatch=False, work=True, threads=args.threads or settings.worker_threads)
 
 
 def cmd_jobs(args: argparse.Namespace) -> None:
     settings = _need_database(_settings(require_secret=False))
+    if settings.broker_url is not None:
+        _need_secrets_key(settings)  # on a shared broker its worker also takes webhook deliveries
     _serve_jobs(settings, dispatch=True, work=True, threads=args.threads or settings.worker_threads)
 
 
@@ -195,7 +207,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
 def cmd_webhooks(args: argparse.Namespace) -> None:
     from infrastructure.bootstrap import serve_webhooks
 
-    serve_webhooks(_need_database(_settings(require_secret=False)))
+    serve_webhooks(_need_secrets_key(_need_database(_settings(require_secret=False))))
 
 
 def cmd_run(args: argparse.Namespace) -> None:

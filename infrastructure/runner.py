@@ -110,6 +110,9 @@ def run_all(args: argparse.Namespace) -> None:
     generated_secret = not os.environ.get("ONESTOP_JWT_SECRET")
     if generated_secret:
         env["ONESTOP_JWT_SECRET"] = _secret(settings.data_dir)
+    if not os.environ.get("ONESTOP_SECRETS_KEY"):
+        # token_urlsafe(32) is the URL-safe base64 of 32 random bytes: the key's format.
+        env["ONESTOP_SECRETS_KEY"] = _secret(settings.data_dir, "secrets_key")
     settings = Settings.from_env(env)
     migrate(settings)
     if not args.no_demo:

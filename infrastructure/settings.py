@@ -78,6 +78,8 @@ class Settings:
     webhook_stranded_seconds: float = 60.0
     webhook_sweep_seconds: float = 5.0
     sse_heartbeat_seconds: float = 15.0
+    # ONESTOP_SECRETS_KEY: the AES-256-GCM key that encrypts webhook secrets at rest.
+    secrets_key: bytes | None = field(default=None, repr=False)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -89,6 +91,17 @@ class Settings:
         if self.database_url is None:
             raise SettingsError("no database URL: start the embedded PostgreSQL first")
         return DatabaseAddress.from_url(self.database_url)
+
+    def require_secrets_key(self) -> bytes:
+        """The key for secrets kept at rest; SettingsError when it is not set (processes that
+        create or deliver webhooks need it)."""
+        if self.secrets_key is None:
+            raise SettingsError(
+                "ONESTOP_SECRETS_KEY is required to keep webhook secrets: the base64 of 32 random bytes, such as the"
+                " output of `python -c \"import base64, os; print(base64.b64encode(os.urandom(32)).decode())\"`"
+                " (`onestop run` makes one and keeps it in ONESTOP_DATA_DIR)"
+            )
+        return self.secrets_key
 
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)
@@ -128,6 +141,14 @@ class Settings:
                 raise SettingsError("ONESTOP_WEBHOOK_SCHEDULE must be comma-separated seconds, such as 0,5,300") from None
             if any(step < 0 for step in schedule):
                 raise SettingsError("ONESTOP_WEBHOOK_SCHEDULE must be comma-separated non-negative seconds")
+        secrets_key = None
+        if env.get("ONESTOP_SECRETS_KEY"):
+            from infrastructure.secret_box import parse_key
+
+            try:
+                secrets_key = parse_key(env["ONESTOP_SECRETS_KEY"])
+            except ValueError as error:
+                raise SettingsError(f"ONESTOP_SECRETS_KEY {error}: it must be the base64 of 32 random bytes") from None
         return cls(
             database_url=database_url,
             data_dir=Path(env.get("ONESTOP_DATA_DIR", ".onestop")),
@@ -154,4 +175,5 @@ class Settings:
             webhook_stranded_seconds=numbers["WEBHOOK_STRANDED_SECONDS"],
             webhook_sweep_seconds=numbers["WEBHOOK_SWEEP_SECONDS"],
             sse_heartbeat_seconds=numbers["SSE_HEARTBEAT_SECONDS"],
+            secrets_key=secrets_key,
         )

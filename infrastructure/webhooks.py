@@ -21,19 +21,23 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 import socket
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
+import yarl
 
 from application.errors import IdempotencyKeyReused
 from infrastructure.json_codec import loads
+from infrastructure.secret_box import SecretBox, SecretUnreadable, webhook_secret_row
 from infrastructure.settings import Settings
 
 SUBSCRIPTIONS = "webhook_subscriptions"
@@ -86,10 +90,14 @@ class WebhookSettings:
     # lost between a commit and the broker, or a worker that died holding it).
     stranded_after_seconds: float = 60.0
     sweep_seconds: float = 5.0
+    # Decrypts the stored signing secrets (ONESTOP_SECRETS_KEY).
+    secrets_key: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookSettings:
+        """Raises SettingsError when ONESTOP_SECRETS_KEY is not set."""
         return cls(
+            secrets_key=settings.require_secrets_key(),
             schedule=settings.webhook_schedule,
             timeout_seconds=settings.webhook_timeout_seconds,
             allow_private=settings.webhooks_allow_private,
@@ -127,13 +135,63 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 
 # -- where deliveries may go -------------------------------------------------------------------
 
+# IPv6 ranges that carry an IPv4 address in their last 32 bits, or translate to one: NAT64
+# (64:ff9b::/96, RFC 6052), IPv4-compatible (::/96, deprecated), SIIT (::ffff:0:0:0/96) and
+# IPv4-mapped (::ffff:0:0/96). An address in one of them is as public as the IPv4 it names;
+# Python calls most of them global whatever they embed.
+_EMBEDS_IPV4_LOW32 = tuple(ipaddress.IPv6Network(n) for n in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96", "::ffff:0:0/96"))
+# Ranges refused whatever follows: local-use NAT64 (RFC 8215, where the IPv4 sits at a
+# prefix-dependent place) and the deprecated site-local fec0::/10.
+_REFUSED_IPV6 = tuple(ipaddress.IPv6Network(n) for n in ("64:ff9b:1::/48", "fec0::/10"))
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.sixtofour is not None:  # 2002::/16, 6to4
+        return ip.sixtofour
+    if any(ip in network for network in _EMBEDS_IPV4_LOW32):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
 
 def is_public_address(address: str) -> bool:
-    """True for a globally routable unicast address (IPv4-mapped IPv6 judged as IPv4)."""
+    """True for a globally routable unicast address. An IPv6 address that embeds or translates
+    to an IPv4 one (NAT64, 6to4, IPv4-compatible, SIIT, IPv4-mapped) is judged by that IPv4;
+    site-local and local-use NAT64 addresses are never public."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in network for network in _REFUSED_IPV6):
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            ip = embedded
     return ip.is_global and not ip.is_multicast
+
+
+class NotAnAddress(ValueError):
+    """A host written as a number, but not as a dotted-decimal IPv4 or an IPv6 address."""
+
+
+_NUMERIC_HOST = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}$", re.IGNORECASE)
+
+
+def literal_address(host: str) -> str | None:
+    """The address that ``host`` (as the HTTP client sees it: ``yarl.URL(url).host``) writes
+    literally, or None when it is a name to resolve. IPv4 written in decimal, octal or hex
+    (``2130706433``, ``0x7f.1``, ``0177.0.0.1``), which resolvers accept as addresses, raises
+    NotAnAddress: such a URL is refused whatever address it names."""
+    bare = host.split("%", 1)[0].rstrip(".")
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    if _NUMERIC_HOST.match(bare):
+        raise NotAnAddress(host)
+    return None
+
+
+def _url_host(url: str) -> str | None:
+    """The host the HTTP client will connect to (after IDNA mapping: ``①②⑦.0.0.1`` is 127.0.0.1)."""
+    return yarl.URL(url).host
 
 
 async def check_target(url: str, allow_private: bool) -> str | None:
@@ -142,30 +200,39 @@ async def check_target(url: str, allow_private: bool) -> str | None:
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
+        host = _url_host(url)
+    except (ValueError, UnicodeError):
         return "is not a valid URL"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not host:
         return "must be an http:// or https:// URL with a host"
     if parts.username or parts.password:
         return "must not carry credentials"
     if allow_private:
         return None
-    host = parts.hostname
     try:
-        addresses = [host] if _is_ip(host) else await _resolve(host, port)
-    except (OSError, asyncio.TimeoutError):
+        literal = literal_address(host)
+    except NotAnAddress:
+        return "writes an IP address in a form other than dotted decimal or IPv6"
+    try:
+        addresses = [literal] if literal is not None else await _resolve(host, port)
+    except (OSError, asyncio.TimeoutError, UnicodeError):
         return f"its host {host} cannot be resolved"
     if not addresses or not all(is_public_address(a) for a in addresses):
         return "points to a loopback, private or otherwise non-public address"
     return None
 
 
-def _is_ip(host: str) -> bool:
+def delivery_refusal(url: str) -> str | None:
+    """Why a delivery to ``url`` must not be attempted, judged on the URL alone (names are
+    judged when resolved, by ``PublicOnlyResolver``)."""
     try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-        return True
-    except ValueError:
-        return False
+        host = _url_host(url)
+        literal = literal_address(host or "")
+    except (ValueError, UnicodeError):
+        return "refused: the URL's host is not a valid name or address"
+    if literal is not None and not is_public_address(literal):
+        return "refused: the URL points to a non-public address"
+    return None
 
 
 async def _resolve(host: str, port: int) -> list[str]:
@@ -197,20 +264,23 @@ def _subscription(row: Mapping[str, Any]) -> dict[str, Any]:
 
 class SubscriptionStore:
     """Subscriptions and their deliveries, for the API (asyncpg). An integrator sees only the
-    subscriptions it made (``owner`` is its token's subject); an admin passes ``owner=None``."""
+    subscriptions it made (``owner`` is its token's subject); an admin passes ``owner=None``.
+    Signing secrets are stored encrypted with ``box``."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, box: SecretBox) -> None:
         self.pool = pool
+        self.box = box
 
     async def create(self, *, owner: str, url: str, types: list[str], organization: str | None, idempotency_key: str, request_hash: str) -> tuple[dict[str, Any], bool]:
         """The new subscription with its secret, and whether this replays an earlier create."""
-        secret = new_secret()
+        subscription_id = uuid.uuid4()
+        secret = self.box.seal(new_secret(), webhook_secret_row(subscription_id))
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
                 f"INSERT INTO {SUBSCRIPTIONS} (id, owner, url, types, organization, secret, start_position, idempotency_key, request_hash)"
                 f" VALUES ($1, $2, $3, $4, $5, $6, (SELECT coalesce(max(notification_id), 0) FROM onestop_events), $7, $8)"
                 f" ON CONFLICT (owner, idempotency_key) DO NOTHING RETURNING {_PUBLIC_COLUMNS}, secret",
-                uuid.uuid4(), owner, url, types, organization, secret, idempotency_key, request_hash,
+                subscription_id, owner, url, types, organization, secret, idempotency_key, request_hash,
             )
             replayed = row is None
             if row is None:
@@ -222,7 +292,7 @@ class SubscriptionStore:
                     raise IdempotencyKeyReused("the subscription made with this Idempotency-Key was deleted")
                 if row["request_hash"] != request_hash:
                     raise IdempotencyKeyReused("this Idempotency-Key was used with a different body")
-        return {**_subscription(row), "secret": row["secret"]}, replayed
+        return {**_subscription(row), "secret": self.box.open(row["secret"], webhook_secret_row(row["id"]))}, replayed
 
     async def list(self, owner: str | None, limit: int, after: str | None) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
@@ -324,6 +394,19 @@ class DeliveryAgent:
     settings: WebhookSettings
     session: aiohttp.ClientSession | None = None
 
+    def _secret(self, claimed: Mapping[str, Any]) -> str:
+        stored = claimed["secret"]
+        if self.settings.secrets_key is None:
+            if stored.startswith("whsec_"):
+                return stored  # stored before encryption
+            raise SecretUnreadable("the subscription's secret is encrypted and ONESTOP_SECRETS_KEY is not set")
+        return self._box.open(stored, webhook_secret_row(claimed["subscription_id"]))
+
+    @cached_property
+    def _box(self) -> SecretBox:
+        assert self.settings.secrets_key is not None
+        return SecretBox(self.settings.secrets_key)
+
     @classmethod
     def http_session(cls, settings: WebhookSettings) -> aiohttp.ClientSession:
         resolver = None if settings.allow_private else PublicOnlyResolver()
@@ -349,9 +432,13 @@ class DeliveryAgent:
         if self.session is None:
             self.session = self.http_session(self.settings)
         url = claimed["url"]
-        host = urlsplit(url).hostname or ""
-        if not self.settings.allow_private and _is_ip(host) and not is_public_address(host):
-            return Attempt(error="refused: the URL points to a non-public address")
+        refusal = None if self.settings.allow_private else delivery_refusal(url)
+        if refusal is not None:
+            return Attempt(error=refusal)
+        try:
+            secret = self._secret(claimed)
+        except SecretUnreadable as error:
+            return Attempt(error=f"refused: {error}")
         timestamp = int(time.time())
         body = bytes(claimed["payload"])
         headers = {
@@ -359,7 +446,7 @@ class DeliveryAgent:
             "user-agent": "OneStop-Webhooks/1",
             "webhook-id": claimed["event_id"],
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(claimed["secret"], claimed["event_id"], timestamp, body),
+            "webhook-signature": sign(secret, claimed["event_id"], timestamp, body),
         }
         started = time.perf_counter()
         try:

@@ -109,7 +109,8 @@ async def webhook_stack(settings: Settings, rabbitmq_broker: dramatiq.Broker, we
     import workers.webhooks as webhook_actors
 
     settings = replace(settings, webhooks_allow_private=True)
-    hooks = WebhookSettings(schedule=SCHEDULE, timeout_seconds=2.0, allow_private=True, stranded_after_seconds=3.0, sweep_seconds=0.5)
+    hooks = WebhookSettings(schedule=SCHEDULE, timeout_seconds=2.0, allow_private=True, stranded_after_seconds=3.0, sweep_seconds=0.5,
+                            secrets_key=settings.secrets_key)
     webhook_actors.configure(settings.database.url(), hooks)
     rabbitmq_broker.flush(webhook_actor.queue_name)
     worker = dramatiq.Worker(rabbitmq_broker, queues={webhook_actor.queue_name}, worker_threads=4)
@@ -292,3 +293,128 @@ async def test_subscriptions_to_private_addresses_or_with_bad_fields_are_refused
                                     headers={**token("citizen", "3100600445635"), "Idempotency-Key": "x"})
     assert citizen.status == 403
     assert (await (await api.client.get("/v1/subscriptions", headers=INTEGRATOR)).json())["items"] == []
+
+
+async def test_subscriptions_to_ipv6_or_numeric_forms_of_internal_addresses_are_refused_naming_the_url(api: Harness) -> None:
+    before = await (await api.client.get("/v1/subscriptions", headers=INTEGRATOR)).json()
+    for host in ("[::127.0.0.1]", "[::7f00:1]", "[::ffff:0:7f00:1]", "[64:ff9b::a9fe:a9fe]", "[64:ff9b::7f00:1]",
+                 "[2002:7f00:1::]", "[fec0::1]", "[64:ff9b:1::a00:1]", "2130706433", "0x7f.1", "0177.0.0.1"):
+        response = await api.client.post("/v1/subscriptions", json={"url": f"http://{host}/hook"},
+                                         headers={**INTEGRATOR, "Idempotency-Key": str(uuid.uuid4())})
+        assert response.status == 422, host
+        assert response.content_type == "application/problem+json"
+        assert [e["field"] for e in (await response.json())["errors"]] == ["url"], host
+    after = await (await api.client.get("/v1/subscriptions", headers=INTEGRATOR)).json()
+    assert after["items"] == before["items"] == []
+
+
+async def test_signing_secrets_are_stored_encrypted_and_deliveries_verify_with_the_secret_shown_at_creation(webhook_stack: WebhookStack) -> None:
+    from infrastructure.bootstrap import migrate
+
+    stack = webhook_stack
+    receiver = Receiver()
+    await receiver.up()
+    conn = await asyncpg.connect(stack.settings.database.url())
+    try:
+        first = await stack.subscribe(receiver.url)
+        stored = await conn.fetchval("SELECT secret FROM webhook_subscriptions WHERE id = $1::uuid", first["id"])
+        assert stored.startswith("enc:v1:")
+        assert first["secret"] not in stored and first["secret"].removeprefix("whsec_") not in stored
+        # A subscription made before secrets were encrypted: its plain secret is still used, and
+        # `onestop migrate` with the key encrypts it.
+        legacy = await stack.subscribe(receiver.url)
+        await conn.execute("UPDATE webhook_subscriptions SET secret = $2 WHERE id = $1::uuid", legacy["id"], legacy["secret"])
+        await asyncio.to_thread(migrate, stack.settings)
+        rows = await conn.fetch("SELECT id::text AS id, secret FROM webhook_subscriptions")
+        assert len(rows) == 2 and all(r["secret"].startswith("enc:v1:") for r in rows)
+        assert not any(s["secret"] in r["secret"] for s in (first, legacy) for r in rows)
+        state = await stack.api.submit()
+        await stack.api.act(state["id"], "approve", {"note": "ok"})
+        expected = await stack.published()
+        await eventually(lambda: asyncio.sleep(0, len(receiver.accepted()) >= 2 * len(expected)), 15, "every delivery to both")
+        by_secret = {first["secret"]: 0, legacy["secret"]: 0}
+        for headers, body in receiver.accepted():
+            for secret in by_secret:
+                try:
+                    verified(secret, headers, body)
+                except Exception:
+                    continue
+                by_secret[secret] += 1
+        assert by_secret == {first["secret"]: len(expected), legacy["secret"]: len(expected)}
+    finally:
+        await conn.close()
+        await receiver.down()
+
+
+# -- personal data never leaves through the feed, SSE or webhooks --------------------------------
+
+# A citizen's national ID as people write it, and their phone numbers, names and birth date.
+ID_FORMS = ["3100600445635", "3 1006 00445 63 5", "3-1006-00445-63-5", "3.1006.00445.63.5", "๓๑๐๐๖๐๐๔๔๕๖๓๕"]
+PHONES = ["081-234-5678", "0812345678", "+66 81 234 5678", "02-123-4567"]
+CITIZEN_NAMES = ["สมชาย", "ใจดี", "Somchai", "Jaidee"]
+BIRTH_DATE = "1950-03-04"
+BANK_ACCOUNT = "4560123789"
+
+
+def _said(i: int) -> str:
+    """Free text with an ID glued to Thai letters and the other forms and phones around it."""
+    return f"เลขบัตร{ID_FORMS[i % 5]}ครับ บัตร {ID_FORMS[(i + 1) % 5]} โทร{PHONES[i % 4]} หรือ {PHONES[(i + 1) % 4]} นะคะ"
+
+
+def _leaked(text: str) -> list[str]:
+    return [s for s in ID_FORMS + PHONES + CITIZEN_NAMES + [BIRTH_DATE, BANK_ACCOUNT] if s in text]
+
+
+async def _file_requests_full_of_personal_data(stack: WebhookStack) -> None:
+    from tests.integration.api_harness import CITIZEN, CITIZEN_ID, complaint
+    from workers.jobs import WORKER
+
+    applicant = {"national_id": CITIZEN_ID, "name": "สมชาย ใจดี"}
+    details = {"subject": _said(0)[:200], "description": _said(1), "location": _said(2)[:200]}
+    first = await stack.api.submit(complaint(applicant=applicant, details=details))
+    for action, body, who in (("assign", {"officer": "officer.b"}, None), ("request-info", {"message": _said(3)}, None),
+                              ("provide-info", {"message": _said(4)}, CITIZEN), ("reject", {"reason": _said(5)}, None)):
+        response = await stack.api.act(first["id"], action, body, headers=who)
+        assert response.status == 200, (action, await response.text())
+    second = await stack.api.submit(complaint(applicant=applicant, details={**details, "subject": "ถนนชำรุด"}))
+    assert (await stack.api.act(second["id"], "withdraw", {"reason": _said(6)}, headers=CITIZEN)).status == 200
+    third = await stack.api.submit(complaint(applicant=applicant, details={**details, "subject": "น้ำท่วม"}))
+    assert (await stack.api.act(third["id"], "approve", {"note": _said(7)})).status == 200
+    # The registry's answer about the applicant (as a worker records it): names, birth date, house.
+    allowance = await stack.api.submit(complaint(service="welfare.elderly-allowance", applicant=applicant,
+                                                 details={"bank_account": BANK_ACCOUNT}))
+    answer = {"national_id": CITIZEN_ID, "found": True, "alive": True, "name_th": "สมชาย ใจดี", "first_name_th": "สมชาย",
+              "last_name_th": "ใจดี", "first_name_en": "Somchai", "last_name_en": "Jaidee", "birth_date": BIRTH_DATE,
+              "house_id": "20010012345", "organization": "MUN-SAENSUK", "reason": None}
+    assert stack.api.projector is not None
+    outcome = await asyncio.to_thread(stack.api.projector.app.record_verification, uuid.UUID(allowance["id"]), answer, WORKER)
+    assert outcome.state["status"] != "rejected", outcome.state
+
+
+async def test_no_national_id_phone_name_or_birth_date_reaches_the_feed_the_live_stream_or_a_webhook(webhook_stack: WebhookStack) -> None:
+    stack = webhook_stack
+    receiver = Receiver()
+    await receiver.up()
+    try:
+        await stack.subscribe(receiver.url)
+        live = await stack.api.client.get("/v1/streams/events/live", headers=INTEGRATOR)
+        assert live.status == 200
+        await _file_requests_full_of_personal_data(stack)
+        feed = await stack.published()
+        types = {e["type"] for e in feed}
+        assert {"th.onestop.service-request.info-provided.v1", "th.onestop.service-request.applicant-verified.v1",
+                "th.onestop.service-request.withdrawn.v1", "th.onestop.service-request.rejected.v1"} <= types
+        feed_text = orjson.dumps(feed).decode()
+        sse_chunks: list[bytes] = []
+        while sum(chunk.startswith(b"data: ") for chunk in sse_chunks) < len(feed):
+            sse_chunks.append(await asyncio.wait_for(live.content.readline(), 10))
+        live.close()
+        await eventually(lambda: asyncio.sleep(0, len(receiver.accepted()) >= len(feed)), 15, "every delivery")
+        webhook_text = b"\n".join(body for _, body in receiver.accepted()).decode()
+        sse_text = b"".join(sse_chunks).decode()
+        for path, text in (("feed", feed_text), ("live stream", sse_text), ("webhooks", webhook_text)):
+            assert _leaked(text) == [], path
+            assert "3XXXXXXXX5635" in text, path  # the IDs were there, and were masked
+            assert "first_name" not in text and "bank_account" not in text and "birth_date" not in text, path
+    finally:
+        await receiver.down()
