@@ -202,3 +202,20 @@ async def _drop_slow_body(request: web.Request, seconds: float) -> web.StreamRes
     if request.transport is not None:
         request.transport.close()
     return response
+
+
+_RETRY_AFTER_HEADER = {"Retry-After": {"description": "whole seconds to wait before trying again", "schema": {"type": "integer", "minimum": 1}}}
+
+
+def add_edge_responses(paths: dict[str, Any]) -> None:
+    """Document what the edge may answer on any operation: 429 over a rate limit (and, on the
+    live stream, over the cap on open streams), 400 for a malformed request or an oversize
+    header, and 408 when a body arrives too slowly."""
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in paths.values():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("429", {"description": "too many requests; wait Retry-After seconds", "headers": _RETRY_AFTER_HEADER, "content": problem})
+            responses.setdefault("400", {"description": "problem", "content": problem})
+            if method in ("post", "put", "patch"):
+                responses.setdefault("408", {"description": "the body did not arrive in time; the connection is closed", "content": problem})

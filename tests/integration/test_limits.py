@@ -176,3 +176,11 @@ async def test_a_known_path_with_another_method_gets_405_problem_json_with_allow
         assert response.content_type == PROBLEM
         assert "GET" in response.headers["Allow"]
         assert (await response.json(content_type=PROBLEM))["status"] == 405
+
+
+def test_openapi_lists_429_with_retry_after_on_every_operation() -> None:
+    from api.openapi import openapi_document
+
+    for path, operations in openapi_document()["paths"].items():
+        for method, operation in operations.items():
+            assert "Retry-After" in operation["responses"]["429"]["headers"], (method, path)
