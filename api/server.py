@@ -9,6 +9,7 @@ middleware runs; its ``Server`` makes one handler per connection. So: a handler 
 from __future__ import annotations
 
 import asyncio
+import logging
 from http import HTTPStatus
 from typing import Awaitable
 
@@ -18,11 +19,19 @@ from aiohttp.web_request import BaseRequest
 
 from api.problems import problem_response
 
+log = logging.getLogger("onestop.api")
+
 
 class ProblemRequestHandler(RequestHandler):
     def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None) -> web.StreamResponse:
-        # The parent logs, and raises when part of a response went out already.
-        super().handle_error(request, status, exc, message)
+        if status >= 500:
+            # The parent logs with the traceback, and raises when part of a response went out.
+            super().handle_error(request, status, exc, message)
+        else:
+            # A client's malformed request is the client's problem: one line, no traceback.
+            if request.writer.output_size > 0:
+                raise ConnectionError("Response is sent already, cannot send another response with the error message")
+            log.info("refused a malformed request from %s: %s", request.remote, (message or "").splitlines()[0] if message else status)
         try:
             title = HTTPStatus(status).phrase
         except ValueError:
