@@ -11,6 +11,7 @@ from aiohttp import web
 from api import catalogue, organizations, payments, service_requests
 from api.app_key import CTX
 from api.http import MAX_BODY
+from api.limits import EdgeLimits, LimitSettings, limits_middleware
 from api.problems import problem_middleware
 from application.back_office import BackOffice
 from application.ports import ReadModel
@@ -31,10 +32,13 @@ class ApiContext:
     as_of_payment: Callable[..., Awaitable[web.Response]] | None = None
     extra_routes: list[web.RouteTableDef] = field(default_factory=list)
     on_cleanup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    limits: LimitSettings = field(default_factory=LimitSettings)
 
 
 def create_app(ctx: ApiContext) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_BODY)
+    # The limits run inside the problem middleware, so what they refuse is problem+json too.
+    app = web.Application(middlewares=[problem_middleware, limits_middleware(EdgeLimits(ctx.limits, ctx.jwt_secret))],
+                          client_max_size=MAX_BODY, handler_args=ctx.limits.handler_args())
     app[CTX] = ctx
     app.add_routes(catalogue.routes)
     app.add_routes(payments.routes)

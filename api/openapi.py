@@ -212,6 +212,9 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": {"description": "the new state", **_json(_ref("RequestState"))}, **_problems(400, 401, 403, 404, 409, 412, 422)},
         }}
     _complete(paths)
+    from api.limits import add_edge_responses
+
+    add_edge_responses(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "OneStop back office", "version": "1.0.0",

@@ -66,7 +66,9 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
         detail = error.text if error.text and not error.text.startswith(str(error.status)) else title
         if error.status == 413:
             detail = "the request body is larger than 1 MiB"
-        return problem_response(error.status, title, detail, instance=request.path)
+        # A 405 names the methods the resource has (RFC 9110 s.15.5.6).
+        kept = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+        return problem_response(error.status, title, detail, headers=kept, instance=request.path)
     except OneStopError as error:
         for kind, status, title in _MAPPING:
             if isinstance(error, kind):

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the processes import these lazily, so that each loads only 
     from aiohttp import web
 
     from api.app import ApiContext
+    from api.limits import LimitSettings
     from infrastructure.dispatcher import Dispatcher
     from infrastructure.webhooks import WebhookSettings
     from workers.jobs import JobRuntime
@@ -162,12 +163,27 @@ async def build_api(settings: Settings) -> web.Application:
 
     ctx = ApiContext(app=app, bus=bus, read_model=read_model, jwt_secret=settings.jwt_secret,
                      health_checks=[database_health, *outside_checks], on_cleanup=[close_all],
-                     bank_callback_secret=settings.bank_callback_secret, jwt_max_ttl_seconds=settings.jwt_max_ttl_seconds)
+                     bank_callback_secret=settings.bank_callback_secret, jwt_max_ttl_seconds=settings.jwt_max_ttl_seconds,
+                     limits=limit_settings(settings))
     ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes])
     shutdown = await add_audit_and_integrations(ctx, settings, read_model.pool)
     web_app = create_app(ctx)
     web_app.on_shutdown.extend(shutdown)
     return web_app
+
+
+def limit_settings(settings: Settings) -> LimitSettings:
+    """The API's abuse limits, from the settings."""
+    from api.limits import LimitSettings
+
+    return LimitSettings(
+        enabled=settings.rate_limits,
+        subject_per_second=settings.rate_subject_per_second, subject_burst=settings.rate_subject_burst,
+        ip_per_second=settings.rate_ip_per_second, ip_burst=settings.rate_ip_burst,
+        notice_per_second=settings.rate_notice_per_second, notice_burst=settings.rate_notice_burst,
+        sse_max_streams_per_subject=settings.sse_max_streams_per_subject,
+        header_timeout_seconds=settings.header_timeout_seconds, body_timeout_seconds=settings.body_timeout_seconds,
+    )
 
 
 def outside_health_checks(settings: Settings) -> tuple[list, Callable[[], Awaitable[None]]]:

@@ -69,6 +69,7 @@ def cmd_token(args: argparse.Namespace) -> None:
 def cmd_api(args: argparse.Namespace) -> None:
     from aiohttp import web
 
+    from api.server import run as serve
     from infrastructure.bootstrap import build_api
 
     settings = _need_secrets_key(_need_database(_settings()))
@@ -79,7 +80,7 @@ def cmd_api(args: argparse.Namespace) -> None:
         return await build_api(settings)
 
     print(f"OneStop API listening on http://{host}:{port}", flush=True)
-    web.run_app(make(), host=host, port=port, print=None, access_log=None, handle_signals=True)
+    serve(make(), host, port)
 
 
 def cmd_projector(args: argparse.Namespace) -> None:

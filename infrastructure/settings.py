@@ -80,6 +80,18 @@ class Settings:
     sse_heartbeat_seconds: float = 15.0
     # ONESTOP_SECRETS_KEY: the AES-256-GCM key that encrypts webhook secrets at rest.
     secrets_key: bytes | None = field(default=None, repr=False)
+    # Abuse limits (api/limits.py): token buckets per subject, per client address and per
+    # (bank provider, address); open live streams per subject; slow clients dropped.
+    rate_limits: bool = True
+    rate_subject_per_second: float = 20.0
+    rate_subject_burst: int = 40
+    rate_ip_per_second: float = 50.0
+    rate_ip_burst: int = 100
+    rate_notice_per_second: float = 200.0
+    rate_notice_burst: int = 1000
+    sse_max_streams_per_subject: int = 5
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -122,7 +134,10 @@ class Settings:
         for name, default in (("PORT", 8080), ("POOL_SIZE", 8), ("JOB_MAX_RETRIES", 8), ("JOB_MIN_BACKOFF_MS", 1000),
                               ("JOB_MAX_BACKOFF_MS", 300_000), ("OUTSIDE_TIMEOUT_SECONDS", 10), ("WORKER_THREADS", 16),
                               ("WEBHOOK_TIMEOUT_SECONDS", 10), ("WEBHOOK_STRANDED_SECONDS", 60), ("WEBHOOK_SWEEP_SECONDS", 5),
-                              ("SSE_HEARTBEAT_SECONDS", 15), ("JWT_MAX_TTL", 43_200)):
+                              ("SSE_HEARTBEAT_SECONDS", 15), ("JWT_MAX_TTL", 43_200), ("RATE_SUBJECT_PER_SECOND", 20), ("RATE_SUBJECT_BURST", 40),
+                              ("RATE_IP_PER_SECOND", 50), ("RATE_IP_BURST", 100), ("RATE_NOTICE_PER_SECOND", 200),
+                              ("RATE_NOTICE_BURST", 1000), ("SSE_MAX_STREAMS_PER_SUBJECT", 5), ("HEADER_TIMEOUT_SECONDS", 10),
+                              ("BODY_TIMEOUT_SECONDS", 30)):
             raw = env.get(f"ONESTOP_{name}", str(default))
             try:
                 numbers[name] = float(raw)
@@ -133,6 +148,18 @@ class Settings:
         if numbers["JWT_MAX_TTL"] < 1:
             raise SettingsError("ONESTOP_JWT_MAX_TTL must be at least 1 second")
         port, pool_size = int(numbers["PORT"]), int(numbers["POOL_SIZE"])
+        rate_limits = env.get("ONESTOP_RATE_LIMITS", "on").strip().lower()
+        if rate_limits not in ("on", "off"):
+            raise SettingsError(f"ONESTOP_RATE_LIMITS must be on or off, not {rate_limits!r}")
+        for name in ("RATE_SUBJECT_PER_SECOND", "RATE_SUBJECT_BURST", "RATE_IP_PER_SECOND", "RATE_IP_BURST",
+                     "RATE_NOTICE_PER_SECOND", "RATE_NOTICE_BURST", "SSE_MAX_STREAMS_PER_SUBJECT",
+                     "HEADER_TIMEOUT_SECONDS", "BODY_TIMEOUT_SECONDS"):
+            if numbers[name] <= 0:
+                raise SettingsError(f"ONESTOP_{name} must be greater than zero (ONESTOP_RATE_LIMITS=off turns the limits off)")
+        for rate, burst in (("RATE_SUBJECT_PER_SECOND", "RATE_SUBJECT_BURST"), ("RATE_IP_PER_SECOND", "RATE_IP_BURST"),
+                            ("RATE_NOTICE_PER_SECOND", "RATE_NOTICE_BURST")):
+            if numbers[burst] < 1:
+                raise SettingsError(f"ONESTOP_{burst} must be at least 1")
         schedule = cls.webhook_schedule
         if env.get("ONESTOP_WEBHOOK_SCHEDULE"):
             try:
@@ -176,4 +203,14 @@ class Settings:
             webhook_sweep_seconds=numbers["WEBHOOK_SWEEP_SECONDS"],
             sse_heartbeat_seconds=numbers["SSE_HEARTBEAT_SECONDS"],
             secrets_key=secrets_key,
+            rate_limits=rate_limits == "on",
+            rate_subject_per_second=numbers["RATE_SUBJECT_PER_SECOND"],
+            rate_subject_burst=int(numbers["RATE_SUBJECT_BURST"]),
+            rate_ip_per_second=numbers["RATE_IP_PER_SECOND"],
+            rate_ip_burst=int(numbers["RATE_IP_BURST"]),
+            rate_notice_per_second=numbers["RATE_NOTICE_PER_SECOND"],
+            rate_notice_burst=int(numbers["RATE_NOTICE_BURST"]),
+            sse_max_streams_per_subject=int(numbers["SSE_MAX_STREAMS_PER_SUBJECT"]),
+            header_timeout_seconds=numbers["HEADER_TIMEOUT_SECONDS"],
+            body_timeout_seconds=numbers["BODY_TIMEOUT_SECONDS"],
         )

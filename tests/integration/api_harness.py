@@ -13,6 +13,7 @@ import psycopg
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.auth import make_token
+from api.server import OneStopAppRunner
 from infrastructure.bootstrap import build_api, build_back_office, build_views
 from infrastructure.projector import Projector
 from infrastructure.settings import Settings
@@ -87,8 +88,15 @@ class ProjectorThread:
         self.app.close()
 
 
+class OneStopTestServer(TestServer):
+    """The in-process server, served as `onestop api` serves it (protocol errors in problem+json)."""
+
+    async def _make_runner(self, **kwargs: Any) -> OneStopAppRunner:
+        return OneStopAppRunner(self.app, **kwargs)
+
+
 async def start_harness(settings: Settings) -> Harness:
-    client = TestClient(TestServer(await build_api(settings)))
+    client = TestClient(OneStopTestServer(await build_api(settings)))
     await client.start_server()
     return Harness(client, settings)
 
