@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from eventsourcing.postgres import PostgresDatastore

@@ -115,3 +115,36 @@ def test_the_old_fees_file_shape_is_refused_with_a_message_naming_the_keys(tmp_p
     path.write_text("certified_copy_per_copy_satang = 2000\n[land_tax]\nbands = 1\n", encoding="utf-8")
     with pytest.raises(RulesError, match="certified_copy_per_copy_satang"):
         load_fees(Settings(fees_file=path))
+
+
+def test_the_back_office_uses_the_fees_in_force_on_the_bangkok_day_of_each_command() -> None:
+    from datetime import datetime, timezone
+
+    from application.back_office import BackOffice
+    from application.ports import Clock, ReferenceIssuer
+    from domain.catalogue import FeeSchedule
+
+    class NoReferences(ReferenceIssuer):
+        def issue(self, count: int, at: datetime) -> list[str]:
+            raise AssertionError("not used")
+
+    class Fixed(Clock):
+        def now(self) -> datetime:
+            return datetime(2026, 12, 31, 12, tzinfo=timezone.utc)
+
+    book = parse_rules(SHIPPED + '''
+[[hotel_fee]]
+organization = "PAO-CBI"
+percent = "1.5"
+due_day = 15
+effective_from = 2027-01-01
+source = "test ordinance"
+''')
+    app = BackOffice(directory=DIRECTORY, fees=FeeSchedule(), rules=book, biller_id="010552300935002",
+                     references=NoReferences(), clock=Fixed())
+    try:
+        # 31 Dec 16:59 UTC is still 31 Dec in Bangkok; 17:00 UTC is 1 Jan there.
+        assert app.fees_on(datetime(2026, 12, 31, 16, 59, tzinfo=timezone.utc)).hotel_fee_rate_bp["PAO-CBI"] == 50
+        assert app.fees_on(datetime(2026, 12, 31, 17, 0, tzinfo=timezone.utc)).hotel_fee_rate_bp["PAO-CBI"] == 150
+    finally:
+        app.close()
