@@ -30,9 +30,10 @@ async def get_service(request: web.Request) -> web.Response:
     fees = ctx.app.fees
     fee: dict[str, Any] = {"kind": service.fee_kind}
     if service.fee_kind == "per_copy":
-        fee["per_copy_satang"] = fees.certified_copy_per_copy_satang
+        fee["per_copy_satang_by_document"] = dict(fees.certified_copy_satang)
     elif service.fee_kind == "flat_permit":
         fee["amount_satang"] = fees.flyer_permit_satang
+        fee["amount_satang_by_organization"] = dict(fees.flyer_permit_satang_by_organization)
     elif service.fee_kind == "hotel_fee":
         fee["rate_bp_by_organization"] = dict(fees.hotel_fee_rate_bp)
         fee["due_day_by_organization"] = dict(fees.hotel_fee_due_day)

@@ -28,6 +28,7 @@ from domain.errors import InvalidCommand, OneStopError, TransitionNotAllowed
 from domain.json_schema import check
 from domain.land_tax import LAND_USES, land_building_tax_satang
 from domain.organizations import Directory
+from domain.rules import RuleBook
 from domain.payment import AWAITING_PAYMENT as PAYMENT_OPEN
 from domain.payment import Payment
 from domain.promptpay import bill_payment_payload
@@ -92,6 +93,7 @@ class BackOffice(OutsideResults, Application[UUID]):
         *,
         directory: Directory,
         fees: FeeSchedule,
+        rules: RuleBook | None = None,
         biller_id: str,
         references: ReferenceIssuer,
         clock: Clock,
@@ -99,9 +101,18 @@ class BackOffice(OutsideResults, Application[UUID]):
         super().__init__(env)
         self.directory = directory
         self.fees = fees
+        # With a rule book, each command uses the fees in force on its own (Bangkok) day, so a
+        # dated change takes effect without a restart; ``fees`` is then the schedule at startup.
+        self.rules = rules
         self.biller_id = biller_id
         self.references = references
         self.clock = clock
+
+    def fees_on(self, at: datetime) -> FeeSchedule:
+        """The fees in force on the Bangkok day of ``at``."""
+        if self.rules is None:
+            return self.fees
+        return self.rules.fee_schedule(bangkok_day(at))
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -231,7 +242,7 @@ class BackOffice(OutsideResults, Application[UUID]):
         if service.needs_verification and not request.verified:
             request.start_verification(actor, channel, at)
             return None
-        fee = service.fee_satang(request.details, self.directory.get(request.organization), self.fees)  # type: ignore[arg-type]
+        fee = service.fee_satang(request.details, self.directory.get(request.organization), self.fees_on(at))  # type: ignore[arg-type]
         if fee > 0 and not request.paid:
             return self._open_payment(request, fee, actor, channel, at)
         request.start_review(actor, channel, at)
@@ -248,7 +259,7 @@ class BackOffice(OutsideResults, Application[UUID]):
             organization=request.organization,
             amount_satang=amount_satang,
             promptpay_payload=bill_payment_payload(biller_id=self.biller_id, ref1=request.reference, amount_satang=amount_satang),
-            expires_at=at + timedelta(hours=self.fees.payment_validity_hours),
+            expires_at=at + timedelta(hours=self.fees_on(at).payment_validity_hours),
         )
         request.assess_fee(amount_satang, payment.id, actor, channel, at)
         return payment
@@ -304,7 +315,7 @@ class BackOffice(OutsideResults, Application[UUID]):
                 raise InvalidCommand("only land and building tax is assessed from a value", [("assessed_value_satang", "is for local.land-building-tax only")])
             if "land_use" not in body:
                 raise InvalidCommand("the land use is needed to assess the tax", [("land_use", "is required with assessed_value_satang")])
-            amount = land_building_tax_satang(body["assessed_value_satang"], body["land_use"], self.fees.land_tax,
+            amount = land_building_tax_satang(body["assessed_value_satang"], body["land_use"], self.fees_on(self.clock.now()).land_tax,
                                               vacant_years=body.get("vacant_years", 0))
             if amount <= 0:
                 raise TransitionNotAllowed("the assessed tax is nothing (exempt): reject or complete the request instead")

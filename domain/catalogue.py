@@ -27,12 +27,25 @@ def _obj(properties: dict[str, Any], *required: str) -> dict[str, Any]:
     }
 
 
+# Ministerial Regulation No. 2 (B.E. 2535) under the Civil Registration Act B.E. 2534, clause 1:
+# a certified copy of a house-registration entry (s.6) 5 baht, of a registry record (s.14(1))
+# 10 baht. The kinds the regulation does not name are set in the rules file, marked unconfirmed.
+DEFAULT_CERTIFIED_COPY_SATANG: dict[str, int] = {
+    "house-registration": 500,
+    "id-card-record": 1000,
+    "birth-certificate": 1000,
+    "name-change": 1000,
+}
+
+
 @dataclass(frozen=True)
 class FeeSchedule:
-    """Fees set by ordinance or regulation; loaded from configuration."""
+    """Fees set by ordinance or regulation, as in force on one day; built from the rules file."""
 
-    certified_copy_per_copy_satang: int = 2000
+    # Per copy, by document kind.
+    certified_copy_satang: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CERTIFIED_COPY_SATANG))
     flyer_permit_satang: int = 20000
+    flyer_permit_satang_by_organization: Mapping[str, int] = field(default_factory=dict)
     # Hotel fee rate per PAO in basis points of room revenue (100 = 1%), and the day of the
     # next month by which the filing is due.
     hotel_fee_rate_bp: Mapping[str, int] = field(default_factory=dict)
@@ -63,9 +76,9 @@ class Service:
     def fee_satang(self, details: Mapping[str, Any], org: Organization, fees: FeeSchedule) -> int:
         """The fee due at submission; 0 when none, or when an officer assesses it later."""
         if self.fee_kind == "per_copy":
-            return fees.certified_copy_per_copy_satang * int(details["copies"])
+            return fees.certified_copy_satang[str(details["document"])] * int(details["copies"])
         if self.fee_kind == "flat_permit":
-            return fees.flyer_permit_satang
+            return fees.flyer_permit_satang_by_organization.get(org.code, fees.flyer_permit_satang)
         if self.fee_kind == "hotel_fee":
             rate = fees.hotel_fee_rate_bp.get(org.code, fees.default_hotel_fee_rate_bp)
             # Round half up to the satang, in integers.

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import tomllib
-from pathlib import Path
+from datetime import date
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from eventsourcing.postgres import PostgresDatastore
 
 from application.back_office import BackOffice
 from application.ports import Clock
+from application.projections import bangkok_day
 from domain.catalogue import FeeSchedule
 from domain.organizations import SEED_ORGANIZATIONS, Directory
+from domain.rules import RuleBook
 from infrastructure.clock import SystemClock
+from infrastructure.rules_file import load_rules
 from infrastructure.references import CREATE_SEQUENCE, PostgresReferenceIssuer
 from infrastructure.settings import Settings, SettingsError
 from infrastructure.views import ViewsRecorder
@@ -27,7 +29,6 @@ if TYPE_CHECKING:  # the processes import these lazily, so that each loads only 
     from infrastructure.webhooks import WebhookSettings
     from workers.jobs import JobRuntime
 
-DEFAULT_FEES_FILE = Path(__file__).with_name("fees.toml")
 
 
 def eventsourcing_env(settings: Settings, *, create_table: bool = False) -> dict[str, str]:
@@ -50,10 +51,20 @@ def eventsourcing_env(settings: Settings, *, create_table: bool = False) -> dict
     }
 
 
-def load_fees(settings: Settings) -> FeeSchedule:
-    path = settings.fees_file or DEFAULT_FEES_FILE
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    return FeeSchedule(**data)
+def load_rule_book(settings: Settings) -> RuleBook:
+    """The rules file (ONESTOP_RULES_FILE, or its old name ONESTOP_FEES_FILE), else the shipped
+    defaults. A bad file raises `RulesError` naming the entry, which stops startup."""
+    return load_rules(settings.rules_file or settings.fees_file)
+
+
+def load_fees(settings: Settings, *, rules: RuleBook | None = None, clock: Clock | None = None) -> FeeSchedule:
+    """The fees in force today (Bangkok), from the rules file."""
+    book = rules or load_rule_book(settings)
+    return book.fee_schedule(bangkok_today(clock or SystemClock()))
+
+
+def bangkok_today(clock: Clock) -> date:
+    return bangkok_day(clock.now())
 
 
 def build_directory() -> Directory:
@@ -62,15 +73,18 @@ def build_directory() -> Directory:
 
 def build_back_office(settings: Settings, *, clock: Clock | None = None, create_table: bool = False) -> BackOffice:
     env = eventsourcing_env(settings, create_table=create_table)
+    clock = clock or SystemClock()
+    rules = load_rule_book(settings)
     # The reference issuer shares the application's connection pool, which exists only once the
     # application is built; so it is attached right after construction.
     app = BackOffice(
         env,
         directory=build_directory(),
-        fees=load_fees(settings),
+        fees=load_fees(settings, rules=rules, clock=clock),
+        rules=rules,
         biller_id=settings.promptpay_biller_id,
         references=_LateReferences(),
-        clock=clock or SystemClock(),
+        clock=clock,
     )
     app.references = PostgresReferenceIssuer(datastore(app))
     return app

@@ -60,7 +60,8 @@ class Settings:
     jwt_max_ttl_seconds: int = 43_200
     promptpay_biller_id: str = DEMO_BILLER_ID
     pool_size: int = 8
-    fees_file: Path | None = None
+    fees_file: Path | None = None  # ONESTOP_FEES_FILE: an alias of rules_file, kept for old deployments
+    rules_file: Path | None = None
     broker_url: str | None = None
     registry_url: str | None = None
     bank_url: str | None = None
@@ -186,6 +187,7 @@ class Settings:
             promptpay_biller_id=biller,
             pool_size=pool_size,
             fees_file=Path(env["ONESTOP_FEES_FILE"]) if env.get("ONESTOP_FEES_FILE") else None,
+            rules_file=Path(env["ONESTOP_RULES_FILE"]) if env.get("ONESTOP_RULES_FILE") else None,
             broker_url=env.get("ONESTOP_BROKER_URL") or None,
             registry_url=env.get("ONESTOP_REGISTRY_URL") or None,
             bank_url=env.get("ONESTOP_BANK_URL") or None,

@@ -223,7 +223,7 @@ async def test_catalogue_organisations_health_and_openapi_are_served(api: Harnes
     services = await (await api.client.get("/v1/services")).json()
     assert len(services["items"]) == 9
     copy = await (await api.client.get("/v1/services/civil.certified-copy")).json()
-    assert copy["details_schema"]["required"] == ["document", "copies"] and copy["fee"]["per_copy_satang"] == 2000
+    assert copy["details_schema"]["required"] == ["document", "copies"] and copy["fee"]["per_copy_satang_by_document"]["house-registration"] == 500
     assert (await api.client.get("/v1/services/nothing")).status == 404
     orgs = await (await api.client.get("/v1/organizations?kind=pao")).json()
     assert len(orgs["items"]) == 5

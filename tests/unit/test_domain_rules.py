@@ -91,10 +91,11 @@ def test_a_payment_for_the_wrong_amount_is_not_received() -> None:
     assert payment.status == "paid"
 
 
-def test_a_certified_copy_costs_the_configured_fee_per_copy() -> None:
+def test_a_certified_copy_costs_the_configured_fee_per_copy_of_its_document_kind() -> None:
     org = DIRECTORY.get("MUN-SAENSUK")
-    fees = FeeSchedule(certified_copy_per_copy_satang=2500)
-    assert SERVICES["civil.certified-copy"].fee_satang({"document": "house-registration", "copies": 3}, org, fees) == 7500
+    fees = FeeSchedule(certified_copy_satang={"house-registration": 500, "id-card-record": 1000})
+    assert SERVICES["civil.certified-copy"].fee_satang({"document": "house-registration", "copies": 3}, org, fees) == 1500
+    assert SERVICES["civil.certified-copy"].fee_satang({"document": "id-card-record", "copies": 3}, org, fees) == 3000
 
 
 def test_the_hotel_fee_uses_the_provincial_rate_and_rounds_half_up() -> None:

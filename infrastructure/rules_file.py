@@ -1,0 +1,163 @@
+"""Reads the rules file (TOML) into the domain's `RuleBook`.
+
+Every entry needs ``effective_from`` (a TOML date) and ``source``; ``organization``
+(default every one), ``confirmed`` (default true) and ``note`` are optional. Percentages are
+strings (``"0.3"``), read exactly as decimals, never as floats. The shape is described in
+README "Taxes and fees"; the shipped defaults are `rules.toml` next to this module.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from domain.land_tax import LAND_USES, LandTaxRates, TaxYearCalendar
+from domain.rules import (
+    ANY_ORGANIZATION,
+    AmountEntry,
+    CalendarEntry,
+    Dated,
+    HotelFeeEntry,
+    LandTaxEntry,
+    ReductionEntry,
+    RuleBook,
+    RulesError,
+)
+
+DEFAULT_RULES_FILE = Path(__file__).with_name("rules.toml")
+TOP_LEVEL = {"land_tax", "hotel_fee", "certified_copy", "flyer_permit", "payment_validity"}
+SATANG_PER_BAHT = 100
+
+
+def _dated(name: str, raw: dict[str, Any]) -> Dated:
+    if not isinstance(raw, dict):
+        raise RulesError(name, "must be a table")
+    frm = raw.get("effective_from")
+    if not isinstance(frm, date):
+        raise RulesError(name, "effective_from must be a date such as 2026-01-01")
+    source = raw.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise RulesError(name, "source is required: title, section, URL or gazette reference")
+    return Dated(frm, source, str(raw.get("organization", ANY_ORGANIZATION)), bool(raw.get("confirmed", True)),
+                 str(raw.get("note", "")), name)
+
+
+def _ppm(name: str, value: Any) -> int:
+    """A percentage as a string ("0.3") to parts per million, exactly."""
+    if not isinstance(value, str):
+        raise RulesError(name, f"percent must be a string such as \"0.3\", not {value!r}")
+    try:
+        ppm = Decimal(value) * 10_000
+    except InvalidOperation:
+        raise RulesError(name, f"{value!r} is not a percentage") from None
+    if ppm != ppm.to_integral_value():
+        raise RulesError(name, f"{value}% is finer than a ten-thousandth of a percent")
+    return int(ppm)
+
+
+def _int(name: str, raw: dict[str, Any], key: str) -> int:
+    value = raw.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise RulesError(name, f"{key} must be a whole number")
+    return value
+
+
+def _bands(name: str, use: str, raw: Any) -> tuple[tuple[int | None, int], ...]:
+    if not isinstance(raw, list) or not raw:
+        raise RulesError(name, f"bands.{use} must be a list of {{up_to_baht, percent}}")
+    bands = []
+    for band in raw:
+        if not isinstance(band, dict):
+            raise RulesError(name, f"bands.{use}: each band is a table")
+        upper = band.get("up_to_baht")
+        if upper is not None and (not isinstance(upper, int) or isinstance(upper, bool)):
+            raise RulesError(name, f"bands.{use}: up_to_baht must be a whole number of baht")
+        bands.append((None if upper is None else upper * SATANG_PER_BAHT, _ppm(f"{name} bands.{use}", band.get("percent"))))
+    return tuple(bands)
+
+
+def _land_tax(book: dict[str, list[Any]], raw: Any) -> None:
+    if not isinstance(raw, dict):
+        raise RulesError("land_tax", "must be a table")
+    unknown = set(raw) - {"rates", "calendar", "reductions"}
+    if unknown:
+        raise RulesError("land_tax", f"unknown key(s) {', '.join(sorted(unknown))}")
+    for i, r in enumerate(raw.get("rates", [])):
+        name = f"land_tax.rates[{i}]"
+        dated = _dated(name, r)
+        bands_raw = r.get("bands")
+        if not isinstance(bands_raw, dict):
+            raise RulesError(name, "bands is required")
+        exemptions = r.get("individual_exemption_baht", {})
+        rates = LandTaxRates(
+            bands={use: _bands(name, use, b) for use, b in bands_raw.items()},
+            individual_exemptions_satang={use: int(v) * SATANG_PER_BAHT for use, v in exemptions.items()},
+            vacant_step_ppm=_ppm(f"{name} vacant_step_percent", r.get("vacant_step_percent")),
+            vacant_cap_ppm=_ppm(f"{name} vacant_cap_percent", r.get("vacant_cap_percent")),
+            instalments_from_satang=_int(name, r, "instalments_from_baht") * SATANG_PER_BAHT,
+        )
+        book["land_tax"].append(LandTaxEntry(dated, rates))
+    for i, c in enumerate(raw.get("calendar", [])):
+        name = f"land_tax.calendar[{i}]"
+        dated = _dated(name, c)
+        dates = c.get("instalments")
+        if not (isinstance(dates, list) and len(dates) == 3 and all(isinstance(d, date) for d in dates)):
+            raise RulesError(name, "instalments must be three dates")
+        if not isinstance(c.get("due_date"), date):
+            raise RulesError(name, "due_date must be a date")
+        book["calendars"].append(CalendarEntry(dated, TaxYearCalendar(_int(name, c, "tax_year"), c["due_date"], (dates[0], dates[1], dates[2]))))
+    for i, red in enumerate(raw.get("reductions", [])):
+        name = f"land_tax.reductions[{i}]"
+        dated = _dated(name, red)
+        uses = red.get("uses")
+        if uses is not None and (not isinstance(uses, list) or set(uses) - set(LAND_USES)):
+            raise RulesError(name, f"uses must be a list of {', '.join(LAND_USES)}")
+        book["reductions"].append(ReductionEntry(dated, _int(name, red, "tax_year"), _ppm(name, red.get("percent")),
+                                                 None if uses is None else frozenset(uses)))
+
+
+def parse_rules(text: str, origin: str = "rules file") -> RuleBook:
+    """Parse and check a rules file's text. Raises `RulesError` naming the bad entry."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesError(origin, f"is not valid TOML: {exc}") from None
+    unknown = set(data) - TOP_LEVEL
+    if unknown:
+        raise RulesError(origin, f"unknown table(s) {', '.join(sorted(unknown))}; expected {', '.join(sorted(TOP_LEVEL))} "
+                                 "(the old fees-file shape is no longer read: see README 'Taxes and fees')")
+    book: dict[str, list[Any]] = {k: [] for k in ("land_tax", "calendars", "reductions", "hotel_fees", "certified_copies", "flyer_permits", "payment_validity")}
+    if "land_tax" in data:
+        _land_tax(book, data["land_tax"])
+    for i, h in enumerate(data.get("hotel_fee", [])):
+        name = f"hotel_fee[{i}]"
+        dated = _dated(name, h)
+        bp = _ppm(name, h.get("percent")) // 100
+        book["hotel_fees"].append(HotelFeeEntry(dated, bp, _int(name, h, "due_day")))
+    for i, c in enumerate(data.get("certified_copy", [])):
+        name = f"certified_copy[{i}]"
+        book["certified_copies"].append(AmountEntry(_dated(name, c), str(c.get("document", "")), _int(name, c, "fee_satang")))
+    for i, f in enumerate(data.get("flyer_permit", [])):
+        name = f"flyer_permit[{i}]"
+        book["flyer_permits"].append(AmountEntry(_dated(name, f), "", _int(name, f, "fee_satang")))
+    for i, v in enumerate(data.get("payment_validity", [])):
+        name = f"payment_validity[{i}]"
+        book["payment_validity"].append(AmountEntry(_dated(name, v), "", _int(name, v, "hours")))
+    return RuleBook(
+        land_tax=tuple(book["land_tax"]), calendars=tuple(book["calendars"]), reductions=tuple(book["reductions"]),
+        hotel_fees=tuple(book["hotel_fees"]), certified_copies=tuple(book["certified_copies"]),
+        flyer_permits=tuple(book["flyer_permits"]), payment_validity=tuple(book["payment_validity"]),
+    )
+
+
+def load_rules(path: Path | None = None) -> RuleBook:
+    """The rules file at ``path``, or the shipped defaults."""
+    path = path or DEFAULT_RULES_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RulesError(str(path), f"cannot be read: {exc.strerror}") from None
+    return parse_rules(text, str(path))
