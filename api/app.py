@@ -21,7 +21,7 @@ HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 @dataclass
 class ApiContext:
     app: BackOffice
-    bus: Any  # infrastructure.command_bus.CommandBus: call() and submit()
+    bus: Any  # api.command_bus.CommandBus: call() and submit()
     read_model: ReadModel
     jwt_secret: str
     bank_callback_secret: str = ""

@@ -1,7 +1,7 @@
 """Integrators over HTTP: the catch-up feed and the live stream (Server-Sent Events) of
 CloudEvents, in log order, each carrying its cursor in the ``sequence`` attribute.
 
-Both read the published feed (see infrastructure.event_feed), whose rows are the encoded
+Both read the published feed (see infrastructure.integrations.event_feed), whose rows are the encoded
 CloudEvents: a page is the rows' bytes joined, with no decoding or encoding per event.
 """
 
@@ -21,7 +21,7 @@ from application.cloudevents import PUBLISHED_TYPES, cursor_of
 from domain.actors import Actor
 
 if TYPE_CHECKING:
-    from infrastructure.event_feed import EventFeed, StreamSettings
+    from infrastructure.integrations.event_feed import EventFeed, StreamSettings
 
 READERS = ("integrator", "admin")
 MAX_PAGE = 5000

@@ -21,7 +21,7 @@ from domain.json_schema import check
 from infrastructure.json_codec import canonical
 
 if TYPE_CHECKING:
-    from infrastructure.webhooks import SubscriptionStore, WebhookSettings
+    from infrastructure.integrations.webhooks import SubscriptionStore, WebhookSettings
 
 MANAGERS = ("integrator", "admin")
 

@@ -56,7 +56,7 @@ def serve_worker(url: str, dsn: str) -> None:
 
     broker = setup_broker(url)
     import workers.webhooks as webhook_actors
-    from infrastructure.webhooks import WebhookSettings
+    from infrastructure.integrations.webhooks import WebhookSettings
 
     webhook_actors.configure(dsn, WebhookSettings(allow_private=True))
     worker = dramatiq.Worker(broker, queues={webhook_actors.QUEUE}, worker_threads=8)

@@ -19,7 +19,7 @@ from domain.actors import Actor
 from domain.catalogue import SERVICES
 from domain.payment import AWAITING_PAYMENT
 from domain.service_request import APPROVED, VERIFYING
-from infrastructure.jobs_store import JobsStore
+from infrastructure.jobs.jobs_store import JobsStore
 
 log = logging.getLogger("onestop.worker")
 WORKER = Actor(sub="onestop-worker", role="system")

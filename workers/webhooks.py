@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import dramatiq
 
-from infrastructure.webhooks import DeliveryAgent, WebhookSettings, create_pool
+from infrastructure.integrations.webhooks import DeliveryAgent, WebhookSettings, create_pool
 
 QUEUE = "onestop-webhooks"
 
@@ -33,7 +33,7 @@ async def _agent() -> DeliveryAgent:
     loop = asyncio.get_running_loop()
     if _runtime.get("loop") is not loop:
         if not _configured:
-            from infrastructure.settings import Settings
+            from onestop.settings import Settings
 
             settings = Settings.from_env(require_secret=False)
             configure(settings.database.url(), WebhookSettings.from_settings(settings))

@@ -19,10 +19,10 @@ from aiohttp import web
 from cloudevents.v1.http import from_json
 from standardwebhooks import Webhook
 
-from infrastructure.event_feed import EventFeed, FeedNotifier
-from infrastructure.settings import Settings
-from infrastructure.webhook_dispatcher import WebhookDispatcher
-from infrastructure.webhooks import WebhookSettings
+from infrastructure.integrations.event_feed import EventFeed, FeedNotifier
+from onestop.settings import Settings
+from infrastructure.integrations.webhook_dispatcher import WebhookDispatcher
+from infrastructure.integrations.webhooks import WebhookSettings
 from tests.conftest import free_port
 from tests.integration.api_harness import INTEGRATOR, FollowingProjectorThread, Harness, eventually, start_harness, token, wait_until_followed
 

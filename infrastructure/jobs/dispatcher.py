@@ -24,7 +24,7 @@ from application.back_office import BackOffice
 from application.jobs import VERIFY_APPLICANT, Job, jobs_for
 from domain.payment import Payment
 from domain.service_request import ServiceRequest
-from infrastructure.jobs_store import JobsStore
+from infrastructure.jobs.jobs_store import JobsStore
 
 log = logging.getLogger("onestop.dispatcher")
 

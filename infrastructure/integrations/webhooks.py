@@ -2,7 +2,7 @@
 
 State lives in PostgreSQL. ``webhook_subscriptions`` holds what an integrator asked for;
 ``webhook_deliveries`` holds one row per (subscription, event) with the exact bytes to send;
-``webhook_attempts`` records every attempt. The dispatcher (infrastructure.webhook_dispatcher)
+``webhook_attempts`` records every attempt. The dispatcher (infrastructure.integrations.webhook_dispatcher)
 creates deliveries from the published feed; a Dramatiq actor (workers.webhooks) runs
 ``DeliveryAgent.deliver`` for one delivery id at a time.
 
@@ -34,7 +34,7 @@ import asyncpg
 
 from application.errors import IdempotencyKeyReused
 from infrastructure.json_codec import loads
-from infrastructure.settings import Settings
+from onestop.settings import Settings
 
 SUBSCRIPTIONS = "webhook_subscriptions"
 DELIVERIES = "webhook_deliveries"

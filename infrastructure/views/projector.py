@@ -15,7 +15,7 @@ from typing import Callable
 import psycopg
 
 from application.back_office import BackOffice
-from infrastructure.views import ViewsRecorder
+from infrastructure.views.recorder import ViewsRecorder
 
 log = logging.getLogger("onestop.projector")
 

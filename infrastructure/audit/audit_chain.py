@@ -24,7 +24,7 @@ from uuid import UUID
 
 import asyncpg
 
-from infrastructure.read_models import EVENTS_TABLE
+from infrastructure.views.read_models import EVENTS_TABLE
 
 CHAIN_TABLE = "audit_chain"
 HEAD_TABLE = "audit_chain_head"

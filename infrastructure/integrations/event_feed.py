@@ -27,7 +27,7 @@ import asyncpg
 
 from application.cloudevents import to_cloudevent
 from infrastructure.json_codec import dumps
-from infrastructure.read_models import EVENTS_TABLE, stored_event_document
+from infrastructure.views.read_models import EVENTS_TABLE, stored_event_document
 
 log = logging.getLogger("onestop.feed")
 

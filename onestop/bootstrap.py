@@ -14,16 +14,16 @@ from application.ports import Clock
 from domain.catalogue import FeeSchedule
 from domain.organizations import SEED_ORGANIZATIONS, Directory
 from infrastructure.clock import SystemClock
-from infrastructure.references import CREATE_SEQUENCE, PostgresReferenceIssuer
-from infrastructure.settings import Settings, SettingsError
-from infrastructure.views import ViewsRecorder
+from infrastructure.eventstore.references import CREATE_SEQUENCE, PostgresReferenceIssuer
+from onestop.settings import Settings, SettingsError
+from infrastructure.views.recorder import ViewsRecorder
 
 if TYPE_CHECKING:  # the processes import these lazily, so that each loads only what it runs
     from aiohttp import web
 
     from api.app import ApiContext
-    from infrastructure.dispatcher import Dispatcher
-    from infrastructure.webhooks import WebhookSettings
+    from infrastructure.jobs.dispatcher import Dispatcher
+    from infrastructure.integrations.webhooks import WebhookSettings
     from workers.jobs import JobRuntime
 
 DEFAULT_FEES_FILE = Path(__file__).with_name("fees.toml")
@@ -45,7 +45,7 @@ def eventsourcing_env(settings: Settings, *, create_table: bool = False) -> dict
         # Never POSTGRES_ENABLE_DB_FUNCTIONS: in eventsourcing 9.5.6 it skips the table lock and
         # readers tailing the log miss events under concurrent writes.
         "CREATE_TABLE": "y" if create_table else "n",
-        "TRANSCODER_TOPIC": "infrastructure.transcoder:OrjsonTranscoder",
+        "TRANSCODER_TOPIC": "infrastructure.eventstore.transcoder:OrjsonTranscoder",
     }
 
 
@@ -94,8 +94,8 @@ def migrate(settings: Settings) -> None:
     try:
         views = build_views(app)
         views.create_table()
-        from infrastructure.dispatcher import TRACKING_TABLE as DISPATCHER_TRACKING
-        from infrastructure.jobs_store import SCHEMA_STATEMENTS as JOBS_SCHEMA
+        from infrastructure.jobs.dispatcher import TRACKING_TABLE as DISPATCHER_TRACKING
+        from infrastructure.jobs.jobs_store import SCHEMA_STATEMENTS as JOBS_SCHEMA
         from eventsourcing.postgres import PostgresTrackingRecorder
 
         PostgresTrackingRecorder(datastore(app), tracking_table_name=DISPATCHER_TRACKING).create_table()
@@ -123,8 +123,8 @@ def redact(url: str) -> str:
 async def build_api(settings: Settings) -> web.Application:
     """The HTTP API with everything it needs."""
     from api.app import ApiContext, create_app
-    from infrastructure.command_bus import CommandBus
-    from infrastructure.read_models import PostgresReadModel
+    from api.command_bus import CommandBus
+    from infrastructure.views.read_models import PostgresReadModel
 
     app = build_back_office(settings)
     bus = CommandBus(app, workers=settings.pool_size)
@@ -212,8 +212,8 @@ def outside_health_checks(settings: Settings) -> tuple[list, Callable[[], Awaita
 
 def build_job_runtime(settings: Settings) -> JobRuntime:
     """What a worker process needs to run jobs: the application and the outside systems."""
-    from infrastructure.jobs_store import JobsStore
-    from infrastructure.outside_systems import HttpCivilRegistry, HttpPaymentGateway
+    from infrastructure.jobs.jobs_store import JobsStore
+    from infrastructure.jobs.outside_systems import HttpCivilRegistry, HttpPaymentGateway
     from workers.jobs import JobRuntime
 
     if settings.registry_url is None or settings.bank_url is None:
@@ -229,7 +229,7 @@ def build_job_runtime(settings: Settings) -> JobRuntime:
 
 
 def build_dispatcher(settings: Settings, broker: object) -> Dispatcher:
-    from infrastructure.dispatcher import Dispatcher, dramatiq_sender
+    from infrastructure.jobs.dispatcher import Dispatcher, dramatiq_sender
 
     send = dramatiq_sender(broker, settings.jobs_queue, max_retries=settings.job_max_retries, min_backoff_ms=settings.job_min_backoff_ms,
                            max_backoff_ms=settings.job_max_backoff_ms)
@@ -241,7 +241,8 @@ def build_dispatcher(settings: Settings, broker: object) -> Dispatcher:
 
 def integration_schema() -> list[str]:
     """The tables of the published feed, the audit chain and webhooks."""
-    from infrastructure import audit_chain, event_feed, webhooks
+    from infrastructure.audit import audit_chain
+    from infrastructure.integrations import event_feed, webhooks
 
     return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *webhooks.SCHEMA_STATEMENTS]
 
@@ -249,14 +250,14 @@ def integration_schema() -> list[str]:
 def build_followers(app: BackOffice) -> list[Callable[[], object]]:
     """What the elected projector runs after each catch-up: the published feed, then the hash
     chain (each keeps its own position)."""
-    from infrastructure.audit_chain import ChainFollower
-    from infrastructure.event_feed import FeedFollower
+    from infrastructure.audit.audit_chain import ChainFollower
+    from infrastructure.integrations.event_feed import FeedFollower
 
     return [FeedFollower(datastore(app)).catch_up, ChainFollower(datastore(app)).catch_up]
 
 
 def webhook_settings(settings: Settings) -> WebhookSettings:
-    from infrastructure.webhooks import WebhookSettings
+    from infrastructure.integrations.webhooks import WebhookSettings
 
     return WebhookSettings.from_settings(settings)
 
@@ -269,9 +270,9 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
     from api.subscriptions import SubscriptionsApi
     from application.cloudevents import TOPIC_OF_TYPE
     from application.history import History
-    from infrastructure.audit_log import AuditLog
-    from infrastructure.event_feed import EventFeed, FeedNotifier, StreamSettings
-    from infrastructure.webhooks import SubscriptionStore, check_target
+    from infrastructure.audit.audit_log import AuditLog
+    from infrastructure.integrations.event_feed import EventFeed, FeedNotifier, StreamSettings
+    from infrastructure.integrations.webhooks import SubscriptionStore, check_target
 
     notifier = FeedNotifier(settings.database.url())
     await notifier.start()
@@ -299,9 +300,9 @@ def serve_webhooks(settings: Settings) -> None:
 
     import dramatiq
 
-    from infrastructure.event_feed import EventFeed, FeedNotifier
-    from infrastructure.webhook_dispatcher import WebhookDispatcher
-    from infrastructure.webhooks import create_pool
+    from infrastructure.integrations.event_feed import EventFeed, FeedNotifier
+    from infrastructure.integrations.webhook_dispatcher import WebhookDispatcher
+    from infrastructure.integrations.webhooks import create_pool
     from workers.broker import setup_broker
 
     broker = setup_broker(settings.broker_url)
