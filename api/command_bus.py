@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable, TypeVar
 
-from application.back_office import BackOffice, SubmitCommand
+from application.back_office import BackOffice
+from application.commands import SubmitCommand
 from application.outcomes import Outcome
 
 T = TypeVar("T")

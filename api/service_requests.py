@@ -13,7 +13,7 @@ from api.auth import authenticate
 from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_uuid, query_int, read_json
 from api.problems import HttpProblem
 from application.access import check_can_see
-from application.back_office import ACTION_SCHEMAS, SubmitCommand
+from application.commands import ACTION_SCHEMAS, SubmitCommand
 from domain.actors import Actor
 from domain.catalogue import SERVICES
 from domain.service_request import STATUSES

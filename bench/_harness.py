@@ -322,7 +322,7 @@ def generate_events(dsn: str, count: int, *, batch: int = 500, organizations: Se
     through their entry points, but filling a log through HTTP would take minutes."""
     import uuid
 
-    from application.back_office import SubmitCommand
+    from application.commands import SubmitCommand
     from domain.actors import Actor
     from onestop.bootstrap import build_back_office
     from onestop.settings import Settings

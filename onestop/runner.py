@@ -46,7 +46,7 @@ def _wait_for_health(url: str, timeout: float) -> bool:
 
 def seed_demo(settings: Settings) -> int:
     """File a few demo requests through the real use cases, once, on an empty log."""
-    from application.back_office import SubmitCommand
+    from application.commands import SubmitCommand
     from domain.actors import Actor
     from onestop.bootstrap import build_back_office
 
