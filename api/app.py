@@ -13,7 +13,7 @@ from api.app_key import CTX
 from api.http import MAX_BODY
 from api.problems import problem_middleware
 from application.back_office import BackOffice
-from application.ports import ReadModel
+from application.ports import ReadModel, UseCaseRunner
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -21,7 +21,7 @@ HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 @dataclass
 class ApiContext:
     app: BackOffice
-    bus: Any  # api.command_bus.CommandBus: call() and submit()
+    bus: UseCaseRunner
     read_model: ReadModel
     jwt_secret: str
     bank_callback_secret: str = ""

@@ -14,7 +14,7 @@ from api.http import json_response
 from api.problems import HttpProblem
 from domain.actors import Actor
 from domain.json_schema import check
-from infrastructure.json_codec import loads
+from api.encoding import loads
 
 routes = web.RouteTableDef()
 BANK = Actor(sub="bank", role="system")

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from application.errors import Forbidden, IdempotencyKeyReused, NotFound, OutsideSystemUnavailable, StaleVersion
 from domain.errors import DomainError, InvalidCommand, OneStopError, TransitionNotAllowed
-from infrastructure.json_codec import dumps
+from api.encoding import dumps
 
 log = logging.getLogger("onestop.api")
 

@@ -58,7 +58,10 @@ def serve_worker(url: str, dsn: str) -> None:
     import workers.webhooks as webhook_actors
     from infrastructure.integrations.webhooks import WebhookSettings
 
-    webhook_actors.configure(dsn, WebhookSettings(allow_private=True))
+    from onestop.bootstrap import webhook_agents
+
+    webhook_actors.declare(broker)
+    webhook_actors.configure(webhook_agents(dsn, WebhookSettings(allow_private=True)))
     worker = dramatiq.Worker(broker, queues={webhook_actors.QUEUE}, worker_threads=8)
     worker.start()
     stop = threading.Event()

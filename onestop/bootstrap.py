@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the processes import these lazily, so that each loads only 
     from aiohttp import web
 
     from api.app import ApiContext
+    from application.ports import WebhookDeliverer
     from infrastructure.jobs.dispatcher import Dispatcher
     from infrastructure.integrations.webhooks import WebhookSettings
     from workers.jobs import JobRuntime
@@ -229,7 +230,8 @@ def build_job_runtime(settings: Settings) -> JobRuntime:
 
 
 def build_dispatcher(settings: Settings, broker: object) -> Dispatcher:
-    from infrastructure.jobs.dispatcher import Dispatcher, dramatiq_sender
+    from infrastructure.jobs.dispatcher import Dispatcher
+    from workers.actors import dramatiq_sender
 
     send = dramatiq_sender(broker, settings.jobs_queue, max_retries=settings.job_max_retries, min_backoff_ms=settings.job_min_backoff_ms,
                            max_backoff_ms=settings.job_max_backoff_ms)
@@ -256,6 +258,26 @@ def build_followers(app: BackOffice) -> list[Callable[[], object]]:
     return [FeedFollower(datastore(app)).catch_up, ChainFollower(datastore(app)).catch_up]
 
 
+def webhook_agents(database_url: str, hooks: WebhookSettings) -> Callable[[], Awaitable[WebhookDeliverer]]:
+    """How a worker makes its webhook delivery agent (one per event loop, on its first message)."""
+    from infrastructure.integrations.webhooks import DeliveryAgent, create_pool
+
+    async def make_agent() -> WebhookDeliverer:
+        pool = await create_pool(database_url, max_size=16)
+        return DeliveryAgent(pool, hooks)
+
+    return make_agent
+
+
+def declare_webhook_delivery(settings: Settings, broker: object) -> Callable[[list[tuple[int, float]]], None]:
+    """Declare the webhook delivery actor on ``broker`` and configure it from ``settings``;
+    returns the function that enqueues deliveries."""
+    import workers.webhooks as webhook_actors
+
+    webhook_actors.configure(webhook_agents(settings.database.url(), webhook_settings(settings)))
+    return webhook_actors.sender(webhook_actors.declare(broker))  # type: ignore[arg-type]
+
+
 def webhook_settings(settings: Settings) -> WebhookSettings:
     from infrastructure.integrations.webhooks import WebhookSettings
 
@@ -266,12 +288,12 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
     """Routes and hooks for auditors (log, export, verify, as_of) and integrators (feed, SSE,
     subscriptions) on ``ctx``; returns the hooks to run when the server shuts down."""
     from api.audit import AuditApi
-    from api.streams import StreamsApi
+    from api.streams import StreamSettings, StreamsApi
     from api.subscriptions import SubscriptionsApi
     from application.cloudevents import TOPIC_OF_TYPE
     from application.history import History
     from infrastructure.audit.audit_log import AuditLog
-    from infrastructure.integrations.event_feed import EventFeed, FeedNotifier, StreamSettings
+    from infrastructure.integrations.event_feed import EventFeed, FeedNotifier
     from infrastructure.integrations.webhooks import SubscriptionStore, check_target
 
     notifier = FeedNotifier(settings.database.url())
@@ -309,7 +331,7 @@ def serve_webhooks(settings: Settings) -> None:
     import workers.webhooks as webhook_actors
 
     hooks = webhook_settings(settings)
-    webhook_actors.configure(settings.database.url(), hooks)
+    enqueue = declare_webhook_delivery(settings, broker)
     worker = None
     if settings.broker_url is None:
         worker = dramatiq.Worker(broker, queues={webhook_actors.QUEUE}, worker_threads=8)
@@ -322,7 +344,7 @@ def serve_webhooks(settings: Settings) -> None:
         pool = await create_pool(settings.database.url(), max_size=4)
         notifier = FeedNotifier(settings.database.url())
         await notifier.start()
-        dispatcher = WebhookDispatcher(pool, EventFeed(pool, notifier), webhook_actors.enqueue, hooks)
+        dispatcher = WebhookDispatcher(pool, EventFeed(pool, notifier), enqueue, hooks)
         print("webhook dispatcher following the published feed", flush=True)
         try:
             await dispatcher.run(stop)

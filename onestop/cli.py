@@ -111,7 +111,7 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
     """Run the dispatcher, a worker, or both (the embedded case, on the in-process broker)."""
     import dramatiq
 
-    from onestop.bootstrap import build_dispatcher, build_job_runtime
+    from onestop.bootstrap import build_dispatcher, build_job_runtime, declare_webhook_delivery
     from workers.broker import setup_broker
 
     broker = setup_broker(settings.broker_url)
@@ -119,7 +119,7 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
 
     actors.declare(broker, settings.jobs_queue)
 
-    import workers.webhooks  # noqa: F401  (declares the webhook delivery actor on this broker)
+    declare_webhook_delivery(settings, broker)  # a worker delivers webhooks too
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

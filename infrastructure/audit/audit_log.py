@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator
 
 import asyncpg
 
-from application.history import AuditTrail, LogFilter, Recorded
+from application.ports import AuditTrail, LogFilter, Recorded
 from infrastructure.audit.audit_chain import CHAIN_TABLE, verify_chain
 from infrastructure.integrations.event_feed import FEED_TABLE, ORGANIZATIONS_TABLE
 from infrastructure.json_codec import dumps

@@ -34,7 +34,6 @@ import asyncpg
 
 from application.errors import IdempotencyKeyReused
 from infrastructure.json_codec import loads
-from onestop.settings import Settings
 
 SUBSCRIPTIONS = "webhook_subscriptions"
 DELIVERIES = "webhook_deliveries"
@@ -88,7 +87,7 @@ class WebhookSettings:
     sweep_seconds: float = 5.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> WebhookSettings:
+    def from_settings(cls, settings: Any) -> WebhookSettings:  # onestop.settings.Settings
         return cls(
             schedule=settings.webhook_schedule,
             timeout_seconds=settings.webhook_timeout_seconds,

@@ -20,6 +20,7 @@ from cloudevents.v1.http import from_json
 from standardwebhooks import Webhook
 
 from infrastructure.integrations.event_feed import EventFeed, FeedNotifier
+from onestop.bootstrap import webhook_agents
 from onestop.settings import Settings
 from infrastructure.integrations.webhook_dispatcher import WebhookDispatcher
 from infrastructure.integrations.webhooks import WebhookSettings
@@ -110,7 +111,7 @@ async def webhook_stack(settings: Settings, rabbitmq_broker: dramatiq.Broker, we
 
     settings = replace(settings, webhooks_allow_private=True)
     hooks = WebhookSettings(schedule=SCHEDULE, timeout_seconds=2.0, allow_private=True, stranded_after_seconds=3.0, sweep_seconds=0.5)
-    webhook_actors.configure(settings.database.url(), hooks)
+    webhook_actors.configure(webhook_agents(settings.database.url(), hooks))
     rabbitmq_broker.flush(webhook_actor.queue_name)
     worker = dramatiq.Worker(rabbitmq_broker, queues={webhook_actor.queue_name}, worker_threads=4)
     worker.start()
