@@ -29,5 +29,9 @@ class IdempotencyKeyReused(ApplicationError):
     """The same Idempotency-Key came with a different body."""
 
 
-class OutsideSystemUnavailable(ApplicationError):
-    """The registry or bank did not answer usefully; the call may be retried."""
+class OutsideCallFailed(ApplicationError):
+    """An outside system failed in a way worth retrying (timeout, 5xx, connection refused)."""
+
+
+class OutsideCallRefused(ApplicationError):
+    """An outside system refused the call for good (4xx): retrying will not help."""

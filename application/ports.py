@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any, AsyncIterator, Callable, Protocol, TypeVar
 from uuid import UUID
 
-from application.errors import ApplicationError
 from application.jobs import Job
 from application.commands import SubmitCommand
 from application.outcomes import Outcome
@@ -71,14 +70,6 @@ class PaymentGateway(abc.ABC):
     @abc.abstractmethod
     async def refund(self, reference: str, amount_satang: int, reason: str, idempotency_key: str) -> dict[str, Any]:
         """Refund a payment; the result carries ``refund_id``."""
-
-
-class OutsideCallFailed(ApplicationError):
-    """An outside system failed in a way worth retrying (timeout, 5xx, connection refused)."""
-
-
-class OutsideCallRefused(ApplicationError):
-    """An outside system refused the call for good (4xx): retrying will not help."""
 
 
 class ReadModel(abc.ABC):

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from domain.errors import InvalidValue
+
 MILLION_BAHT = 100_000_000  # satang
 
 # (upper bound of the band in satang or None for no bound, rate in ppm)
@@ -57,9 +59,9 @@ def _tiered(value_satang: int, bands: Bands, extra_ppm: int = 0, cap_ppm: int | 
 def land_building_tax_satang(value_satang: int, land_use: str, rates: LandTaxRates, *, vacant_years: int = 0) -> int:
     """The year's tax on an assessed value, in satang (rounded half up)."""
     if value_satang < 0:
-        raise ValueError("an assessed value cannot be negative")
+        raise InvalidValue("an assessed value cannot be negative")
     if land_use not in LAND_USES:
-        raise ValueError(f"land use must be one of {', '.join(LAND_USES)}")
+        raise InvalidValue(f"land use must be one of {', '.join(LAND_USES)}")
     if land_use == "vacant":
         extra = rates.vacant_step_ppm * (max(vacant_years, 0) // 3)
         return _tiered(value_satang, rates.bands["commercial"], extra, rates.vacant_cap_ppm)

@@ -85,7 +85,7 @@ def cmd_projector(args: argparse.Namespace) -> None:
         def progress(done: int, position: int) -> None:
             print(f"\rrebuilding: {done} events, position {position}/{total} ({100 * position // total}%)", end="", flush=True)
 
-        from infrastructure.views.projector import ProjectorBusy
+        from infrastructure.errors import ProjectorBusy
 
         try:
             count = projector.rebuild(settings.database.conninfo(), progress)

@@ -14,7 +14,8 @@ from uuid import UUID
 
 from application.back_office import BackOffice
 from application.jobs import Job
-from application.ports import CivilRegistry, JobsLedger, OutsideCallRefused, PaymentGateway
+from application.errors import OutsideCallRefused
+from application.ports import CivilRegistry, JobsLedger, PaymentGateway
 from domain.actors import Actor
 from domain.catalogue import SERVICES
 from domain.payment import AWAITING_PAYMENT
