@@ -14,7 +14,7 @@ from api.http import MAX_BODY
 from api.limits import EdgeLimits, LimitSettings, limits_middleware
 from api.problems import problem_middleware
 from application.back_office import BackOffice
-from application.ports import ReadModel
+from application.ports import ReadModel, UseCaseRunner
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -22,7 +22,7 @@ HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 @dataclass
 class ApiContext:
     app: BackOffice
-    bus: Any  # infrastructure.command_bus.CommandBus: call() and submit()
+    bus: UseCaseRunner
     read_model: ReadModel
     jwt_secret: str
     bank_callback_secret: str = ""

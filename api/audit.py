@@ -12,7 +12,8 @@ from api.auth import authenticate
 from api.http import etag, json_response, parse_uuid, query_int
 from api.problems import HttpProblem
 from application.cloudevents import cursor_of, position_of
-from application.history import AuditTrail, History, LogFilter
+from application.history import History
+from application.ports import AuditTrail, LogFilter
 from domain.actors import Actor
 
 AUDITORS = ("auditor", "admin")

@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from api.problems import HttpProblem
-from infrastructure.json_codec import dumps, loads
+from api.encoding import dumps, loads
 
 MAX_BODY = 1024 * 1024
 

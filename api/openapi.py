@@ -6,7 +6,7 @@ import copy
 from functools import lru_cache
 from typing import Any
 
-from application.back_office import ACTION_SCHEMAS, RECORD_CASH_SCHEMA
+from application.commands import ACTION_SCHEMAS, RECORD_CASH_SCHEMA
 from domain.catalogue import SERVICES
 from domain.service_request import STATUSES
 from domain.submission import SUBMISSION_SCHEMA

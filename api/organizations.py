@@ -10,7 +10,7 @@ from api.app_key import CTX
 from api.auth import authenticate
 from api.http import decode_cursor, encode_cursor, json_response, query_int
 from api.problems import HttpProblem
-from application.projections import bangkok_day
+from domain.calendar import bangkok_day
 
 routes = web.RouteTableDef()
 

@@ -13,7 +13,7 @@ from api.problems import HttpProblem
 from application.bank_signature import NoticeNotAuthentic, check_notice
 from domain.actors import Actor
 from domain.json_schema import check
-from infrastructure.json_codec import loads
+from api.encoding import loads
 
 routes = web.RouteTableDef()
 BANK = Actor(sub="bank", role="system")

@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from application.errors import Forbidden, IdempotencyKeyReused, NotFound, OutsideSystemUnavailable, StaleVersion
+from application.errors import Forbidden, IdempotencyKeyReused, NotFound, StaleVersion
 from domain.errors import DomainError, InvalidCommand, OneStopError, TransitionNotAllowed
-from infrastructure.json_codec import dumps
+from api.encoding import dumps
 
 log = logging.getLogger("onestop.api")
 
@@ -35,7 +35,6 @@ _MAPPING: list[tuple[type[Exception], int, str]] = [
     (StaleVersion, 412, "Precondition failed"),
     (TransitionNotAllowed, 409, "Not allowed in the current state"),
     (DomainError, 409, "Conflict with a business rule"),
-    (OutsideSystemUnavailable, 503, "An outside system is unavailable"),
 ]
 
 

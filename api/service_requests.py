@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 from uuid import UUID
 
@@ -13,11 +12,10 @@ from api.auth import authenticate
 from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_uuid, query_int, read_json
 from api.problems import HttpProblem
 from application.access import check_can_see
-from application.back_office import ACTION_SCHEMAS, SubmitCommand
+from application.commands import ACTION_SCHEMAS, SubmitCommand, request_hash
 from domain.actors import Actor
 from domain.catalogue import SERVICES
 from domain.service_request import STATUSES
-from infrastructure.json_codec import canonical
 
 routes = web.RouteTableDef()
 READERS = ("citizen", "officer", "auditor", "admin")
@@ -42,7 +40,7 @@ async def submit(request: web.Request) -> web.Response:
     if not key or len(key) > 255 or not key.isprintable():
         raise HttpProblem(400, "Idempotency-Key required", "send an Idempotency-Key header (1 to 255 printable characters) with every submission", [("Idempotency-Key", "is required")])
     body = await read_json(request)
-    command = SubmitCommand(body=body, actor=actor, request_hash=hashlib.sha256(canonical(body)).hexdigest(), idempotency_key=key)
+    command = SubmitCommand(body=body, actor=actor, request_hash=request_hash(body), idempotency_key=key)
     outcome = await request.app[CTX].bus.submit(command)
     headers = {"Location": f"/v1/service-requests/{outcome.state['id']}"}
     if outcome.replayed:

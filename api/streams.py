@@ -1,14 +1,14 @@
 """Integrators over HTTP: the catch-up feed and the live stream (Server-Sent Events) of
 CloudEvents, in log order, each carrying its cursor in the ``sequence`` attribute.
 
-Both read the published feed (see infrastructure.event_feed), whose rows are the encoded
+Both read the published feed (see infrastructure.integrations.event_feed), whose rows are the encoded
 CloudEvents: a page is the rows' bytes joined, with no decoding or encoding per event.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -18,13 +18,21 @@ from api.auth import authenticate
 from api.http import query_int
 from api.problems import HttpProblem
 from application.cloudevents import PUBLISHED_TYPES, cursor_of
+from application.ports import EventFeed
 from domain.actors import Actor
-
-if TYPE_CHECKING:
-    from infrastructure.event_feed import EventFeed, StreamSettings
 
 READERS = ("integrator", "admin")
 MAX_PAGE = 5000
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How the live stream behaves. Read once, in the composition root."""
+
+    heartbeat_seconds: float = 15.0
+    batch_size: int = 500
+    # A lost notification delays a stream by at most this long.
+    poll_seconds: float = 1.0
 
 
 class StreamsApi:
@@ -100,7 +108,7 @@ class StreamsApi:
             await response.write(b"retry: 2000\n: connected\n\n")
             last_write = time.monotonic()
             while not self._closing and request.transport is not None and not request.transport.is_closing():
-                waiter = self.feed.notifier.waiter()
+                waiter = self.feed.waiter()
                 page = await self.feed.page(position, self.settings.batch_size, types=types, organization=organization)
                 if page.items:
                     await response.write(b"".join(

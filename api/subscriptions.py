@@ -3,8 +3,7 @@ delete, the deliveries with their attempts, and replay from a cursor."""
 
 from __future__ import annotations
 
-import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from aiohttp import web
@@ -15,13 +14,11 @@ from api.auth import authenticate
 from api.http import decode_cursor, encode_cursor, json_response, parse_uuid, query_int, read_json
 from api.problems import HttpProblem
 from application.cloudevents import PUBLISHED_TYPES, cursor_of
+from application.commands import request_hash
+from application.ports import SubscriptionPolicy, SubscriptionStore
 from domain.actors import Actor
 from domain.errors import InvalidCommand
 from domain.json_schema import check
-from infrastructure.json_codec import canonical
-
-if TYPE_CHECKING:
-    from infrastructure.webhooks import SubscriptionStore, WebhookSettings
 
 MANAGERS = ("integrator", "admin")
 
@@ -40,7 +37,7 @@ SUBSCRIPTION_SCHEMA: dict[str, Any] = {
 
 
 class SubscriptionsApi:
-    def __init__(self, store: SubscriptionStore, settings: WebhookSettings, check_target: Any) -> None:
+    def __init__(self, store: SubscriptionStore, settings: SubscriptionPolicy, check_target: Any) -> None:
         self.store = store
         self.settings = settings
         # async (url, allow_private) -> reason the URL is refused, or None
@@ -80,7 +77,7 @@ class SubscriptionsApi:
             raise InvalidCommand(f"the url {refused}", [("url", refused)])
         subscription, replayed = await self.store.create(
             owner=actor.sub, url=body["url"], types=sorted(set(body.get("types") or [])), organization=organization,
-            idempotency_key=key, request_hash=hashlib.sha256(canonical(body)).hexdigest(),
+            idempotency_key=key, request_hash=request_hash(body),
         )
         headers = {"Location": f"/v1/subscriptions/{subscription['id']}"}
         if replayed:

@@ -6,74 +6,31 @@ on are saved in one transaction, and the whole back office has one ordered event
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Sequence
-from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+from uuid import UUID, uuid4, uuid5
 
-from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Recording
 
 from application.access import ON_BEHALF_FIELD, check_can_act, check_can_submit
+from application.commands import ACTION_SCHEMAS, RECORD_CASH_SCHEMA, SubmitCommand
+from application.errors import Forbidden, IdempotencyKeyReused, StaleVersion
+from application.ids import ID_NAMESPACE
 from application.outcomes import Outcome
 from application.outside_results import OutsideResults
-from application.projections import bangkok_day
-from application.errors import IdempotencyKeyReused, NotFound, StaleVersion
-from application.ports import Clock, ReferenceIssuer
 from application.presentation import describe_payment, describe_request
 from domain.actors import Actor
-from domain.catalogue import SERVICES, FeeSchedule, Service
+from domain.calendar import bangkok_day
+from domain.catalogue import SERVICES, Service
 from domain.eligibility import age_on, monthly_elderly_allowance_satang, registry_refusal
 from domain.errors import InvalidCommand, OneStopError, TransitionNotAllowed
 from domain.json_schema import check
-from domain.land_tax import LAND_USES, land_building_tax_satang
-from domain.organizations import Directory
-from domain.rules import RuleBook
+from domain.land_tax import land_building_tax_satang
 from domain.payment import AWAITING_PAYMENT as PAYMENT_OPEN
 from domain.payment import Payment
 from domain.promptpay import bill_payment_payload
 from domain.service_request import VERIFYING, ServiceRequest
 from domain.submission import check_submission
-
-ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://onestop.example/ids")
-
-_MESSAGE = {"type": "string", "minLength": 1, "maxLength": 2000}
-# Staff taking an applicant's action (withdraw, provide-info) say so; the event records it.
-_ON_BEHALF = {"type": "boolean", "description": "true when staff of the filing or responsible organisation act for the applicant"}
-
-
-def _body(properties: dict[str, Any], *required: str) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False}
-
-
-# The body each action takes; the API validates with these and publishes them in OpenAPI.
-ACTION_SCHEMAS: dict[str, dict[str, Any]] = {
-    "assign": _body({"officer": {"type": "string", "minLength": 1, "maxLength": 200}}, "officer"),
-    "request-info": _body({"message": _MESSAGE}, "message"),
-    "provide-info": _body({"message": _MESSAGE, ON_BEHALF_FIELD: _ON_BEHALF}, "message"),
-    "approve": _body({"note": _MESSAGE}),
-    "reject": _body({"reason": _MESSAGE}, "reason"),
-    "complete": _body({"note": _MESSAGE}),
-    "withdraw": _body({"reason": _MESSAGE, ON_BEHALF_FIELD: _ON_BEHALF}),
-    # An officer gives the fee, or, for land and building tax, the assessed value and use.
-    "assess-fee": _body({
-        "amount_satang": {"type": "integer", "minimum": 1, "maximum": 10**13},
-        "assessed_value_satang": {"type": "integer", "minimum": 0, "maximum": 10**15},
-        "land_use": {"type": "string", "enum": list(LAND_USES)},
-        "vacant_years": {"type": "integer", "minimum": 0, "maximum": 100},
-        "note": _MESSAGE,
-    }),
-    "retry": _body({}),
-}
-RECORD_CASH_SCHEMA = _body({"amount_satang": {"type": "integer", "minimum": 1, "maximum": 10**13}}, "amount_satang")
-
-
-@dataclass(frozen=True)
-class SubmitCommand:
-    body: Any
-    actor: Actor
-    request_hash: str
-    idempotency_key: str | None = None
 
 
 def access_fields(request: ServiceRequest) -> dict[str, Any]:
@@ -84,62 +41,8 @@ def access_fields(request: ServiceRequest) -> dict[str, Any]:
     }
 
 
-class BackOffice(OutsideResults, Application[UUID]):
+class BackOffice(OutsideResults):
     name = "OneStop"
-
-    def __init__(
-        self,
-        env: dict[str, str] | None = None,
-        *,
-        directory: Directory,
-        fees: FeeSchedule,
-        rules: RuleBook | None = None,
-        biller_id: str,
-        references: ReferenceIssuer,
-        clock: Clock,
-    ) -> None:
-        super().__init__(env)
-        self.directory = directory
-        self.fees = fees
-        # With a rule book, each command uses the fees in force on its own (Bangkok) day, so a
-        # dated change takes effect without a restart; ``fees`` is then the schedule at startup.
-        self.rules = rules
-        self.biller_id = biller_id
-        self.references = references
-        self.clock = clock
-
-    def fees_on(self, at: datetime) -> FeeSchedule:
-        """The fees in force on the Bangkok day of ``at``."""
-        if self.rules is None:
-            return self.fees
-        return self.rules.fee_schedule(bangkok_day(at))
-
-    # -- loading -----------------------------------------------------------------------------
-
-    def get_request(self, request_id: UUID, version: int | None = None) -> ServiceRequest:
-        try:
-            request = self.repository.get(request_id, version=version)
-        except AggregateNotFoundError:
-            raise NotFound("no such service request") from None
-        if not isinstance(request, ServiceRequest):
-            raise NotFound("no such service request")
-        return request
-
-    def get_payment(self, payment_id: UUID, version: int | None = None) -> Payment:
-        try:
-            payment = self.repository.get(payment_id, version=version)
-        except AggregateNotFoundError:
-            raise NotFound("no such payment") from None
-        if not isinstance(payment, Payment):
-            raise NotFound("no such payment")
-        return payment
-
-    def _save(self, *aggregates: Any) -> int | None:
-        try:
-            recordings = self.save(*aggregates)
-        except IntegrityError:
-            raise StaleVersion("the request was changed by someone else; reload and try again") from None
-        return max((r.notification.id for r in recordings), default=None)
 
     # -- submit ------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """The one public format of OneStop's events: CloudEvents 1.0, structured JSON.
 
 Pure mapping, no I/O: it takes an event as the log holds it (the plain document of
-``infrastructure.read_models.stored_event_document``) and the organisation responsible for its
+``infrastructure.views.read_models.stored_event_document``) and the organisation responsible for its
 aggregate, and returns the CloudEvent. Published events carry as little personal data as the
 integrations need: each event type names the fields its ``data`` carries (``PUBLISHED_FIELDS``),
 so names, birth dates, bank accounts and request hashes are never among them; national IDs are

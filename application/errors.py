@@ -14,8 +14,7 @@ class NotFound(ApplicationError):
 
 
 class Forbidden(ApplicationError):
-    """The actor's role or organisation may not do this; ``errors`` names a field that would
-    make it allowed, if one would."""
+    """The actor's role or organisation may not do this (``errors`` names a field that would allow it)."""
 
     def __init__(self, detail: str, errors: list[tuple[str, str]] | None = None) -> None:
         super().__init__(detail)
@@ -34,5 +33,9 @@ class IdempotencyKeyReused(ApplicationError):
     """The same Idempotency-Key came with a different body."""
 
 
-class OutsideSystemUnavailable(ApplicationError):
-    """The registry or bank did not answer usefully; the call may be retried."""
+class OutsideCallFailed(ApplicationError):
+    """An outside system failed in a way worth retrying (timeout, 5xx, connection refused)."""
+
+
+class OutsideCallRefused(ApplicationError):
+    """An outside system refused the call for good (4xx): retrying will not help."""

@@ -3,63 +3,16 @@ own events (never read from a view), in the same shape as the normal read."""
 
 from __future__ import annotations
 
-import abc
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 from uuid import UUID
 
 from application.back_office import BackOffice
+from application.ports import Recorded, Timeline
 from application.presentation import describe_payment, describe_request
 
 REQUEST_CREATED = "ServiceRequest.Submitted"
 PAYMENT_CREATED = "Payment.Opened"
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """Where one event sits in the log, and when it happened."""
-
-    aggregate_id: str
-    version: int
-    position: int
-    type: str
-    occurred_at: datetime
-
-
-class Timeline(abc.ABC):
-    """Port: the recorded events of one aggregate, straight from the log."""
-
-    @abc.abstractmethod
-    async def recorded(self, aggregate_id: str) -> list[Recorded]:
-        """The aggregate's events in version order; empty when it does not exist."""
-
-
-@dataclass(frozen=True)
-class LogFilter:
-    """Which events of the log an auditor asks for (None: any)."""
-
-    topics: list[str] | None = None
-    organization: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-class AuditTrail(Timeline):
-    """Port: the whole log as auditors read it, and its tamper evidence."""
-
-    @abc.abstractmethod
-    async def page(self, after: int, limit: int, log_filter: LogFilter) -> tuple[list[dict[str, Any]], int | None]:
-        """Events after position ``after``, in log order, as stored; and the position to
-        continue after, or None when there are no more for now."""
-
-    @abc.abstractmethod
-    def export(self, log_filter: LogFilter) -> AsyncIterator[bytes]:
-        """The matching events as NDJSON chunks, in constant memory."""
-
-    @abc.abstractmethod
-    async def verify(self) -> dict[str, Any]:
-        """Recompute the hash chain from the log: ``{"status": "intact" | "broken", ...}``."""
 
 
 def last_as_of(events: Sequence[Recorded], as_of: datetime) -> Recorded | None:

@@ -6,9 +6,11 @@ a crash, or a notice the bank sends twice, changes nothing the second time.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-from uuid import UUID
+from typing import Any
+from uuid import UUID, uuid5
 
+from application.base import BackOfficeBase
+from application.ids import ID_NAMESPACE
 from application.outcomes import Outcome
 from application.presentation import describe_payment, describe_request
 from domain.actors import Actor
@@ -17,14 +19,11 @@ from eventsourcing.persistence import IntegrityError
 from domain.payment import AWAITING_PAYMENT, EXPIRED, PAID, Payment, UnmatchedPayment
 from domain.service_request import APPROVED, ServiceRequest
 
-if TYPE_CHECKING:
-    from application.back_office import BackOffice
 
+class OutsideResults(BackOfficeBase):
+    """The use cases that record outside answers; BackOffice builds on them."""
 
-class OutsideResults:
-    """Mixed into BackOffice."""
-
-    def record_fulfilment(self: BackOffice, request_id: UUID, result: dict[str, Any], actor: Actor) -> Outcome:
+    def record_fulfilment(self, request_id: UUID, result: dict[str, Any], actor: Actor) -> Outcome:
         """The registry did what an approved request asked: the request is completed."""
         request = self.get_request(request_id)
         if request.status != APPROVED:
@@ -32,14 +31,14 @@ class OutsideResults:
         request.complete(result, actor, "system", self.clock.now())
         return Outcome(describe_request(request, None, self._save(request)))
 
-    def record_charge(self: BackOffice, payment_id: UUID, charge_id: str, actor: Actor) -> None:
+    def record_charge(self, payment_id: UUID, charge_id: str, actor: Actor) -> None:
         payment = self.get_payment(payment_id)
         if payment.charge_id is not None:
             return
         payment.record_charge(charge_id, actor, self.clock.now())
         self._save(payment)
 
-    def expire_payment(self: BackOffice, payment_id: UUID, actor: Actor) -> bool:
+    def expire_payment(self, payment_id: UUID, actor: Actor) -> bool:
         """The payment's time ran out. True when it was still open and now is expired."""
         payment = self.get_payment(payment_id)
         if payment.status != AWAITING_PAYMENT or payment.expires_at > self.clock.now():
@@ -48,14 +47,14 @@ class OutsideResults:
         self._save(payment)
         return True
 
-    def record_refund(self: BackOffice, payment_id: UUID, refund_id: str, reason: str, actor: Actor) -> None:
+    def record_refund(self, payment_id: UUID, refund_id: str, reason: str, actor: Actor) -> None:
         payment = self.get_payment(payment_id)
         if not payment.refund_due and payment.status != PAID:
             return
         payment.refund(refund_id, reason, actor, self.clock.now())
         self._save(payment)
 
-    def record_job_failure(self: BackOffice, request_id: UUID, job: str, job_id: str, reason: str, actor: Actor) -> None:
+    def record_job_failure(self, request_id: UUID, job: str, job_id: str, reason: str, actor: Actor) -> None:
         """A job ran out of retries: officers see it on the request until someone retries."""
         request = self.get_request(request_id)
         if request.action_required and request.action_required.get("job_id") == job_id:
@@ -64,7 +63,7 @@ class OutsideResults:
         self._save(request)
 
     def record_bank_payment(
-        self: BackOffice, payment_id: UUID, *, reference: str, amount_satang: int, provider_payment_id: str, actor: Actor
+        self, payment_id: UUID, *, reference: str, amount_satang: int, provider_payment_id: str, actor: Actor
     ) -> tuple[str, Outcome]:
         """The bank says money arrived for this payment (a PromptPay notice).
 
@@ -96,12 +95,8 @@ class OutsideResults:
         position = self._save(*changed)
         return verdict, Outcome(describe_payment(payment, position), related=describe_request(request, payment, position))
 
-    def record_unmatched_payment(self: BackOffice, provider: str, provider_payment_id: str, reference: str, amount_satang: int, actor: Actor) -> bool:
+    def record_unmatched_payment(self, provider: str, provider_payment_id: str, reference: str, amount_satang: int, actor: Actor) -> bool:
         """Keep money that matches no payment; False when this notice was recorded before."""
-        from uuid import uuid5
-
-        from application.back_office import ID_NAMESPACE
-
         unmatched = UnmatchedPayment.record(
             id=uuid5(ID_NAMESPACE, f"unmatched\n{provider_payment_id}"), at=self.clock.now(), actor=actor,
             provider=provider, provider_payment_id=provider_payment_id, reference=reference, amount_satang=amount_satang,

@@ -1,12 +1,20 @@
-"""Ports: what the application needs from the outside world, as abstract interfaces."""
+"""Ports: what the application, the API and the workers need from the outside world, as abstract
+interfaces (ABCs where fakes subclass them, Protocols where the adapter only has to fit)."""
 
 from __future__ import annotations
 
 import abc
+import asyncio
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, AsyncIterator, Callable, Protocol, TypeVar
+from uuid import UUID
 
-from application.errors import ApplicationError
+from application.jobs import Job
+from application.commands import SubmitCommand
+from application.outcomes import Outcome
+
+T = TypeVar("T")
 
 
 class ReferenceIssuer(abc.ABC):
@@ -64,14 +72,6 @@ class PaymentGateway(abc.ABC):
         """Refund a payment; the result carries ``refund_id``."""
 
 
-class OutsideCallFailed(ApplicationError):
-    """An outside system failed in a way worth retrying (timeout, 5xx, connection refused)."""
-
-
-class OutsideCallRefused(ApplicationError):
-    """An outside system refused the call for good (4xx): retrying will not help."""
-
-
 class ReadModel(abc.ABC):
     """Queries over the views (never a replay of aggregates). Rows come back in the same shape
     as a command's response: see application.presentation."""
@@ -119,3 +119,141 @@ class ReadModel(abc.ABC):
     @abc.abstractmethod
     async def log_position(self) -> int:
         """The newest position in the event log."""
+
+
+class UseCaseRunner(abc.ABC):
+    """Runs the synchronous use cases from asyncio (the API's command bus)."""
+
+    @abc.abstractmethod
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one use case off the event loop and return its result."""
+
+    @abc.abstractmethod
+    async def submit(self, command: SubmitCommand) -> Outcome:
+        """File one request (possibly in one transaction with others)."""
+
+
+class JobsLedger(abc.ABC):
+    """What workers keep about each job: its errors, its end, and its state for officers."""
+
+    @abc.abstractmethod
+    def get(self, job_id: UUID) -> dict[str, Any] | None:
+        """The job's row, or None when it was never dispatched."""
+
+    @abc.abstractmethod
+    def note_error(self, job: Job, error: str) -> None:
+        """Keep the last error of a failed attempt (the job will be retried)."""
+
+    @abc.abstractmethod
+    def finish_many(self, jobs: list[Job]) -> None:
+        """Mark the jobs done."""
+
+    @abc.abstractmethod
+    def fail(self, job: Job, error: str) -> None:
+        """Mark the job failed for good, with the reason."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Where one event sits in the log, and when it happened."""
+
+    aggregate_id: str
+    version: int
+    position: int
+    type: str
+    occurred_at: datetime
+
+
+class Timeline(abc.ABC):
+    """Port: the recorded events of one aggregate, straight from the log."""
+
+    @abc.abstractmethod
+    async def recorded(self, aggregate_id: str) -> list[Recorded]:
+        """The aggregate's events in version order; empty when it does not exist."""
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Which events of the log an auditor asks for (None: any)."""
+
+    topics: list[str] | None = None
+    organization: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class AuditTrail(Timeline):
+    """Port: the whole log as auditors read it, and its tamper evidence."""
+
+    @abc.abstractmethod
+    async def page(self, after: int, limit: int, log_filter: LogFilter) -> tuple[list[dict[str, Any]], int | None]:
+        """Events after position ``after``, in log order, as stored; and the position to
+        continue after, or None when there are no more for now."""
+
+    @abc.abstractmethod
+    def export(self, log_filter: LogFilter) -> AsyncIterator[bytes]:
+        """The matching events as NDJSON chunks, in constant memory."""
+
+    @abc.abstractmethod
+    async def verify(self) -> dict[str, Any]:
+        """Recompute the hash chain from the log: ``{"status": "intact" | "broken", ...}``."""
+
+
+@dataclass
+class FeedPage:
+    items: list[tuple[int, bytes]]  # (position, CloudEvent JSON)
+    next_position: int
+
+
+class EventFeed(Protocol):
+    """Reads of the published feed (CloudEvents in log order) and a way to wait for more."""
+
+    async def page(self, after: int, limit: int, *, types: list[str] | None = None, organization: str | None = None) -> FeedPage:
+        """Up to ``limit`` events after ``after``, narrowed by CloudEvents types and organisation."""
+
+    def waiter(self) -> asyncio.Event:
+        """An event that fires when the feed grows."""
+
+    async def wait(self, waiter: asyncio.Event, timeout: float) -> None:
+        """Until ``waiter`` fires or ``timeout`` passes."""
+
+
+class SubscriptionPolicy(Protocol):
+    """What the subscriptions API needs to know of how webhooks are delivered."""
+
+    @property
+    def allow_private(self) -> bool:
+        """Whether webhook URLs on loopback and private addresses are allowed."""
+
+
+class SubscriptionStore(Protocol):
+    """Webhook subscriptions, their deliveries and replays, per owner (None: any owner)."""
+
+    async def create(self, *, owner: str, url: str, types: list[str], organization: str | None, idempotency_key: str,
+                     request_hash: str) -> tuple[dict[str, Any], bool]:
+        """The new subscription (with its secret) and whether this was a replay of the same key."""
+
+    async def list(self, owner: str | None, limit: int, after: str | None) -> list[dict[str, Any]]:
+        """Subscriptions after the cursor."""
+
+    async def get(self, subscription_id: str, owner: str | None) -> dict[str, Any] | None:
+        """One subscription, or None."""
+
+    async def delete(self, subscription_id: str, owner: str | None) -> bool:
+        """False when there was no such subscription."""
+
+    async def deliveries(self, subscription_id: str, after: int, limit: int) -> list[dict[str, Any]]:
+        """Every delivery attempt of one subscription, after the cursor."""
+
+    async def replay(self, subscription_id: str, owner: str | None, from_position: int, requested_by: str) -> dict[str, Any] | None:
+        """Send again everything from ``from_position``; None when there is no such subscription."""
+
+
+class WebhookDeliverer(Protocol):
+    """Sends deliveries and says which to send next."""
+
+    async def deliver(self, delivery_id: int) -> list[tuple[int, float]]:
+        """Send one delivery if it is due; the ``(delivery id, delay in seconds)`` pairs to send next."""
+
+    async def close(self) -> None:
+        """Release connections and sessions."""

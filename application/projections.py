@@ -6,13 +6,12 @@ into them with these functions, and writes rows and tracking in one transaction.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from typing import Any
 
+from domain.calendar import bangkok_day
 from domain.payment import Payment
 from domain.service_request import FINAL, ServiceRequest
-
-BANGKOK = timezone(timedelta(hours=7))
 
 COUNTED = {
     ServiceRequest.Submitted: "submitted",
@@ -35,10 +34,6 @@ _STATUS_OF = {
     ServiceRequest.Completed: "completed",
     ServiceRequest.Withdrawn: "withdrawn",
 }
-
-
-def bangkok_day(at: datetime) -> date:
-    return at.astimezone(BANGKOK).date()
 
 
 def fold_request(row: dict[str, Any] | None, event: Any, position: int) -> dict[str, Any]:

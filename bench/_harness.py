@@ -325,10 +325,10 @@ def generate_events(dsn: str, count: int, *, batch: int = 500, organizations: Se
     through their entry points, but filling a log through HTTP would take minutes."""
     import uuid
 
-    from application.back_office import SubmitCommand
+    from application.commands import SubmitCommand
     from domain.actors import Actor
-    from infrastructure.bootstrap import build_back_office
-    from infrastructure.settings import Settings
+    from onestop.bootstrap import build_back_office
+    from onestop.settings import Settings
 
     settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "bench-" + secrets.token_hex(16)})
     app = build_back_office(settings)

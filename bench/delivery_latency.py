@@ -56,10 +56,13 @@ def serve_worker(url: str, dsn: str) -> None:
 
     broker = setup_broker(url)
     import workers.webhooks as webhook_actors
+    from infrastructure.integrations.webhooks import WebhookSettings
     from infrastructure.secret_box import parse_key
-    from infrastructure.webhooks import WebhookSettings
 
-    webhook_actors.configure(dsn, WebhookSettings(allow_private=True, secrets_key=parse_key(os.environ["ONESTOP_SECRETS_KEY"])))
+    from onestop.bootstrap import webhook_agents
+
+    webhook_actors.declare(broker)
+    webhook_actors.configure(webhook_agents(dsn, WebhookSettings(allow_private=True, secrets_key=parse_key(os.environ["ONESTOP_SECRETS_KEY"]))))
     worker = dramatiq.Worker(broker, queues={webhook_actors.QUEUE}, worker_threads=8)
     worker.start()
     stop = threading.Event()

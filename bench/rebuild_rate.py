@@ -42,8 +42,8 @@ TARGET = 20_000.0
 
 def read_only(dsn: str) -> tuple[int, float]:
     """The projector's read path without the fold."""
-    from infrastructure.bootstrap import build_back_office
-    from infrastructure.settings import Settings
+    from onestop.bootstrap import build_back_office
+    from onestop.settings import Settings
 
     app = build_back_office(Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "x"}))
     try:
@@ -64,10 +64,10 @@ def followers(dsn: str) -> list[tuple[str, int, float]]:
     """Each follower of the log, from empty, timed alone."""
     import psycopg
 
-    from infrastructure.audit_chain import ChainFollower
-    from infrastructure.bootstrap import build_back_office, datastore
-    from infrastructure.event_feed import FeedFollower
-    from infrastructure.settings import Settings
+    from infrastructure.audit.audit_chain import ChainFollower
+    from onestop.bootstrap import build_back_office, datastore
+    from infrastructure.integrations.event_feed import FeedFollower
+    from onestop.settings import Settings
 
     settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "x"})
     with psycopg.connect(settings.database.conninfo(), autocommit=True) as conn:

@@ -20,6 +20,10 @@ class InvalidCommand(DomainError):
         self.errors = errors or []
 
 
+class InvalidValue(DomainError, ValueError):
+    """A value breaks a rule of its own kind (a malformed payload, a negative amount)."""
+
+
 class TransitionNotAllowed(DomainError):
     """The request's status does not allow this change."""
 

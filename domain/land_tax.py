@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Iterable, Mapping, Sequence
 
+from domain.errors import InvalidValue
+
 MILLION_BAHT = 100_000_000  # satang
 
 # (upper bound of the band in satang or None for no bound, rate in ppm)
@@ -146,11 +148,11 @@ def _tiered_micro(value_satang: int, bands: Bands, extra_ppm: int = 0, cap_ppm: 
 
 def _check(land_use: str, value_satang: int, owner_kind: str) -> None:
     if value_satang < 0:
-        raise ValueError("an assessed value cannot be negative")
+        raise InvalidValue("an assessed value cannot be negative")
     if land_use not in LAND_USES:
-        raise ValueError(f"land use must be one of {', '.join(LAND_USES)}")
+        raise InvalidValue(f"land use must be one of {', '.join(LAND_USES)}")
     if owner_kind not in OWNER_KINDS:
-        raise ValueError(f"owner kind must be one of {', '.join(OWNER_KINDS)}")
+        raise InvalidValue(f"owner kind must be one of {', '.join(OWNER_KINDS)}")
 
 
 def _use_for(land_use: str, owner_kind: str) -> str:

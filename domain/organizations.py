@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from domain.errors import InvalidValue
+
 
 class OrganizationKind(str, Enum):
     PAO = "pao"
@@ -26,7 +28,7 @@ class Organization:
 
     def __post_init__(self) -> None:
         if not self.code.startswith(PREFIXES[self.kind]):
-            raise ValueError(f"organisation code {self.code} must start with {PREFIXES[self.kind]}")
+            raise InvalidValue(f"organisation code {self.code} must start with {PREFIXES[self.kind]}")
 
     def as_dict(self) -> dict[str, str | None]:
         return {

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain.errors import InvalidValue
+
 BILL_PAYMENT_AID = "A000000677010112"
 THB = "764"
 
 
-class InvalidPromptPayPayload(ValueError):
+class InvalidPromptPayPayload(InvalidValue):
     """A payload that is not a well-formed PromptPay bill-payment payload."""
 
 

@@ -1,4 +1,4 @@
-"""orjson helpers shared by the database adapters and the HTTP layer."""
+"""orjson helpers shared by the database adapters (the API has its own, api/encoding.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,6 @@ def dumps(value: Any) -> bytes:
 
 def dumps_str(value: Any) -> str:
     return dumps(value).decode()
-
-
-def canonical(value: Any) -> bytes:
-    """Key-sorted bytes, for hashing a request body independent of key order."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
 def loads(data: bytes | str) -> Any:

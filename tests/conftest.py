@@ -12,7 +12,7 @@ from typing import Iterator
 import psycopg
 import pytest
 
-from infrastructure.settings import DatabaseAddress, Settings
+from onestop.settings import DatabaseAddress, Settings
 
 IN_CI = bool(os.environ.get("CI"))
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,7 @@ def _server_url() -> str | None:
     if IN_CI:
         return None
     try:
-        from infrastructure.embedded_db import start_embedded
+        from onestop.embedded_db import start_embedded
 
         _, embedded_url = start_embedded(ROOT / ".onestop-test")
         return embedded_url
@@ -84,7 +84,7 @@ def settings_for(url: str, **extra: str) -> Settings:
 @pytest.fixture(scope="session")
 def database_url(postgres_server: str) -> Iterator[str]:
     """A fresh database for the session, with the schema."""
-    from infrastructure.bootstrap import migrate
+    from onestop.bootstrap import migrate
 
     url = create_database(postgres_server)
     migrate(settings_for(url))

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
+from application.jobs import Job
+from workers.errors import NotConfigured
 from workers.jobs import JobRuntime, job_from_message
 
 _runtime: JobRuntime | None = None
@@ -23,7 +25,7 @@ def install(runtime: JobRuntime) -> None:
 
 def runtime() -> JobRuntime:
     if _runtime is None:
-        raise RuntimeError("the job runtime is not installed in this worker process")
+        raise NotConfigured("the job runtime is not installed in this worker process")
     return _runtime
 
 
@@ -63,3 +65,18 @@ def declare(broker: dramatiq.Broker, queue: str) -> JobActors:
             job_failed=dramatiq.actor(job_failed, actor_name=failed_name, queue_name=queue, broker=broker, max_retries=20),
         )
     return _declared[key]
+
+
+def dramatiq_sender(broker: Any, queue: str, *, max_retries: int, min_backoff_ms: int, max_backoff_ms: int) -> Callable[[Job, int], None]:
+    """A Send that enqueues `run_job` messages with ids derived from the job."""
+    run_job = declare(broker, queue).run_job
+
+    def send(job: Job, delay_ms: int) -> None:
+        message = run_job.message_with_options(
+            args=(str(job.id), job.kind, str(job.request_id) if job.request_id else None, str(job.payment_id) if job.payment_id else None,
+                  dict(job.facts) or None),
+            max_retries=max_retries, min_backoff=min_backoff_ms, max_backoff=max_backoff_ms,
+        ).copy(message_id=job.message_id)
+        broker.enqueue(message, delay=delay_ms or None)
+
+    return send

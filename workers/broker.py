@@ -7,6 +7,8 @@ import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO, CurrentMessage
 
+from workers.errors import UnsupportedBroker
+
 _configured: dramatiq.Broker | None = None
 
 
@@ -25,7 +27,7 @@ def make_broker(url: str | None) -> dramatiq.Broker:
 
         broker = RedisBroker(url=url)
     else:
-        raise ValueError("ONESTOP_BROKER_URL must start with amqp:// or redis://")
+        raise UnsupportedBroker("ONESTOP_BROKER_URL must start with amqp:// or redis://")
     broker.add_middleware(AsyncIO())
     broker.add_middleware(CurrentMessage())
     return broker

@@ -14,19 +14,16 @@ from uuid import UUID
 
 from application.back_office import BackOffice
 from application.jobs import Job
-from application.ports import CivilRegistry, OutsideCallRefused, PaymentGateway
+from application.errors import OutsideCallRefused
+from application.ports import CivilRegistry, JobsLedger, PaymentGateway
 from domain.actors import Actor
 from domain.catalogue import SERVICES
 from domain.payment import AWAITING_PAYMENT
 from domain.service_request import APPROVED, VERIFYING
-from infrastructure.jobs_store import JobsStore
+from workers.errors import NotDueYet
 
 log = logging.getLogger("onestop.worker")
 WORKER = Actor(sub="onestop-worker", role="system")
-
-
-class NotDueYet(Exception):
-    """A delayed job arrived before its time (clock skew): run it again later."""
 
 
 @dataclass
@@ -34,7 +31,7 @@ class JobRuntime:
     app: BackOffice
     registry: CivilRegistry
     gateway: PaymentGateway
-    store: JobsStore
+    store: JobsLedger
     threads: int = 16
     _executor: ThreadPoolExecutor | None = field(default=None, init=False)
     _done: list[Job] = field(default_factory=list, init=False)

@@ -1,19 +1,20 @@
 """The webhook delivery actor.
 
-Import this module only after ``workers.broker.setup_broker``: importing it declares the actor
-on the current broker (queue ``onestop-webhooks``) and does nothing else; the database pool and
-the HTTP session are made on the first message, on the worker's event loop. ``declare`` gives
-the same actor on another queue (tests use a queue of their own).
+Importing this module does nothing: the composition root calls ``declare`` with the broker it
+set up (queue ``onestop-webhooks``, or a queue of the tests' own) and ``configure`` with how to
+make the delivery agent; the agent (its database pool and HTTP session) is made on the first
+message, on the worker's event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import dramatiq
 
-from infrastructure.webhooks import DeliveryAgent, WebhookSettings, create_pool
+from application.ports import WebhookDeliverer
+from workers.errors import NotConfigured
 
 QUEUE = "onestop-webhooks"
 
@@ -22,24 +23,20 @@ _runtime: dict[str, Any] = {}
 _declared: dict[tuple[int, str], dramatiq.Actor] = {}
 
 
-def configure(database_url: str, settings: WebhookSettings) -> None:
-    """Where deliveries are kept and how they are sent. A worker that was not configured reads
-    both from the environment on its first message."""
-    _configured.update(database_url=database_url, settings=settings)
+def configure(make_agent: Callable[[], Awaitable[WebhookDeliverer]]) -> None:
+    """How to make the delivery agent (where deliveries are kept and how they are sent); the
+    composition root calls it before a worker takes webhook messages."""
+    _configured.update(make_agent=make_agent)
     _runtime.clear()
 
 
-async def _agent() -> DeliveryAgent:
+async def _agent() -> WebhookDeliverer:
     loop = asyncio.get_running_loop()
     if _runtime.get("loop") is not loop:
         if not _configured:
-            from infrastructure.settings import Settings
-
-            settings = Settings.from_env(require_secret=False)
-            configure(settings.database.url(), WebhookSettings.from_settings(settings))
-        # One pool per event loop: a pool cannot be shared between loops.
-        pool = await create_pool(_configured["database_url"], max_size=16)
-        _runtime.update(loop=loop, agent=DeliveryAgent(pool, _configured["settings"]))
+            raise NotConfigured("the webhook delivery agent is not configured in this worker process")
+        # One agent (and database pool) per event loop: a pool cannot be shared between loops.
+        _runtime.update(loop=loop, agent=await _configured["make_agent"]())
     return _runtime["agent"]  # type: ignore[no-any-return]
 
 
@@ -88,7 +85,3 @@ def declare(broker: dramatiq.Broker, queue: str = QUEUE) -> dramatiq.Actor:
         send = sender(actor)
         _declared[key] = actor
     return _declared[key]
-
-
-deliver_webhooks = declare(dramatiq.get_broker())
-enqueue = sender(deliver_webhooks)

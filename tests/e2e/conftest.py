@@ -26,7 +26,7 @@ class RunningStack:
 
 def start_stack(env: dict[str, str], timeout: float = 120) -> RunningStack:
     process = subprocess.Popen(
-        [sys.executable, "-m", "infrastructure.cli", "run"], cwd=ROOT, env=env,
+        [sys.executable, "-m", "onestop.cli", "run"], cwd=ROOT, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     output: list[str] = []

@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api.auth import make_token
 from api.server import OneStopAppRunner
-from infrastructure.bootstrap import build_api, build_back_office, build_views
-from infrastructure.projector import Projector
-from infrastructure.settings import Settings
+from onestop.bootstrap import build_api, build_back_office, build_views
+from infrastructure.views.projector import Projector
+from onestop.settings import Settings
 from tests.conftest import JWT_SECRET
 
 CITIZEN_ID = "3100600445635"
@@ -109,7 +109,7 @@ class FollowingProjectorThread(ProjectorThread):
     as `onestop projector` does."""
 
     def __init__(self, settings: Settings) -> None:
-        from infrastructure.bootstrap import build_followers
+        from onestop.bootstrap import build_followers
 
         super().__init__(settings)
         self.projector.followers = build_followers(self.app)

@@ -4,7 +4,7 @@ from typing import AsyncIterator
 
 import pytest
 
-from infrastructure.settings import Settings
+from onestop.settings import Settings
 from tests.integration.api_harness import Harness, ProjectorThread, serving, start_harness
 
 

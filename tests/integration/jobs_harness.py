@@ -18,8 +18,8 @@ from typing import Any, Callable
 import aiohttp
 import dramatiq
 
-from infrastructure.bootstrap import build_dispatcher, build_job_runtime
-from infrastructure.settings import Settings
+from onestop.bootstrap import build_dispatcher, build_job_runtime
+from onestop.settings import Settings
 from tests.conftest import JWT_SECRET, ROOT, free_port, unavailable
 from tests.integration.api_harness import Harness, eventually, token
 
@@ -36,7 +36,7 @@ def rabbitmq_reachable() -> bool:
 
 
 def start_process(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "infrastructure.cli", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "onestop.cli", *args], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 

@@ -16,7 +16,7 @@ import orjson
 import psycopg
 import pytest
 
-from infrastructure.settings import Settings
+from onestop.settings import Settings
 from tests.conftest import JWT_SECRET, ROOT
 from tests.integration.api_harness import (
     AUDITOR, CITIZEN, INTEGRATOR, OFFICER, FollowingProjectorThread, Harness, complaint, serving, token, wait_until_followed,
@@ -156,7 +156,7 @@ async def test_the_export_streams_every_event_as_one_json_line_with_its_chain_li
 
 def run_cli_verify(settings: Settings) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ONESTOP_DATABASE_URL": settings.database_url or "", "ONESTOP_JWT_SECRET": JWT_SECRET}
-    return subprocess.run([sys.executable, "-m", "infrastructure.cli", "audit", "verify"], env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "onestop.cli", "audit", "verify"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
 
 

@@ -136,7 +136,7 @@ async def test_a_payment_after_expiry_is_refunded_by_a_job(jobs_stack: JobsStack
     from datetime import timedelta
 
     from domain.actors import Actor
-    from infrastructure.bootstrap import build_back_office
+    from onestop.bootstrap import build_back_office
     from infrastructure.clock import SystemClock
 
     class Later(SystemClock):

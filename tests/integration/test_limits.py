@@ -11,7 +11,7 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from infrastructure.settings import Settings
+from onestop.settings import Settings
 from tests.integration.api_harness import CITIZEN, INTEGRATOR, OTHER_CITIZEN, Harness, complaint, start_harness, token
 
 pytestmark = pytest.mark.postgres

@@ -11,7 +11,7 @@ from typing import AsyncIterator
 import orjson
 import pytest
 
-from infrastructure.settings import Settings
+from onestop.settings import Settings
 from tests.integration.api_harness import Harness, serving
 
 SECRET = "a-callback-secret-for-this-test-0123456789"

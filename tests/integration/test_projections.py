@@ -9,8 +9,8 @@ import sys
 import psycopg
 import pytest
 
-from infrastructure.bootstrap import build_back_office, build_views
-from infrastructure.projector import Projector
+from onestop.bootstrap import build_back_office, build_views
+from infrastructure.views.projector import Projector
 from tests.conftest import JWT_SECRET, ROOT
 from tests.integration.api_harness import CITIZEN, OFFICER, Harness, complaint
 
@@ -47,7 +47,7 @@ async def test_rebuild_gives_identical_views(api: Harness) -> None:
         assert before["request_summaries"].startswith("13:")
         assert before["daily_counts"] != "0:"
         refused = subprocess.run(
-            [sys.executable, "-m", "infrastructure.cli", "projector", "--rebuild"],
+            [sys.executable, "-m", "onestop.cli", "projector", "--rebuild"],
             env={**os.environ, "ONESTOP_DATABASE_URL": api.settings.database_url, "ONESTOP_JWT_SECRET": JWT_SECRET},
             cwd=ROOT, capture_output=True, text=True, timeout=120,
         )
@@ -57,7 +57,7 @@ async def test_rebuild_gives_identical_views(api: Harness) -> None:
         api.projector.thread.join(10)
         env = {**os.environ, "ONESTOP_DATABASE_URL": api.settings.database_url, "ONESTOP_JWT_SECRET": JWT_SECRET}
         result = subprocess.run(
-            [sys.executable, "-m", "infrastructure.cli", "projector", "--rebuild", "--batch-size", "7"],
+            [sys.executable, "-m", "onestop.cli", "projector", "--rebuild", "--batch-size", "7"],
             env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
         )
         assert result.returncode == 0, result.stderr

@@ -25,10 +25,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from domain.national_id import is_valid_national_id
 from domain.promptpay import bill_payment_payload, parse_payload
-from infrastructure.simulators.bank import BANK, build_bank_app
-from infrastructure.simulators.faults import Faults
-from infrastructure.simulators.registry import build_registry_app
-from infrastructure.simulators.registry_data import PAO_CODES, age_on, generate
+from simulators.bank import BANK, build_bank_app
+from simulators.faults import Faults
+from simulators.registry import build_registry_app
+from simulators.registry_data import PAO_CODES, age_on, generate
 
 KNOWN_ID = "3100600445635"
 BILLER = "010552300935002"
@@ -485,7 +485,7 @@ async def test_closing_the_bank_cancels_deliveries_still_retrying() -> None:
 
 def test_the_registry_cli_prints_where_it_listens() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    code = "from infrastructure.simulators.cli import run_registry; run_registry(['--port', '0', '--seed', '7'])"
+    code = "from simulators.cli import run_registry; run_registry(['--port', '0', '--seed', '7'])"
     with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT) as proc:
         try:
             assert proc.stdout is not None

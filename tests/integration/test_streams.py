@@ -15,7 +15,7 @@ import pytest
 from cloudevents.v1.http import from_json
 
 from api.auth import make_token
-from infrastructure.settings import Settings
+from onestop.settings import Settings
 from tests.conftest import JWT_SECRET
 from tests.integration.api_harness import (
     CITIZEN, CITIZEN_ID, INTEGRATOR, OFFICER, FollowingProjectorThread, Harness, complaint, serving, wait_until_followed,

@@ -19,10 +19,11 @@ from aiohttp import web
 from cloudevents.v1.http import from_json
 from standardwebhooks import Webhook
 
-from infrastructure.event_feed import EventFeed, FeedNotifier
-from infrastructure.settings import Settings
-from infrastructure.webhook_dispatcher import WebhookDispatcher
-from infrastructure.webhooks import WebhookSettings
+from infrastructure.integrations.event_feed import EventFeed, FeedNotifier
+from onestop.bootstrap import webhook_agents
+from onestop.settings import Settings
+from infrastructure.integrations.webhook_dispatcher import WebhookDispatcher
+from infrastructure.integrations.webhooks import WebhookSettings
 from tests.conftest import free_port
 from tests.integration.api_harness import INTEGRATOR, FollowingProjectorThread, Harness, eventually, start_harness, token, wait_until_followed
 
@@ -111,7 +112,7 @@ async def webhook_stack(settings: Settings, rabbitmq_broker: dramatiq.Broker, we
     settings = replace(settings, webhooks_allow_private=True)
     hooks = WebhookSettings(schedule=SCHEDULE, timeout_seconds=2.0, allow_private=True, stranded_after_seconds=3.0, sweep_seconds=0.5,
                             secrets_key=settings.secrets_key)
-    webhook_actors.configure(settings.database.url(), hooks)
+    webhook_actors.configure(webhook_agents(settings.database.url(), hooks))
     rabbitmq_broker.flush(webhook_actor.queue_name)
     worker = dramatiq.Worker(rabbitmq_broker, queues={webhook_actor.queue_name}, worker_threads=4)
     worker.start()
@@ -309,7 +310,7 @@ async def test_subscriptions_to_ipv6_or_numeric_forms_of_internal_addresses_are_
 
 
 async def test_signing_secrets_are_stored_encrypted_and_deliveries_verify_with_the_secret_shown_at_creation(webhook_stack: WebhookStack) -> None:
-    from infrastructure.bootstrap import migrate
+    from onestop.bootstrap import migrate
 
     stack = webhook_stack
     receiver = Receiver()

@@ -8,7 +8,7 @@ import pytest
 
 from api.limits import StreamSlots, TokenBuckets
 from api.problems import HttpProblem
-from infrastructure.settings import Settings, SettingsError
+from onestop.settings import Settings, SettingsError
 
 
 async def test_a_bucket_admits_its_burst_then_refuses_until_a_token_drips_back() -> None:

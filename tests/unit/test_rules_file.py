@@ -8,9 +8,9 @@ import pytest
 from domain.catalogue import SERVICES
 from domain.organizations import SEED_ORGANIZATIONS, Directory
 from domain.rules import RulesError
-from infrastructure.bootstrap import load_fees
-from infrastructure.rules_file import DEFAULT_RULES_FILE, load_rules, parse_rules
-from infrastructure.settings import Settings
+from onestop.bootstrap import load_fees
+from onestop.rules_file import DEFAULT_RULES_FILE, load_rules, parse_rules
+from onestop.settings import Settings
 from domain.land_tax import MILLION_BAHT, land_building_tax_satang
 
 SHIPPED = DEFAULT_RULES_FILE.read_text(encoding="utf-8")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.runner import _secret
+from onestop.runner import _secret
 from infrastructure.secret_box import PREFIX, SecretBox, SecretUnreadable, new_key, parse_key
-from infrastructure.settings import Settings, SettingsError
-from infrastructure.webhooks import new_secret
+from onestop.settings import Settings, SettingsError
+from infrastructure.integrations.webhooks import new_secret
 
 KEY = parse_key(new_key())
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,7 +73,7 @@ def test_processes_that_create_or_deliver_webhooks_refuse_to_start_without_the_k
     env = {k: v for k, v in os.environ.items() if not k.startswith("ONESTOP_")}
     env.update(ONESTOP_DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere", ONESTOP_JWT_SECRET="x" * 40,
                ONESTOP_BROKER_URL="amqp://guest:guest@127.0.0.1:1")
-    done = subprocess.run([sys.executable, "-m", "infrastructure.cli", command], env=env, cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "onestop.cli", command], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "ONESTOP_SECRETS_KEY is required" in done.stderr

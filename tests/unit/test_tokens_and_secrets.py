@@ -13,9 +13,9 @@ import pytest
 
 from api.auth import DEFAULT_MAX_TTL_SECONDS, actor_from_token, make_token
 from api.problems import HttpProblem
-from infrastructure.cli import main
-from infrastructure.runner import banner
-from infrastructure.settings import Settings, SettingsError
+from onestop.cli import main
+from onestop.runner import banner
+from onestop.settings import Settings, SettingsError
 
 SECRET = "a-jwt-secret-for-the-token-tests-0123456789"
 

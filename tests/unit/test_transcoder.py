@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
 
-from infrastructure.transcoder import OrjsonTranscoder
+from infrastructure.eventstore.transcoder import OrjsonTranscoder
 
 
 def _with_types(transcoder: JSONTranscoder) -> JSONTranscoder:

@@ -10,6 +10,7 @@ from uuid import UUID
 from eventsourcing.postgres import PostgresDatastore
 
 from application.jobs import Job
+from application.ports import JobsLedger
 
 SCHEMA_STATEMENTS = [
     """CREATE TABLE IF NOT EXISTS jobs (
@@ -20,7 +21,7 @@ SCHEMA_STATEMENTS = [
 ]
 
 
-class JobsStore:
+class JobsStore(JobsLedger):
     def __init__(self, datastore: PostgresDatastore) -> None:
         self.datastore = datastore
 

@@ -15,15 +15,12 @@ from typing import Callable
 import psycopg
 
 from application.back_office import BackOffice
-from infrastructure.views import ViewsRecorder
+from infrastructure.errors import ProjectorBusy
+from infrastructure.views.recorder import ViewsRecorder
 
 log = logging.getLogger("onestop.projector")
 
 ADVISORY_LOCK_KEY = 0x0E57_0001
-
-
-class ProjectorBusy(RuntimeError):
-    """Another projector holds the views."""
 
 
 class Projector:

@@ -12,7 +12,7 @@ import asyncpg
 from application.ports import ReadModel
 from application.presentation import payment_document, payment_summary, request_document
 from infrastructure.json_codec import dumps_str, loads
-from infrastructure.views import TRACKING_TABLE, VIEWS_CHANNEL, VIEWS_NAME
+from infrastructure.views.recorder import TRACKING_TABLE, VIEWS_CHANNEL, VIEWS_NAME
 
 EVENTS_TABLE = "onestop_events"
 _EVENT_ENVELOPE = frozenset({"timestamp", "originator_topic", "actor", "channel"})

@@ -2,7 +2,7 @@
 
 State lives in PostgreSQL. ``webhook_subscriptions`` holds what an integrator asked for;
 ``webhook_deliveries`` holds one row per (subscription, event) with the exact bytes to send;
-``webhook_attempts`` records every attempt. The dispatcher (infrastructure.webhook_dispatcher)
+``webhook_attempts`` records every attempt. The dispatcher (infrastructure.integrations.webhook_dispatcher)
 creates deliveries from the published feed; a Dramatiq actor (workers.webhooks) runs
 ``DeliveryAgent.deliver`` for one delivery id at a time.
 
@@ -37,8 +37,8 @@ import yarl
 
 from application.errors import IdempotencyKeyReused
 from infrastructure.json_codec import loads
+from infrastructure.errors import InfrastructureError
 from infrastructure.secret_box import SecretBox, SecretUnreadable, webhook_secret_row
-from infrastructure.settings import Settings
 
 SUBSCRIPTIONS = "webhook_subscriptions"
 DELIVERIES = "webhook_deliveries"
@@ -94,7 +94,7 @@ class WebhookSettings:
     secrets_key: bytes | None = field(default=None, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> WebhookSettings:
+    def from_settings(cls, settings: Any) -> WebhookSettings:  # onestop.settings.Settings
         """Raises SettingsError when ONESTOP_SECRETS_KEY is not set."""
         return cls(
             secrets_key=settings.require_secrets_key(),
@@ -167,7 +167,7 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-class NotAnAddress(ValueError):
+class NotAnAddress(InfrastructureError, ValueError):
     """A host written as a number, but not as a dotted-decimal IPv4 or an IPv6 address."""
 
 

@@ -24,7 +24,8 @@ from uuid import UUID
 
 import asyncpg
 
-from infrastructure.read_models import EVENTS_TABLE
+from infrastructure.errors import ChainHeadMoved
+from infrastructure.views.read_models import EVENTS_TABLE
 
 CHAIN_TABLE = "audit_chain"
 HEAD_TABLE = "audit_chain_head"
@@ -111,7 +112,7 @@ class ChainFollower:
                 (last_position, last_link, count + len(links), previous_position),
             )
             if curs.rowcount != 1:
-                raise RuntimeError("the audit chain head moved under this follower")
+                raise ChainHeadMoved("the audit chain head moved under this follower")
 
 
 @dataclass

@@ -12,13 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable, TypeVar
 
-from application.back_office import BackOffice, SubmitCommand
+from application.back_office import BackOffice
+from application.commands import SubmitCommand
 from application.outcomes import Outcome
+from application.ports import UseCaseRunner
 
 T = TypeVar("T")
 
 
-class CommandBus:
+class CommandBus(UseCaseRunner):
     def __init__(self, app: BackOffice, *, workers: int, max_batch: int = 128, batches_in_flight: int = 2) -> None:
         self.app = app
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onestop-command")

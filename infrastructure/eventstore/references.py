@@ -8,6 +8,7 @@ from datetime import datetime
 from eventsourcing.postgres import PostgresDatastore
 
 from application.ports import ReferenceIssuer
+from domain.calendar import buddhist_era_year
 
 SEQUENCE = "onestop_reference_seq"
 CREATE_SEQUENCE = f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}"
@@ -15,7 +16,7 @@ CREATE_SEQUENCE = f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}"
 
 def format_reference(number: int, at: datetime) -> str:
     """``OS69-0000042``: "OS", the Buddhist Era year's last two digits, a sequence number."""
-    return f"OS{(at.year + 543) % 100:02d}-{number:07d}"
+    return f"OS{buddhist_era_year(at.year) % 100:02d}-{number:07d}"
 
 
 class PostgresReferenceIssuer(ReferenceIssuer):

@@ -15,18 +15,19 @@ from domain.catalogue import FeeSchedule
 from domain.organizations import SEED_ORGANIZATIONS, Directory
 from domain.rules import RuleBook
 from infrastructure.clock import SystemClock
-from infrastructure.rules_file import load_rules
-from infrastructure.references import CREATE_SEQUENCE, PostgresReferenceIssuer
-from infrastructure.settings import Settings, SettingsError
-from infrastructure.views import ViewsRecorder
+from infrastructure.eventstore.references import CREATE_SEQUENCE, PostgresReferenceIssuer
+from onestop.rules_file import load_rules
+from onestop.settings import Settings, SettingsError
+from infrastructure.views.recorder import ViewsRecorder
 
 if TYPE_CHECKING:  # the processes import these lazily, so that each loads only what it runs
     from aiohttp import web
 
     from api.app import ApiContext
     from api.limits import LimitSettings
-    from infrastructure.dispatcher import Dispatcher
-    from infrastructure.webhooks import WebhookSettings
+    from application.ports import WebhookDeliverer
+    from infrastructure.jobs.dispatcher import Dispatcher
+    from infrastructure.integrations.webhooks import WebhookSettings
     from workers.jobs import JobRuntime
 
 
@@ -47,7 +48,7 @@ def eventsourcing_env(settings: Settings, *, create_table: bool = False) -> dict
         # Never POSTGRES_ENABLE_DB_FUNCTIONS: in eventsourcing 9.5.6 it skips the table lock and
         # readers tailing the log miss events under concurrent writes.
         "CREATE_TABLE": "y" if create_table else "n",
-        "TRANSCODER_TOPIC": "infrastructure.transcoder:OrjsonTranscoder",
+        "TRANSCODER_TOPIC": "infrastructure.eventstore.transcoder:OrjsonTranscoder",
     }
 
 
@@ -109,8 +110,8 @@ def migrate(settings: Settings) -> None:
     try:
         views = build_views(app)
         views.create_table()
-        from infrastructure.dispatcher import TRACKING_TABLE as DISPATCHER_TRACKING
-        from infrastructure.jobs_store import SCHEMA_STATEMENTS as JOBS_SCHEMA
+        from infrastructure.jobs.dispatcher import TRACKING_TABLE as DISPATCHER_TRACKING
+        from infrastructure.jobs.jobs_store import SCHEMA_STATEMENTS as JOBS_SCHEMA
         from eventsourcing.postgres import PostgresTrackingRecorder
 
         PostgresTrackingRecorder(datastore(app), tracking_table_name=DISPATCHER_TRACKING).create_table()
@@ -142,8 +143,8 @@ def redact(url: str) -> str:
 async def build_api(settings: Settings) -> web.Application:
     """The HTTP API with everything it needs."""
     from api.app import ApiContext, create_app
-    from infrastructure.command_bus import CommandBus
-    from infrastructure.read_models import PostgresReadModel
+    from api.command_bus import CommandBus
+    from infrastructure.views.read_models import PostgresReadModel
 
     app = build_back_office(settings)
     bus = CommandBus(app, workers=settings.pool_size)
@@ -246,8 +247,8 @@ def outside_health_checks(settings: Settings) -> tuple[list, Callable[[], Awaita
 
 def build_job_runtime(settings: Settings) -> JobRuntime:
     """What a worker process needs to run jobs: the application and the outside systems."""
-    from infrastructure.jobs_store import JobsStore
-    from infrastructure.outside_systems import HttpCivilRegistry, HttpPaymentGateway
+    from infrastructure.jobs.jobs_store import JobsStore
+    from infrastructure.jobs.outside_systems import HttpCivilRegistry, HttpPaymentGateway
     from workers.jobs import JobRuntime
 
     if settings.registry_url is None or settings.bank_url is None:
@@ -263,7 +264,8 @@ def build_job_runtime(settings: Settings) -> JobRuntime:
 
 
 def build_dispatcher(settings: Settings, broker: object) -> Dispatcher:
-    from infrastructure.dispatcher import Dispatcher, dramatiq_sender
+    from infrastructure.jobs.dispatcher import Dispatcher
+    from workers.actors import dramatiq_sender
 
     send = dramatiq_sender(broker, settings.jobs_queue, max_retries=settings.job_max_retries, min_backoff_ms=settings.job_min_backoff_ms,
                            max_backoff_ms=settings.job_max_backoff_ms)
@@ -275,7 +277,8 @@ def build_dispatcher(settings: Settings, broker: object) -> Dispatcher:
 
 def integration_schema() -> list[str]:
     """The tables of the published feed, the audit chain and webhooks."""
-    from infrastructure import audit_chain, event_feed, webhooks
+    from infrastructure.audit import audit_chain
+    from infrastructure.integrations import event_feed, webhooks
 
     return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *webhooks.SCHEMA_STATEMENTS]
 
@@ -283,14 +286,34 @@ def integration_schema() -> list[str]:
 def build_followers(app: BackOffice) -> list[Callable[[], object]]:
     """What the elected projector runs after each catch-up: the published feed, then the hash
     chain (each keeps its own position)."""
-    from infrastructure.audit_chain import ChainFollower
-    from infrastructure.event_feed import FeedFollower
+    from infrastructure.audit.audit_chain import ChainFollower
+    from infrastructure.integrations.event_feed import FeedFollower
 
     return [FeedFollower(datastore(app)).catch_up, ChainFollower(datastore(app)).catch_up]
 
 
+def webhook_agents(database_url: str, hooks: WebhookSettings) -> Callable[[], Awaitable[WebhookDeliverer]]:
+    """How a worker makes its webhook delivery agent (one per event loop, on its first message)."""
+    from infrastructure.integrations.webhooks import DeliveryAgent, create_pool
+
+    async def make_agent() -> WebhookDeliverer:
+        pool = await create_pool(database_url, max_size=16)
+        return DeliveryAgent(pool, hooks)
+
+    return make_agent
+
+
+def declare_webhook_delivery(settings: Settings, broker: object) -> Callable[[list[tuple[int, float]]], None]:
+    """Declare the webhook delivery actor on ``broker`` and configure it from ``settings``;
+    returns the function that enqueues deliveries."""
+    import workers.webhooks as webhook_actors
+
+    webhook_actors.configure(webhook_agents(settings.database.url(), webhook_settings(settings)))
+    return webhook_actors.sender(webhook_actors.declare(broker))  # type: ignore[arg-type]
+
+
 def webhook_settings(settings: Settings) -> WebhookSettings:
-    from infrastructure.webhooks import WebhookSettings
+    from infrastructure.integrations.webhooks import WebhookSettings
 
     return WebhookSettings.from_settings(settings)
 
@@ -299,14 +322,14 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
     """Routes and hooks for auditors (log, export, verify, as_of) and integrators (feed, SSE,
     subscriptions) on ``ctx``; returns the hooks to run when the server shuts down."""
     from api.audit import AuditApi
-    from api.streams import StreamsApi
+    from api.streams import StreamSettings, StreamsApi
     from api.subscriptions import SubscriptionsApi
     from application.cloudevents import TOPIC_OF_TYPE
     from application.history import History
-    from infrastructure.audit_log import AuditLog
-    from infrastructure.event_feed import EventFeed, FeedNotifier, StreamSettings
+    from infrastructure.audit.audit_log import AuditLog
+    from infrastructure.integrations.event_feed import EventFeed, FeedNotifier
+    from infrastructure.integrations.webhooks import SubscriptionStore, check_target
     from infrastructure.secret_box import SecretBox
-    from infrastructure.webhooks import SubscriptionStore, check_target
 
     notifier = FeedNotifier(settings.database.url())
     await notifier.start()
@@ -335,16 +358,16 @@ def serve_webhooks(settings: Settings) -> None:
 
     import dramatiq
 
-    from infrastructure.event_feed import EventFeed, FeedNotifier
-    from infrastructure.webhook_dispatcher import WebhookDispatcher
-    from infrastructure.webhooks import create_pool
+    from infrastructure.integrations.event_feed import EventFeed, FeedNotifier
+    from infrastructure.integrations.webhook_dispatcher import WebhookDispatcher
+    from infrastructure.integrations.webhooks import create_pool
     from workers.broker import setup_broker
 
     broker = setup_broker(settings.broker_url)
     import workers.webhooks as webhook_actors
 
     hooks = webhook_settings(settings)
-    webhook_actors.configure(settings.database.url(), hooks)
+    enqueue = declare_webhook_delivery(settings, broker)
     worker = None
     if settings.broker_url is None:
         worker = dramatiq.Worker(broker, queues={webhook_actors.QUEUE}, worker_threads=8)
@@ -357,7 +380,7 @@ def serve_webhooks(settings: Settings) -> None:
         pool = await create_pool(settings.database.url(), max_size=4)
         notifier = FeedNotifier(settings.database.url())
         await notifier.start()
-        dispatcher = WebhookDispatcher(pool, EventFeed(pool, notifier), webhook_actors.enqueue, hooks)
+        dispatcher = WebhookDispatcher(pool, EventFeed(pool, notifier), enqueue, hooks)
         print("webhook dispatcher following the published feed", flush=True)
         try:
             await dispatcher.run(stop)

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any
 
-from infrastructure.settings import Settings, SettingsError
+from onestop.settings import Settings, SettingsError
 
 log = logging.getLogger("onestop")
 
@@ -44,7 +44,7 @@ def _need_database(settings: Settings) -> Settings:
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    from infrastructure.bootstrap import migrate
+    from onestop.bootstrap import migrate
 
     settings = _need_database(_settings(require_secret=False))
     migrate(settings)
@@ -70,7 +70,7 @@ def cmd_api(args: argparse.Namespace) -> None:
     from aiohttp import web
 
     from api.server import run as serve
-    from infrastructure.bootstrap import build_api
+    from onestop.bootstrap import build_api
 
     settings = _need_secrets_key(_need_database(_settings()))
     host = args.host or settings.host
@@ -84,8 +84,8 @@ def cmd_api(args: argparse.Namespace) -> None:
 
 
 def cmd_projector(args: argparse.Namespace) -> None:
-    from infrastructure.bootstrap import build_back_office, build_followers, build_views
-    from infrastructure.projector import Projector
+    from onestop.bootstrap import build_back_office, build_followers, build_views
+    from infrastructure.views.projector import Projector
 
     settings = _need_database(_settings(require_secret=False))
     app = build_back_office(settings)
@@ -98,7 +98,7 @@ def cmd_projector(args: argparse.Namespace) -> None:
         def progress(done: int, position: int) -> None:
             print(f"\rrebuilding: {done} events, position {position}/{total} ({100 * position // total}%)", end="", flush=True)
 
-        from infrastructure.projector import ProjectorBusy
+        from infrastructure.errors import ProjectorBusy
 
         try:
             count = projector.rebuild(settings.database.conninfo(), progress)
@@ -124,7 +124,7 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
     """Run the dispatcher, a worker, or both (the embedded case, on the in-process broker)."""
     import dramatiq
 
-    from infrastructure.bootstrap import build_dispatcher, build_job_runtime
+    from onestop.bootstrap import build_dispatcher, build_job_runtime, declare_webhook_delivery
     from workers.broker import setup_broker
 
     broker = setup_broker(settings.broker_url)
@@ -132,7 +132,7 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
 
     actors.declare(broker, settings.jobs_queue)
 
-    import workers.webhooks  # noqa: F401  (declares the webhook delivery actor on this broker)
+    declare_webhook_delivery(settings, broker)  # a worker delivers webhooks too
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -189,7 +189,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
 
     import asyncpg
 
-    from infrastructure.audit_chain import verify_chain
+    from infrastructure.audit.audit_chain import verify_chain
 
     settings = _need_database(_settings(require_secret=False))
 
@@ -206,19 +206,19 @@ def cmd_audit(args: argparse.Namespace) -> None:
 
 
 def cmd_webhooks(args: argparse.Namespace) -> None:
-    from infrastructure.bootstrap import serve_webhooks
+    from onestop.bootstrap import serve_webhooks
 
     serve_webhooks(_need_secrets_key(_need_database(_settings(require_secret=False))))
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from infrastructure.runner import run_all
+    from onestop.runner import run_all
 
     run_all(args)
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
-    from infrastructure.simulators.cli import run_bank, run_registry
+    from simulators.cli import run_bank, run_registry
 
     (run_registry if args.system == "registry" else run_bank)(args.rest)
 

@@ -26,8 +26,9 @@ from typing import Any, Mapping
 import asyncpg
 
 from application.cloudevents import to_cloudevent
+from application.ports import FeedPage
 from infrastructure.json_codec import dumps
-from infrastructure.read_models import EVENTS_TABLE, stored_event_document
+from infrastructure.views.read_models import EVENTS_TABLE, stored_event_document
 
 log = logging.getLogger("onestop.feed")
 
@@ -53,17 +54,6 @@ _READ_LOG = (
     f"SELECT notification_id, originator_id::text AS aggregate_id, originator_version, topic, state"
     f" FROM {EVENTS_TABLE} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
 )
-
-
-@dataclass(frozen=True)
-class StreamSettings:
-    """How the live stream behaves. Read once, in the composition root."""
-
-    heartbeat_seconds: float = 15.0
-    batch_size: int = 500
-    # A lost notification delays a stream by at most this long.
-    poll_seconds: float = 1.0
-
 
 
 class FeedFollower:
@@ -185,12 +175,6 @@ class FeedNotifier:
             await conn.close()
 
 
-@dataclass
-class FeedPage:
-    items: list[tuple[int, bytes]]  # (position, CloudEvent JSON)
-    next_position: int
-
-
 @dataclass(frozen=True)
 class FeedRow:
     position: int
@@ -245,6 +229,10 @@ class EventFeed:
             f" WHERE position > $1 AND position <= $3 ORDER BY position LIMIT $2", after, limit, until if until is not None else 2**62,
         )
         return [FeedRow(*row) for row in rows]
+
+    def waiter(self) -> asyncio.Event:
+        """An event that fires when the feed grows."""
+        return self.notifier.waiter()
 
     async def wait(self, waiter: asyncio.Event, timeout: float) -> None:
         """Until the feed grows (``waiter`` fires) or ``timeout`` passes."""

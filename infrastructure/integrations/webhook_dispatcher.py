@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import asyncpg
 
-from infrastructure.event_feed import FEED_TABLE, EventFeed, FeedRow
-from infrastructure.webhooks import DELIVERIES, DISPATCH_TRACKING, REPLAYS, SUBSCRIPTIONS, WebhookSettings
+from infrastructure.integrations.event_feed import FEED_TABLE, EventFeed, FeedRow
+from infrastructure.integrations.webhooks import DELIVERIES, DISPATCH_TRACKING, REPLAYS, SUBSCRIPTIONS, WebhookSettings
 
 log = logging.getLogger("onestop.webhooks")
 

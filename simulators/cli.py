@@ -116,5 +116,5 @@ def run_bank(argv: list[str]) -> None:
 if __name__ == "__main__":
     commands = {"registry": run_registry, "bank": run_bank}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
-        sys.exit("usage: python -m infrastructure.simulators.cli registry|bank [flags]")
+        sys.exit("usage: python -m simulators.cli registry|bank [flags]")
     commands[sys.argv[1]](sys.argv[2:])

@@ -10,7 +10,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from application.ports import CivilRegistry, OutsideCallFailed, OutsideCallRefused, PaymentGateway
+from application.errors import OutsideCallFailed, OutsideCallRefused
+from application.ports import CivilRegistry, PaymentGateway
 
 
 class HttpClient:

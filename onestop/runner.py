@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from infrastructure.settings import Settings
+from onestop.settings import Settings
 
 
 def _secret(data_dir: Path, name: str = "jwt_secret") -> str:
@@ -46,9 +46,9 @@ def _wait_for_health(url: str, timeout: float) -> bool:
 
 def seed_demo(settings: Settings) -> int:
     """File a few demo requests through the real use cases, once, on an empty log."""
-    from application.back_office import SubmitCommand
+    from application.commands import SubmitCommand
     from domain.actors import Actor
-    from infrastructure.bootstrap import build_back_office
+    from onestop.bootstrap import build_back_office
 
     app = build_back_office(settings)
     try:
@@ -93,7 +93,7 @@ def banner(settings: Settings, base: str, *, generated_secret: bool) -> str:
 
 
 def run_all(args: argparse.Namespace) -> None:
-    from infrastructure.bootstrap import migrate
+    from onestop.bootstrap import migrate
 
     settings = Settings.from_env(require_secret=False)
     env = dict(os.environ)
@@ -101,7 +101,7 @@ def run_all(args: argparse.Namespace) -> None:
     env.setdefault("ONESTOP_LOG_LEVEL", "WARNING")
     server = None
     if settings.database_url is None:
-        from infrastructure.embedded_db import start_embedded
+        from onestop.embedded_db import start_embedded
 
         print(f"starting the embedded PostgreSQL in {settings.data_dir.resolve()}", flush=True)
         server, url = start_embedded(settings.data_dir)
@@ -123,7 +123,7 @@ def run_all(args: argparse.Namespace) -> None:
     children: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(name: str) -> None:
-        children[name] = subprocess.Popen([sys.executable, "-m", "infrastructure.cli", *commands[name]], env=env)
+        children[name] = subprocess.Popen([sys.executable, "-m", "onestop.cli", *commands[name]], env=env)
 
     for name in commands:
         start(name)

@@ -24,7 +24,7 @@ from application.back_office import BackOffice
 from application.jobs import VERIFY_APPLICANT, Job, jobs_for
 from domain.payment import Payment
 from domain.service_request import ServiceRequest
-from infrastructure.jobs_store import JobsStore
+from infrastructure.jobs.jobs_store import JobsStore
 
 log = logging.getLogger("onestop.dispatcher")
 
@@ -144,21 +144,3 @@ class Dispatcher:
                     continue
                 for _ in conn.notifies(timeout=poll_seconds, stop_after=1):
                     pass
-
-
-def dramatiq_sender(broker: Any, queue: str, *, max_retries: int, min_backoff_ms: int, max_backoff_ms: int) -> Send:
-    """A Send that enqueues `run_job` messages with ids derived from the job."""
-    from workers.actors import declare
-
-    run_job = declare(broker, queue).run_job
-
-    def send(job: Job, delay_ms: int) -> None:
-        message = run_job.message_with_options(
-            args=(str(job.id), job.kind, str(job.request_id) if job.request_id else None, str(job.payment_id) if job.payment_id else None,
-                  dict(job.facts) or None),
-            max_retries=max_retries, min_backoff=min_backoff_ms, max_backoff=max_backoff_ms,
-        ).copy(message_id=job.message_id)
-        broker.enqueue(message, delay=delay_ms or None)
-
-    return send
-

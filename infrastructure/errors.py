@@ -1,0 +1,17 @@
+"""The infrastructure's errors."""
+
+from __future__ import annotations
+
+from domain.errors import OneStopError
+
+
+class InfrastructureError(OneStopError):
+    """Root of the infrastructure's errors."""
+
+
+class ProjectorBusy(InfrastructureError):
+    """Another projector holds the views."""
+
+
+class ChainHeadMoved(InfrastructureError):
+    """Another writer extended the audit chain under this follower."""
