@@ -52,9 +52,9 @@ async def test_a_certified_copy_is_paid_by_promptpay_and_issued_with_a_document_
     state = await stack.wait_status(state["id"], {"awaiting_payment"})
     payment_url = f"/v1/payments/{state['payment']['id']}"
     payment = await (await stack.harness.client.get(payment_url, headers=token("citizen", person["national_id"]))).json()
-    assert payment["amount_satang"] == 4000
+    assert payment["amount_satang"] == 1000  # 2 copies of a house-registration entry at 5 baht (rules.toml)
     paid = await stack.pay(payment["promptpay_payload"])
-    assert paid["reference"] == state["reference"] and paid["amount_satang"] == 4000
+    assert paid["reference"] == state["reference"] and paid["amount_satang"] == 1000
     state = await stack.wait_status(state["id"], {"in_review"})
     assert state["payment"]["status"] == "paid"
     officer = officer_of(person["organization"])
@@ -107,11 +107,11 @@ async def test_payment_notices_are_checked_deduplicated_and_mismatches_recorded(
     person, state = await _awaiting_copy(stack)
     url = "/v1/payment-notifications/sim-bank"
     count = stack.harness.event_count()
-    notice = {"notice_id": "N1", "payment_id": "PAY-T-1", "reference": state["reference"], "amount_satang": 2000, "paid_at": "2026-11-29T10:00:00Z"}
+    notice = {"notice_id": "N1", "payment_id": "PAY-T-1", "reference": state["reference"], "amount_satang": 1000, "paid_at": "2026-11-29T10:00:00Z"}
     raw, headers = _signed(notice)
     forged = await stack.harness.client.post(url, data=raw, headers={**headers, "X-Bank-Signature": "00" * 32})
     assert forged.status == 401 and stack.harness.event_count() == count
-    short = {**notice, "payment_id": "PAY-T-0", "amount_satang": 1999}
+    short = {**notice, "payment_id": "PAY-T-0", "amount_satang": 999}
     raw_short, headers_short = _signed(short)
     answer = await (await stack.harness.client.post(url, data=raw_short, headers=headers_short)).json()
     assert answer["status"] == "discrepancy"
@@ -156,7 +156,7 @@ async def test_a_payment_after_expiry_is_refunded_by_a_job(jobs_stack: JobsStack
 
     await eventually(refunded, 30, what="the refund")
     refunds = await stack.get(f"{stack.bank_url}/refunds?reference={state['reference']}")
-    assert len(refunds["items"]) == 1 and refunds["items"][0]["amount_satang"] == 2000
+    assert len(refunds["items"]) == 1 and refunds["items"][0]["amount_satang"] == 1000
     assert (await stack.request(state["id"]))["status"] == "awaiting_payment"
 
 
