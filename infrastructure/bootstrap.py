@@ -295,11 +295,10 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
 def serve_webhooks(settings: Settings) -> None:
     """`onestop webhooks`: the webhook dispatcher until SIGTERM; on the in-process broker (no
     ONESTOP_BROKER_URL) the delivery worker runs here too, else `onestop worker` delivers."""
-    import signal
-
     import dramatiq
 
     from infrastructure.event_feed import EventFeed, FeedNotifier
+    from infrastructure.graceful_stop import GRACE_SECONDS, async_stop_on_signals
     from infrastructure.webhook_dispatcher import WebhookDispatcher
     from infrastructure.webhooks import create_pool
     from workers.broker import setup_broker
@@ -315,9 +314,7 @@ def serve_webhooks(settings: Settings) -> None:
         worker.start()
 
     async def follow() -> None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        stop = async_stop_on_signals()
         pool = await create_pool(settings.database.url(), max_size=4)
         notifier = FeedNotifier(settings.database.url())
         await notifier.start()
@@ -335,4 +332,4 @@ def serve_webhooks(settings: Settings) -> None:
     finally:
         if worker is not None:
             webhook_actors.close()
-            worker.stop(timeout=10_000)
+            worker.stop(timeout=int(GRACE_SECONDS * 1000))

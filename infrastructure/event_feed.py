@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import asyncpg
 
 from application.cloudevents import to_cloudevent
+from infrastructure.following import catch_up_in_batches
 from infrastructure.json_codec import dumps
 from infrastructure.read_models import EVENTS_TABLE, stored_event_document
 
@@ -85,23 +86,22 @@ class FeedFollower:
         """Publish every event after the feed's position, a batch per transaction."""
         if self._position is None:
             self._position = self.position()
-        done = 0
         try:
-            while True:
-                with self.datastore.transaction(commit=False) as curs:
-                    curs.execute(_READ_LOG, (self._position, self.batch_size))
-                    rows = curs.fetchall()
-                if not rows:
-                    return done
-                self._publish(rows)
-                self._position = rows[-1]["notification_id"]
-                done += len(rows)
-                if len(rows) < self.batch_size:
-                    return done
+            done, self._position = catch_up_in_batches(self._position, self._read, self._write, self.batch_size)
+            return done
         except Exception:
             # Another writer, or a failed transaction: read the position again next time.
             self._position = None
             raise
+
+    def _read(self, after: int, limit: int) -> list[Mapping[str, Any]]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(_READ_LOG, (after, limit))
+            return curs.fetchall()
+
+    def _write(self, _: int, rows: list[Mapping[str, Any]]) -> int:
+        self._publish(rows)
+        return int(rows[-1]["notification_id"])
 
     def _publish(self, rows: list[Mapping[str, Any]]) -> None:
         documents = [stored_event_document(row) for row in rows]
