@@ -80,9 +80,7 @@ def cmd_projector(args: argparse.Namespace) -> None:
     projector = Projector(app, build_views(app), batch_size=args.batch_size or (10_000 if args.rebuild else 2000), followers=build_followers(app))
     if args.retry_failed:
         try:
-            applied, still = projector.retry_failed(settings.database.conninfo())
-        except ProjectorBusy as error:
-            sys.exit(f"onestop: {error}")
+            applied, still = projector.retry_failed()
         finally:
             app.close()
         print(f"applied {len(applied)} set-aside events" + (f" (positions {', '.join(map(str, applied))})" if applied else ""))

@@ -104,38 +104,37 @@ class Projector:
         with self.views.datastore.transaction(commit=False) as curs:
             return set_aside(curs, FAILURES_VIEW)
 
-    def retry_failed(self, conninfo: str) -> tuple[list[int], list[SetAside]]:
-        """Apply the set-aside events again, holding the election lock. The rows of each
-        aggregate concerned are computed again from all its events up to the views' position,
-        and only the set-aside events add to the daily counts, so the views end as if the event
-        had applied the first time. Returns (positions now applied, events still set aside)."""
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            if not conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]:
-                raise ProjectorBusy("a projector is running; stop it before retrying set-aside events")
-            applied: list[int] = []
-            with self.views.datastore.transaction(commit=True) as curs:
-                failures = set_aside(curs, FAILURES_VIEW)
-                until = self.views.position()
-                done: set[int] = set()
-                for failure in failures:
-                    if failure.position in done:
-                        continue
-                    curs.execute("SAVEPOINT retry")
-                    try:
-                        positions = self._refold_family(curs, failure, {f.position for f in failures} - done, until)
-                    except CONNECTION_ERRORS:
-                        raise
-                    except Exception as error:
-                        curs.execute("ROLLBACK TO SAVEPOINT retry")
-                        curs.execute(f"UPDATE {FAILURES_TABLE} SET retried_at = now(), error = %s WHERE view = %s AND position = %s",
-                                     (describe_error(error), FAILURES_VIEW, failure.position))
-                        done.add(failure.position)
-                        continue
-                    curs.execute(f"DELETE FROM {FAILURES_TABLE} WHERE view = %s AND position = ANY(%s)", (FAILURES_VIEW, list(positions)))
-                    curs.execute("RELEASE SAVEPOINT retry")
-                    done |= positions
-                    applied.extend(sorted(positions))
-            return applied, self.set_aside()
+    def retry_failed(self) -> tuple[list[int], list[SetAside]]:
+        """Apply the set-aside events again. The rows of each aggregate concerned are computed
+        again from all its events up to the views' position, and only the set-aside events add
+        to the daily counts, so the views end as if the event had applied the first time. Runs
+        beside a live projector: both take the views' write lock, so they take turns. Returns
+        (positions now applied, events still set aside)."""
+        applied: list[int] = []
+        with self.views.datastore.transaction(commit=True) as curs:
+            self.views.lock_for_writing(curs)
+            failures = set_aside(curs, FAILURES_VIEW)
+            until = self.views.position()
+            done: set[int] = set()
+            for failure in failures:
+                if failure.position in done:
+                    continue
+                curs.execute("SAVEPOINT retry")
+                try:
+                    positions = self._refold_family(curs, failure, {f.position for f in failures} - done, until)
+                except CONNECTION_ERRORS:
+                    raise
+                except Exception as error:
+                    curs.execute("ROLLBACK TO SAVEPOINT retry")
+                    curs.execute(f"UPDATE {FAILURES_TABLE} SET retried_at = now(), error = %s WHERE view = %s AND position = %s",
+                                 (describe_error(error), FAILURES_VIEW, failure.position))
+                    done.add(failure.position)
+                    continue
+                curs.execute(f"DELETE FROM {FAILURES_TABLE} WHERE view = %s AND position = ANY(%s)", (FAILURES_VIEW, list(positions)))
+                curs.execute("RELEASE SAVEPOINT retry")
+                done |= positions
+                applied.extend(sorted(positions))
+        return applied, self.set_aside()
 
     def _refold_family(self, curs: Any, failure: SetAside, failed: set[int], until: int) -> set[int]:
         """Fold again every event of the set-aside event's request and its payments (or its

@@ -32,6 +32,9 @@ VIEWS_CHANNEL = "onestop_views"
 TRACKING_TABLE = "onestop_views_tracking"
 # The name of these views in projection_failures.
 FAILURES_VIEW = "views"
+# Every transaction that writes the views takes this lock, so that a retry of set-aside events
+# and the elected projector take turns.
+WRITE_LOCK_KEY = 0x0E57_0011
 
 REQUEST_COLUMNS = (
     "id", "reference", "service", "organization", "filed_at", "channel", "status", "version", "position",
@@ -168,6 +171,7 @@ class ViewsRecorder(PostgresTrackingRecorder):
         # Views are derived: if the server crashes before this commit reaches disk, the rows
         # and the tracking record are lost together and the batch is applied again.
         curs.execute("SET LOCAL synchronous_commit = off")
+        curs.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
 
     def _finish(self, curs: Any, last_position: int) -> None:
         self._insert_tracking(curs, Tracking(VIEWS_NAME, last_position))
@@ -228,6 +232,10 @@ class ViewsRecorder(PostgresTrackingRecorder):
                 key, column, amount = increment
                 counts[key][column] += amount
         self._write(curs, requests.values(), payments.values(), counts)
+
+    def lock_for_writing(self, curs: Any) -> None:
+        """Take the views' write lock for ``curs``'s transaction (the projector waits meanwhile)."""
+        self._begin(curs)
 
     def refold(self, curs: Any, events: Sequence[tuple[Any, int]], counted: set[int]) -> None:
         """Compute the rows of the aggregates of ``events`` again from all their events (given in
