@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import asyncpg
 
 from application.cloudevents import to_cloudevent
-from infrastructure.following import catch_up_in_batches
+from infrastructure.following import Backoff, catch_up_in_batches
 from infrastructure.json_codec import dumps
 from infrastructure.read_models import EVENTS_TABLE, stored_event_document
 
@@ -150,13 +150,20 @@ class FeedNotifier:
         self._reconnect: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """LISTEN; when the database cannot be reached now, keep trying in the background."""
+        if not await self._connect() and not self._closed:
+            self._reconnect = asyncio.get_running_loop().create_task(self._restart())
+
+    async def _connect(self) -> bool:
         try:
             self._conn = await asyncpg.connect(self.dsn)
             await self._conn.add_listener(FEED_CHANNEL, self._on_notify)
             self._conn.add_termination_listener(self._on_lost)
-        except (OSError, asyncpg.PostgresError) as error:
-            log.warning("cannot LISTEN for the feed (%s); streams poll instead", error)
+            return True
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.warning("cannot LISTEN for the feed (%s); streams poll meanwhile", error)
             self._conn = None
+            return False
 
     def _on_notify(self, *_: Any) -> None:
         event, self._event = self._event, asyncio.Event()
@@ -168,9 +175,13 @@ class FeedNotifier:
             self._reconnect = asyncio.get_running_loop().create_task(self._restart())
 
     async def _restart(self) -> None:
-        await asyncio.sleep(1.0)
-        if not self._closed:
-            await self.start()
+        # Until it listens again (the server may be restarting, or refusing connections).
+        backoff = Backoff(initial=1.0)
+        while not self._closed:
+            await asyncio.sleep(backoff.next())
+            if not self._closed and await self._connect():
+                self._on_notify()  # whatever was published meanwhile
+                return
 
     def waiter(self) -> asyncio.Event:
         return self._event
