@@ -80,7 +80,7 @@ class Projector:
             follower()
         return self.position
 
-    def follower(self, conninfo: str, *, poll_seconds: float = 1.0) -> LogFollower:
+    def log_follower(self, conninfo: str, *, poll_seconds: float = 1.0) -> LogFollower:
         return LogFollower(
             NAME, conninfo, ADVISORY_LOCK_KEY, self.app.recorder.channel_name,  # type: ignore[attr-defined]
             position=self.views.position, step=self.step, tracking=TRACKING_TABLE,
@@ -172,4 +172,4 @@ class Projector:
     def run(self, stop: threading.Event, conninfo: str, *, poll_seconds: float = 1.0) -> None:
         """Hold the election lock, then follow the log until ``stop`` is set; lost connections
         are retried with backoff, anything unexpected escapes (run it in a supervised thread)."""
-        self.follower(conninfo, poll_seconds=poll_seconds).run(stop)
+        self.log_follower(conninfo, poll_seconds=poll_seconds).run(stop)
