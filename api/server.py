@@ -56,11 +56,12 @@ class OneStopAppRunner(web.AppRunner):
                              handler_cancellation=plain.handler_cancellation, loop=plain._loop, **plain._kwargs)
 
 
-def run(app: Awaitable[web.Application], host: str, port: int) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down gracefully (as ``web.run_app`` does)."""
+def run(app: Awaitable[web.Application], host: str, port: int, *, shutdown_timeout: float = 20.0) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully (as ``web.run_app`` does): stop
+    accepting, give in-flight requests up to ``shutdown_timeout`` seconds, exit."""
 
     async def main() -> None:
-        runner = OneStopAppRunner(await app, handle_signals=True, access_log=None)
+        runner = OneStopAppRunner(await app, handle_signals=True, access_log=None, shutdown_timeout=shutdown_timeout)
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()

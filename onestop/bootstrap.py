@@ -354,13 +354,12 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
 def serve_webhooks(settings: Settings) -> None:
     """`onestop webhooks`: the webhook dispatcher until SIGTERM; on the in-process broker (no
     ONESTOP_BROKER_URL) the delivery worker runs here too, else `onestop worker` delivers."""
-    import signal
-
     import dramatiq
 
     from infrastructure.integrations.event_feed import EventFeed, FeedNotifier
     from infrastructure.integrations.webhook_dispatcher import WebhookDispatcher
     from infrastructure.integrations.webhooks import create_pool
+    from onestop.processes import GRACE_SECONDS, async_stop_on_signals
     from workers.broker import setup_broker
 
     broker = setup_broker(settings.broker_url)
@@ -374,9 +373,7 @@ def serve_webhooks(settings: Settings) -> None:
         worker.start()
 
     async def follow() -> None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        stop = async_stop_on_signals()
         pool = await create_pool(settings.database.url(), max_size=4)
         notifier = FeedNotifier(settings.database.url())
         await notifier.start()
@@ -394,4 +391,4 @@ def serve_webhooks(settings: Settings) -> None:
     finally:
         if worker is not None:
             webhook_actors.close()
-            worker.stop(timeout=10_000)
+            worker.stop(timeout=int(GRACE_SECONDS * 1000))

@@ -10,13 +10,13 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 from typing import Any
 
 from onestop.settings import Settings, SettingsError
+from infrastructure.eventstore.following import start_thread
+from onestop.processes import GRACE_SECONDS, stop_on_signals
 
 log = logging.getLogger("onestop")
 
@@ -80,16 +80,27 @@ def cmd_api(args: argparse.Namespace) -> None:
         return await build_api(settings)
 
     print(f"OneStop API listening on http://{host}:{port}", flush=True)
-    serve(make(), host, port)
+    # SIGTERM: stop accepting, finish in-flight requests within the grace period, exit 0.
+    serve(make(), host, port, shutdown_timeout=GRACE_SECONDS)
 
 
 def cmd_projector(args: argparse.Namespace) -> None:
     from onestop.bootstrap import build_back_office, build_followers, build_views
+    from infrastructure.errors import ProjectorBusy
     from infrastructure.views.projector import Projector
 
     settings = _need_database(_settings(require_secret=False))
     app = build_back_office(settings)
     projector = Projector(app, build_views(app), batch_size=args.batch_size or (10_000 if args.rebuild else 2000), followers=build_followers(app))
+    if args.retry_failed:
+        try:
+            applied, still = projector.retry_failed()
+        finally:
+            app.close()
+        print(f"applied {len(applied)} set-aside events" + (f" (positions {', '.join(map(str, applied))})" if applied else ""))
+        for failure in still:
+            print(f"  still set aside: {failure.describe()}")
+        sys.exit(1 if still else 0)
     if args.rebuild:
         before = projector.views.checksum()
         started = time.monotonic()
@@ -110,13 +121,21 @@ def cmd_projector(args: argparse.Namespace) -> None:
         for table, checksum in after.items():
             same = "same as before" if before.get(table) == checksum else f"was {before.get(table)}"
             print(f"  {table}: {checksum} ({same})")
+        # The views must never diverge silently: say which events they do not reflect.
+        failures = projector.set_aside()
+        if failures:
+            print(f"{len(failures)} events set aside (the views do not reflect them; fix the cause, then run"
+                  f" `onestop projector --retry-failed`):")
+            for failure in failures:
+                print(f"  {failure.describe()}")
         app.close()
         return
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     print("projector following the event log", flush=True)
-    projector.run(stop, settings.database.conninfo())
+    thread = start_thread("projector", projector.run, stop, settings.database.conninfo())
+    stop.wait()
+    # The loop ends its step, lets go of the election lock and closes its connection.
+    thread.join(timeout=GRACE_SECONDS)
     app.close()
 
 
@@ -134,9 +153,7 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
 
     declare_webhook_delivery(settings, broker)  # a worker delivers webhooks too
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals()
     worker = None
     if work:
         actors.install(build_job_runtime(settings))
@@ -146,19 +163,19 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
     follower = None
     if dispatch:
         dispatcher = build_dispatcher(settings, broker)
-        follower = threading.Thread(target=dispatcher.run, args=(stop, settings.database.conninfo()), name="dispatcher")
-        follower.start()
+        follower = start_thread("dispatcher", dispatcher.run, stop, settings.database.conninfo())
         print("dispatcher following the event log", flush=True)
     stop.wait()
+    # Stop taking work, finish what is in hand (within the grace period), then exit 0.
     if follower is not None:
-        follower.join(timeout=10)
+        follower.join(timeout=GRACE_SECONDS)
     if worker is not None:
         from dramatiq.asyncio import get_event_loop_thread
 
         loop_thread = get_event_loop_thread()
         if loop_thread is not None:
             loop_thread.run_coroutine(actors.runtime().close())
-        worker.stop(timeout=10_000)
+        worker.stop(timeout=int(GRACE_SECONDS * 1000))
 
 
 def cmd_dispatcher(args: argparse.Namespace) -> None:
@@ -235,6 +252,8 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("projector", help="keep the views current")
     p.add_argument("--rebuild", action="store_true", help="rebuild every view from the start of the log, then exit")
     p.add_argument("--batch-size", type=int, help="events per transaction (default 2000; 10000 with --rebuild)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="apply the events the views set aside again (after fixing the cause), then exit; 1 if some still fail")
     p.set_defaults(fn=cmd_projector)
     p = sub.add_parser("token", help="print a development token")
     p.add_argument("--role", required=True)

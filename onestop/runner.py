@@ -7,6 +7,7 @@ one-machine path runs the same code as production.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
 import signal
@@ -15,9 +16,13 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from onestop.settings import Settings
+from infrastructure.eventstore.following import Backoff
+from onestop.processes import GRACE_SECONDS, stop_on_signals
+
+log = logging.getLogger("onestop.run")
 
 
 def _secret(data_dir: Path, name: str = "jwt_secret") -> str:
@@ -120,45 +125,91 @@ def run_all(args: argparse.Namespace) -> None:
 
     extra = _extra_processes(settings, env)
     commands = {"api": ["api"], "projector": ["projector"], **extra}
-    children: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(name: str) -> None:
-        children[name] = subprocess.Popen([sys.executable, "-m", "onestop.cli", *commands[name]], env=env)
-
-    for name in commands:
-        start(name)
-    stopping = False
-
-    def stop(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    supervisor = Supervisor(commands, env)
+    stop = stop_on_signals()
+    supervisor.start_all()
     base = f"http://{settings.host}:{settings.port}"
     if _wait_for_health(f"{base}/v1/health", 60):
         print(banner(settings, base, generated_secret=generated_secret), flush=True)
     else:
         print("onestop: the API did not become healthy within 60 s", file=sys.stderr, flush=True)
     try:
-        while not stopping:
-            for name, child in list(children.items()):
-                if child.poll() is not None and not stopping:
-                    print(f"onestop: {name} exited with {child.returncode}; restarting", file=sys.stderr, flush=True)
-                    time.sleep(1)
-                    start(name)
-            time.sleep(0.5)
+        while not stop.is_set():
+            supervisor.check()
+            stop.wait(0.5)
     finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.terminate()
-        for child in children.values():
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        supervisor.stop_all()
         if server is not None:
             server.cleanup()
+
+
+def describe_exit(returncode: int) -> str:
+    """'exit status 70' or 'signal SIGKILL'."""
+    if returncode < 0:
+        try:
+            return f"signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"exit status {returncode}"
+
+
+class Supervisor:
+    """Runs each command as a child process and restarts a child that exits, after a capped
+    exponential backoff (reset once the child has run for ``stable_seconds``), logging why it
+    ended: what systemd or Kubernetes do in production, for one machine."""
+
+    def __init__(self, commands: dict[str, list[str]], env: dict[str, str], *, stable_seconds: float = 60.0,
+                 backoff: Callable[[], Backoff] = lambda: Backoff(initial=1.0, maximum=30.0)) -> None:
+        self.commands = commands
+        self.env = env
+        self.stable_seconds = stable_seconds
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.started_at: dict[str, float] = {}
+        self.restart_at: dict[str, float] = {}
+        self.backoffs = {name: backoff() for name in commands}
+        self.restarts: dict[str, int] = dict.fromkeys(commands, 0)
+
+    def start(self, name: str) -> None:
+        self.children[name] = subprocess.Popen([sys.executable, "-m", "onestop.cli", *self.commands[name]], env=self.env)
+        self.started_at[name] = time.monotonic()
+
+    def start_all(self) -> None:
+        for name in self.commands:
+            self.start(name)
+
+    def check(self) -> None:
+        """Note children that ended and restart those whose backoff has passed."""
+        now = time.monotonic()
+        for name, child in list(self.children.items()):
+            if name in self.restart_at:
+                if now >= self.restart_at[name]:
+                    del self.restart_at[name]
+                    self.restarts[name] += 1
+                    log.warning("restarting %s", name)
+                    self.start(name)
+                continue
+            if child.poll() is None:
+                if now - self.started_at[name] >= self.stable_seconds:
+                    self.backoffs[name].reset()
+                continue
+            delay = self.backoffs[name].next()
+            log.warning("%s (pid %d) ended with %s after %.1fs; restarting in %.1fs",
+                        name, child.pid, describe_exit(child.returncode), now - self.started_at[name], delay)
+            self.restart_at[name] = now + delay
+
+    def stop_all(self) -> None:
+        """SIGTERM to every child, then wait for them to finish their work (the grace period)."""
+        running = [c for c in self.children.values() if c.poll() is None]
+        for child in running:
+            child.terminate()
+        deadline = time.monotonic() + GRACE_SECONDS + 5
+        for name, child in self.children.items():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within the grace period; killing it", name)
+                child.kill()
+                child.wait()
 
 
 def _extra_processes(settings: Settings, env: dict[str, str]) -> dict[str, list[str]]:

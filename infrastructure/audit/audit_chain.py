@@ -26,6 +26,7 @@ import asyncpg
 
 from infrastructure.errors import ChainHeadMoved
 from infrastructure.views.read_models import EVENTS_TABLE
+from infrastructure.eventstore.following import catch_up_in_batches
 
 CHAIN_TABLE = "audit_chain"
 HEAD_TABLE = "audit_chain_head"
@@ -76,27 +77,28 @@ class ChainFollower:
     def catch_up(self) -> int:
         if self._head is None:
             self._head = self.head()
-        done = 0
         try:
-            while True:
-                position, link, count = self._head
-                with self.datastore.transaction(commit=False) as curs:
-                    curs.execute(_READ_LOG.format(after="%s", until="%s", limit="%s"), (position, 2**62, self.batch_size))
-                    rows = curs.fetchall()
-                if not rows:
-                    return done
-                links = []
-                for row in rows:
-                    link = chain_link(link, row["notification_id"], row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
-                    links.append((row["notification_id"], link))
-                self._write(position, links, count)
-                self._head = (links[-1][0], link, count + len(links))
-                done += len(rows)
-                if len(rows) < self.batch_size:
-                    return done
+            done, _ = catch_up_in_batches(self._head[0], self._read, self._extend, self.batch_size)
+            return done
         except Exception:
             self._head = None
             raise
+
+    def _read(self, after: int, limit: int) -> list[Any]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(_READ_LOG.format(after="%s", until="%s", limit="%s"), (after, 2**62, limit))
+            return curs.fetchall()
+
+    def _extend(self, _: int, rows: list[Any]) -> int:
+        assert self._head is not None
+        position, link, count = self._head
+        links = []
+        for row in rows:
+            link = chain_link(link, row["notification_id"], row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
+            links.append((row["notification_id"], link))
+        self._write(position, links, count)
+        self._head = (links[-1][0], link, count + len(links))
+        return links[-1][0]
 
     def _write(self, previous_position: int, links: list[tuple[int, bytes]], count: int) -> None:
         last_position, last_link = links[-1]

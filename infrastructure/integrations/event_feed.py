@@ -27,6 +27,7 @@ import asyncpg
 
 from application.cloudevents import to_cloudevent
 from application.ports import FeedPage
+from infrastructure.eventstore.following import Backoff, catch_up_in_batches
 from infrastructure.json_codec import dumps
 from infrastructure.views.read_models import EVENTS_TABLE, stored_event_document
 
@@ -75,23 +76,22 @@ class FeedFollower:
         """Publish every event after the feed's position, a batch per transaction."""
         if self._position is None:
             self._position = self.position()
-        done = 0
         try:
-            while True:
-                with self.datastore.transaction(commit=False) as curs:
-                    curs.execute(_READ_LOG, (self._position, self.batch_size))
-                    rows = curs.fetchall()
-                if not rows:
-                    return done
-                self._publish(rows)
-                self._position = rows[-1]["notification_id"]
-                done += len(rows)
-                if len(rows) < self.batch_size:
-                    return done
+            done, self._position = catch_up_in_batches(self._position, self._read, self._write, self.batch_size)
+            return done
         except Exception:
             # Another writer, or a failed transaction: read the position again next time.
             self._position = None
             raise
+
+    def _read(self, after: int, limit: int) -> list[Mapping[str, Any]]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(_READ_LOG, (after, limit))
+            return curs.fetchall()
+
+    def _write(self, _: int, rows: list[Mapping[str, Any]]) -> int:
+        self._publish(rows)
+        return int(rows[-1]["notification_id"])
 
     def _publish(self, rows: list[Mapping[str, Any]]) -> None:
         documents = [stored_event_document(row) for row in rows]
@@ -140,13 +140,20 @@ class FeedNotifier:
         self._reconnect: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """LISTEN; when the database cannot be reached now, keep trying in the background."""
+        if not await self._connect() and not self._closed:
+            self._reconnect = asyncio.get_running_loop().create_task(self._restart())
+
+    async def _connect(self) -> bool:
         try:
             self._conn = await asyncpg.connect(self.dsn)
             await self._conn.add_listener(FEED_CHANNEL, self._on_notify)
             self._conn.add_termination_listener(self._on_lost)
-        except (OSError, asyncpg.PostgresError) as error:
-            log.warning("cannot LISTEN for the feed (%s); streams poll instead", error)
+            return True
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.warning("cannot LISTEN for the feed (%s); streams poll meanwhile", error)
             self._conn = None
+            return False
 
     def _on_notify(self, *_: Any) -> None:
         event, self._event = self._event, asyncio.Event()
@@ -158,9 +165,13 @@ class FeedNotifier:
             self._reconnect = asyncio.get_running_loop().create_task(self._restart())
 
     async def _restart(self) -> None:
-        await asyncio.sleep(1.0)
-        if not self._closed:
-            await self.start()
+        # Until it listens again (the server may be restarting, or refusing connections).
+        backoff = Backoff(initial=1.0)
+        while not self._closed:
+            await asyncio.sleep(backoff.next())
+            if not self._closed and await self._connect():
+                self._on_notify()  # whatever was published meanwhile
+                return
 
     def waiter(self) -> asyncio.Event:
         return self._event

@@ -19,6 +19,7 @@ import asyncpg
 
 from infrastructure.integrations.event_feed import FEED_TABLE, EventFeed, FeedRow
 from infrastructure.integrations.webhooks import DELIVERIES, DISPATCH_TRACKING, REPLAYS, SUBSCRIPTIONS, WebhookSettings
+from infrastructure.eventstore.following import broker_errors, follow_async
 
 log = logging.getLogger("onestop.webhooks")
 
@@ -95,22 +96,24 @@ class WebhookDispatcher:
             await asyncio.gather(*(loop.run_in_executor(self._sender, self.enqueue, chunk) for chunk in chunks))
 
     async def run(self, stop: asyncio.Event, *, poll_seconds: float = 1.0) -> None:
-        """Follow the feed until ``stop`` is set."""
+        """Follow the feed until ``stop`` is set. A database or broker that is away is retried
+        with backoff (what was committed is swept up later); anything unexpected escapes."""
         last_sweep = 0.0
-        while not stop.is_set():
-            waiter = self.feed.notifier.waiter()
-            try:
-                await self.dispatch()
-                await self.replay()
-                if time.monotonic() - last_sweep >= self.settings.sweep_seconds:
-                    last_sweep = time.monotonic()
-                    await self.sweep()
-            except Exception:  # the database or the broker is away: what was committed is swept up later
-                log.exception("webhook dispatch failed; retrying")
-            waits = [asyncio.ensure_future(waiter.wait()), asyncio.ensure_future(stop.wait())]
-            _, pending = await asyncio.wait(waits, timeout=poll_seconds, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
+
+        async def step() -> int:
+            nonlocal last_sweep
+            seen = await self.dispatch()
+            seen += await self.replay()
+            if time.monotonic() - last_sweep >= self.settings.sweep_seconds:
+                last_sweep = time.monotonic()
+                await self.sweep()
+            return seen
+
+        async def position() -> int:
+            return int(await self.pool.fetchval(f"SELECT coalesce(max(position), 0) FROM {DISPATCH_TRACKING} WHERE name = $1", NAME))
+
+        await follow_async(NAME, step, lambda: self.feed.notifier.waiter().wait(), stop, position=position,
+                           tracking=DISPATCH_TRACKING, poll_seconds=poll_seconds, transient=broker_errors())
 
     def close(self) -> None:
         self._sender.shutdown(wait=True)

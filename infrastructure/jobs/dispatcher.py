@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 from uuid import UUID
 
-import psycopg
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
@@ -25,12 +24,14 @@ from application.jobs import VERIFY_APPLICANT, Job, jobs_for
 from domain.payment import Payment
 from domain.service_request import ServiceRequest
 from infrastructure.jobs.jobs_store import JobsStore
+from infrastructure.eventstore.following import LogFollower, broker_errors
 
 log = logging.getLogger("onestop.dispatcher")
 
 TRACKING_TABLE = "onestop_dispatcher_tracking"
 TRACKING_NAME = "OneStop"
 ADVISORY_LOCK_KEY = 0x0E57_0002
+NAME = "dispatcher"
 TOPICS = [get_topic(cls) for cls in (
     # Submitted needs no job, but carries the service and organisation later events need.
     ServiceRequest.Submitted, ServiceRequest.VerificationStarted, ServiceRequest.Approved, ServiceRequest.RetryRequested,
@@ -123,24 +124,12 @@ class Dispatcher:
         return last
 
     def run(self, stop: threading.Event, conninfo: str, *, poll_seconds: float = 1.0) -> None:
-        """Follow the log until ``stop`` is set; a failure (the broker down) is retried."""
-        channel = self.app.recorder.channel_name  # type: ignore[attr-defined]
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            # One dispatcher sends at a time; others stand by.
-            while not stop.is_set() and not conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]:
-                stop.wait(poll_seconds)
-            conn.execute(f'LISTEN "{channel}"')
-            position = self.position()
-            while not stop.is_set():
-                try:
-                    new = self.dispatch_once(position)
-                except Exception as error:
-                    log.warning("dispatch failed (%s: %s); retrying", type(error).__name__, error)
-                    stop.wait(poll_seconds)
-                    position = self.position()
-                    continue
-                if new != position:
-                    position = new
-                    continue
-                for _ in conn.notifies(timeout=poll_seconds, stop_after=1):
-                    pass
+        """Follow the log until ``stop`` is set. One dispatcher sends at a time (others stand
+        by); a lost connection or an unreachable broker is retried with backoff, anything
+        unexpected escapes (run it in a supervised thread)."""
+        LogFollower(
+            NAME, conninfo, ADVISORY_LOCK_KEY, self.app.recorder.channel_name,  # type: ignore[attr-defined]
+            position=self.position, step=self.dispatch_once, tracking=TRACKING_TABLE,
+            poll_seconds=poll_seconds, transient=broker_errors(),
+        ).run(stop)
+

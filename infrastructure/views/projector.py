@@ -2,25 +2,33 @@
 
 One projector may write the views at a time: a PostgreSQL advisory lock elects it, and others
 stand by until it goes away. It wakes on the log's LISTEN/NOTIFY channel and also polls, so a
-lost notification only delays it.
+lost notification only delays it; a lost connection is retried (see ``infrastructure.eventstore.following``).
+An event the views cannot apply is set aside in ``projection_failures`` and the views go on;
+``retry_failed`` applies the set-aside events again once the cause is fixed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from typing import Callable
+from typing import Any, Callable
+from uuid import UUID
 
 import psycopg
+from eventsourcing.persistence import StoredEvent
 
 from application.back_office import BackOffice
 from infrastructure.errors import ProjectorBusy
 from infrastructure.views.recorder import ViewsRecorder
+from infrastructure.eventstore.following import CONNECTION_ERRORS, LogFollower, catch_up_in_batches
+from infrastructure.views.projection_failures import FAILURES_TABLE, SetAside, describe_error, set_aside
+from infrastructure.views.read_models import EVENTS_TABLE
+from infrastructure.views.recorder import FAILURES_VIEW, TRACKING_TABLE, ViewsRecorder
 
 log = logging.getLogger("onestop.projector")
 
 ADVISORY_LOCK_KEY = 0x0E57_0001
+NAME = "projector"
 
 
 class Projector:
@@ -38,21 +46,44 @@ class Projector:
         """Apply every event after the views' position, in batches; return how many."""
         if position is None:
             position = self.views.position()
-        done = 0
-        while True:
-            notifications = self.app.recorder.select_notifications(
-                start=position, limit=self.batch_size, inclusive_of_start=False
-            )
-            if not notifications:
-                return done
-            to_event = self.app.mapper.to_domain_event
-            self.views.apply_batch([(to_event(n), n.id) for n in notifications])
-            position = self.position = notifications[-1].id
-            done += len(notifications)
-            if progress is not None:
-                progress(done, position)
-            if len(notifications) < self.batch_size:
-                return done
+        done, self.position = catch_up_in_batches(
+            position,
+            lambda after, limit: self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False),
+            self._apply, self.batch_size, progress,
+        )
+        return done
+
+    def _apply(self, _: int, notifications: Any) -> int:
+        events, topics, unreadable = [], [], []
+        for n in notifications:
+            try:
+                events.append((self.app.mapper.to_domain_event(n), n.id))
+                topics.append(n.topic)
+            except CONNECTION_ERRORS:
+                raise
+            except Exception as error:  # the stored event cannot be read back: set it aside
+                unreadable.append((n, error))
+        last = notifications[-1].id
+        if unreadable:
+            with self.views.datastore.transaction(commit=True) as curs:
+                for n, error in unreadable:
+                    self.views.set_aside(curs, n.id, n.topic, error)
+        self.views.apply_batch(events, last, topics)
+        return last
+
+    def step(self, position: int) -> int:
+        """One turn of the loop: the views, then the other followers; the views' new position."""
+        self.catch_up(position=position)
+        for follower in self.followers:
+            follower()
+        return self.position
+
+    def log_follower(self, conninfo: str, *, poll_seconds: float = 1.0) -> LogFollower:
+        return LogFollower(
+            NAME, conninfo, ADVISORY_LOCK_KEY, self.app.recorder.channel_name,  # type: ignore[attr-defined]
+            position=self.views.position, step=self.step, tracking=TRACKING_TABLE,
+            poll_seconds=poll_seconds, gather_seconds=self.gather_seconds,
+        )
 
     def rebuild(self, conninfo: str, progress: Callable[[int, int], None] | None = None) -> int:
         """Empty the views and apply the whole log again, holding the election lock so that no
@@ -66,38 +97,77 @@ class Projector:
             finally:
                 self.views.restore_indexes()
 
-    def run(self, stop: threading.Event, conninfo: str, *, poll_seconds: float = 1.0) -> None:
-        """Hold the election lock, then follow the log until ``stop`` is set."""
-        channel = self.app.recorder.channel_name  # type: ignore[attr-defined]
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            while not stop.is_set():
-                if conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]:
-                    break
-                log.info("another projector holds the views; standing by")
-                stop.wait(poll_seconds)
-            if stop.is_set():
-                return
-            conn.execute(f'LISTEN "{channel}"')
-            log.info("projector elected; following the log")
-            # Only the elected projector writes the views, so after the first read its own
-            # position is the views' position.
-            self.position = self.views.position()
-            while not stop.is_set():
-                applied = 0
-                try:
-                    applied = self.catch_up(position=self.position)
-                    for follower in self.followers:
-                        follower()
-                except Exception:
-                    log.exception("projection failed; retrying")
-                    self.position = self.views.position()
-                    time.sleep(poll_seconds)
-                if applied:
-                    # Busy: let the next events gather for a moment, so that each batch (one
-                    # transaction and a few round trips) carries more of them. An idle
-                    # projector still answers the first NOTIFY at once.
-                    stop.wait(self.gather_seconds)
+    def set_aside(self) -> list[SetAside]:
+        """The events the views have set aside, in log order."""
+        with self.views.datastore.transaction(commit=False) as curs:
+            return set_aside(curs, FAILURES_VIEW)
+
+    def retry_failed(self) -> tuple[list[int], list[SetAside]]:
+        """Apply the set-aside events again. The rows of each aggregate concerned are computed
+        again from all its events up to the views' position, and only the set-aside events add
+        to the daily counts, so the views end as if the event had applied the first time. Runs
+        beside a live projector: both take the views' write lock, so they take turns. Returns
+        (positions now applied, events still set aside)."""
+        applied: list[int] = []
+        with self.views.datastore.transaction(commit=True) as curs:
+            self.views.lock_for_writing(curs)
+            failures = set_aside(curs, FAILURES_VIEW)
+            until = self.views.position()
+            done: set[int] = set()
+            for failure in failures:
+                if failure.position in done:
                     continue
-                # Wake on the next NOTIFY, or poll.
-                for _ in conn.notifies(timeout=poll_seconds, stop_after=1):
-                    pass
+                curs.execute("SAVEPOINT retry")
+                try:
+                    positions = self._refold_family(curs, failure, {f.position for f in failures} - done, until)
+                except CONNECTION_ERRORS:
+                    raise
+                except Exception as error:
+                    curs.execute("ROLLBACK TO SAVEPOINT retry")
+                    curs.execute(f"UPDATE {FAILURES_TABLE} SET retried_at = now(), error = %s WHERE view = %s AND position = %s",
+                                 (describe_error(error), FAILURES_VIEW, failure.position))
+                    done.add(failure.position)
+                    continue
+                curs.execute(f"DELETE FROM {FAILURES_TABLE} WHERE view = %s AND position = ANY(%s)", (FAILURES_VIEW, list(positions)))
+                curs.execute("RELEASE SAVEPOINT retry")
+                done |= positions
+                applied.extend(sorted(positions))
+        return applied, self.set_aside()
+
+    def _refold_family(self, curs: Any, failure: SetAside, failed: set[int], until: int) -> set[int]:
+        """Fold again every event of the set-aside event's request and its payments (or its
+        payment and that payment's request); return the set-aside positions among them."""
+        curs.execute(f"SELECT originator_id FROM {EVENTS_TABLE} WHERE notification_id = %s", (failure.position,))
+        row = curs.fetchone()
+        if row is None:
+            raise LookupError(f"no event at position {failure.position} in the log")
+        ids = {row["originator_id"]}
+        # A payment's first event names its request; a request's payments name it.
+        for _ in range(2):
+            events = self._events_of(curs, ids, until)
+            for event, _position in events:
+                for linked in (getattr(event, "request_id", None), getattr(event, "payment_id", None)):
+                    if linked is not None:
+                        ids.add(linked if isinstance(linked, UUID) else UUID(str(linked)))
+            curs.execute("SELECT id FROM payments_view WHERE request_id = ANY(%s)", (list(ids),))
+            ids |= {r["id"] for r in curs.fetchall()}
+        events = self._events_of(curs, ids, until)
+        positions = {p for _, p in events} & failed
+        self.views.refold(curs, events, positions)
+        return positions
+
+    def _events_of(self, curs: Any, ids: set[Any], until: int) -> list[tuple[Any, int]]:
+        curs.execute(
+            f"SELECT notification_id, originator_id, originator_version, topic, state FROM {EVENTS_TABLE}"
+            f" WHERE originator_id = ANY(%s) AND notification_id <= %s ORDER BY notification_id", (list(ids), until),
+        )
+        to_event = self.app.mapper.to_domain_event
+        return [
+            (to_event(StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))), r["notification_id"])
+            for r in curs.fetchall()
+        ]
+
+    def run(self, stop: threading.Event, conninfo: str, *, poll_seconds: float = 1.0) -> None:
+        """Hold the election lock, then follow the log until ``stop`` is set; lost connections
+        are retried with backoff, anything unexpected escapes (run it in a supervised thread)."""
+        self.log_follower(conninfo, poll_seconds=poll_seconds).run(stop)

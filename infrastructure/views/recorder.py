@@ -7,21 +7,34 @@ double-applies an event.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from typing import Any, Iterable, Sequence
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.utils import get_topic
 
 from application.projections import COUNT_COLUMNS, count_increments, fold_payment, fold_request, is_in_work_queue
 from domain.payment import Payment
 from domain.service_request import ServiceRequest
+from infrastructure.eventstore.following import CONNECTION_ERRORS
 from infrastructure.json_codec import dumps_str
+from infrastructure.views.projection_failures import FAILURES_TABLE, describe_error
+from infrastructure.views.projection_failures import SCHEMA_STATEMENTS as FAILURES_SCHEMA
+from infrastructure.views.projection_failures import record as record_failure
+
+log = logging.getLogger("onestop.views")
 
 VIEWS_NAME = "OneStop"
 VIEWS_CHANNEL = "onestop_views"
 TRACKING_TABLE = "onestop_views_tracking"
+# The name of these views in projection_failures.
+FAILURES_VIEW = "views"
+# Every transaction that writes the views takes this lock, so that a retry of set-aside events
+# and the elected projector take turns.
+WRITE_LOCK_KEY = 0x0E57_0011
 
 REQUEST_COLUMNS = (
     "id", "reference", "service", "organization", "filed_at", "channel", "status", "version", "position",
@@ -127,45 +140,113 @@ class ViewsRecorder(PostgresTrackingRecorder):
         from psycopg.sql import SQL
 
         self.sql_create_statements.extend(SQL(s) for s in SCHEMA_STATEMENTS)  # type: ignore[arg-type]
+        self.sql_create_statements.extend(SQL(s) for s in FAILURES_SCHEMA)  # type: ignore[arg-type]
 
     def position(self) -> int:
         return self.max_tracking_id(VIEWS_NAME) or 0
 
-    def apply_batch(self, events: Sequence[tuple[Any, int]]) -> None:
-        """Fold ``(domain event, position)`` pairs, in log order, into the views."""
-        if not events:
-            return
-        last_position = events[-1][1]
+    def apply_batch(self, events: Sequence[tuple[Any, int]], last_position: int | None = None, topics: Sequence[str] | None = None) -> list[int]:
+        """Fold ``(domain event, position)`` pairs, in log order, into the views, and move the
+        tracking record to ``last_position`` (default: the last event's). An event the views
+        cannot apply is set aside in ``projection_failures`` and the others are applied: when the
+        batch fails as a whole, it is applied again one event at a time, each under a SAVEPOINT,
+        to find the culprits. Returns the positions set aside."""
+        if last_position is None:
+            if not events:
+                return []
+            last_position = events[-1][1]
+        try:
+            with self.datastore.transaction(commit=True) as curs:
+                self._begin(curs)
+                self._fold_and_write(curs, events)
+                self._finish(curs, last_position)
+            return []
+        except CONNECTION_ERRORS:
+            raise
+        except Exception:
+            return self._apply_one_by_one(events, last_position, topics)
+
+    @staticmethod
+    def _begin(curs: Any) -> None:
+        # Views are derived: if the server crashes before this commit reaches disk, the rows
+        # and the tracking record are lost together and the batch is applied again.
+        curs.execute("SET LOCAL synchronous_commit = off")
+        curs.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+
+    def _finish(self, curs: Any, last_position: int) -> None:
+        self._insert_tracking(curs, Tracking(VIEWS_NAME, last_position))
+        curs.execute(f"NOTIFY {VIEWS_CHANNEL}, '{int(last_position)}'")
+
+    def _apply_one_by_one(self, events: Sequence[tuple[Any, int]], last_position: int, topics: Sequence[str] | None) -> list[int]:
+        set_aside = []
         with self.datastore.transaction(commit=True) as curs:
-            # Views are derived: if the server crashes before this commit reaches disk, the rows
-            # and the tracking record are lost together and the batch is applied again.
-            curs.execute("SET LOCAL synchronous_commit = off")
-            # Load only the rows of aggregates created before this batch: the others start here.
-            opened = {e.originator_id for e, _ in events if isinstance(e, Payment.Opened)}
-            payment_ids = {e.originator_id for e, _ in events if isinstance(e, Payment.Event)} - opened
-            payments = self._load(curs, "payments_view", PAYMENT_COLUMNS, payment_ids)
-            filed = {e.originator_id for e, _ in events if isinstance(e, ServiceRequest.Submitted)}
-            request_ids = {e.originator_id for e, _ in events if isinstance(e, ServiceRequest.Event)}
-            request_ids |= {p["request_id"] for p in payments.values()}
-            request_ids |= {e.request_id for e, _ in events if isinstance(e, Payment.Opened)}
-            requests = self._load(curs, "request_summaries", REQUEST_COLUMNS, request_ids - filed)
-            counts: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_COLUMNS, 0))
-            for event, position in events:
-                if isinstance(event, ServiceRequest.Event):
-                    row = requests[event.originator_id] = fold_request(requests.get(event.originator_id), event, position)
-                elif isinstance(event, Payment.Event):
-                    payment = payments[event.originator_id] = fold_payment(payments.get(event.originator_id), event, position)
-                    row = requests[payment["request_id"]]
-                    row["payment_status"] = payment["status"]
+            self._begin(curs)
+            for i, (event, position) in enumerate(events):
+                curs.execute("SAVEPOINT one_event")
+                try:
+                    self._fold_and_write(curs, [(event, position)])
+                except CONNECTION_ERRORS:
+                    raise
+                except Exception as error:
+                    curs.execute("ROLLBACK TO SAVEPOINT one_event")
+                    topic = topics[i] if topics is not None else get_topic(type(event))
+                    log.error("views: setting aside the event at position %d (%s): %s", position, topic, describe_error(error))
+                    record_failure(curs, FAILURES_VIEW, position, topic, error)
+                    set_aside.append(position)
                 else:
-                    continue
-                increment = count_increments(event, row["organization"], row["service"])
-                if increment is not None:
-                    key, column, amount = increment
-                    counts[key][column] += amount
-            self._write(curs, requests.values(), payments.values(), counts)
-            self._insert_tracking(curs, Tracking(VIEWS_NAME, last_position))
-            curs.execute(f"NOTIFY {VIEWS_CHANNEL}, '{int(last_position)}'")
+                    curs.execute("RELEASE SAVEPOINT one_event")
+            self._finish(curs, last_position)
+        return set_aside
+
+    def set_aside(self, curs: Any, position: int, topic: str, error: BaseException) -> None:
+        """Record an event that could not even be read back from the log (in ``curs``'s transaction)."""
+        log.error("views: setting aside the event at position %d (%s): %s", position, topic, describe_error(error))
+        record_failure(curs, FAILURES_VIEW, position, topic, error)
+
+    def _fold_and_write(self, curs: Any, events: Sequence[tuple[Any, int]], counted: set[int] | None = None) -> None:
+        """Fold ``events`` into the rows they touch and write them. With ``counted``, only the
+        events at those positions add to the daily counts (the others were counted before)."""
+        # Load only the rows of aggregates created before this batch: the others start here.
+        opened = {e.originator_id for e, _ in events if isinstance(e, Payment.Opened)}
+        payment_ids = {e.originator_id for e, _ in events if isinstance(e, Payment.Event)} - opened
+        payments = self._load(curs, "payments_view", PAYMENT_COLUMNS, payment_ids)
+        filed = {e.originator_id for e, _ in events if isinstance(e, ServiceRequest.Submitted)}
+        request_ids = {e.originator_id for e, _ in events if isinstance(e, ServiceRequest.Event)}
+        request_ids |= {p["request_id"] for p in payments.values()}
+        request_ids |= {e.request_id for e, _ in events if isinstance(e, Payment.Opened)}
+        requests = self._load(curs, "request_summaries", REQUEST_COLUMNS, request_ids - filed)
+        counts: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_COLUMNS, 0))
+        for event, position in events:
+            if isinstance(event, ServiceRequest.Event):
+                row = requests[event.originator_id] = fold_request(requests.get(event.originator_id), event, position)
+            elif isinstance(event, Payment.Event):
+                payment = payments[event.originator_id] = fold_payment(payments.get(event.originator_id), event, position)
+                row = requests[payment["request_id"]]
+                row["payment_status"] = payment["status"]
+            else:
+                continue
+            if counted is not None and position not in counted:
+                continue
+            increment = count_increments(event, row["organization"], row["service"])
+            if increment is not None:
+                key, column, amount = increment
+                counts[key][column] += amount
+        self._write(curs, requests.values(), payments.values(), counts)
+
+    def lock_for_writing(self, curs: Any) -> None:
+        """Take the views' write lock for ``curs``'s transaction (the projector waits meanwhile)."""
+        self._begin(curs)
+
+    def refold(self, curs: Any, events: Sequence[tuple[Any, int]], counted: set[int]) -> None:
+        """Compute the rows of the aggregates of ``events`` again from all their events (given in
+        log order, up to the views' position): their rows are replaced; only the events at
+        ``counted`` positions (set aside until now) add to the daily counts."""
+        request_ids = [e.originator_id for e, _ in events if isinstance(e, ServiceRequest.Event)]
+        payment_ids = [e.originator_id for e, _ in events if isinstance(e, Payment.Event)]
+        curs.execute("DELETE FROM request_summaries WHERE id = ANY(%s)", (request_ids,))
+        curs.execute("DELETE FROM work_queue WHERE request_id = ANY(%s)", (request_ids,))
+        curs.execute("DELETE FROM payments_view WHERE id = ANY(%s)", (payment_ids,))
+        self._fold_and_write(curs, events, counted)
 
     @staticmethod
     def _load(curs: Any, table: str, columns: Sequence[str], ids: Iterable[UUID]) -> dict[UUID, dict[str, Any]]:
@@ -200,6 +281,8 @@ class ViewsRecorder(PostgresTrackingRecorder):
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(f"TRUNCATE {', '.join(VIEW_TABLES)}")
             curs.execute(f"DELETE FROM {TRACKING_TABLE} WHERE application_name = %s", (VIEWS_NAME,))
+            # A rebuild applies every event again, and sets aside again those that still fail.
+            curs.execute(f"DELETE FROM {FAILURES_TABLE} WHERE view = %s", (FAILURES_VIEW,))
             if drop_indexes:
                 for name in SECONDARY_INDEXES:
                     curs.execute(f"DROP INDEX IF EXISTS {name}")

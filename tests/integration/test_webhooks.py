@@ -393,6 +393,18 @@ async def _file_requests_full_of_personal_data(stack: WebhookStack) -> None:
 
 
 async def test_no_national_id_phone_name_or_birth_date_reaches_the_feed_the_live_stream_or_a_webhook(webhook_stack: WebhookStack) -> None:
+
+
+def expected_position(items: list[dict[str, Any]]) -> int:
+    return len(items)  # a fresh log: positions 1..n, all published
+
+
+async def test_the_webhook_dispatcher_and_the_feed_follower_go_on_after_every_connection_is_dropped(webhook_stack: WebhookStack) -> None:
+    import psycopg
+
+    from infrastructure.eventstore.following import statuses
+    from tests.integration.api_harness import CITIZEN, complaint
+
     stack = webhook_stack
     receiver = Receiver()
     await receiver.up()
@@ -417,5 +429,28 @@ async def test_no_national_id_phone_name_or_birth_date_reaches_the_feed_the_live
             assert _leaked(text) == [], path
             assert "3XXXXXXXX5635" in text, path  # the IDs were there, and were masked
             assert "first_name" not in text and "bank_account" not in text and "birth_date" not in text, path
+
+
+        await stack.api.submit()
+        await eventually(lambda: asyncio.sleep(0, len(receiver.accepted()) >= 1), 15, "the first delivery")
+        errors_before = statuses()["projector"].errors
+        with psycopg.connect(stack.settings.database.conninfo(), autocommit=True) as conn:
+            dropped = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                   " WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchall()
+        assert len(dropped) >= 3
+        for _ in range(3):
+            for _ in range(20):  # the API's pool meets the dropped connections too; a client sends again
+                response = await stack.api.client.post("/v1/service-requests", json=complaint(), headers={**CITIZEN, "Idempotency-Key": str(uuid.uuid4())})
+                if response.status == 201:
+                    break
+                await asyncio.sleep(0.2)
+        expected = await stack.published()
+        assert len(expected) == 8  # two events per complaint
+        await eventually(lambda: asyncio.sleep(0, {e["id"] for e in expected} <= {h.get("webhook-id") or h.get("Webhook-Id") for h, _ in receiver.accepted()}), 30,
+                         "every event delivered after the drop")
+        # The feed follower runs in the projector, which met the dropped connection and came back;
+        # the webhook dispatcher's pool replaces closed connections by itself.
+        assert statuses()["projector"].errors > errors_before
+        assert statuses()["webhooks"].state == "running" and statuses()["webhooks"].position == expected_position(expected)
     finally:
         await receiver.down()
