@@ -29,6 +29,8 @@ class ApiContext:
     as_of_request: Callable[..., Awaitable[web.Response]] | None = None
     as_of_payment: Callable[..., Awaitable[web.Response]] | None = None
     extra_routes: list[web.RouteTableDef] = field(default_factory=list)
+    # application.current.CurrentState: single reads from the event store when the views lag.
+    current: Any = None
     on_cleanup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 

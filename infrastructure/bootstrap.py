@@ -282,6 +282,9 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
     ctx.extra_routes.extend([audit.routes(), stream_api.routes(), subscriptions.routes()])
     ctx.as_of_request = audit.as_of_request
     ctx.as_of_payment = audit.as_of_payment
+    from application.current import CurrentState
+
+    ctx.current = CurrentState(ctx.app, log, ctx.bus.call)
     # Before the read model's pool closes (the hooks run in order).
     ctx.on_cleanup.insert(0, notifier.close)
 
