@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from api import catalogue, organizations, payments, service_requests
+from api import catalogue, health, organizations, payments, service_requests
 from api.app_key import CTX
 from api.http import MAX_BODY
 from api.problems import problem_middleware
@@ -31,6 +31,8 @@ class ApiContext:
     extra_routes: list[web.RouteTableDef] = field(default_factory=list)
     # application.current.CurrentState: single reads from the event store when the views lag.
     current: Any = None
+    # infrastructure.follower_status.FollowerWatch: the followers of the log, for health.
+    followers: Any = None
     on_cleanup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
@@ -38,6 +40,7 @@ def create_app(ctx: ApiContext) -> web.Application:
     app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_BODY)
     app[CTX] = ctx
     app.add_routes(catalogue.routes)
+    app.add_routes(health.routes)
     app.add_routes(payments.routes)
     app.add_routes(organizations.routes)
     for extra in ctx.extra_routes:

@@ -34,12 +34,13 @@ async def wait_for_views(request: web.Request) -> None:
 
 async def read_one(request: web.Request, kind: str, aggregate_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """One request or payment (``kind``): from the views when they have it and have reached
-    ``?min_position=``, else from the event store (never older than a write the caller was
-    answered for). None only when the aggregate does not exist at all."""
+    ``?min_position=`` (waited for as lists wait), else from the event store, so never older
+    than a write the caller was answered for and never 503. None only when the aggregate does
+    not exist at all."""
     ctx = request.app[CTX]
     wanted = min_position(request)
     found = None
-    if wanted is None or await ctx.read_model.wait_for_position(wanted, 0):
+    if wanted is None or await ctx.read_model.wait_for_position(wanted, MAX_WAIT_SECONDS):
         found = await (ctx.read_model.get_request if kind == "request" else ctx.read_model.get_payment)(aggregate_id)
     if found is None and ctx.current is not None:
         found = await (ctx.current.request if kind == "request" else ctx.current.payment)(aggregate_id)

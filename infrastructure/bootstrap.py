@@ -159,6 +159,9 @@ async def build_api(settings: Settings) -> web.Application:
     ctx = ApiContext(app=app, bus=bus, read_model=read_model, jwt_secret=settings.jwt_secret,
                      health_checks=[database_health, *outside_checks], on_cleanup=[close_all],
                      bank_callback_secret=settings.bank_callback_secret)
+    from infrastructure.follower_status import FollowerWatch
+
+    ctx.followers = FollowerWatch(read_model.pool, stall_seconds=settings.stall_seconds)
     ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes])
     shutdown = await add_audit_and_integrations(ctx, settings, read_model.pool)
     web_app = create_app(ctx)

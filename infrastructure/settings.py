@@ -77,6 +77,11 @@ class Settings:
     webhook_stranded_seconds: float = 60.0
     webhook_sweep_seconds: float = 5.0
     sse_heartbeat_seconds: float = 15.0
+    # Operations: a follower with events waiting that has not moved for this long is stalled;
+    # a pending job this old is sent again; how often the sweeps look.
+    stall_seconds: float = 30.0
+    job_stale_seconds: float = 300.0
+    job_sweep_seconds: float = 30.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -150,4 +155,18 @@ class Settings:
             webhook_stranded_seconds=numbers["WEBHOOK_STRANDED_SECONDS"],
             webhook_sweep_seconds=numbers["WEBHOOK_SWEEP_SECONDS"],
             sse_heartbeat_seconds=numbers["SSE_HEARTBEAT_SECONDS"],
+            stall_seconds=_seconds(env, "STALL_SECONDS", 30),
+            job_stale_seconds=_seconds(env, "JOB_STALE_SECONDS", 300),
+            job_sweep_seconds=_seconds(env, "JOB_SWEEP_SECONDS", 30),
         )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(f"ONESTOP_{name}") or str(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"ONESTOP_{name} must be a number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"ONESTOP_{name} must be positive")
+    return value
