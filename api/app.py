@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from api import catalogue, health, organizations, payments, service_requests
+from api import catalogue, health, metrics, organizations, payments, service_requests
 from api.app_key import CTX
 from api.http import MAX_BODY
 from api.problems import problem_middleware
@@ -39,6 +39,7 @@ class ApiContext:
 def create_app(ctx: ApiContext) -> web.Application:
     app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_BODY)
     app[CTX] = ctx
+    metrics.install(app)
     app.add_routes(catalogue.routes)
     app.add_routes(health.routes)
     app.add_routes(payments.routes)
