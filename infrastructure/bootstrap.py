@@ -215,6 +215,7 @@ def outside_health_checks(settings: Settings) -> tuple[list, Callable[[], Awaita
 
 def build_job_runtime(settings: Settings) -> JobRuntime:
     """What a worker process needs to run jobs: the application and the outside systems."""
+    from infrastructure.database_identity import database_marker
     from infrastructure.jobs_store import JobsStore
     from infrastructure.outside_systems import HttpCivilRegistry, HttpPaymentGateway
     from workers.jobs import JobRuntime
@@ -228,14 +229,17 @@ def build_job_runtime(settings: Settings) -> JobRuntime:
         gateway=HttpPaymentGateway(settings.bank_url, settings.promptpay_biller_id, timeout_seconds=settings.outside_timeout_seconds),
         store=JobsStore(datastore(app)),
         threads=settings.worker_threads,
+        database_marker=database_marker(settings),
     )
 
 
-def build_dispatcher(settings: Settings, broker: object) -> Dispatcher:
+def build_dispatcher(settings: Settings, broker: object, marker: str | None = None) -> Dispatcher:
+    from infrastructure.database_identity import database_marker, jobs_queue
     from infrastructure.dispatcher import Dispatcher, dramatiq_sender
 
-    send = dramatiq_sender(broker, settings.jobs_queue, max_retries=settings.job_max_retries, min_backoff_ms=settings.job_min_backoff_ms,
-                           max_backoff_ms=settings.job_max_backoff_ms)
+    marker = marker or database_marker(settings)
+    send = dramatiq_sender(broker, jobs_queue(settings, marker), max_retries=settings.job_max_retries, min_backoff_ms=settings.job_min_backoff_ms,
+                           max_backoff_ms=settings.job_max_backoff_ms, database=marker)
     return Dispatcher(build_back_office(settings), send)
 
 

@@ -114,10 +114,14 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
     from infrastructure.bootstrap import build_dispatcher, build_job_runtime
     from workers.broker import setup_broker
 
+    from infrastructure.database_identity import database_marker, jobs_queue
+
     broker = setup_broker(settings.broker_url)
     import workers.actors as actors
 
-    actors.declare(broker, settings.jobs_queue)
+    marker = database_marker(settings)
+    queue = jobs_queue(settings, marker)
+    actors.declare(broker, queue)
 
     import workers.webhooks  # noqa: F401  (declares the webhook delivery actor on this broker)
 
@@ -129,10 +133,10 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
         actors.install(build_job_runtime(settings))
         worker = dramatiq.Worker(broker, worker_threads=threads)
         worker.start()
-        print(f"worker running {threads} threads on {'the in-process broker' if settings.broker_url is None else 'the broker'}", flush=True)
+        print(f"worker running {threads} threads on {'the in-process broker' if settings.broker_url is None else 'the broker'}, queue {queue}", flush=True)
     follower = None
     if dispatch:
-        dispatcher = build_dispatcher(settings, broker)
+        dispatcher = build_dispatcher(settings, broker, marker)
         follower = threading.Thread(target=dispatcher.run, args=(stop, settings.database.conninfo()), name="dispatcher")
         follower.start()
         print("dispatcher following the event log", flush=True)

@@ -146,9 +146,11 @@ class Dispatcher:
                     pass
 
 
-def dramatiq_sender(broker: Any, queue: str, *, max_retries: int, min_backoff_ms: int, max_backoff_ms: int) -> Send:
-    """A Send that enqueues `run_job` messages with ids derived from the job."""
-    from workers.actors import declare
+def dramatiq_sender(broker: Any, queue: str, *, max_retries: int, min_backoff_ms: int, max_backoff_ms: int, database: str = "") -> Send:
+    """A Send that enqueues `run_job` messages with ids derived from the job, each marked with
+    ``database`` (see infrastructure.database_identity) so that a worker on another database
+    refuses it."""
+    from workers.actors import DATABASE_OPTION, declare
 
     run_job = declare(broker, queue).run_job
 
@@ -156,7 +158,7 @@ def dramatiq_sender(broker: Any, queue: str, *, max_retries: int, min_backoff_ms
         message = run_job.message_with_options(
             args=(str(job.id), job.kind, str(job.request_id) if job.request_id else None, str(job.payment_id) if job.payment_id else None,
                   dict(job.facts) or None),
-            max_retries=max_retries, min_backoff=min_backoff_ms, max_backoff=max_backoff_ms,
+            max_retries=max_retries, min_backoff=min_backoff_ms, max_backoff=max_backoff_ms, **({DATABASE_OPTION: database} if database else {}),
         ).copy(message_id=job.message_id)
         broker.enqueue(message, delay=delay_ms or None)
 

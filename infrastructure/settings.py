@@ -70,7 +70,8 @@ class Settings:
     job_max_backoff_ms: int = 300_000
     outside_timeout_seconds: float = 10.0
     worker_threads: int = 16
-    jobs_queue: str = "onestop-jobs"
+    # Empty: derived from the database (infrastructure.database_identity.jobs_queue).
+    jobs_queue: str = ""
     # Webhook retry schedule (seconds after the first attempt), and live-stream heartbeats.
     webhook_schedule: tuple[float, ...] = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
     webhook_timeout_seconds: float = 10.0
@@ -149,7 +150,7 @@ class Settings:
             job_max_backoff_ms=int(numbers["JOB_MAX_BACKOFF_MS"]),
             outside_timeout_seconds=numbers["OUTSIDE_TIMEOUT_SECONDS"],
             worker_threads=max(1, int(numbers["WORKER_THREADS"])),
-            jobs_queue=env.get("ONESTOP_JOBS_QUEUE") or "onestop-jobs",
+            jobs_queue=env.get("ONESTOP_JOBS_QUEUE") or "",
             webhook_schedule=schedule,
             webhook_timeout_seconds=numbers["WEBHOOK_TIMEOUT_SECONDS"],
             webhook_stranded_seconds=numbers["WEBHOOK_STRANDED_SECONDS"],

@@ -5,13 +5,18 @@ worker starts."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
 
-from workers.jobs import JobRuntime, job_from_message
+from workers.jobs import ForeignJob, JobRuntime, job_from_message
+
+log = logging.getLogger("onestop.worker")
+# The message option that names the database a job belongs to.
+DATABASE_OPTION = "onestop_database"
 
 _runtime: JobRuntime | None = None
 
@@ -30,7 +35,15 @@ def runtime() -> JobRuntime:
 async def run_job(job_id: str, kind: str, request_id: str | None, payment_id: str | None, facts: dict[str, str] | None = None) -> None:
     message = CurrentMessage.get_current_message()
     attempt = 1 + (message.options.get("retries", 0) if message is not None else 0)
-    await runtime().run(job_from_message(job_id, kind, request_id, payment_id, facts), attempt)
+    job = job_from_message(job_id, kind, request_id, payment_id, facts)
+    try:
+        await runtime().check_known(job, message.options.get(DATABASE_OPTION) if message is not None else None)
+    except ForeignJob as error:
+        # Raised, not returned: the actor's `throws` makes Dramatiq fail the message without a
+        # retry, so the broker dead-letters it where an operator can look.
+        log.error("dead-lettering a job of another database: %s", error)
+        raise
+    await runtime().run(job, attempt)
 
 
 async def job_failed(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
@@ -59,7 +72,8 @@ def declare(broker: dramatiq.Broker, queue: str) -> JobActors:
         failed_name = f"job_failed@{queue}"
         _declared[key] = JobActors(
             run_job=dramatiq.actor(run_job, actor_name=f"run_job@{queue}", queue_name=queue, broker=broker,
-                                   max_retries=8, min_backoff=1000, max_backoff=300_000, on_retry_exhausted=failed_name),
+                                   max_retries=8, min_backoff=1000, max_backoff=300_000, on_retry_exhausted=failed_name,
+                                   throws=(ForeignJob,)),
             job_failed=dramatiq.actor(job_failed, actor_name=failed_name, queue_name=queue, broker=broker, max_retries=20),
         )
     return _declared[key]
