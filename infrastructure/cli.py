@@ -140,6 +140,12 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
         follower = threading.Thread(target=dispatcher.run, args=(stop, settings.database.conninfo()), name="dispatcher")
         follower.start()
         print("dispatcher following the event log", flush=True)
+        from infrastructure.sweeps import Sweeper, build_sweeper_send
+
+        sweeper = Sweeper(dispatcher.app, build_sweeper_send(settings, broker, marker), stale_seconds=settings.job_stale_seconds,
+                          retry_grace_seconds=settings.job_max_backoff_ms / 1000)
+        threading.Thread(target=sweeper.run, args=(stop, settings.database.conninfo()), kwargs={"every_seconds": settings.job_sweep_seconds},
+                         name="sweeper", daemon=True).start()
     stop.wait()
     if follower is not None:
         follower.join(timeout=10)
