@@ -29,8 +29,11 @@ if TYPE_CHECKING:  # the processes import these lazily, so that each loads only 
 DEFAULT_FEES_FILE = Path(__file__).with_name("fees.toml")
 
 
-def eventsourcing_env(settings: Settings, *, create_table: bool = False) -> dict[str, str]:
+def eventsourcing_env(settings: Settings, *, create_table: bool = False, pool_max: int | None = None) -> dict[str, str]:
+    """The event store's environment; its pool opens one connection and grows to ``pool_max``
+    (default ONESTOP_POOL_SIZE; see infrastructure.connection_budget)."""
     db = settings.database
+    pool_max = max(1, pool_max or settings.pool_size)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": db.dbname,
@@ -38,8 +41,8 @@ def eventsourcing_env(settings: Settings, *, create_table: bool = False) -> dict
         "POSTGRES_PORT": str(db.port),
         "POSTGRES_USER": db.user,
         "POSTGRES_PASSWORD": db.password,
-        "POSTGRES_POOL_SIZE": str(settings.pool_size),
-        "POSTGRES_MAX_OVERFLOW": "2",
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": str(pool_max - 1),
         # No pre-ping: it costs a round trip per checkout, and the recorder already retries
         # on a broken connection.
         # Never POSTGRES_ENABLE_DB_FUNCTIONS: in eventsourcing 9.5.6 it skips the table lock and
@@ -59,8 +62,8 @@ def build_directory() -> Directory:
     return Directory(SEED_ORGANIZATIONS)
 
 
-def build_back_office(settings: Settings, *, clock: Clock | None = None, create_table: bool = False) -> BackOffice:
-    env = eventsourcing_env(settings, create_table=create_table)
+def build_back_office(settings: Settings, *, clock: Clock | None = None, create_table: bool = False, pool_max: int | None = None) -> BackOffice:
+    env = eventsourcing_env(settings, create_table=create_table, pool_max=pool_max)
     # The reference issuer shares the application's connection pool, which exists only once the
     # application is built; so it is attached right after construction.
     app = BackOffice(
@@ -128,7 +131,7 @@ async def build_api(settings: Settings) -> web.Application:
 
     app = build_back_office(settings)
     bus = CommandBus(app, workers=settings.pool_size)
-    read_model = await PostgresReadModel.connect(settings.database.url(), max_size=settings.pool_size)
+    read_model = await PostgresReadModel.connect(settings.database.url(), min_size=1, max_size=settings.pool_size)
     database_url = redact(settings.database.url())
 
     async def database_health() -> dict[str, object]:
@@ -213,7 +216,7 @@ def outside_health_checks(settings: Settings) -> tuple[list, Callable[[], Awaita
     return [broker_check, http_check("registry", settings.registry_url), http_check("bank", settings.bank_url)], close
 
 
-def build_job_runtime(settings: Settings) -> JobRuntime:
+def build_job_runtime(settings: Settings, *, pool_max: int | None = None) -> JobRuntime:
     """What a worker process needs to run jobs: the application and the outside systems."""
     from infrastructure.database_identity import database_marker
     from infrastructure.jobs_store import JobsStore
@@ -222,7 +225,9 @@ def build_job_runtime(settings: Settings) -> JobRuntime:
 
     if settings.registry_url is None or settings.bank_url is None:
         raise SettingsError("a worker needs ONESTOP_REGISTRY_URL and ONESTOP_BANK_URL")
-    app = build_back_office(settings)
+    from infrastructure.connection_budget import worker_pool
+
+    app = build_back_office(settings, pool_max=pool_max or worker_pool(settings))
     return JobRuntime(
         app=app,
         registry=HttpCivilRegistry(settings.registry_url, timeout_seconds=settings.outside_timeout_seconds),
@@ -233,14 +238,15 @@ def build_job_runtime(settings: Settings) -> JobRuntime:
     )
 
 
-def build_dispatcher(settings: Settings, broker: object, marker: str | None = None) -> Dispatcher:
+def build_dispatcher(settings: Settings, broker: object, marker: str | None = None, app: BackOffice | None = None) -> Dispatcher:
     from infrastructure.database_identity import database_marker, jobs_queue
     from infrastructure.dispatcher import Dispatcher, dramatiq_sender
 
     marker = marker or database_marker(settings)
     send = dramatiq_sender(broker, jobs_queue(settings, marker), max_retries=settings.job_max_retries, min_backoff_ms=settings.job_min_backoff_ms,
                            max_backoff_ms=settings.job_max_backoff_ms, database=marker)
-    return Dispatcher(build_back_office(settings), send)
+    # Its own pool: the dispatcher and the sweeper (see infrastructure.connection_budget).
+    return Dispatcher(app or build_back_office(settings, pool_max=2), send)
 
 
 # -- auditors and integrators: audit log and chain, published feed, webhooks -------------------
@@ -318,7 +324,9 @@ def serve_webhooks(settings: Settings) -> None:
     import workers.webhooks as webhook_actors
 
     hooks = webhook_settings(settings)
-    webhook_actors.configure(settings.database.url(), hooks)
+    from infrastructure.connection_budget import worker_pool
+
+    webhook_actors.configure(settings.database.url(), hooks, pool_size=worker_pool(settings))
     worker = None
     if settings.broker_url is None:
         worker = dramatiq.Worker(broker, queues={webhook_actors.QUEUE}, worker_threads=8)
@@ -328,7 +336,8 @@ def serve_webhooks(settings: Settings) -> None:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        pool = await create_pool(settings.database.url(), max_size=4)
+        # One connection: dispatch, replay and sweep take turns on it (the feed's notifier has its own).
+        pool = await create_pool(settings.database.url(), max_size=1)
         notifier = FeedNotifier(settings.database.url())
         await notifier.start()
         dispatcher = WebhookDispatcher(pool, EventFeed(pool, notifier), webhook_actors.enqueue, hooks)

@@ -60,6 +60,12 @@ def cmd_api(args: argparse.Namespace) -> None:
     from infrastructure.bootstrap import build_api
 
     settings = _need_database(_settings())
+    from infrastructure.connection_budget import check_server, process_budget
+
+    try:
+        check_server(settings, sum(process_budget(settings, "api").values()), "onestop api")
+    except SettingsError as error:
+        sys.exit(f"onestop: {error}")
     host = args.host or settings.host
     port = args.port or settings.port
 
@@ -75,7 +81,8 @@ def cmd_projector(args: argparse.Namespace) -> None:
     from infrastructure.projector import Projector
 
     settings = _need_database(_settings(require_secret=False))
-    app = build_back_office(settings)
+    # One connection: catch-up and the followers run one after another (the lock has its own).
+    app = build_back_office(settings, pool_max=1)
     projector = Projector(app, build_views(app), batch_size=args.batch_size or (10_000 if args.rebuild else 2000), followers=build_followers(app))
     if args.rebuild:
         before = projector.views.checksum()
@@ -129,14 +136,17 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker = None
+    runtime = None
     if work:
-        actors.install(build_job_runtime(settings))
+        runtime = build_job_runtime(settings)
+        actors.install(runtime)
         worker = dramatiq.Worker(broker, worker_threads=threads)
         worker.start()
         print(f"worker running {threads} threads on {'the in-process broker' if settings.broker_url is None else 'the broker'}, queue {queue}", flush=True)
     follower = None
     if dispatch:
-        dispatcher = build_dispatcher(settings, broker, marker)
+        # With a worker here, one event store pool serves both (infrastructure.connection_budget).
+        dispatcher = build_dispatcher(settings, broker, marker, app=runtime.app if runtime is not None else None)
         follower = threading.Thread(target=dispatcher.run, args=(stop, settings.database.conninfo()), name="dispatcher")
         follower.start()
         print("dispatcher following the event log", flush=True)

@@ -91,6 +91,7 @@ def run_all(args: argparse.Namespace) -> None:
     if not os.environ.get("ONESTOP_JWT_SECRET"):
         env["ONESTOP_JWT_SECRET"] = _secret(settings.data_dir)
     settings = Settings.from_env(env)
+    _check_connection_budget(settings)
     migrate(settings)
     if not args.no_demo:
         seed_demo(settings)
@@ -143,6 +144,19 @@ def run_all(args: argparse.Namespace) -> None:
                 child.kill()
         if server is not None:
             server.cleanup()
+
+
+def _check_connection_budget(settings: Settings) -> None:
+    """Refuse to start, saying what to change, when the server cannot hold the processes'
+    connections (infrastructure.connection_budget)."""
+    from infrastructure.connection_budget import check_server, run_budget
+    from infrastructure.settings import SettingsError
+
+    budget = run_budget(settings)
+    try:
+        check_server(settings, sum(budget.values()), "onestop run (" + ", ".join(f"{name} {n}" for name, n in budget.items()) + ")")
+    except SettingsError as error:
+        sys.exit(f"onestop: {error}")
 
 
 def _extra_processes(settings: Settings, env: dict[str, str]) -> dict[str, list[str]]:

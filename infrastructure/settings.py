@@ -58,7 +58,7 @@ class Settings:
     port: int = 8080
     jwt_secret: str = ""
     promptpay_biller_id: str = DEMO_BILLER_ID
-    pool_size: int = 8
+    pool_size: int = 4
     fees_file: Path | None = None
     broker_url: str | None = None
     registry_url: str | None = None
@@ -111,7 +111,7 @@ class Settings:
         if not (len(biller) == 15 and biller.isdigit()):
             raise SettingsError("ONESTOP_PROMPTPAY_BILLER_ID must be 15 digits (13-digit tax ID + 2-digit suffix)")
         numbers: dict[str, float] = {}
-        for name, default in (("PORT", 8080), ("POOL_SIZE", 8), ("JOB_MAX_RETRIES", 8), ("JOB_MIN_BACKOFF_MS", 1000),
+        for name, default in (("PORT", 8080), ("POOL_SIZE", 4), ("JOB_MAX_RETRIES", 8), ("JOB_MIN_BACKOFF_MS", 1000),
                               ("JOB_MAX_BACKOFF_MS", 300_000), ("OUTSIDE_TIMEOUT_SECONDS", 10), ("WORKER_THREADS", 16),
                               ("WEBHOOK_TIMEOUT_SECONDS", 10), ("WEBHOOK_STRANDED_SECONDS", 60), ("WEBHOOK_SWEEP_SECONDS", 5),
                               ("SSE_HEARTBEAT_SECONDS", 15)):

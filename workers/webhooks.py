@@ -22,10 +22,10 @@ _runtime: dict[str, Any] = {}
 _declared: dict[tuple[int, str], dramatiq.Actor] = {}
 
 
-def configure(database_url: str, settings: WebhookSettings) -> None:
-    """Where deliveries are kept and how they are sent. A worker that was not configured reads
-    both from the environment on its first message."""
-    _configured.update(database_url=database_url, settings=settings)
+def configure(database_url: str, settings: WebhookSettings, *, pool_size: int = 2) -> None:
+    """Where deliveries are kept, how they are sent, and the most database connections they
+    use. A worker that was not configured reads all from the environment on its first message."""
+    _configured.update(database_url=database_url, settings=settings, pool_size=pool_size)
     _runtime.clear()
 
 
@@ -36,9 +36,11 @@ async def _agent() -> DeliveryAgent:
             from infrastructure.settings import Settings
 
             settings = Settings.from_env(require_secret=False)
-            configure(settings.database.url(), WebhookSettings.from_settings(settings))
+            from infrastructure.connection_budget import worker_pool
+
+            configure(settings.database.url(), WebhookSettings.from_settings(settings), pool_size=worker_pool(settings))
         # One pool per event loop: a pool cannot be shared between loops.
-        pool = await create_pool(_configured["database_url"], max_size=16)
+        pool = await create_pool(_configured["database_url"], max_size=_configured.get("pool_size", 2))
         _runtime.update(loop=loop, agent=DeliveryAgent(pool, _configured["settings"]))
     return _runtime["agent"]  # type: ignore[no-any-return]
 
