@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from api import catalogue, organizations, payments, service_requests
+from api import catalogue, health, metrics, organizations, payments, service_requests
 from api.app_key import CTX
 from api.http import MAX_BODY
 from api.limits import EdgeLimits, LimitSettings, limits_middleware
@@ -31,6 +31,10 @@ class ApiContext:
     as_of_request: Callable[..., Awaitable[web.Response]] | None = None
     as_of_payment: Callable[..., Awaitable[web.Response]] | None = None
     extra_routes: list[web.RouteTableDef] = field(default_factory=list)
+    # application.current.CurrentState: single reads from the event store when the views lag.
+    current: Any = None
+    # infrastructure.eventstore.follower_status.FollowerWatch: the followers of the log, for health.
+    followers: Any = None
     on_cleanup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     limits: LimitSettings = field(default_factory=LimitSettings)
 
@@ -40,7 +44,9 @@ def create_app(ctx: ApiContext) -> web.Application:
     app = web.Application(middlewares=[problem_middleware, limits_middleware(EdgeLimits(ctx.limits, ctx.jwt_secret))],
                           client_max_size=MAX_BODY, handler_args=ctx.limits.handler_args())
     app[CTX] = ctx
+    metrics.install(app)
     app.add_routes(catalogue.routes)
+    app.add_routes(health.routes)
     app.add_routes(payments.routes)
     app.add_routes(organizations.routes)
     for extra in ctx.extra_routes:

@@ -1,8 +1,8 @@
-"""What the back office offers: services, organisations, health, and the OpenAPI document."""
+"""What the back office offers: services, organisations and the OpenAPI document (health is in
+`api.health`)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -50,15 +50,6 @@ async def list_organizations(request: web.Request) -> web.Response:
         if (kind is None or o.kind.value == kind) and (province is None or o.province == province)
     ]
     return json_response({"items": items})
-
-
-@routes.get("/v1/health")
-async def health(request: web.Request) -> web.Response:
-    ctx = request.app[CTX]
-    checks = await asyncio.gather(*(check() for check in ctx.health_checks))
-    healthy = all(c["status"] == "up" for c in checks if c.get("required", True))
-    body = {"status": "up" if healthy else "down", "dependencies": {c.pop("name"): c for c in checks}}
-    return json_response(body, status=200 if healthy else 503)
 
 
 @routes.get("/v1/openapi.json")

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
+from api.consistency import wait_for_views
 from api.http import decode_cursor, encode_cursor, json_response, query_int
 from api.problems import HttpProblem
 
@@ -21,6 +22,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     organization = actor.org if actor.role == "officer" else request.query.get("organization")
     limit = query_int(request, "limit", 50, 1, 200)
     after = decode_cursor(request.query.get("cursor"), 2)
+    await wait_for_views(request)
     items = await request.app[CTX].read_model.list_jobs(status, organization, limit + 1, after)
     next_cursor = None
     if len(items) > limit:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
+from api.consistency import wait_for_views
 from api.http import decode_cursor, encode_cursor, json_response, query_int
 from api.problems import HttpProblem
 from domain.calendar import bangkok_day
@@ -31,6 +32,7 @@ async def work_queue(request: web.Request) -> web.Response:
     code = _organization(request)
     limit = query_int(request, "limit", 50, 1, 200)
     after = decode_cursor(request.query.get("cursor"), 2)
+    await wait_for_views(request)
     items = await request.app[CTX].read_model.work_queue(code, limit + 1, after)
     next_cursor = None
     if len(items) > limit:
@@ -58,5 +60,6 @@ async def daily_counts(request: web.Request) -> web.Response:
     since = _day(request, "from", until - timedelta(days=30))
     if since > until or (until - since).days > 366:
         raise HttpProblem(400, "Bad query parameter", "from must be on or before to, at most a year apart", [("from", "is out of range")])
+    await wait_for_views(request)
     items = await request.app[CTX].read_model.daily_counts(code, since, until)
     return json_response({"items": items})

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
+from api.consistency import position_headers, read_one
 from api.http import etag, if_match, json_response, parse_uuid, read_json
 from api.problems import HttpProblem
 from application.access import check_can_see
@@ -20,7 +21,7 @@ READERS = ("citizen", "officer", "auditor", "admin")
 
 async def _payment(request: web.Request) -> dict:
     actor = authenticate(request, *READERS)
-    found = await request.app[CTX].read_model.get_payment(parse_uuid(request.match_info["id"]))
+    found = await read_one(request, "payment", parse_uuid(request.match_info["id"]))
     if found is None:
         raise HttpProblem(404, "Not found", "no such payment")
     document, access = found
@@ -61,4 +62,4 @@ async def record_cash(request: web.Request) -> web.Response:
     body = await read_json(request)
     ctx = request.app[CTX]
     outcome = await ctx.bus.call(ctx.app.record_cash, payment_id, body, actor, version)
-    return json_response({**outcome.state, "request": outcome.related}, headers={"ETag": etag(outcome.state["version"])})
+    return json_response({**outcome.state, "request": outcome.related}, headers={"ETag": etag(outcome.state["version"]), **position_headers(outcome.state)})

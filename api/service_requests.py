@@ -9,6 +9,7 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
+from api.consistency import position_headers, read_one, wait_for_views
 from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_uuid, query_int, read_json
 from api.problems import HttpProblem
 from application.access import check_can_see
@@ -19,7 +20,6 @@ from domain.service_request import STATUSES
 
 routes = web.RouteTableDef()
 READERS = ("citizen", "officer", "auditor", "admin")
-MAX_WAIT_SECONDS = 5.0
 
 
 def _channel(actor: Actor, request: web.Request) -> str:
@@ -31,6 +31,11 @@ def _channel(actor: Actor, request: web.Request) -> str:
 
 def _state_response(state: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return json_response(state, status=status, headers={"ETag": etag(state["version"]), **(headers or {})})
+
+
+def _written(state: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A write's response: the state, its ETag and the log position (``OneStop-Position``)."""
+    return _state_response(state, status, {**position_headers(state), **(headers or {})})
 
 
 @routes.post("/v1/service-requests")
@@ -45,18 +50,7 @@ async def submit(request: web.Request) -> web.Response:
     headers = {"Location": f"/v1/service-requests/{outcome.state['id']}"}
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return _state_response(outcome.state, 201, headers)
-
-
-async def _wait_for_views(request: web.Request) -> None:
-    raw = request.query.get("min_position")
-    if raw is None:
-        return
-    if not raw.isdigit():
-        raise HttpProblem(400, "Bad query parameter", "min_position must be a log position", [("min_position", "must be a non-negative integer")])
-    reached = await request.app[CTX].read_model.wait_for_position(int(raw), MAX_WAIT_SECONDS)
-    if not reached:
-        raise HttpProblem(503, "Views behind", f"the views have not reached position {raw} yet; retry shortly", headers={"Retry-After": "1"})
+    return _written(outcome.state, 201, headers)
 
 
 @routes.get("/v1/service-requests/{id}")
@@ -65,8 +59,7 @@ async def get_request(request: web.Request) -> web.Response:
     request_id = parse_uuid(request.match_info["id"])
     if "as_of" in request.query:
         return await _as_of(request, actor, request_id)
-    await _wait_for_views(request)
-    found = await request.app[CTX].read_model.get_request(request_id)
+    found = await read_one(request, "request", request_id)
     if found is None:
         raise HttpProblem(404, "Not found", "no such service request")
     state, access = found
@@ -100,7 +93,7 @@ async def list_requests(request: web.Request) -> web.Response:
         scope["org"] = actor.org
     limit = query_int(request, "limit", 20, 1, 100)
     after = decode_cursor(request.query.get("cursor"), 2)
-    await _wait_for_views(request)
+    await wait_for_views(request)
     items = await request.app[CTX].read_model.list_requests(filters, scope, limit + 1, after)
     next_cursor = None
     if len(items) > limit:
@@ -132,4 +125,4 @@ async def act(request: web.Request) -> web.Response:
     body = await read_json(request, empty={})
     ctx = request.app[CTX]
     outcome = await ctx.bus.call(ctx.app.act, request_id, action, body, actor, _channel(actor, request), version)
-    return _state_response(outcome.state)
+    return _written(outcome.state)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 from eventsourcing.postgres import PostgresDatastore
 
 from application.back_office import BackOffice
+from application.jobs import Job
 from application.ports import Clock
 from application.projections import bangkok_day
 from domain.catalogue import FeeSchedule
@@ -32,8 +33,11 @@ if TYPE_CHECKING:  # the processes import these lazily, so that each loads only 
 
 
 
-def eventsourcing_env(settings: Settings, *, create_table: bool = False) -> dict[str, str]:
+def eventsourcing_env(settings: Settings, *, create_table: bool = False, pool_max: int | None = None) -> dict[str, str]:
+    """The event store's environment; its pool opens one connection and grows to ``pool_max``
+    (default ONESTOP_POOL_SIZE; see onestop.connection_budget)."""
     db = settings.database
+    pool_max = max(1, pool_max or settings.pool_size)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": db.dbname,
@@ -41,8 +45,8 @@ def eventsourcing_env(settings: Settings, *, create_table: bool = False) -> dict
         "POSTGRES_PORT": str(db.port),
         "POSTGRES_USER": db.user,
         "POSTGRES_PASSWORD": db.password,
-        "POSTGRES_POOL_SIZE": str(settings.pool_size),
-        "POSTGRES_MAX_OVERFLOW": "2",
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": str(pool_max - 1),
         # No pre-ping: it costs a round trip per checkout, and the recorder already retries
         # on a broken connection.
         # Never POSTGRES_ENABLE_DB_FUNCTIONS: in eventsourcing 9.5.6 it skips the table lock and
@@ -72,8 +76,8 @@ def build_directory() -> Directory:
     return Directory(SEED_ORGANIZATIONS)
 
 
-def build_back_office(settings: Settings, *, clock: Clock | None = None, create_table: bool = False) -> BackOffice:
-    env = eventsourcing_env(settings, create_table=create_table)
+def build_back_office(settings: Settings, *, clock: Clock | None = None, create_table: bool = False, pool_max: int | None = None) -> BackOffice:
+    env = eventsourcing_env(settings, create_table=create_table, pool_max=pool_max)
     clock = clock or SystemClock()
     rules = load_rule_book(settings)
     # The reference issuer shares the application's connection pool, which exists only once the
@@ -148,7 +152,7 @@ async def build_api(settings: Settings) -> web.Application:
 
     app = build_back_office(settings)
     bus = CommandBus(app, workers=settings.pool_size)
-    read_model = await PostgresReadModel.connect(settings.database.url(), max_size=settings.pool_size)
+    read_model = await PostgresReadModel.connect(settings.database.url(), min_size=1, max_size=settings.pool_size)
     database_url = redact(settings.database.url())
 
     async def database_health() -> dict[str, object]:
@@ -180,6 +184,9 @@ async def build_api(settings: Settings) -> web.Application:
                      health_checks=[database_health, *outside_checks], on_cleanup=[close_all],
                      bank_callback_secret=settings.bank_callback_secret, jwt_max_ttl_seconds=settings.jwt_max_ttl_seconds,
                      limits=limit_settings(settings))
+    from infrastructure.eventstore.follower_status import FollowerWatch
+
+    ctx.followers = FollowerWatch(read_model.pool, stall_seconds=settings.stall_seconds)
     ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes])
     shutdown = await add_audit_and_integrations(ctx, settings, read_model.pool)
     web_app = create_app(ctx)
@@ -245,31 +252,47 @@ def outside_health_checks(settings: Settings) -> tuple[list, Callable[[], Awaita
     return [broker_check, http_check("registry", settings.registry_url), http_check("bank", settings.bank_url)], close
 
 
-def build_job_runtime(settings: Settings) -> JobRuntime:
+def build_job_runtime(settings: Settings, *, pool_max: int | None = None) -> JobRuntime:
     """What a worker process needs to run jobs: the application and the outside systems."""
     from infrastructure.jobs.jobs_store import JobsStore
     from infrastructure.jobs.outside_systems import HttpCivilRegistry, HttpPaymentGateway
+    from infrastructure.jobs.database_identity import database_marker
     from workers.jobs import JobRuntime
 
     if settings.registry_url is None or settings.bank_url is None:
         raise SettingsError("a worker needs ONESTOP_REGISTRY_URL and ONESTOP_BANK_URL")
-    app = build_back_office(settings)
+    from onestop.connection_budget import worker_pool
+
+    app = build_back_office(settings, pool_max=pool_max or worker_pool(settings))
     return JobRuntime(
         app=app,
         registry=HttpCivilRegistry(settings.registry_url, timeout_seconds=settings.outside_timeout_seconds),
         gateway=HttpPaymentGateway(settings.bank_url, settings.promptpay_biller_id, timeout_seconds=settings.outside_timeout_seconds),
         store=JobsStore(datastore(app)),
         threads=settings.worker_threads,
+        database_marker=database_marker(settings),
     )
 
 
-def build_dispatcher(settings: Settings, broker: object) -> Dispatcher:
+def build_sweeper_send(settings: Settings, broker: object, marker: str) -> Callable[[Job, int], None]:
+    """How the sweeper sends the jobs it finds stale: as the dispatcher does, to this database's queue."""
+    from infrastructure.jobs.database_identity import jobs_queue
+    from workers.actors import dramatiq_sender
+
+    return dramatiq_sender(broker, jobs_queue(settings, marker), max_retries=settings.job_max_retries, min_backoff_ms=settings.job_min_backoff_ms,
+                           max_backoff_ms=settings.job_max_backoff_ms, database=marker)
+
+
+def build_dispatcher(settings: Settings, broker: object, marker: str | None = None, app: BackOffice | None = None) -> Dispatcher:
+    from infrastructure.jobs.database_identity import database_marker, jobs_queue
     from infrastructure.jobs.dispatcher import Dispatcher
     from workers.actors import dramatiq_sender
 
-    send = dramatiq_sender(broker, settings.jobs_queue, max_retries=settings.job_max_retries, min_backoff_ms=settings.job_min_backoff_ms,
-                           max_backoff_ms=settings.job_max_backoff_ms)
-    return Dispatcher(build_back_office(settings), send)
+    marker = marker or database_marker(settings)
+    send = dramatiq_sender(broker, jobs_queue(settings, marker), max_retries=settings.job_max_retries, min_backoff_ms=settings.job_min_backoff_ms,
+                           max_backoff_ms=settings.job_max_backoff_ms, database=marker)
+    # Its own pool: the dispatcher and the sweeper (see onestop.connection_budget).
+    return Dispatcher(app or build_back_office(settings, pool_max=2), send)
 
 
 # -- auditors and integrators: audit log and chain, published feed, webhooks -------------------
@@ -292,12 +315,13 @@ def build_followers(app: BackOffice) -> list[Callable[[], object]]:
     return [FeedFollower(datastore(app)).catch_up, ChainFollower(datastore(app)).catch_up]
 
 
-def webhook_agents(database_url: str, hooks: WebhookSettings) -> Callable[[], Awaitable[WebhookDeliverer]]:
-    """How a worker makes its webhook delivery agent (one per event loop, on its first message)."""
+def webhook_agents(database_url: str, hooks: WebhookSettings, *, pool_size: int = 2) -> Callable[[], Awaitable[WebhookDeliverer]]:
+    """How a worker makes its webhook delivery agent (one per event loop, on its first message),
+    with at most ``pool_size`` database connections (onestop.connection_budget)."""
     from infrastructure.integrations.webhooks import DeliveryAgent, create_pool
 
     async def make_agent() -> WebhookDeliverer:
-        pool = await create_pool(database_url, max_size=16)
+        pool = await create_pool(database_url, max_size=pool_size)
         return DeliveryAgent(pool, hooks)
 
     return make_agent
@@ -308,7 +332,9 @@ def declare_webhook_delivery(settings: Settings, broker: object) -> Callable[[li
     returns the function that enqueues deliveries."""
     import workers.webhooks as webhook_actors
 
-    webhook_actors.configure(webhook_agents(settings.database.url(), webhook_settings(settings)))
+    from onestop.connection_budget import worker_pool
+
+    webhook_actors.configure(webhook_agents(settings.database.url(), webhook_settings(settings), pool_size=worker_pool(settings)))
     return webhook_actors.sender(webhook_actors.declare(broker))  # type: ignore[arg-type]
 
 
@@ -341,6 +367,9 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
     ctx.extra_routes.extend([audit.routes(), stream_api.routes(), subscriptions.routes()])
     ctx.as_of_request = audit.as_of_request
     ctx.as_of_payment = audit.as_of_payment
+    from application.current import CurrentState
+
+    ctx.current = CurrentState(ctx.app, log, ctx.bus.call)
     # Before the read model's pool closes (the hooks run in order).
     ctx.on_cleanup.insert(0, notifier.close)
 
@@ -374,7 +403,8 @@ def serve_webhooks(settings: Settings) -> None:
 
     async def follow() -> None:
         stop = async_stop_on_signals()
-        pool = await create_pool(settings.database.url(), max_size=4)
+        # One connection: dispatch, replay and sweep take turns on it (the feed's notifier has its own).
+        pool = await create_pool(settings.database.url(), max_size=1)
         notifier = FeedNotifier(settings.database.url())
         await notifier.start()
         dispatcher = WebhookDispatcher(pool, EventFeed(pool, notifier), enqueue, hooks)

@@ -73,6 +73,12 @@ def cmd_api(args: argparse.Namespace) -> None:
     from onestop.bootstrap import build_api
 
     settings = _need_secrets_key(_need_database(_settings()))
+    from onestop.connection_budget import check_server, process_budget
+
+    try:
+        check_server(settings, sum(process_budget(settings, "api").values()), "onestop api")
+    except SettingsError as error:
+        sys.exit(f"onestop: {error}")
     host = args.host or settings.host
     port = args.port or settings.port
 
@@ -90,7 +96,8 @@ def cmd_projector(args: argparse.Namespace) -> None:
     from infrastructure.views.projector import Projector
 
     settings = _need_database(_settings(require_secret=False))
-    app = build_back_office(settings)
+    # One connection: catch-up and the followers run one after another (the lock has its own).
+    app = build_back_office(settings, pool_max=1)
     projector = Projector(app, build_views(app), batch_size=args.batch_size or (10_000 if args.rebuild else 2000), followers=build_followers(app))
     if args.retry_failed:
         try:
@@ -146,25 +153,39 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
     from onestop.bootstrap import build_dispatcher, build_job_runtime, declare_webhook_delivery
     from workers.broker import setup_broker
 
+    from infrastructure.jobs.database_identity import database_marker, jobs_queue
+
     broker = setup_broker(settings.broker_url)
     import workers.actors as actors
 
-    actors.declare(broker, settings.jobs_queue)
+    marker = database_marker(settings)
+    queue = jobs_queue(settings, marker)
+    actors.declare(broker, queue)
 
     declare_webhook_delivery(settings, broker)  # a worker delivers webhooks too
 
     stop = stop_on_signals()
     worker = None
+    runtime = None
     if work:
-        actors.install(build_job_runtime(settings))
+        runtime = build_job_runtime(settings)
+        actors.install(runtime)
         worker = dramatiq.Worker(broker, worker_threads=threads)
         worker.start()
-        print(f"worker running {threads} threads on {'the in-process broker' if settings.broker_url is None else 'the broker'}", flush=True)
+        print(f"worker running {threads} threads on {'the in-process broker' if settings.broker_url is None else 'the broker'}, queue {queue}", flush=True)
     follower = None
     if dispatch:
-        dispatcher = build_dispatcher(settings, broker)
+        # With a worker here, one event store pool serves both (onestop.connection_budget).
+        dispatcher = build_dispatcher(settings, broker, marker, app=runtime.app if runtime is not None else None)
         follower = start_thread("dispatcher", dispatcher.run, stop, settings.database.conninfo())
         print("dispatcher following the event log", flush=True)
+        from infrastructure.jobs.sweeps import Sweeper
+        from onestop.bootstrap import build_sweeper_send
+
+        sweeper = Sweeper(dispatcher.app, build_sweeper_send(settings, broker, marker), stale_seconds=settings.job_stale_seconds,
+                          retry_grace_seconds=settings.job_max_backoff_ms / 1000)
+        threading.Thread(target=sweeper.run, args=(stop, settings.database.conninfo()), kwargs={"every_seconds": settings.job_sweep_seconds},
+                         name="sweeper", daemon=True).start()
     stop.wait()
     # Stop taking work, finish what is in hand (within the grace period), then exit 0.
     if follower is not None:

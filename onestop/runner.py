@@ -119,6 +119,7 @@ def run_all(args: argparse.Namespace) -> None:
         # token_urlsafe(32) is the URL-safe base64 of 32 random bytes: the key's format.
         env["ONESTOP_SECRETS_KEY"] = _secret(settings.data_dir, "secrets_key")
     settings = Settings.from_env(env)
+    _check_connection_budget(settings)
     migrate(settings)
     if not args.no_demo:
         seed_demo(settings)
@@ -210,6 +211,19 @@ class Supervisor:
                 log.warning("%s did not stop within the grace period; killing it", name)
                 child.kill()
                 child.wait()
+
+
+def _check_connection_budget(settings: Settings) -> None:
+    """Refuse to start, saying what to change, when the server cannot hold the processes'
+    connections (onestop.connection_budget)."""
+    from onestop.connection_budget import check_server, run_budget
+    from onestop.settings import SettingsError
+
+    budget = run_budget(settings)
+    try:
+        check_server(settings, sum(budget.values()), "onestop run (" + ", ".join(f"{name} {n}" for name, n in budget.items()) + ")")
+    except SettingsError as error:
+        sys.exit(f"onestop: {error}")
 
 
 def _extra_processes(settings: Settings, env: dict[str, str]) -> dict[str, list[str]]:

@@ -59,7 +59,7 @@ class Settings:
     jwt_secret: str = ""
     jwt_max_ttl_seconds: int = 43_200
     promptpay_biller_id: str = DEMO_BILLER_ID
-    pool_size: int = 8
+    pool_size: int = 4
     fees_file: Path | None = None  # ONESTOP_FEES_FILE: an alias of rules_file, kept for old deployments
     rules_file: Path | None = None
     broker_url: str | None = None
@@ -72,7 +72,8 @@ class Settings:
     job_max_backoff_ms: int = 300_000
     outside_timeout_seconds: float = 10.0
     worker_threads: int = 16
-    jobs_queue: str = "onestop-jobs"
+    # Empty: derived from the database (infrastructure.jobs.database_identity.jobs_queue).
+    jobs_queue: str = ""
     # Webhook retry schedule (seconds after the first attempt), and live-stream heartbeats.
     webhook_schedule: tuple[float, ...] = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
     webhook_timeout_seconds: float = 10.0
@@ -93,6 +94,11 @@ class Settings:
     sse_max_streams_per_subject: int = 5
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
+    # Operations: a follower with events waiting that has not moved for this long is stalled;
+    # a pending job this old is sent again; how often the sweeps look.
+    stall_seconds: float = 30.0
+    job_stale_seconds: float = 300.0
+    job_sweep_seconds: float = 30.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -132,7 +138,7 @@ class Settings:
         if not (len(biller) == 15 and biller.isdigit()):
             raise SettingsError("ONESTOP_PROMPTPAY_BILLER_ID must be 15 digits (13-digit tax ID + 2-digit suffix)")
         numbers: dict[str, float] = {}
-        for name, default in (("PORT", 8080), ("POOL_SIZE", 8), ("JOB_MAX_RETRIES", 8), ("JOB_MIN_BACKOFF_MS", 1000),
+        for name, default in (("PORT", 8080), ("POOL_SIZE", 4), ("JOB_MAX_RETRIES", 8), ("JOB_MIN_BACKOFF_MS", 1000),
                               ("JOB_MAX_BACKOFF_MS", 300_000), ("OUTSIDE_TIMEOUT_SECONDS", 10), ("WORKER_THREADS", 16),
                               ("WEBHOOK_TIMEOUT_SECONDS", 10), ("WEBHOOK_STRANDED_SECONDS", 60), ("WEBHOOK_SWEEP_SECONDS", 5),
                               ("SSE_HEARTBEAT_SECONDS", 15), ("JWT_MAX_TTL", 43_200), ("RATE_SUBJECT_PER_SECOND", 20), ("RATE_SUBJECT_BURST", 40),
@@ -198,7 +204,7 @@ class Settings:
             job_max_backoff_ms=int(numbers["JOB_MAX_BACKOFF_MS"]),
             outside_timeout_seconds=numbers["OUTSIDE_TIMEOUT_SECONDS"],
             worker_threads=max(1, int(numbers["WORKER_THREADS"])),
-            jobs_queue=env.get("ONESTOP_JOBS_QUEUE") or "onestop-jobs",
+            jobs_queue=env.get("ONESTOP_JOBS_QUEUE") or "",
             webhook_schedule=schedule,
             webhook_timeout_seconds=numbers["WEBHOOK_TIMEOUT_SECONDS"],
             webhook_stranded_seconds=numbers["WEBHOOK_STRANDED_SECONDS"],
@@ -215,4 +221,18 @@ class Settings:
             sse_max_streams_per_subject=int(numbers["SSE_MAX_STREAMS_PER_SUBJECT"]),
             header_timeout_seconds=numbers["HEADER_TIMEOUT_SECONDS"],
             body_timeout_seconds=numbers["BODY_TIMEOUT_SECONDS"],
+            stall_seconds=_seconds(env, "STALL_SECONDS", 30),
+            job_stale_seconds=_seconds(env, "JOB_STALE_SECONDS", 300),
+            job_sweep_seconds=_seconds(env, "JOB_SWEEP_SECONDS", 30),
         )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(f"ONESTOP_{name}") or str(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"ONESTOP_{name} must be a number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"ONESTOP_{name} must be positive")
+    return value

@@ -19,3 +19,7 @@ class UnsupportedBroker(WorkerError, ValueError):
 
 class NotDueYet(WorkerError):
     """A delayed job arrived before its time (clock skew): run it again later."""
+
+
+class ForeignJob(WorkerError):
+    """A job this worker's database does not know (another stack's message on a shared broker): dead-lettered, never done."""

@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable
 from uuid import UUID
 
 from application.back_office import BackOffice
+from application.errors import NotFound
 from application.jobs import Job
 from application.errors import OutsideCallRefused
 from application.ports import CivilRegistry, JobsLedger, PaymentGateway
@@ -20,7 +21,7 @@ from domain.actors import Actor
 from domain.catalogue import SERVICES
 from domain.payment import AWAITING_PAYMENT
 from domain.service_request import APPROVED, VERIFYING
-from workers.errors import NotDueYet
+from workers.errors import ForeignJob, NotDueYet
 
 log = logging.getLogger("onestop.worker")
 WORKER = Actor(sub="onestop-worker", role="system")
@@ -33,6 +34,9 @@ class JobRuntime:
     gateway: PaymentGateway
     store: JobsLedger
     threads: int = 16
+    # This worker's database (infrastructure.jobs.database_identity.database_marker); messages
+    # marked for another are refused.
+    database_marker: str = ""
     _executor: ThreadPoolExecutor | None = field(default=None, init=False)
     _done: list[Job] = field(default_factory=list, init=False)
     _flusher: asyncio.Future[None] | None = field(default=None, init=False)
@@ -45,6 +49,21 @@ class JobRuntime:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="onestop-job")
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
+
+    async def check_known(self, job: Job, marker: str | None) -> None:
+        """Refuse (ForeignJob) a job of another database: marked for another, or, unmarked (sent
+        before messages carried the mark), naming an aggregate this database does not have."""
+        if marker is not None:
+            if self.database_marker and marker != self.database_marker:
+                raise ForeignJob(f"job {job.id} ({job.kind}) is for database {marker}, this worker's is {self.database_marker}")
+            return
+        try:
+            if job.payment_id is not None:
+                await self._call(self.app.get_payment, job.payment_id)
+            elif job.request_id is not None:
+                await self._call(self.app.get_request, job.request_id)
+        except NotFound:
+            raise ForeignJob(f"job {job.id} ({job.kind}) names an aggregate this database does not have") from None
 
     async def run(self, job: Job, attempt: int = 1) -> None:
         # Each handler first checks the aggregate and returns if the work is already recorded,

@@ -125,9 +125,14 @@ class Verdict:
     first_broken_position: int | None = None
     reason: str | None = None
     log_position: int = 0
+    # How far the check reached (the chain's head), and how many logged events lie beyond it,
+    # not chained yet: "intact" speaks only for the log up to ``checked_to``.
+    checked_to: int = 0
+    behind: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"status": self.status, "checked": self.checked, "head": self.head, "log_position": self.log_position}
+        result: dict[str, Any] = {"status": self.status, "checked": self.checked, "head": self.head, "log_position": self.log_position,
+                                  "checked_to": self.checked_to, "behind": self.behind, "complete": self.status == "intact" and self.behind == 0}
         if self.status == "broken":
             result["first_broken_position"] = self.first_broken_position
             result["reason"] = self.reason
@@ -141,13 +146,13 @@ async def verify_chain(conn: asyncpg.Connection, *, batch_size: int = 5000) -> V
     if head_row is None:
         if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {CHAIN_TABLE})"):
             return Verdict("broken", 0, None, 0, "the chain has links but no head", log_position)
-        return Verdict("intact", 0, None, log_position=log_position)
+        return Verdict("intact", 0, None, log_position=log_position, behind=await _events_after(conn, 0))
     head = {"position": head_row["position"], "link": bytes(head_row["link"]).hex(), "count": head_row["count"]}
     until = head_row["position"]
     checked, after, previous = 0, 0, GENESIS
 
     def broken(position: int, reason: str) -> Verdict:
-        return Verdict("broken", checked, head, position, reason, log_position)
+        return Verdict("broken", checked, head, position, reason, log_position, checked_to=after)
 
     async for chain_rows, events in _batches(conn, until, batch_size):
         # Both lists are in position order: walk them side by side.
@@ -170,7 +175,12 @@ async def verify_chain(conn: asyncpg.Connection, *, batch_size: int = 5000) -> V
         return broken(after, "the chain ends before its head (links deleted?)")
     if previous != bytes(head_row["link"]) or checked != head_row["count"]:
         return broken(until, "the head does not match the chain")
-    return Verdict("intact", checked, head, log_position=log_position)
+    return Verdict("intact", checked, head, log_position=log_position, checked_to=until, behind=await _events_after(conn, until))
+
+
+async def _events_after(conn: asyncpg.Connection, position: int) -> int:
+    """How many logged events lie after ``position`` (the chain's lag behind the log)."""
+    return int(await conn.fetchval(f"SELECT count(*) FROM {EVENTS_TABLE} WHERE notification_id > $1", position))
 
 
 async def _batches(conn: asyncpg.Connection, until: int, batch_size: int) -> AsyncIterator[tuple[list[Any], list[Any]]]:

@@ -20,7 +20,7 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 
 from application.back_office import BackOffice
-from application.jobs import VERIFY_APPLICANT, Job, jobs_for
+from application.jobs import EXPIRE_PAYMENT, VERIFY_APPLICANT, Job, jobs_for
 from domain.payment import Payment
 from domain.service_request import ServiceRequest
 from infrastructure.jobs.jobs_store import JobsStore
@@ -113,6 +113,10 @@ class Dispatcher:
             jobs.extend(self._jobs(self.app.mapper.to_domain_event(notification)))
         now = datetime.now(timezone.utc)
         for job, _ in jobs:
+            if job.kind == EXPIRE_PAYMENT:
+                # Recorded below, not sent: the expiry sweep (infrastructure.jobs.sweeps) expires the
+                # payment at its time, instead of a delayed message held in a worker's memory.
+                continue
             delay = max(0, int((job.run_at - now).total_seconds() * 1000)) if job.run_at else 0
             self.send(job, delay)
         last = notifications[-1].id

@@ -1,0 +1,53 @@
+"""Read-your-writes over HTTP: ``?min_position=`` on reads, the ``OneStop-Position`` header on
+writes, and single reads that fall back to the event store when the views are behind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from api.app_key import CTX
+from api.problems import HttpProblem
+
+POSITION_HEADER = "OneStop-Position"
+MAX_WAIT_SECONDS = 5.0
+
+
+def min_position(request: web.Request) -> int | None:
+    raw = request.query.get("min_position")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise HttpProblem(400, "Bad query parameter", "min_position must be a log position", [("min_position", "must be a non-negative integer")])
+    return int(raw)
+
+
+async def wait_for_views(request: web.Request) -> None:
+    """Wait (bounded) until the views reached ``?min_position=``; 503 when they do not in time."""
+    wanted = min_position(request)
+    if wanted is None:
+        return
+    if not await request.app[CTX].read_model.wait_for_position(wanted, MAX_WAIT_SECONDS):
+        raise HttpProblem(503, "Views behind", f"the views have not reached position {wanted} yet; retry shortly", headers={"Retry-After": "1"})
+
+
+async def read_one(request: web.Request, kind: str, aggregate_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """One request or payment (``kind``): from the views when they have it and have reached
+    ``?min_position=`` (waited for as lists wait), else from the event store, so never older
+    than a write the caller was answered for and never 503. None only when the aggregate does
+    not exist at all."""
+    ctx = request.app[CTX]
+    wanted = min_position(request)
+    found = None
+    if wanted is None or await ctx.read_model.wait_for_position(wanted, MAX_WAIT_SECONDS):
+        found = await (ctx.read_model.get_request if kind == "request" else ctx.read_model.get_payment)(aggregate_id)
+    if found is None and ctx.current is not None:
+        found = await (ctx.current.request if kind == "request" else ctx.current.payment)(aggregate_id)
+    return found
+
+
+def position_headers(state: dict[str, Any]) -> dict[str, str]:
+    """``OneStop-Position`` of a write's response: the log position of its last event."""
+    position = state.get("position")
+    return {POSITION_HEADER: str(position)} if isinstance(position, int) else {}

@@ -1,0 +1,128 @@
+"""Health that tells the truth: followers' positions, lag, election and stalls from
+PostgreSQL; set-aside events; liveness and readiness; no addresses for anonymous callers."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import psycopg
+
+from onestop.settings import Settings
+from tests.integration.api_harness import FollowingProjectorThread, complaint, start_harness, token, wait_until_followed
+
+ADMIN = token("admin", "ops")
+
+
+async def _health(harness, headers=None):  # type: ignore[no-untyped-def]
+    response = await harness.client.get("/v1/health", headers=headers or {})
+    return response.status, await response.json()
+
+
+async def test_health_reports_each_follower_running_at_the_log_head_while_the_projector_holds_its_lock(settings: Settings) -> None:
+    harness = await start_harness(settings)
+    try:
+        with FollowingProjectorThread(settings):
+            for _ in range(3):
+                await harness.submit(complaint())
+            head = await wait_until_followed(settings)
+            status, body = await _health(harness)
+            assert status == 200
+            for name in ("projector", "feed", "audit_chain"):
+                assert body["followers"][name]["state"] == "running", body
+                assert body["followers"][name]["position"] == head and body["followers"][name]["lag"] == 0
+            # No dispatcher runs in this test: nobody holds its lock, so it is down and health degraded.
+            assert body["followers"]["dispatcher"]["state"] == "down"
+            assert body["status"] == "degraded" and any("dispatcher" in r for r in body["reasons"])
+    finally:
+        await harness.client.close()
+
+
+async def test_a_follower_whose_lag_does_not_shrink_is_stalled_and_health_is_degraded(settings: Settings) -> None:
+    harness = await start_harness(dataclasses.replace(settings, stall_seconds=0.5))
+    try:
+        # Hold the projector's election lock without following: events wait, nothing moves.
+        from infrastructure.views.projector import ADVISORY_LOCK_KEY
+
+        with psycopg.connect(settings.database.conninfo(), autocommit=True) as holder:
+            assert holder.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]
+            await harness.submit(complaint())
+            _, first = await _health(harness)
+            assert first["followers"]["projector"]["state"] == "running" and first["followers"]["projector"]["lag"] > 0
+            await asyncio.sleep(0.7)
+            status, body = await _health(harness)
+            assert status == 200 and body["status"] == "degraded"
+            assert body["followers"]["projector"]["state"] == "stalled"
+            assert any("projector is stalled" in r for r in body["reasons"])
+    finally:
+        await harness.client.close()
+
+
+async def test_set_aside_events_degrade_health_and_are_named_by_view(settings: Settings) -> None:
+    harness = await start_harness(settings)
+    try:
+        with psycopg.connect(settings.database.conninfo(), autocommit=True) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS projection_failures (view text, position bigint, error text)")
+            conn.execute("INSERT INTO projection_failures VALUES ('request_summaries', 7, 'boom')")
+        try:
+            _, body = await _health(harness)
+            assert body["status"] == "degraded"
+            assert body["projection_failures"] == {"count": 1, "views": {"request_summaries": 1}}
+            assert any("request_summaries: 1" in r for r in body["reasons"])
+        finally:
+            with psycopg.connect(settings.database.conninfo(), autocommit=True) as conn:
+                conn.execute("DROP TABLE projection_failures")
+    finally:
+        await harness.client.close()
+
+
+async def test_health_shows_addresses_and_errors_to_admins_only(settings: Settings) -> None:
+    harness = await start_harness(dataclasses.replace(settings, registry_url="http://127.0.0.1:9/registry"))
+    try:
+        _, anonymous = await _health(harness)
+        text = str(anonymous)
+        assert "url" not in text and "127.0.0.1" not in text and settings.database.dbname not in text
+        assert anonymous["dependencies"]["registry"]["status"] == "down"
+        _, admin = await _health(harness, ADMIN)
+        assert admin["dependencies"]["registry"]["url"] == "http://127.0.0.1:9/registry"
+        assert settings.database.dbname in admin["dependencies"]["database"]["url"]
+        _, citizen = await _health(harness, token("citizen", "3100600445635"))
+        assert "url" not in str(citizen)
+    finally:
+        await harness.client.close()
+
+
+async def test_live_answers_and_ready_follows_the_database(settings: Settings) -> None:
+    harness = await start_harness(settings)
+    try:
+        assert (await harness.client.get("/v1/health/live")).status == 200
+        assert (await harness.client.get("/v1/health/ready")).status == 200
+        from api.app_key import CTX
+
+        await harness.client.app[CTX].read_model.pool.close()
+        ready = await harness.client.get("/v1/health/ready")
+        assert ready.status == 503
+        status, body = await _health(harness)
+        assert status == 503 and body["status"] == "down"
+    finally:
+        await harness.client.close()
+
+
+async def test_verify_says_how_far_it_checked_and_how_far_behind_the_log_head_that_is(settings: Settings) -> None:
+    harness = await start_harness(settings)
+    try:
+        with FollowingProjectorThread(settings):
+            for _ in range(2):
+                await harness.submit(complaint())
+            chained = await wait_until_followed(settings)
+        for _ in range(3):  # the chain's follower is stopped: these are not chained
+            await harness.submit(complaint())
+        verdict = await (await harness.client.get("/v1/audit/verify", headers=ADMIN)).json()
+        assert verdict["status"] == "intact" and verdict["checked_to"] == chained
+        assert verdict["behind"] == 6 and verdict["complete"] is False  # two events a complaint
+        with FollowingProjectorThread(settings):
+            await wait_until_followed(settings)
+        verdict = await (await harness.client.get("/v1/audit/verify", headers=ADMIN)).json()
+        assert verdict["behind"] == 0 and verdict["complete"] is True
+    finally:
+        await harness.client.close()
