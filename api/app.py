@@ -10,7 +10,7 @@ from aiohttp import web
 
 from api import catalogue, organizations, payments, service_requests
 from api.app_key import CTX
-from api.http import MAX_BODY
+from api.http import MAX_BODY, query_middleware
 from api.problems import problem_middleware
 from application.back_office import BackOffice
 from application.ports import ReadModel
@@ -33,7 +33,7 @@ class ApiContext:
 
 
 def create_app(ctx: ApiContext) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[problem_middleware, query_middleware], client_max_size=MAX_BODY)
     app[CTX] = ctx
     app.add_routes(catalogue.routes)
     app.add_routes(payments.routes)

@@ -30,7 +30,7 @@ async def work_queue(request: web.Request) -> web.Response:
     """Open requests the organisation is responsible for, oldest first, with their due dates."""
     code = _organization(request)
     limit = query_int(request, "limit", 50, 1, 200)
-    after = decode_cursor(request.query.get("cursor"), 2)
+    after = decode_cursor(request.query.get("cursor"), ("time", "uuid"))
     items = await request.app[CTX].read_model.work_queue(code, limit + 1, after)
     next_cursor = None
     if len(items) > limit:
@@ -44,6 +44,8 @@ def _day(request: web.Request, name: str, default: date) -> date:
     if raw is None:
         return default
     try:
+        if not raw.isascii():
+            raise ValueError(raw)  # fromisoformat reads some non-ASCII digits
         return date.fromisoformat(raw)
     except ValueError:
         raise HttpProblem(400, "Bad query parameter", f"{name} must be a date (YYYY-MM-DD)", [(name, "must be a date")]) from None

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_uuid, query_int, read_json
+from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_position, parse_uuid, query_int, read_json
 from api.problems import HttpProblem
 from application.access import check_can_see
 from application.back_office import ACTION_SCHEMAS, SubmitCommand
@@ -54,11 +54,10 @@ async def _wait_for_views(request: web.Request) -> None:
     raw = request.query.get("min_position")
     if raw is None:
         return
-    if not raw.isdigit():
-        raise HttpProblem(400, "Bad query parameter", "min_position must be a log position", [("min_position", "must be a non-negative integer")])
-    reached = await request.app[CTX].read_model.wait_for_position(int(raw), MAX_WAIT_SECONDS)
+    position = parse_position(raw, "min_position")
+    reached = await request.app[CTX].read_model.wait_for_position(position, MAX_WAIT_SECONDS)
     if not reached:
-        raise HttpProblem(503, "Views behind", f"the views have not reached position {raw} yet; retry shortly", headers={"Retry-After": "1"})
+        raise HttpProblem(503, "Views behind", f"the views have not reached position {position} yet; retry shortly", headers={"Retry-After": "1"})
 
 
 @routes.get("/v1/service-requests/{id}")
@@ -101,7 +100,7 @@ async def list_requests(request: web.Request) -> web.Response:
     elif actor.role == "officer":
         scope["org"] = actor.org
     limit = query_int(request, "limit", 20, 1, 100)
-    after = decode_cursor(request.query.get("cursor"), 2)
+    after = decode_cursor(request.query.get("cursor"), ("time", "uuid"))
     await _wait_for_views(request)
     items = await request.app[CTX].read_model.list_requests(filters, scope, limit + 1, after)
     next_cursor = None

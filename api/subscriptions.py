@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import hashlib
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
 from aiohttp import web
 
 from api.app_key import CTX
-from api.audit import query_position
 from api.auth import authenticate
-from api.http import decode_cursor, encode_cursor, json_response, parse_uuid, query_int, read_json
+from api.http import decode_cursor, encode_cursor, json_response, parse_uuid, query_int, query_position, read_json
 from api.problems import HttpProblem
 from application.cloudevents import PUBLISHED_TYPES, cursor_of
 from domain.actors import Actor
 from domain.errors import InvalidCommand
-from domain.json_schema import check
+from application.json_schema import check
 from infrastructure.json_codec import canonical
 
 if TYPE_CHECKING:
@@ -90,9 +88,7 @@ class SubscriptionsApi:
     async def list(self, request: web.Request) -> web.Response:
         actor = authenticate(request, *MANAGERS)
         limit = query_int(request, "limit", 50, 1, 200)
-        after = decode_cursor(request.query.get("cursor"), 1)
-        if after is not None and not _is_uuid(after[0]):
-            raise HttpProblem(400, "Bad cursor", "the cursor is not one this API issued", [("cursor", "is not valid")])
+        after = decode_cursor(request.query.get("cursor"), ("uuid",))
         items = await self.store.list(self._owner(actor), limit + 1, after[0] if after else None)
         next_cursor = None
         if len(items) > limit:
@@ -143,10 +139,3 @@ class SubscriptionsApi:
             raise HttpProblem(404, "Not found", "no such subscription")
         return json_response({"id": replay["id"], "from": cursor_of(replay["from_position"]), "requested_at": replay["requested_at"]}, status=202)
 
-
-def _is_uuid(value: object) -> bool:
-    try:
-        UUID(str(value))
-        return True
-    except ValueError:
-        return False

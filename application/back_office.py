@@ -16,7 +16,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from application.access import check_can_act, check_can_submit
 from application.outcomes import Outcome
-from application.outside_results import OutsideResults
+from application.outside_results import OutsideResults, verification_facts
 from application.projections import bangkok_day
 from application.errors import Forbidden, IdempotencyKeyReused, NotFound, StaleVersion
 from application.ports import Clock, ReferenceIssuer
@@ -25,7 +25,7 @@ from domain.actors import Actor
 from domain.catalogue import SERVICES, FeeSchedule, Service
 from domain.eligibility import age_on, monthly_elderly_allowance_satang, registry_refusal
 from domain.errors import InvalidCommand, OneStopError, TransitionNotAllowed
-from domain.json_schema import check
+from application.json_schema import check
 from domain.land_tax import LAND_USES, land_building_tax_satang
 from domain.organizations import Directory
 from domain.payment import AWAITING_PAYMENT as PAYMENT_OPEN
@@ -183,7 +183,7 @@ class BackOffice(OutsideResults, Application[UUID]):
         return uuid5(ID_NAMESPACE, f"request\n{command.actor.sub}\n{command.idempotency_key}")
 
     def _prepare_submission(self, command: SubmitCommand, reference: str) -> list[Any]:
-        submission = check_submission(command.body, self.directory)
+        submission = check_submission(command.body, self.directory, check)
         actor = command.actor
         filed_at = submission.filed_at.code
         if actor.role == "officer" and not (isinstance(command.body, dict) and command.body.get("filed_at")):
@@ -358,6 +358,7 @@ class BackOffice(OutsideResults, Application[UUID]):
         if request.status != VERIFYING:
             return Outcome(describe_request(request, payment, None), replayed=True), []
         at = self.clock.now()
+        result = verification_facts(request.service, result)
         refusal = registry_refusal(request.service, request.organization, result, bangkok_day(at))
         if refusal is None:
             registry = dict(result)

@@ -21,6 +21,35 @@ if TYPE_CHECKING:
     from application.back_office import BackOffice
 
 
+# What the registry's answer about an applicant may leave in the log: only the facts the rules
+# need (see domain.eligibility). Names, other people and anything else the answer carries stay
+# out, whatever the registry sends.
+VERIFICATION_FIELDS = ("found", "alive", "reason", "house_id", "organization")
+# The birth date only where the age decides (the elderly allowance).
+VERIFICATION_FIELDS_BY_SERVICE = {"welfare.elderly-allowance": ("birth_date",)}
+HOUSE_FIELDS = ("house_id", "organization")
+FULFILMENT_FIELDS = ("move_id", "to_house_id", "house_id", "document_ref")
+
+
+def _scalar(value: Any) -> Any:
+    return value if value is None or isinstance(value, (str, bool, int, float)) else None
+
+
+def verification_facts(service: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """The named fields of a registry verification answer that the request keeps."""
+    names = VERIFICATION_FIELDS + VERIFICATION_FIELDS_BY_SERVICE.get(service, ())
+    facts = {name: _scalar(answer.get(name)) for name in names if name in answer}
+    if "to_house" in answer:
+        house = answer["to_house"]
+        facts["to_house"] = {n: _scalar(house.get(n)) for n in HOUSE_FIELDS if n in house} if isinstance(house, dict) else None
+    return facts
+
+
+def fulfilment_facts(answer: dict[str, Any]) -> dict[str, Any]:
+    """The named fields of a registry fulfilment answer that the request keeps."""
+    return {name: _scalar(answer[name]) for name in FULFILMENT_FIELDS if name in answer}
+
+
 class OutsideResults:
     """Mixed into BackOffice."""
 
@@ -29,7 +58,7 @@ class OutsideResults:
         request = self.get_request(request_id)
         if request.status != APPROVED:
             return Outcome(describe_request(request, None, None), replayed=True)
-        request.complete(result, actor, "system", self.clock.now())
+        request.complete(fulfilment_facts(result), actor, "system", self.clock.now())
         return Outcome(describe_request(request, None, self._save(request)))
 
     def record_charge(self: BackOffice, payment_id: UUID, charge_id: str, actor: Actor) -> None:
