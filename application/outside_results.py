@@ -6,6 +6,7 @@ a crash, or a notice the bank sends twice, changes nothing the second time.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -35,10 +36,20 @@ def _scalar(value: Any) -> Any:
     return value if value is None or isinstance(value, (str, bool, int, float)) else None
 
 
+def _iso_date(value: Any) -> str | None:
+    try:
+        return value if isinstance(value, str) and value.isascii() and date.fromisoformat(value) and len(value) == 10 else None
+    except ValueError:
+        return None
+
+
 def verification_facts(service: str, answer: dict[str, Any]) -> dict[str, Any]:
-    """The named fields of a registry verification answer that the request keeps."""
+    """The named fields of a registry verification answer that the request keeps (a birth
+    date that is not a date is kept as none, which the rules treat as not given)."""
     names = VERIFICATION_FIELDS + VERIFICATION_FIELDS_BY_SERVICE.get(service, ())
     facts = {name: _scalar(answer.get(name)) for name in names if name in answer}
+    if "birth_date" in facts:
+        facts["birth_date"] = _iso_date(facts["birth_date"])
     if "to_house" in answer:
         house = answer["to_house"]
         facts["to_house"] = {n: _scalar(house.get(n)) for n in HOUSE_FIELDS if n in house} if isinstance(house, dict) else None

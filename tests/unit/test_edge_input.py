@@ -55,6 +55,8 @@ def test_thai_text_is_normalised_to_nfc() -> None:
     value = parse_json_body(orjson.dumps({"d": typed, typed: 1}))
     assert value == {"d": "\u0e01\u0e39\u0e48", "\u0e01\u0e39\u0e48": 1}
     assert parse_json_body(orjson.dumps({"d": "e\u0301"}))["d"] == "\u00e9"
+    # The same, written with ASCII escapes (as Python's json.dumps writes Thai by default).
+    assert parse_json_body(b'{"d": "\\u0e01\\u0e48\\u0e39"}') == {"d": "\u0e01\u0e39\u0e48"}
 
 
 @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 256, 1023])
