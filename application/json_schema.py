@@ -11,7 +11,8 @@ fastjsonschema stops at the first); it supports draft 2020-12 (fastjsonschema st
 and it is faster on the submit path. Measured once with timeit on this machine, checking a
 complaint submission body plus a flyer permit's details (the two checks a submission makes):
 the old hand-written checker 5.4 µs (and it skipped every ``pattern`` and ``format``),
-fastjsonschema 5.6 µs, jsonschema-rs 0.7 µs.
+fastjsonschema 5.6 µs, jsonschema-rs 0.7 µs. Through `check` below (a valid complaint submission
+and its details, the submit path's two calls): 5.4 µs before, 1.7 µs after.
 
 It lives in application/ because the domain imports only the standard library and
 eventsourcing; what the custom ``month`` format means is the domain's (``domain.json_schema``).
