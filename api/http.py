@@ -7,7 +7,7 @@ import base64
 import binascii
 import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -191,6 +191,19 @@ def query_time(request: web.Request, name: str) -> datetime | None:
         pass
     raise HttpProblem(400, "Bad query parameter", f"{name} must be an RFC 3339 time with an offset, such as 2026-05-01T09:30:00+07:00",
                       [(name, "must be an RFC 3339 date-time with an offset")])
+
+
+def query_date(request: web.Request, name: str, default: date) -> date:
+    """A calendar date (YYYY-MM-DD, ASCII digits) from the query string, or ``default``."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        if raw.isascii() and len(raw) == 10:  # fromisoformat reads some non-ASCII digits
+            return date.fromisoformat(raw)
+    except ValueError:
+        pass
+    raise HttpProblem(400, "Bad query parameter", f"{name} must be a date (YYYY-MM-DD)", [(name, "must be a date")])
 
 
 def encode_cursor(values: list[Any]) -> str:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.http import decode_cursor, encode_cursor, json_response, query_int
+from api.http import decode_cursor, encode_cursor, json_response, query_date, query_int
 from api.problems import HttpProblem
 from application.projections import bangkok_day
 
@@ -39,25 +39,14 @@ async def work_queue(request: web.Request) -> web.Response:
     return json_response({"items": items, "next_cursor": next_cursor})
 
 
-def _day(request: web.Request, name: str, default: date) -> date:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        if not raw.isascii():
-            raise ValueError(raw)  # fromisoformat reads some non-ASCII digits
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise HttpProblem(400, "Bad query parameter", f"{name} must be a date (YYYY-MM-DD)", [(name, "must be a date")]) from None
-
-
 @routes.get("/v1/organizations/{code}/daily-counts")
 async def daily_counts(request: web.Request) -> web.Response:
     """Requests filed, decided and paid per Bangkok day and service."""
     code = _organization(request)
     today = bangkok_day(request.app[CTX].app.clock.now())
-    until = _day(request, "to", today)
-    since = _day(request, "from", until - timedelta(days=30))
+    until = query_date(request, "to", today)
+    # max(): thirty days before 0001-01-05 is before the calendar starts.
+    since = query_date(request, "from", max(until, date.min + timedelta(days=30)) - timedelta(days=30))
     if since > until or (until - since).days > 366:
         raise HttpProblem(400, "Bad query parameter", "from must be on or before to, at most a year apart", [("from", "is out of range")])
     items = await request.app[CTX].read_model.daily_counts(code, since, until)

@@ -105,6 +105,12 @@ async def test_a_crafted_query_parameter_is_a_400_naming_it(api: Harness, path: 
     await refused(api, await api.client.get(path, headers=headers), 400, field)
 
 
+@pytest.mark.parametrize("query", ["to=0001-01-01", "from=0001-01-01&to=0001-01-02", "to=9999-12-31"])
+async def test_daily_counts_at_the_ends_of_the_calendar_are_no_server_error(api: Harness, query: str) -> None:
+    response = await api.client.get(f"/v1/organizations/MUN-SAENSUK/daily-counts?{query}", headers=OFFICER)
+    assert response.status in (200, 400), await response.text()
+
+
 def _cursor(values: object) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
 
