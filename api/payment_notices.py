@@ -12,8 +12,8 @@ from aiohttp import web
 from api.app_key import CTX
 from api.http import json_response, parse_json_body
 from api.problems import HttpProblem
-from domain.actors import Actor
 from application.json_schema import check
+from domain.actors import Actor
 
 routes = web.RouteTableDef()
 BANK = Actor(sub="bank", role="system")

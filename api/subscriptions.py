@@ -13,9 +13,9 @@ from api.auth import authenticate
 from api.http import decode_cursor, encode_cursor, json_response, parse_uuid, query_int, query_position, read_json
 from api.problems import HttpProblem
 from application.cloudevents import PUBLISHED_TYPES, cursor_of
+from application.json_schema import check
 from domain.actors import Actor
 from domain.errors import InvalidCommand
-from application.json_schema import check
 from infrastructure.json_codec import canonical
 
 if TYPE_CHECKING:
@@ -138,4 +138,3 @@ class SubscriptionsApi:
         if replay is None:
             raise HttpProblem(404, "Not found", "no such subscription")
         return json_response({"id": replay["id"], "from": cursor_of(replay["from_position"]), "requested_at": replay["requested_at"]}, status=202)
-

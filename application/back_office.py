@@ -19,13 +19,13 @@ from application.outcomes import Outcome
 from application.outside_results import OutsideResults, verification_facts
 from application.projections import bangkok_day
 from application.errors import Forbidden, IdempotencyKeyReused, NotFound, StaleVersion
+from application.json_schema import check
 from application.ports import Clock, ReferenceIssuer
 from application.presentation import describe_payment, describe_request
 from domain.actors import Actor
 from domain.catalogue import SERVICES, FeeSchedule, Service
 from domain.eligibility import age_on, monthly_elderly_allowance_satang, registry_refusal
 from domain.errors import InvalidCommand, OneStopError, TransitionNotAllowed
-from application.json_schema import check
 from domain.land_tax import LAND_USES, land_building_tax_satang
 from domain.organizations import Directory
 from domain.payment import AWAITING_PAYMENT as PAYMENT_OPEN

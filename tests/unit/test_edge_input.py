@@ -4,7 +4,6 @@ parsers for positions, limits, ETags, cursors and times."""
 from __future__ import annotations
 
 import base64
-import unicodedata
 
 import orjson
 import pytest
