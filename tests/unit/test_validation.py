@@ -75,3 +75,12 @@ def test_checking_a_valid_submission_takes_microseconds() -> None:
             "details": {"subject": "ไฟถนนดับ", "description": "ไฟถนนหน้าบ้านดับ"}}
     seconds = min(timeit.repeat(lambda: check(SUBMISSION_SCHEMA, body), number=200, repeat=3)) / 200
     assert seconds < 50e-6
+
+
+def test_the_openapi_document_publishes_the_schemas_that_are_enforced() -> None:
+    from api.openapi import openapi_document
+
+    schemas = openapi_document()["components"]["schemas"]
+    for code, service in SERVICES.items():
+        assert schemas[f"Details.{code}"]["properties"] == service.details_schema["properties"]
+    assert schemas["Details.civil.address-change"]["properties"]["to_house_id"]["pattern"] == "^[0-9]{11}$"
