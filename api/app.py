@@ -10,7 +10,7 @@ from aiohttp import web
 
 from api import catalogue, health, metrics, organizations, payments, service_requests
 from api.app_key import CTX
-from api.http import MAX_BODY
+from api.http import MAX_BODY, query_middleware
 from api.limits import EdgeLimits, LimitSettings, limits_middleware
 from api.problems import problem_middleware
 from application.back_office import BackOffice
@@ -40,8 +40,9 @@ class ApiContext:
 
 
 def create_app(ctx: ApiContext) -> web.Application:
-    # The limits run inside the problem middleware, so what they refuse is problem+json too.
-    app = web.Application(middlewares=[problem_middleware, limits_middleware(EdgeLimits(ctx.limits, ctx.jwt_secret))],
+    # The limits run inside the problem middleware, so what they refuse is problem+json too; the
+    # query check after them, before any handler parses a parameter.
+    app = web.Application(middlewares=[problem_middleware, limits_middleware(EdgeLimits(ctx.limits, ctx.jwt_secret)), query_middleware],
                           client_max_size=MAX_BODY, handler_args=ctx.limits.handler_args())
     app[CTX] = ctx
     metrics.install(app)

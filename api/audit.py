@@ -3,46 +3,18 @@ requests and payments (the ``as_of`` hooks of the request and payment routes).""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.http import etag, json_response, parse_uuid, query_int
+from api.http import etag, json_response, parse_uuid, query_int, query_position, query_time
 from api.problems import HttpProblem
-from application.cloudevents import cursor_of, position_of
+from application.cloudevents import cursor_of
 from application.history import History
 from application.ports import AuditTrail, LogFilter
 from domain.actors import Actor
 
 AUDITORS = ("auditor", "admin")
-
-
-def query_time(request: web.Request, name: str) -> datetime | None:
-    """An RFC 3339 time from the query string (with its offset), or None when absent."""
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        value = datetime.fromisoformat(raw.strip().replace(" ", "+").replace("z", "Z").replace("Z", "+00:00"))
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise HttpProblem(400, "Bad query parameter", f"{name} must be an RFC 3339 time with an offset, such as 2026-05-01T09:30:00+07:00",
-                          [(name, "must be an RFC 3339 date-time with an offset")])
-    return value
-
-
-def query_position(request: web.Request, name: str) -> int:
-    """A cursor (a log position, as ``next_cursor`` and the feed's ``sequence`` give it)."""
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return 0
-    try:
-        return position_of(raw)
-    except ValueError:
-        raise HttpProblem(400, "Bad cursor", f"{name} must be a cursor this API issued", [(name, "is not a valid cursor")]) from None
 
 
 class AuditApi:

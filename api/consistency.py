@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from api.app_key import CTX
+from api.http import parse_position
 from api.problems import HttpProblem
 
 POSITION_HEADER = "OneStop-Position"
@@ -16,11 +17,14 @@ MAX_WAIT_SECONDS = 5.0
 
 def min_position(request: web.Request) -> int | None:
     raw = request.query.get("min_position")
-    if raw is None:
-        return None
-    if not raw.isdigit():
-        raise HttpProblem(400, "Bad query parameter", "min_position must be a log position", [("min_position", "must be a non-negative integer")])
-    return int(raw)
+    return None if raw is None else parse_position(raw, "min_position")
+
+
+async def _check_not_ahead_of_the_log(request: web.Request, wanted: int) -> None:
+    """A position the log has not reached was never answered for a write: 400, not a wait."""
+    if wanted > await request.app[CTX].read_model.log_position():
+        raise HttpProblem(400, "Bad query parameter", f"min_position {wanted} is beyond the end of the log",
+                          [("min_position", "must be a position this API answered with")])
 
 
 async def wait_for_views(request: web.Request) -> None:
@@ -28,6 +32,7 @@ async def wait_for_views(request: web.Request) -> None:
     wanted = min_position(request)
     if wanted is None:
         return
+    await _check_not_ahead_of_the_log(request, wanted)
     if not await request.app[CTX].read_model.wait_for_position(wanted, MAX_WAIT_SECONDS):
         raise HttpProblem(503, "Views behind", f"the views have not reached position {wanted} yet; retry shortly", headers={"Retry-After": "1"})
 
@@ -39,6 +44,8 @@ async def read_one(request: web.Request, kind: str, aggregate_id: str) -> tuple[
     not exist at all."""
     ctx = request.app[CTX]
     wanted = min_position(request)
+    if wanted is not None:
+        await _check_not_ahead_of_the_log(request, wanted)
     found = None
     if wanted is None or await ctx.read_model.wait_for_position(wanted, MAX_WAIT_SECONDS):
         found = await (ctx.read_model.get_request if kind == "request" else ctx.read_model.get_payment)(aggregate_id)

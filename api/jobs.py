@@ -21,7 +21,7 @@ async def list_jobs(request: web.Request) -> web.Response:
         raise HttpProblem(400, "Bad query parameter", "status must be pending or failed", [("status", "must be pending or failed")])
     organization = actor.org if actor.role == "officer" else request.query.get("organization")
     limit = query_int(request, "limit", 50, 1, 200)
-    after = decode_cursor(request.query.get("cursor"), 2)
+    after = decode_cursor(request.query.get("cursor"), ("time", "uuid"))
     await wait_for_views(request)
     items = await request.app[CTX].read_model.list_jobs(status, organization, limit + 1, after)
     next_cursor = None

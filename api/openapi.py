@@ -154,8 +154,7 @@ def openapi_document() -> dict[str, Any]:
                 "description": 'the ETag of the state the change is based on, such as "3"; a stale one gets 412'}
     min_position = {"name": "min_position", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}
     paths: dict[str, Any] = {
-        "/v1/health": {"get": {"summary": "State of each dependency", "security": [], "operationId": "getHealth", "responses": {"200": {"description": "up"}, "503": {"description": "down"}}}},
-        "/v1/health": {"get": {"summary": "ok, degraded or down, with each dependency and follower of the log", "security": [], "responses": {"200": {"description": "ok or degraded"}, "503": {"description": "down"}}}},
+        "/v1/health": {"get": {"summary": "ok, degraded or down, with each dependency and follower of the log", "security": [], "operationId": "getHealth", "responses": {"200": {"description": "ok or degraded"}, "503": {"description": "down"}}}},
         "/v1/health/live": {"get": {"summary": "The process answers", "security": [], "responses": {"200": {"description": "live"}}}},
         "/v1/health/ready": {"get": {"summary": "The database answers", "security": [], "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
         "/v1/services": {"get": {"summary": "The service catalogue", "security": [], "responses": {"200": {"description": "services"}}}},

@@ -9,7 +9,7 @@ from aiohttp import web
 from api.app_key import CTX
 from api.auth import authenticate
 from api.consistency import wait_for_views
-from api.http import decode_cursor, encode_cursor, json_response, query_int
+from api.http import decode_cursor, encode_cursor, json_response, query_int, query_date
 from api.problems import HttpProblem
 from domain.calendar import bangkok_day
 
@@ -31,7 +31,7 @@ async def work_queue(request: web.Request) -> web.Response:
     """Open requests the organisation is responsible for, oldest first, with their due dates."""
     code = _organization(request)
     limit = query_int(request, "limit", 50, 1, 200)
-    after = decode_cursor(request.query.get("cursor"), 2)
+    after = decode_cursor(request.query.get("cursor"), ("time", "uuid"))
     await wait_for_views(request)
     items = await request.app[CTX].read_model.work_queue(code, limit + 1, after)
     next_cursor = None
@@ -41,23 +41,14 @@ async def work_queue(request: web.Request) -> web.Response:
     return json_response({"items": items, "next_cursor": next_cursor})
 
 
-def _day(request: web.Request, name: str, default: date) -> date:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise HttpProblem(400, "Bad query parameter", f"{name} must be a date (YYYY-MM-DD)", [(name, "must be a date")]) from None
-
-
 @routes.get("/v1/organizations/{code}/daily-counts")
 async def daily_counts(request: web.Request) -> web.Response:
     """Requests filed, decided and paid per Bangkok day and service."""
     code = _organization(request)
     today = bangkok_day(request.app[CTX].app.clock.now())
-    until = _day(request, "to", today)
-    since = _day(request, "from", until - timedelta(days=30))
+    until = query_date(request, "to", today)
+    # max(): thirty days before 0001-01-05 is before the calendar starts.
+    since = query_date(request, "from", max(until, date.min + timedelta(days=30)) - timedelta(days=30))
     if since > until or (until - since).days > 366:
         raise HttpProblem(400, "Bad query parameter", "from must be on or before to, at most a year apart", [("from", "is out of range")])
     await wait_for_views(request)

@@ -8,12 +8,11 @@ from uuid import UUID
 from aiohttp import web
 
 from api.app_key import CTX
-from api.http import json_response
+from api.http import json_response, parse_json_body
 from api.problems import HttpProblem
 from application.bank_signature import NoticeNotAuthentic, check_notice
 from domain.actors import Actor
-from domain.json_schema import check
-from api.encoding import loads
+from application.json_schema import check
 
 routes = web.RouteTableDef()
 BANK = Actor(sub="bank", role="system")
@@ -22,9 +21,9 @@ NOTICE_SCHEMA = {
     "properties": {
         "notice_id": {"type": "string", "minLength": 1, "maxLength": 100},
         "payment_id": {"type": "string", "minLength": 1, "maxLength": 100},
-        "reference": {"type": "string", "minLength": 1, "maxLength": 20},
+        "reference": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,20}$"},
         "amount_satang": {"type": "integer", "minimum": 1},
-        "paid_at": {"type": "string"},
+        "paid_at": {"type": "string", "maxLength": 40},
     },
     "required": ["payment_id", "reference", "amount_satang"],
 }
@@ -43,10 +42,7 @@ async def payment_notice(request: web.Request) -> web.Response:
                      provider, raw, ctx.app.clock.now().timestamp())
     except NoticeNotAuthentic as refused:
         raise HttpProblem(401, "Bad signature", str(refused), [(refused.field, str(refused))]) from None
-    try:
-        notice = loads(raw)
-    except ValueError:
-        raise HttpProblem(400, "Malformed JSON", "the notice is not JSON", [("(body)", "is not valid JSON")]) from None
+    notice = parse_json_body(raw)
     errors = check(NOTICE_SCHEMA, notice)
     if errors:
         raise HttpProblem(422, "Invalid notice", "the notice lacks fields", errors)

@@ -92,7 +92,7 @@ async def list_requests(request: web.Request) -> web.Response:
     elif actor.role == "officer":
         scope["org"] = actor.org
     limit = query_int(request, "limit", 20, 1, 100)
-    after = decode_cursor(request.query.get("cursor"), 2)
+    after = decode_cursor(request.query.get("cursor"), ("time", "uuid"))
     await wait_for_views(request)
     items = await request.app[CTX].read_model.list_requests(filters, scope, limit + 1, after)
     next_cursor = None

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from api.app_key import CTX
-from api.audit import query_position
 from api.auth import authenticate
-from api.http import query_int
+from api.http import parse_position, query_int, query_position
 from api.problems import HttpProblem
 from application.cloudevents import PUBLISHED_TYPES, cursor_of
 from application.ports import EventFeed
@@ -92,9 +91,7 @@ class StreamsApi:
         types, organization = self._filters(request, actor)
         last_id = request.headers.get("Last-Event-ID")
         if last_id is not None and last_id.strip():
-            if not last_id.strip().isdigit() or len(last_id.strip()) > 20:
-                raise HttpProblem(400, "Bad Last-Event-ID", "Last-Event-ID must be an id this stream sent", [("Last-Event-ID", "is not a valid cursor")])
-            position = int(last_id.strip())
+            position = parse_position(last_id, "Last-Event-ID")
         else:
             position = query_position(request, "after")
         response = web.StreamResponse(headers={

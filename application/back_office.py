@@ -14,20 +14,19 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from application.access import ON_BEHALF_FIELD, check_can_act, check_can_submit
 from application.commands import ACTION_SCHEMAS, RECORD_CASH_SCHEMA, SubmitCommand
-from application.errors import Forbidden, IdempotencyKeyReused, StaleVersion
+from application.errors import IdempotencyKeyReused, StaleVersion
 from application.ids import ID_NAMESPACE
 from application.outcomes import Outcome
-from application.outside_results import OutsideResults
+from application.outside_results import OutsideResults, verification_facts
+from application.json_schema import check
 from application.presentation import describe_payment, describe_request
 from domain.actors import Actor
 from domain.calendar import bangkok_day
 from domain.catalogue import SERVICES, Service
 from domain.eligibility import age_on, monthly_elderly_allowance_satang, registry_refusal
 from domain.errors import InvalidCommand, OneStopError, TransitionNotAllowed
-from domain.json_schema import check
 from domain.land_tax import land_building_tax_satang
-from domain.payment import AWAITING_PAYMENT as PAYMENT_OPEN
-from domain.payment import Payment
+from domain.payment import AWAITING_PAYMENT as PAYMENT_OPEN, Payment
 from domain.promptpay import bill_payment_payload
 from domain.service_request import VERIFYING, ServiceRequest
 from domain.submission import check_submission
@@ -99,7 +98,7 @@ class BackOffice(OutsideResults):
         return uuid5(ID_NAMESPACE, f"request\n{command.actor.sub}\n{command.idempotency_key}")
 
     def _prepare_submission(self, command: SubmitCommand, reference: str) -> list[Any]:
-        submission = check_submission(command.body, self.directory)
+        submission = check_submission(command.body, self.directory, check)
         actor = command.actor
         filed_at = submission.filed_at.code
         if actor.role == "officer" and not (isinstance(command.body, dict) and command.body.get("filed_at")):
@@ -273,6 +272,7 @@ class BackOffice(OutsideResults):
         if request.status != VERIFYING:
             return Outcome(describe_request(request, payment, None), replayed=True), []
         at = self.clock.now()
+        result = verification_facts(request.service, result)
         refusal = registry_refusal(request.service, request.organization, result, bangkok_day(at))
         if refusal is None:
             registry = dict(result)

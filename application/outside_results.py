@@ -6,6 +6,7 @@ a crash, or a notice the bank sends twice, changes nothing the second time.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -20,6 +21,45 @@ from domain.payment import AWAITING_PAYMENT, EXPIRED, PAID, Payment, UnmatchedPa
 from domain.service_request import APPROVED, ServiceRequest
 
 
+# What the registry's answer about an applicant may leave in the log: only the facts the rules
+# need (see domain.eligibility). Names, other people and anything else the answer carries stay
+# out, whatever the registry sends.
+VERIFICATION_FIELDS = ("found", "alive", "reason", "house_id", "organization")
+# The birth date only where the age decides (the elderly allowance).
+VERIFICATION_FIELDS_BY_SERVICE = {"welfare.elderly-allowance": ("birth_date",)}
+HOUSE_FIELDS = ("house_id", "organization")
+FULFILMENT_FIELDS = ("move_id", "to_house_id", "house_id", "document_ref")
+
+
+def _scalar(value: Any) -> Any:
+    return value if value is None or isinstance(value, (str, bool, int, float)) else None
+
+
+def _iso_date(value: Any) -> str | None:
+    try:
+        return value if isinstance(value, str) and value.isascii() and date.fromisoformat(value) and len(value) == 10 else None
+    except ValueError:
+        return None
+
+
+def verification_facts(service: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """The named fields of a registry verification answer that the request keeps (a birth
+    date that is not a date is kept as none, which the rules treat as not given)."""
+    names = VERIFICATION_FIELDS + VERIFICATION_FIELDS_BY_SERVICE.get(service, ())
+    facts = {name: _scalar(answer.get(name)) for name in names if name in answer}
+    if "birth_date" in facts:
+        facts["birth_date"] = _iso_date(facts["birth_date"])
+    if "to_house" in answer:
+        house = answer["to_house"]
+        facts["to_house"] = {n: _scalar(house.get(n)) for n in HOUSE_FIELDS if n in house} if isinstance(house, dict) else None
+    return facts
+
+
+def fulfilment_facts(answer: dict[str, Any]) -> dict[str, Any]:
+    """The named fields of a registry fulfilment answer that the request keeps."""
+    return {name: _scalar(answer[name]) for name in FULFILMENT_FIELDS if name in answer}
+
+
 class OutsideResults(BackOfficeBase):
     """The use cases that record outside answers; BackOffice builds on them."""
 
@@ -28,7 +68,7 @@ class OutsideResults(BackOfficeBase):
         request = self.get_request(request_id)
         if request.status != APPROVED:
             return Outcome(describe_request(request, None, None), replayed=True)
-        request.complete(result, actor, "system", self.clock.now())
+        request.complete(fulfilment_facts(result), actor, "system", self.clock.now())
         return Outcome(describe_request(request, None, self._save(request)))
 
     def record_charge(self, payment_id: UUID, charge_id: str, actor: Actor) -> None:

@@ -13,7 +13,14 @@ from domain.organizations import Organization, OrganizationKind
 MUN_SAO = frozenset({OrganizationKind.MUNICIPALITY, OrganizationKind.SAO})
 EVERY_KIND = frozenset(OrganizationKind)
 
+# Identifiers that are sent to the civil registry or the bank have strict patterns, so that
+# nothing but the identifier can reach an outside system's URL or query.
 _HOUSE_ID = {"type": "string", "pattern": "^[0-9]{11}$", "description": "11-digit house ID"}
+# Thai or Latin letters, digits and ./- as in "ข.1 123/2567" or "BP-7/2569".
+_PERMIT_NO = {"type": "string", "pattern": "^[0-9A-Za-z\u0E00-\u0E7F][0-9A-Za-z\u0E00-\u0E7F./ -]{0,39}$",
+              "description": "building permit number (letters, digits, . / - and spaces)"}
+_PARCEL_ID = {"type": "string", "pattern": "^[0-9A-Za-z\u0E00-\u0E7F][0-9A-Za-z\u0E00-\u0E7F./ -]{0,39}$",
+              "description": "land parcel (title deed) number"}
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 2000}
 _SHORT = {"type": "string", "minLength": 1, "maxLength": 200}
 
@@ -107,7 +114,7 @@ SERVICES: dict[str, Service] = {
         ),
         Service(
             "civil.house-number", "ขอเลขที่บ้าน", "New house number", MUN_SAO,
-            _obj({"building_permit_no": _SHORT, "address": _TEXT}, "building_permit_no", "address"),
+            _obj({"building_permit_no": _PERMIT_NO, "address": _TEXT}, "building_permit_no", "address"),
             needs_verification=True, fulfilment="allocate_house_number", sla_days=15,
         ),
         Service(
@@ -145,7 +152,7 @@ SERVICES: dict[str, Service] = {
         ),
         Service(
             "local.land-building-tax", "ภาษีที่ดินและสิ่งปลูกสร้าง", "Land and building tax", MUN_SAO,
-            _obj({"parcel_id": {"type": "string", "minLength": 1, "maxLength": 40}, "tax_year": {"type": "integer", "minimum": 2020, "maximum": 2100}}, "parcel_id", "tax_year"),
+            _obj({"parcel_id": _PARCEL_ID, "tax_year": {"type": "integer", "minimum": 2020, "maximum": 2100}}, "parcel_id", "tax_year"),
             sla_days=30, fee_kind="assessed",
         ),
         Service(

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from domain.actors import CHANNELS
 from domain.catalogue import SERVICES, Service
 from domain.errors import InvalidCommand
-from domain.json_schema import check
 from domain.national_id import is_valid_national_id
 from domain.organizations import Directory, Organization
+
+# Checks a value against a JSON Schema and names the bad fields: ``(schema, value, path) ->
+# [(field, problem)]``. The application hands in its validator (a library the domain does not
+# import).
+SchemaCheck = Callable[[dict[str, Any], Any, str], list[tuple[str, str]]]
 
 SUBMISSION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -47,9 +51,9 @@ class Submission:
     details: dict[str, Any]
 
 
-def check_submission(body: Any, directory: Directory) -> Submission:
+def check_submission(body: Any, directory: Directory, check: SchemaCheck) -> Submission:
     """Check a submission body against the catalogue and the directory, naming each bad field."""
-    errors = check(SUBMISSION_SCHEMA, body)
+    errors = check(SUBMISSION_SCHEMA, body, "")
     if errors:
         raise InvalidCommand("the request body is not a valid submission", errors)
     service = SERVICES[body["service"]]

@@ -116,8 +116,6 @@ def cmd_projector(args: argparse.Namespace) -> None:
         def progress(done: int, position: int) -> None:
             print(f"\rrebuilding: {done} events, position {position}/{total} ({100 * position // total}%)", end="", flush=True)
 
-        from infrastructure.errors import ProjectorBusy
-
         try:
             count = projector.rebuild(settings.database.conninfo(), progress)
         except ProjectorBusy as error:
@@ -184,8 +182,9 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
 
         sweeper = Sweeper(dispatcher.app, build_sweeper_send(settings, broker, marker), stale_seconds=settings.job_stale_seconds,
                           retry_grace_seconds=settings.job_max_backoff_ms / 1000)
-        threading.Thread(target=sweeper.run, args=(stop, settings.database.conninfo()), kwargs={"every_seconds": settings.job_sweep_seconds},
-                         name="sweeper", daemon=True).start()
+        # Supervised: a sweeper that loses its connection ends the process, and the supervisor
+        # restarts it (the sweeps are idempotent and elected).
+        start_thread("sweeper", sweeper.run, stop, settings.database.conninfo(), daemon=True, every_seconds=settings.job_sweep_seconds)
     stop.wait()
     # Stop taking work, finish what is in hand (within the grace period), then exit 0.
     if follower is not None:

@@ -15,3 +15,11 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
+# The official JSON-Schema-Test-Suite, as shipped inside the jsonschema sdist, for
+# tests/unit/test_json_schema_suite.py (kept out of git; fetched once).
+SUITE_DIR=.cache/json-schema-test-suite
+if [ ! -f "$SUITE_DIR/jsonschema-4.26.0.tar.gz" ]; then
+    mkdir -p "$SUITE_DIR"
+    .venv/bin/python -m pip download -q --no-deps --no-binary :all: jsonschema==4.26.0 -d "$SUITE_DIR" \
+        || echo "could not download the JSON-Schema-Test-Suite; its test will skip (and fail under CI)" >&2
+fi

@@ -1,24 +1,38 @@
 """HTTP adapters for the civil registry and the bank's gateway (aiohttp; timeouts; an
-idempotency key on every call that changes something)."""
+idempotency key on every call that changes something).
+
+Identifiers go into URLs only as percent-encoded path segments (`_segment`), never joined raw:
+a house ID of "../people?limit=5" must name a house, not another resource."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from application.errors import OutsideCallFailed, OutsideCallRefused
 from application.ports import CivilRegistry, PaymentGateway
+
+
+def _segment(value: str) -> str:
+    """One path segment: every character that could end or leave it (/ ? # % and dots) encoded."""
+    text = quote(str(value), safe="")
+    # "." and ".." are not encoded by quote(), and a server normalises them away.
+    return text.replace(".", "%2E")
 
 
 class HttpClient:
     """One aiohttp session per event loop, created when first used."""
 
     def __init__(self, base_url: str, *, timeout_seconds: float = 10.0) -> None:
-        self.base_url = base_url.rstrip("/")
+        # Normalised once; paths are appended already encoded and must not be re-read (yarl
+        # would decode %2E%2E and drop it as "..").
+        self.base_url = str(URL(base_url.rstrip("/")))
         self.timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._session: aiohttp.ClientSession | None = None
 
@@ -31,7 +45,7 @@ class HttpClient:
                       ok_missing: bool = False) -> dict[str, Any] | None:
         headers = {"Idempotency-Key": key} if key else {}
         try:
-            async with self._session_for_loop().request(method, self.base_url + path, json=body, headers=headers) as response:
+            async with self._session_for_loop().request(method, URL(self.base_url + path, encoded=True), json=body, headers=headers) as response:
                 payload = await response.read()
                 if response.status == 404 and ok_missing:
                     return None
@@ -58,7 +72,7 @@ class HttpCivilRegistry(CivilRegistry):
         return result
 
     async def read_house(self, house_id: str) -> dict[str, Any] | None:
-        return await self.http.request("GET", f"/houses/{house_id}", ok_missing=True)
+        return await self.http.request("GET", f"/houses/{_segment(house_id)}", ok_missing=True)
 
     async def record_move(self, national_id: str, to_house_id: str, move_date: str | None, idempotency_key: str) -> dict[str, Any]:
         body = {"national_id": national_id, "to_house_id": to_house_id, **({"move_date": move_date} if move_date else {})}
@@ -83,7 +97,7 @@ class HttpPaymentGateway(PaymentGateway):
         return await self.http.request("POST", "/charges", body=body, key=idempotency_key) or {}
 
     async def read_charge(self, charge_id: str) -> dict[str, Any]:
-        return await self.http.request("GET", f"/charges/{charge_id}") or {}
+        return await self.http.request("GET", f"/charges/{_segment(charge_id)}") or {}
 
     async def refund(self, reference: str, amount_satang: int, reason: str, idempotency_key: str) -> dict[str, Any]:
         body = {"reference": reference, "amount_satang": amount_satang, "reason": reason}

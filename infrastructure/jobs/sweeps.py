@@ -13,7 +13,6 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import psycopg
 

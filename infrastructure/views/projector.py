@@ -19,7 +19,6 @@ from eventsourcing.persistence import StoredEvent
 
 from application.back_office import BackOffice
 from infrastructure.errors import ProjectorBusy
-from infrastructure.views.recorder import ViewsRecorder
 from infrastructure.eventstore.following import CONNECTION_ERRORS, LogFollower, catch_up_in_batches
 from infrastructure.views.projection_failures import FAILURES_TABLE, SetAside, describe_error, set_aside
 from infrastructure.views.read_models import EVENTS_TABLE

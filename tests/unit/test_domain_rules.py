@@ -5,6 +5,7 @@ from uuid import uuid4
 
 import pytest
 
+from application.json_schema import check
 from domain.actors import Actor
 from domain.catalogue import SERVICES, FeeSchedule
 from domain.errors import InvalidCommand, RequestAlreadyDecided, TransitionNotAllowed
@@ -136,12 +137,12 @@ def _body(**changes: object) -> dict:
 )
 def test_a_bad_submission_names_the_field(changes: dict, field: str) -> None:
     with pytest.raises(InvalidCommand) as caught:
-        check_submission(_body(**changes), DIRECTORY)
+        check_submission(_body(**changes), DIRECTORY, check)
     assert field in [f for f, _ in caught.value.errors]
 
 
 def test_a_flyer_permit_must_not_end_before_it_starts() -> None:
     details = {"description": "d", "area": "a", "start_date": "2026-12-05", "end_date": "2026-12-01", "quantity": 10}
     with pytest.raises(InvalidCommand) as caught:
-        check_submission(_body(service="local.flyer-permit", details=details), DIRECTORY)
+        check_submission(_body(service="local.flyer-permit", details=details), DIRECTORY, check)
     assert ("details.end_date", "must not be before start_date") in caught.value.errors
