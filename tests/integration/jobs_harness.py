@@ -20,7 +20,7 @@ import dramatiq
 
 from onestop.bootstrap import build_dispatcher, build_job_runtime
 from onestop.settings import Settings
-from tests.conftest import JWT_SECRET, ROOT, free_port, unavailable
+from tests.conftest import SECRETS_KEY, JWT_SECRET, ROOT, free_port, unavailable
 from tests.integration.api_harness import Harness, eventually, token
 
 RABBITMQ_URL = os.environ.get("ONESTOP_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672")
@@ -166,6 +166,7 @@ def process_env(settings: Settings) -> dict[str, str]:
         "ONESTOP_REGISTRY_URL": settings.registry_url or "",
         "ONESTOP_BANK_URL": settings.bank_url or "",
         "ONESTOP_BANK_CALLBACK_SECRET": CALLBACK_SECRET,
+        "ONESTOP_SECRETS_KEY": SECRETS_KEY,
         "ONESTOP_JOBS_QUEUE": settings.jobs_queue,
         "ONESTOP_JOB_MIN_BACKOFF_MS": str(settings.job_min_backoff_ms),
         "ONESTOP_JOB_MAX_BACKOFF_MS": str(settings.job_max_backoff_ms),

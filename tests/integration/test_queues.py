@@ -17,7 +17,7 @@ from dramatiq.common import xq_name
 from application.jobs import CREATE_CHARGE, Job
 from onestop.bootstrap import build_job_runtime, migrate
 from infrastructure.jobs.database_identity import database_marker, jobs_queue
-from infrastructure.jobs.dispatcher import dramatiq_sender
+from workers.actors import dramatiq_sender
 from onestop.settings import Settings
 from tests.conftest import create_database, drop_database, settings_for
 
