@@ -4,8 +4,7 @@ problem naming the field or parameter, and nothing is stored."""
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
+import time
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -20,6 +19,7 @@ from domain.actors import Actor
 from onestop.bootstrap import build_back_office
 from infrastructure.jobs.outside_systems import HttpCivilRegistry, HttpPaymentGateway
 from onestop.settings import Settings
+from application.bank_signature import notice_signature
 from tests.integration.api_harness import AUDITOR, CITIZEN, CITIZEN_ID, INTEGRATOR, OFFICER, Harness, complaint, serving, token
 
 pytestmark = pytest.mark.postgres
@@ -154,7 +154,8 @@ async def test_a_signed_notice_whose_reference_holds_a_nul_is_refused_and_stores
     async with serving(replace(settings, bank_callback_secret=secret)) as api:
         before = api.event_count()
         raw = orjson.dumps({"notice_id": "N1", "payment_id": "PAY-1", "reference": "OS69\u00000000001", "amount_satang": 500})
-        headers = {"X-Bank-Signature": hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest(), "Content-Type": "application/json"}
+        stamp = str(int(time.time()))
+        headers = {"X-Bank-Timestamp": stamp, "X-Bank-Signature": notice_signature(secret, stamp, "sim-bank", raw), "Content-Type": "application/json"}
         response = await api.client.post("/v1/payment-notifications/sim-bank", data=raw, headers=headers)
         await refused(api, response, 422, "reference")
         assert api.event_count() == before
