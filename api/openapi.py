@@ -370,6 +370,8 @@ def _complete(paths: dict[str, Any]) -> None:
                 shared += [401, 403]
             if "requestBody" in operation:
                 shared += [413, 415, 422]
+            if any(p.get("name") == "min_position" for p in operation.get("parameters", ())):
+                shared.append(503)  # the views did not reach min_position in time: retry after
             for status in shared:
                 responses.setdefault(str(status), _problems(status)[str(status)])
             for status in ("429", "503"):
