@@ -8,7 +8,9 @@ from aiohttp import web
 from api.app_key import CTX
 from api.auth import authenticate
 from api.http import etag, json_response, parse_uuid, query_int, query_position, query_time
+from api.privacy import disclose, disclose_events, purpose
 from api.problems import HttpProblem
+from application import disclosures
 from application.cloudevents import cursor_of
 from application.history import History
 from application.ports import AuditTrail, LogFilter
@@ -50,23 +52,31 @@ class AuditApi:
 
     async def events(self, request: web.Request) -> web.Response:
         """The global, ordered log: every event, as stored, in position order."""
-        authenticate(request, *AUDITORS)
+        actor = authenticate(request, *AUDITORS)
         log_filter = self._filter(request)
         after = query_position(request, "after")
         limit = query_int(request, "limit", 100, 1, 1000)
+        reason = purpose(request)
         items, next_position = await self.log.page(after, limit, log_filter)
+        await disclose_events(request, actor, disclosures.AUDIT_EVENTS, None, items, reason)
         return json_response({"items": items, "next_cursor": None if next_position is None else cursor_of(next_position)})
 
     async def export(self, request: web.Request) -> web.StreamResponse:
         """The log (or a time range of it) as NDJSON, streamed."""
-        authenticate(request, *AUDITORS)
+        actor = authenticate(request, *AUDITORS)
         log_filter = self._filter(request)
+        # Parsed before the answer starts: a bad header must still get its 400.
+        reason = purpose(request)
+
+        async def observe(events: list[dict]) -> None:
+            await disclose_events(request, actor, disclosures.AUDIT_EXPORT, None, events, reason)
+
         response = web.StreamResponse(headers={
             "Content-Type": "application/x-ndjson",
             "Content-Disposition": 'attachment; filename="onestop-events.ndjson"',
         })
         await response.prepare(request)
-        async for chunk in self.log.export(log_filter):
+        async for chunk in self.log.export(log_filter, observe):
             # Each write waits for the client when the transport's buffer is full.
             await response.write(chunk)
         await response.write_eof()
@@ -85,6 +95,7 @@ class AuditApi:
         state = await self.history.request_as_of(request_id, as_of)
         if state is None:
             raise HttpProblem(404, "Not found", "the service request did not exist at that time")
+        disclose(request, actor, disclosures.REQUEST_AS_OF, request_id, [(state.get("applicant") or {}).get("national_id")])
         return json_response(state, headers={"ETag": etag(state["version"])})
 
     async def as_of_payment(self, request: web.Request) -> web.Response:

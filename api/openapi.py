@@ -206,6 +206,7 @@ def openapi_document() -> dict[str, Any]:
     }
     _add_operations(paths)
     _add_audit_and_integrations(paths, schemas, id_param, idem)
+    _add_personal_data(paths)
     for action in ACTION_SCHEMAS:
         paths[f"/v1/service-requests/{{id}}/{action}"] = {"post": {
             "summary": f"{action.replace('-', ' ').capitalize()}",
@@ -319,6 +320,47 @@ def _add_audit_and_integrations(paths: dict[str, Any], schemas: dict[str, Any], 
     }}
 
 
+def _add_personal_data(paths: dict[str, Any]) -> None:
+    """A person's own data, the DPO's export and access log, and ``X-Purpose`` on every read
+    the access log records."""
+    purpose = {"name": "X-Purpose", "in": "header", "required": False,
+               "description": "why staff read this person's data; kept in the access log (at most 200 characters, no control characters)",
+               "schema": {"type": "string", "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}}
+    for path, method in (("/v1/service-requests/{id}", "get"), ("/v1/service-requests/{id}/events", "get"), ("/v1/service-requests", "get"),
+                         ("/v1/audit/events", "get"), ("/v1/audit/export", "get")):
+        operation = paths[path][method]
+        operation["parameters"] = [*operation.get("parameters", []), purpose]
+        operation["responses"].update(_problems(400, 503))
+    national_id = {"name": "national_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{13}$"},
+                   "description": "the person's Thai national ID; a bad check digit gets 400"}
+    min_position = {"name": "min_position", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}
+    export = {"type": "object", "description": "national_id, generated_at, sections, and one array per section (requests, payments, events, ...)",
+              "required": ["national_id", "generated_at", "sections"],
+              "properties": {"national_id": {"type": "string"}, "generated_at": _TS, "sections": {"type": "array", "items": {"type": "string"}}}}
+    paths["/v1/me/data"] = {"get": {
+        "summary": "Everything OneStop holds about the caller (a citizen, from the token's national ID), streamed as JSON",
+        "operationId": "getMyData", "tags": ["personal-data"], "parameters": [min_position],
+        "responses": {"200": {"description": "the caller's data", **_json(export)}, **_problems(400, 401, 403, 503)},
+    }}
+    paths["/v1/data-subjects/{national_id}/export"] = {"get": {
+        "summary": "Everything OneStop holds about a person, streamed as JSON (the DPO, admins); recorded in the access log",
+        "operationId": "exportDataSubject", "tags": ["personal-data"], "parameters": [national_id, min_position, purpose],
+        "responses": {"200": {"description": "the person's data", **_json(export)}, **_problems(400, 401, 403, 503)},
+    }}
+    entry = {"type": "object", "properties": {
+        "cursor": {"type": "string"}, "at": _TS, "actor": {"type": "object"}, "what": {"type": "string"},
+        "resource": _NULLABLE_STR, "purpose": _NULLABLE_STR}}
+    paths["/v1/data-subjects/{national_id}/access-log"] = {"get": {
+        "summary": "Who read the person's data, oldest first (the DPO, admins)",
+        "operationId": "getDataSubjectAccessLog", "tags": ["personal-data"],
+        "parameters": [national_id, {"name": "after", "in": "query", "required": False, "schema": {"type": "string", "pattern": "^[0-9]{1,20}$"},
+                                     "description": "the next_cursor of an earlier page"},
+                       {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+        "responses": {"200": {"description": "a page", **_json({"type": "object", "properties": {
+            "items": {"type": "array", "items": entry}, "next_cursor": _NULLABLE_STR}})}, **_problems(400, 401, 403)},
+    }}
+
+
 TAGS = {
     "catalogue": "Services, organisations and the state of the system",
     "service-requests": "Citizens' requests: file, read, act",
@@ -327,6 +369,7 @@ TAGS = {
     "bank": "The bank's signed payment notices",
     "audit": "Auditors: the log as stored, the hash chain, exports",
     "integrations": "Integrators: the CloudEvents feed, live stream and webhooks",
+    "personal-data": "Personal data (PDPA): access, portability and who looked",
 }
 _TAG_OF_PREFIX = (
     ("/v1/service-requests", "service-requests"), ("/v1/payments", "payments"), ("/v1/payment-notifications", "bank"),

@@ -11,7 +11,9 @@ from api.app_key import CTX
 from api.auth import authenticate
 from api.consistency import position_headers, read_one, wait_for_views
 from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_uuid, query_int, read_json
+from api.privacy import disclose
 from api.problems import HttpProblem
+from application import disclosures
 from application.access import check_can_see
 from application.commands import ACTION_SCHEMAS, SubmitCommand, request_hash
 from domain.actors import Actor
@@ -19,7 +21,7 @@ from domain.catalogue import SERVICES
 from domain.service_request import STATUSES
 
 routes = web.RouteTableDef()
-READERS = ("citizen", "officer", "auditor", "admin")
+READERS = ("citizen", "officer", "auditor", "admin", "dpo")
 
 
 def _channel(actor: Actor, request: web.Request) -> str:
@@ -64,6 +66,7 @@ async def get_request(request: web.Request) -> web.Response:
         raise HttpProblem(404, "Not found", "no such service request")
     state, access = found
     check_can_see(actor, access)
+    disclose(request, actor, disclosures.REQUEST, request_id, [access["applicant_national_id"]])
     return _state_response(state)
 
 
@@ -100,17 +103,20 @@ async def list_requests(request: web.Request) -> web.Response:
         items = items[:limit]
         last = items[-1]
         next_cursor = encode_cursor([last["submitted_at"].isoformat(), last["id"]])
+    disclose(request, actor, disclosures.REQUEST_LIST, None, [(item.get("applicant") or {}).get("national_id") for item in items])
     return json_response({"items": items, "next_cursor": next_cursor})
 
 
 @routes.get("/v1/service-requests/{id}/events")
 async def request_events(request: web.Request) -> web.Response:
     actor = authenticate(request, *READERS)
-    found = await request.app[CTX].read_model.request_history(parse_uuid(request.match_info["id"]))
+    request_id = parse_uuid(request.match_info["id"])
+    found = await request.app[CTX].read_model.request_history(request_id)
     if found is None:
         raise HttpProblem(404, "Not found", "no such service request")
     events, access = found
     check_can_see(actor, access)
+    disclose(request, actor, disclosures.REQUEST_EVENTS, request_id, [access["applicant_national_id"]])
     return json_response({"items": events})
 
 

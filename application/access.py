@@ -40,6 +40,8 @@ ACCESS: dict[tuple[str, str], dict[str, str]] = {
     ("officer", FILING_COUNTER): {"read": YES, "submit": YES, "record-cash": YES, **_FOR_THE_APPLICANT},
     ("officer", RESPONSIBLE_ORG): {"read": YES, **_ALL_DECISIONS, "record-cash": YES, **_FOR_THE_APPLICANT},
     ("auditor", ANY): {"read": YES},
+    # The data protection officer: reads personal data to answer data subjects; acts on nothing.
+    ("dpo", ANY): {"read": YES},
     ("admin", ANY): {"read": YES, "submit": YES, **_ALL_DECISIONS, "record-cash": YES, **_FOR_THE_APPLICANT},
 }
 

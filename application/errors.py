@@ -39,3 +39,7 @@ class OutsideCallFailed(ApplicationError):
 
 class OutsideCallRefused(ApplicationError):
     """An outside system refused the call for good (4xx): retrying will not help."""
+
+
+class AccessLogUnavailable(ApplicationError):
+    """Reads of personal data cannot be recorded now (the access log's buffer is full), so they are refused."""

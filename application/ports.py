@@ -7,7 +7,7 @@ import abc
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, AsyncIterator, Callable, Protocol, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Protocol, TypeVar
 from uuid import UUID
 
 from application.jobs import Job
@@ -191,8 +191,9 @@ class AuditTrail(Timeline):
         continue after, or None when there are no more for now."""
 
     @abc.abstractmethod
-    def export(self, log_filter: LogFilter) -> AsyncIterator[bytes]:
-        """The matching events as NDJSON chunks, in constant memory."""
+    def export(self, log_filter: LogFilter, observe: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None) -> AsyncIterator[bytes]:
+        """The matching events as NDJSON chunks, in constant memory; ``observe`` sees each
+        chunk's events before it is given out (the access log records whose they are)."""
 
     @abc.abstractmethod
     async def verify(self) -> dict[str, Any]:
@@ -257,3 +258,71 @@ class WebhookDeliverer(Protocol):
 
     async def close(self) -> None:
         """Release connections and sessions."""
+
+
+# -- personal data: subject references, who looked, what is held about a person ----------------
+
+
+class SubjectIndex(abc.ABC):
+    """Port: the keyed reference of a data subject (a blind index of the national ID), so that
+    logs and lookups never hold the plain ID and a wrong key finds nothing."""
+
+    @abc.abstractmethod
+    def reference(self, national_id: str) -> str:
+        """The subject's reference (hex), the same for the same ID under the same key."""
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    """One read of a person's data by someone other than the person."""
+
+    at: datetime
+    subject_ref: str
+    actor_sub: str
+    actor_role: str
+    actor_org: str | None
+    what: str  # the kind of read, such as "service-request" or "data-subject-export"
+    resource: str | None  # the request, payment or export read
+    purpose: str | None  # from the X-Purpose header
+
+
+class AccessLog(abc.ABC):
+    """Port: the record of who read whose personal data (PDPA records of processing)."""
+
+    @abc.abstractmethod
+    def record(self, entries: list[AccessEntry]) -> None:
+        """Keep ``entries`` without waiting for the database (they are written in batches);
+        raises ``AccessLogUnavailable`` when they cannot be kept, so the read is refused."""
+
+    @abc.abstractmethod
+    async def page(self, subject_ref: str, after: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:
+        """Rows about one subject after the cursor, oldest first; and the cursor to continue after."""
+
+    @abc.abstractmethod
+    async def flush(self) -> None:
+        """Write everything kept so far."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Write what is pending and stop."""
+
+
+class SubjectLookup(abc.ABC):
+    """Port: whose data an aggregate holds."""
+
+    @abc.abstractmethod
+    async def national_ids(self, aggregate_ids: list[str]) -> dict[str, str]:
+        """The applicant's national ID of each request or payment (ids not found are left out)."""
+
+
+class SubjectDataSource(abc.ABC):
+    """Port: one kind of record OneStop holds about a person, for access and portability
+    requests. The composition root keeps a list of them (``subject_data_sources``); a feature
+    that stores personal data (allowances, tax records) adds its own source there."""
+
+    #: The section of the export this source fills, such as "requests".
+    name: str
+
+    @abc.abstractmethod
+    def records(self, national_id: str) -> AsyncIterator[dict[str, Any]]:
+        """The person's records, one JSON object each, read in constant memory."""

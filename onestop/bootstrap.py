@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # the processes import these lazily, so that each loads only 
 
     from api.app import ApiContext
     from api.limits import LimitSettings
-    from application.ports import WebhookDeliverer
+    from application.ports import SubjectDataSource, WebhookDeliverer
     from infrastructure.jobs.dispatcher import Dispatcher
     from infrastructure.integrations.webhooks import WebhookSettings
     from workers.jobs import JobRuntime
@@ -188,6 +188,7 @@ async def build_api(settings: Settings) -> web.Application:
 
     ctx.followers = FollowerWatch(read_model.pool, stall_seconds=settings.stall_seconds)
     ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes])
+    add_personal_data(ctx, settings, read_model.pool)
     shutdown = await add_audit_and_integrations(ctx, settings, read_model.pool)
     web_app = create_app(ctx)
     web_app.on_shutdown.extend(shutdown)
@@ -299,11 +300,39 @@ def build_dispatcher(settings: Settings, broker: object, marker: str | None = No
 
 
 def integration_schema() -> list[str]:
-    """The tables of the published feed, the audit chain and webhooks."""
+    """The tables of the published feed, the audit chain, webhooks and the access log."""
     from infrastructure.audit import audit_chain
     from infrastructure.integrations import event_feed, webhooks
+    from infrastructure.privacy import access_log
 
-    return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *webhooks.SCHEMA_STATEMENTS]
+    return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *webhooks.SCHEMA_STATEMENTS, *access_log.SCHEMA_STATEMENTS]
+
+
+# -- personal data: who looked, and what is held about a person ---------------------------------
+
+
+def subject_data_sources(pool: object) -> list[SubjectDataSource]:
+    """What an access or portability export holds, one section per source, in this order.
+    A feature that keeps personal data of its own (allowances, tax records) adds its source here."""
+    from infrastructure.privacy.subject_data import EventsSource, PaymentsSource, RequestsSource
+
+    return [RequestsSource(pool), PaymentsSource(pool), EventsSource(pool)]  # type: ignore[arg-type]
+
+
+def add_personal_data(ctx: ApiContext, settings: Settings, pool: object) -> None:
+    """The access log (batched, flushed before the read model's pool closes), the subject
+    references, and the export's data sources, on ``ctx``."""
+    from application.disclosures import Disclosures
+    from infrastructure.privacy.access_log import BatchedAccessLog
+    from infrastructure.privacy.subject_data import PostgresSubjectLookup
+    from infrastructure.privacy.subject_index import HmacSubjectIndex
+
+    access_log = BatchedAccessLog(pool, flush_ms=settings.access_log_flush_ms, batch_rows=settings.access_log_batch_rows)  # type: ignore[arg-type]
+    ctx.access_log = access_log
+    ctx.disclosures = Disclosures(access_log, HmacSubjectIndex(settings.require_blind_index_key()),
+                                  PostgresSubjectLookup(pool), SystemClock())  # type: ignore[arg-type]
+    ctx.subject_sources = subject_data_sources(pool)
+    ctx.on_cleanup.insert(0, access_log.close)
 
 
 def build_followers(app: BackOffice) -> list[Callable[[], object]]:

@@ -73,6 +73,10 @@ def cmd_api(args: argparse.Namespace) -> None:
     from onestop.bootstrap import build_api
 
     settings = _need_secrets_key(_need_database(_settings()))
+    try:
+        settings.require_blind_index_key()
+    except SettingsError as error:
+        sys.exit(f"onestop: {error}")
     from onestop.connection_budget import check_server, process_budget
 
     try:

@@ -82,6 +82,11 @@ class Settings:
     sse_heartbeat_seconds: float = 15.0
     # ONESTOP_SECRETS_KEY: the AES-256-GCM key that encrypts webhook secrets at rest.
     secrets_key: bytes | None = field(default=None, repr=False)
+    # ONESTOP_BLIND_INDEX_KEY: the HMAC-SHA-256 key of subject references (access log, lookups).
+    blind_index_key: bytes | None = field(default=None, repr=False)
+    # The access log's batches: flushed every this many milliseconds, or sooner at this many rows.
+    access_log_flush_ms: int = 200
+    access_log_batch_rows: int = 500
     # Abuse limits (api/limits.py): token buckets per subject, per client address and per
     # (bank provider, address); open live streams per subject; slow clients dropped.
     rate_limits: bool = True
@@ -121,6 +126,15 @@ class Settings:
                 " (`onestop run` makes one and keeps it in ONESTOP_DATA_DIR)"
             )
         return self.secrets_key
+
+    def require_blind_index_key(self) -> bytes:
+        """The key of subject references; SettingsError when it is not set (the API needs it)."""
+        if self.blind_index_key is None:
+            raise SettingsError(
+                "ONESTOP_BLIND_INDEX_KEY is required to record who read personal data: the base64 of 32 random bytes"
+                " (`onestop run` makes one and keeps it in ONESTOP_DATA_DIR); keep it apart from ONESTOP_SECRETS_KEY"
+            )
+        return self.blind_index_key
 
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)
@@ -183,6 +197,14 @@ class Settings:
                 secrets_key = parse_key(env["ONESTOP_SECRETS_KEY"])
             except ValueError as error:
                 raise SettingsError(f"ONESTOP_SECRETS_KEY {error}: it must be the base64 of 32 random bytes") from None
+        blind_index_key = None
+        if env.get("ONESTOP_BLIND_INDEX_KEY"):
+            from infrastructure.secret_box import parse_key
+
+            try:
+                blind_index_key = parse_key(env["ONESTOP_BLIND_INDEX_KEY"])
+            except ValueError as error:
+                raise SettingsError(f"ONESTOP_BLIND_INDEX_KEY {error}: it must be the base64 of 32 random bytes") from None
         return cls(
             database_url=database_url,
             data_dir=Path(env.get("ONESTOP_DATA_DIR", ".onestop")),
@@ -211,6 +233,9 @@ class Settings:
             webhook_sweep_seconds=numbers["WEBHOOK_SWEEP_SECONDS"],
             sse_heartbeat_seconds=numbers["SSE_HEARTBEAT_SECONDS"],
             secrets_key=secrets_key,
+            blind_index_key=blind_index_key,
+            access_log_flush_ms=int(_seconds(env, "ACCESS_LOG_FLUSH_MS", 200)),
+            access_log_batch_rows=int(_seconds(env, "ACCESS_LOG_BATCH_ROWS", 500)),
             rate_limits=rate_limits == "on",
             rate_subject_per_second=numbers["RATE_SUBJECT_PER_SECOND"],
             rate_subject_burst=int(numbers["RATE_SUBJECT_BURST"]),

@@ -12,7 +12,7 @@ published yet are scanned and filtered in SQL like any other.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import asyncpg
 
@@ -73,7 +73,8 @@ class AuditLog(AuditTrail):
         items = [stored_event_document(row) for row in rows]
         return items, (items[-1]["position"] if len(items) == limit else None)
 
-    async def export(self, log_filter: LogFilter, *, batch_size: int = 1000) -> AsyncIterator[bytes]:
+    async def export(self, log_filter: LogFilter, observe: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None,
+                     *, batch_size: int = 1000) -> AsyncIterator[bytes]:
         """The matching events as NDJSON (one event per line, with its chain link), a chunk per
         batch, read with a server-side cursor in one read-only snapshot: memory stays constant
         however long the log is."""
@@ -89,9 +90,12 @@ class AuditLog(AuditTrail):
                     rows = await cursor.fetch(batch_size)
                     if not rows:
                         return
+                    documents = [stored_event_document(row) for row in rows]
+                    if observe is not None:
+                        await observe(documents)
                     yield b"".join(
-                        dumps({**stored_event_document(row), "chain_link": row["link"].hex() if row["link"] else None}) + b"\n"
-                        for row in rows
+                        dumps({**document, "chain_link": row["link"].hex() if row["link"] else None}) + b"\n"
+                        for document, row in zip(documents, rows)
                     )
 
     async def recorded(self, aggregate_id: str) -> list[Recorded]:

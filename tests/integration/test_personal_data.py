@@ -1,0 +1,168 @@
+"""Personal data over HTTP: a citizen's own data, the DPO's export, and the access log of who
+read a person's data (real PostgreSQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from application.disclosures import AUDIT_EVENTS, AUDIT_EXPORT, REQUEST, REQUEST_AS_OF, REQUEST_EVENTS, REQUEST_LIST, SUBJECT_EXPORT
+from infrastructure.privacy.subject_index import HmacSubjectIndex
+from infrastructure.secret_box import parse_key
+from tests.conftest import BLIND_INDEX_KEY
+from tests.integration.api_harness import (
+    AUDITOR, CITIZEN, CITIZEN_ID, OFFICER, OTHER_OFFICER, Harness, complaint, token,
+)
+
+# A second person (a valid check digit: the harness's other citizen's has none).
+OTHER_CITIZEN_ID = "1101700230708"
+OTHER_CITIZEN = token("citizen", OTHER_CITIZEN_ID)
+
+DPO = token("dpo", "dpo.saensuk")
+ADMIN = token("admin", "dev-admin")
+REF = HmacSubjectIndex(parse_key(BLIND_INDEX_KEY)).reference
+
+
+async def _certified_copy(api: Harness, headers: dict[str, str], national_id: str) -> dict[str, Any]:
+    """A request with a fee, so a payment is opened for it."""
+    return await api.submit({
+        "service": "civil.certified-copy", "organization": "MUN-SAENSUK", "channel": "counter" if headers is OFFICER else "web",
+        "applicant": {"national_id": national_id, "name": "ทดสอบ"}, "details": {"document": "house-registration", "copies": 2},
+    }, headers=headers)
+
+
+async def _json(response: Any, status: int = 200) -> Any:
+    assert response.status == status, await response.text()
+    return await response.json()
+
+
+def _access_rows(api: Harness) -> list[dict[str, Any]]:
+    with psycopg.connect(api.settings.database.conninfo()) as conn:
+        cursor = conn.execute("SELECT subject_ref, actor_sub, actor_role, actor_org, what, resource, purpose FROM access_log ORDER BY id")
+        names = [c.name for c in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+async def _flushed(api: Harness) -> list[dict[str, Any]]:
+    from api.app_key import CTX
+
+    await api.client.app[CTX].access_log.flush()
+    return _access_rows(api)
+
+
+async def test_each_kind_of_staff_read_is_recorded_with_actor_subject_and_purpose(api: Harness) -> None:
+    state = await api.submit()
+    rid, position = state["id"], state["position"]
+    purpose = {"X-Purpose": "ตรวจสอบคำร้อง #12"}
+    assert (await api.client.get(f"/v1/service-requests/{rid}", headers={**OFFICER, **purpose})).status == 200
+    assert (await api.client.get(f"/v1/service-requests/{rid}/events", headers=OFFICER)).status == 200
+    assert (await api.client.get(f"/v1/service-requests?min_position={position}", headers=OFFICER)).status == 200
+    assert (await api.client.get(f"/v1/service-requests/{rid}?as_of=2100-01-01T00:00:00Z", headers=AUDITOR)).status == 200
+    assert (await api.client.get("/v1/audit/events", headers=AUDITOR)).status == 200
+    export = await api.client.get("/v1/audit/export", headers={**AUDITOR, "X-Purpose": "annual audit"})
+    assert export.status == 200 and rid in await export.text()
+    assert (await api.client.get(f"/v1/data-subjects/{CITIZEN_ID}/export", headers=DPO)).status == 200
+
+    rows = await _flushed(api)
+    assert {r["subject_ref"] for r in rows} == {REF(CITIZEN_ID)}
+    kinds = {(r["what"], r["actor_sub"], r["actor_role"]) for r in rows}
+    assert kinds == {
+        (REQUEST, "officer.saensuk", "officer"), (REQUEST_EVENTS, "officer.saensuk", "officer"),
+        (REQUEST_LIST, "officer.saensuk", "officer"), (REQUEST_AS_OF, "auditor.oag", "auditor"),
+        (AUDIT_EVENTS, "auditor.oag", "auditor"), (AUDIT_EXPORT, "auditor.oag", "auditor"),
+        (SUBJECT_EXPORT, "dpo.saensuk", "dpo"),
+    }
+    detail = next(r for r in rows if r["what"] == REQUEST)
+    assert (detail["resource"], detail["actor_org"], detail["purpose"]) == (rid, "MUN-SAENSUK", "ตรวจสอบคำร้อง #12")
+    assert next(r for r in rows if r["what"] == AUDIT_EXPORT)["purpose"] == "annual audit"
+    # The plain national ID is nowhere in the log.
+    assert CITIZEN_ID not in repr(rows)
+
+
+async def test_a_citizens_own_reads_leave_no_rows(api: Harness) -> None:
+    state = await api.submit()
+    for path in (f"/v1/service-requests/{state['id']}", f"/v1/service-requests/{state['id']}/events",
+                 f"/v1/service-requests?min_position={state['position']}", f"/v1/me/data?min_position={state['position']}"):
+        assert (await api.client.get(path, headers=CITIZEN)).status == 200, path
+    assert await _flushed(api) == []
+
+
+async def test_my_data_holds_exactly_the_callers_requests_payments_and_events(api: Harness) -> None:
+    mine = [await api.submit(), await _certified_copy(api, CITIZEN, CITIZEN_ID)]
+    others = [await api.submit(complaint(applicant={"national_id": OTHER_CITIZEN_ID, "name": "คนอื่น"}), headers=OTHER_CITIZEN),
+              await _certified_copy(api, OTHER_CITIZEN, OTHER_CITIZEN_ID)]
+    fee = await api.act(mine[1]["id"], "assess-fee", {"amount_satang": 2000}, headers=OFFICER)
+    assert fee.status == 200, await fee.text()
+    other_fee = await api.act(others[1]["id"], "assess-fee", {"amount_satang": 2000}, headers=OFFICER)
+    assert other_fee.status == 200, await other_fee.text()
+    position = (await other_fee.json())["position"]
+
+    data = await _json(await api.client.get(f"/v1/me/data?min_position={position}", headers=CITIZEN))
+    assert data["national_id"] == CITIZEN_ID and data["sections"] == ["requests", "payments", "events"]
+    assert sorted(r["id"] for r in data["requests"]) == sorted(r["id"] for r in mine)
+    assert {r["applicant"]["national_id"] for r in data["requests"]} == {CITIZEN_ID}
+    assert [p["request_id"] for p in data["payments"]] == [mine[1]["id"]]
+    mine_ids = {r["id"] for r in mine} | {p["id"] for p in data["payments"]}
+    assert {e["aggregate_id"] for e in data["events"]} == mine_ids
+    assert "Payment.Opened" in {e["type"] for e in data["events"]}
+    assert OTHER_CITIZEN_ID not in repr(data)
+
+    theirs = await _json(await api.client.get(f"/v1/me/data?min_position={position}", headers=OTHER_CITIZEN))
+    assert sorted(r["id"] for r in theirs["requests"]) == sorted(r["id"] for r in others)
+
+
+async def test_the_dpo_export_streams_a_persons_data_in_chunks(api: Harness) -> None:
+    last = None
+    for _ in range(35):  # under the per-subject burst
+        last = await api.submit()
+    assert last is not None
+    response = await api.client.get(f"/v1/data-subjects/{CITIZEN_ID}/export?min_position={last['position']}", headers={**DPO, "X-Purpose": "คำขอใช้สิทธิ์ ม.30"})
+    assert response.status == 200 and response.headers.get("Transfer-Encoding") == "chunked"
+    assert "Content-Length" not in response.headers
+    data = await response.json()
+    assert len(data["requests"]) == 35 and len(data["events"]) == api.event_count()  # every event is theirs
+    rows = await _flushed(api)
+    assert [(r["what"], r["purpose"]) for r in rows] == [(SUBJECT_EXPORT, "คำขอใช้สิทธิ์ ม.30")]
+
+
+async def test_officers_and_citizens_cannot_call_the_dpo_endpoints(api: Harness) -> None:
+    for headers in (OFFICER, OTHER_OFFICER, CITIZEN, AUDITOR):
+        for path in (f"/v1/data-subjects/{CITIZEN_ID}/export", f"/v1/data-subjects/{CITIZEN_ID}/access-log"):
+            response = await api.client.get(path, headers=headers)
+            assert response.status == 403 and response.content_type == "application/problem+json", path
+    assert (await api.client.get("/v1/me/data", headers=OFFICER)).status == 403
+    assert (await api.client.get("/v1/me/data", headers=DPO)).status == 403
+
+
+async def test_a_bad_national_id_or_purpose_gets_400_naming_it(api: Harness) -> None:
+    for bad in ("3100600445636", "310060044563", "abcdefghijklm"):
+        problem = await _json(await api.client.get(f"/v1/data-subjects/{bad}/export", headers=DPO), 400)
+        assert [e["field"] for e in problem["errors"]] == ["national_id"]
+    state = await api.submit()
+    for purpose in ("x" * 201, "tab\there"):
+        problem = await _json(await api.client.get(f"/v1/service-requests/{state['id']}", headers={**OFFICER, "X-Purpose": purpose}), 400)
+        assert [e["field"] for e in problem["errors"]] == ["X-Purpose"]
+    assert await _flushed(api) == []
+
+
+async def test_the_dpo_pages_through_a_persons_access_log(api: Harness) -> None:
+    state = await api.submit()
+    other = await api.submit(complaint(applicant={"national_id": OTHER_CITIZEN_ID, "name": "คนอื่น"}), headers=OTHER_CITIZEN)
+    for i in range(5):
+        assert (await api.client.get(f"/v1/service-requests/{state['id']}", headers={**OFFICER, "X-Purpose": f"read {i}"})).status == 200
+    assert (await api.client.get(f"/v1/service-requests/{other['id']}", headers=OFFICER)).status == 200
+    first = await _json(await api.client.get(f"/v1/data-subjects/{CITIZEN_ID}/access-log?limit=3", headers=DPO))
+    assert [i["purpose"] for i in first["items"]] == ["read 0", "read 1", "read 2"]
+    assert first["items"][0]["actor"] == {"sub": "officer.saensuk", "role": "officer", "org": "MUN-SAENSUK"}
+    second = await _json(await api.client.get(f"/v1/data-subjects/{CITIZEN_ID}/access-log?limit=3&after={first['next_cursor']}", headers=ADMIN))
+    assert [i["purpose"] for i in second["items"]] == ["read 3", "read 4"] and second["next_cursor"] is None
+    theirs = await _json(await api.client.get(f"/v1/data-subjects/{OTHER_CITIZEN_ID}/access-log", headers=DPO))
+    assert [(i["what"], i["resource"]) for i in theirs["items"]] == [(REQUEST, other["id"])]
+
+
+async def test_rows_waiting_in_the_buffer_are_written_when_the_api_shuts_down(api: Harness) -> None:
+    state = await api.submit()
+    assert (await api.client.get(f"/v1/service-requests/{state['id']}", headers=OFFICER)).status == 200
+    await api.client.close()  # runs the cleanup hooks, as a graceful stop does
+    assert [r["what"] for r in _access_rows(api)] == [REQUEST]
