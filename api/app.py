@@ -8,8 +8,9 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from api import catalogue, organizations, payments, service_requests
+from api import catalogue, docs, organizations, payments, service_requests
 from api.app_key import CTX
+from api.cors import enable_cors
 from api.http import MAX_BODY
 from api.limits import EdgeLimits, LimitSettings, limits_middleware
 from api.problems import problem_middleware
@@ -33,6 +34,8 @@ class ApiContext:
     extra_routes: list[web.RouteTableDef] = field(default_factory=list)
     on_cleanup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    # Origins of browser front-ends allowed to call the API (api/cors.py); none: no CORS.
+    cors_origins: tuple[str, ...] = ()
 
 
 def create_app(ctx: ApiContext) -> web.Application:
@@ -43,10 +46,13 @@ def create_app(ctx: ApiContext) -> web.Application:
     app.add_routes(catalogue.routes)
     app.add_routes(payments.routes)
     app.add_routes(organizations.routes)
+    app.add_routes(docs.routes)
     for extra in ctx.extra_routes:
         app.add_routes(extra)
     # The request routes last: /v1/service-requests/{id}/{action} would shadow more specific ones.
     app.add_routes(service_requests.routes)
+    # Last: every route must exist to get its preflight route.
+    enable_cors(app, ctx.cors_origins)
 
     async def cleanup(_: web.Application) -> None:
         for hook in ctx.on_cleanup:

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.http import etag, json_response, parse_uuid, query_int
+from api.http import etag, json_response, next_link, parse_uuid, query_int
 from api.problems import HttpProblem
 from application.cloudevents import cursor_of, position_of
 from application.history import History
@@ -83,7 +83,8 @@ class AuditApi:
         after = query_position(request, "after")
         limit = query_int(request, "limit", 100, 1, 1000)
         items, next_position = await self.log.page(after, limit, log_filter)
-        return json_response({"items": items, "next_cursor": None if next_position is None else cursor_of(next_position)})
+        next_cursor = None if next_position is None else cursor_of(next_position)
+        return json_response({"items": items, "next_cursor": next_cursor}, headers=next_link(request, next_cursor, "after"))
 
     async def export(self, request: web.Request) -> web.StreamResponse:
         """The log (or a time range of it) as NDJSON, streamed."""

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_uuid, query_int, read_json
+from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, next_link, parse_uuid, query_int, read_json
 from api.problems import HttpProblem
 from application.access import check_can_see
 from application.commands import ACTION_SCHEMAS, SubmitCommand, request_hash
@@ -107,7 +107,7 @@ async def list_requests(request: web.Request) -> web.Response:
         items = items[:limit]
         last = items[-1]
         next_cursor = encode_cursor([last["submitted_at"].isoformat(), last["id"]])
-    return json_response({"items": items, "next_cursor": next_cursor})
+    return json_response({"items": items, "next_cursor": next_cursor}, headers=next_link(request, next_cursor))
 
 
 @routes.get("/v1/service-requests/{id}/events")

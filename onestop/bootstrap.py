@@ -179,7 +179,7 @@ async def build_api(settings: Settings) -> web.Application:
     ctx = ApiContext(app=app, bus=bus, read_model=read_model, jwt_secret=settings.jwt_secret,
                      health_checks=[database_health, *outside_checks], on_cleanup=[close_all],
                      bank_callback_secret=settings.bank_callback_secret, jwt_max_ttl_seconds=settings.jwt_max_ttl_seconds,
-                     limits=limit_settings(settings))
+                     limits=limit_settings(settings), cors_origins=settings.cors_origins)
     ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes])
     shutdown = await add_audit_and_integrations(ctx, settings, read_model.pool)
     web_app = create_app(ctx)
@@ -280,7 +280,9 @@ def integration_schema() -> list[str]:
     from infrastructure.audit import audit_chain
     from infrastructure.integrations import event_feed, webhooks
 
-    return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *webhooks.SCHEMA_STATEMENTS]
+    from infrastructure.integrations import stream_tickets
+
+    return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *webhooks.SCHEMA_STATEMENTS, *stream_tickets.SCHEMA_STATEMENTS]
 
 
 def build_followers(app: BackOffice) -> list[Callable[[], object]]:
@@ -335,7 +337,11 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
     await notifier.start()
     log = AuditLog(pool)  # type: ignore[arg-type]
     audit = AuditApi(log, History(ctx.app, log, ctx.bus.call), {t.partition(":")[2]: t for t in TOPIC_OF_TYPE.values()})
-    stream_api = StreamsApi(EventFeed(pool, notifier), StreamSettings(heartbeat_seconds=settings.sse_heartbeat_seconds))  # type: ignore[arg-type]
+    from infrastructure.integrations.stream_tickets import PostgresStreamTickets
+
+    stream_api = StreamsApi(EventFeed(pool, notifier),  # type: ignore[arg-type]
+                            StreamSettings(heartbeat_seconds=settings.sse_heartbeat_seconds, ticket_ttl_seconds=settings.stream_ticket_ttl_seconds),
+                            PostgresStreamTickets(pool))  # type: ignore[arg-type]
     box = SecretBox(settings.require_secrets_key())
     subscriptions = SubscriptionsApi(SubscriptionStore(pool, box), webhook_settings(settings), check_target)  # type: ignore[arg-type]
     ctx.extra_routes.extend([audit.routes(), stream_api.routes(), subscriptions.routes()])
