@@ -34,12 +34,20 @@ def enable_cors(app: web.Application, origins: Iterable[str]) -> None:
     listed = tuple(origins)
     if not listed:
         return
-    options = aiohttp_cors.ResourceOptions(
-        allow_credentials=True, expose_headers=EXPOSED_HEADERS, allow_headers=ALLOWED_HEADERS, max_age=PREFLIGHT_MAX_AGE_SECONDS,
-    )
-    cors = aiohttp_cors.setup(app, defaults={origin: options for origin in listed})
-    for route in list(app.router.routes()):
-        cors.add(route)
+    # One path may have several resources (routes of one path added apart), and the router
+    # sends every OPTIONS of that path to the first: so each resource allows the methods of its
+    # whole path.
+    resources = [r for r in app.router.resources() if isinstance(r, web.Resource)]
+    methods: dict[str, set[str]] = {}
+    for resource in resources:
+        methods.setdefault(resource.canonical, set()).update(route.method for route in resource)
+    cors = aiohttp_cors.setup(app)
+    for resource in resources:
+        options = aiohttp_cors.ResourceOptions(
+            allow_credentials=True, expose_headers=EXPOSED_HEADERS, allow_headers=ALLOWED_HEADERS,
+            allow_methods=sorted(methods[resource.canonical]), max_age=PREFLIGHT_MAX_AGE_SECONDS,
+        )
+        cors.add(resource, {origin: options for origin in listed})
     allowed = frozenset(listed)
 
     async def vary_and_unrouted(request: web.Request, response: web.StreamResponse) -> None:

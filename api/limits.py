@@ -33,7 +33,7 @@ LIVE_STREAM_PATH = "/v1/streams/events/live"
 STREAM_RETRY_AFTER_SECONDS = 5
 # The request key under which a live stream opened without a bearer token finds how to claim
 # its place among its subject's open streams (a callable taking the subject).
-STREAM_CLAIM = "onestop.stream_claim"
+STREAM_CLAIM = web.RequestKey("onestop.stream_claim", Callable[[str], None])
 
 
 @dataclass(frozen=True)

@@ -119,8 +119,8 @@ class StreamsApi:
         """``GET /v1/streams/events/live``: Server-Sent Events from ``Last-Event-ID`` (or
         ``?after=``), with comment heartbeats. Each client reads the feed at its own cursor in
         bounded batches and each write waits for the client, so a slow client holds at most one
-        batch in this server's memory."""
-        actor = authenticate(request, *READERS)
+        batch in this server's memory. ``?ticket=`` stands for the Authorization header."""
+        actor = await self._stream_caller(request)
         types, organization = self._filters(request, actor)
         last_id = request.headers.get("Last-Event-ID")
         if last_id is not None and last_id.strip():
