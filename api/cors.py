@@ -51,14 +51,16 @@ def enable_cors(app: web.Application, origins: Iterable[str]) -> None:
     allowed = frozenset(listed)
 
     async def vary_and_unrouted(request: web.Request, response: web.StreamResponse) -> None:
-        if hdrs.ORIGIN not in request.headers:
-            return
+        # Every answer, with an Origin or not: a cache must not give one origin's answer (or an
+        # answer without CORS headers) to another.
         vary = response.headers.get(hdrs.VARY)
         if vary is None:
             response.headers[hdrs.VARY] = hdrs.ORIGIN
         elif "origin" not in vary.lower():
             response.headers[hdrs.VARY] = f"{vary}, {hdrs.ORIGIN}"
-        origin = request.headers[hdrs.ORIGIN]
+        origin = request.headers.get(hdrs.ORIGIN)
+        if origin is None:
+            return
         # aiohttp-cors handles routed requests; a request no route matched (404, 405) is ours.
         if request.match_info.http_exception is not None and origin in allowed and hdrs.ACCESS_CONTROL_ALLOW_ORIGIN not in response.headers:
             response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = ",".join(EXPOSED_HEADERS)

@@ -127,6 +127,9 @@ async def test_a_listed_origin_may_read_answers_with_credentials_and_the_exposed
     services = await browser_api.client.get("/v1/services", headers={"Origin": "http://127.0.0.1:5173"})
     assert services.status == 200
     allows(services, "http://127.0.0.1:5173")
+    # Without an Origin there are no CORS headers, but caches are still told answers vary by it.
+    plain = await browser_api.client.get("/v1/services")
+    assert no_cors_headers(plain) and plain.headers["Vary"] == "Origin"
 
 
 async def test_an_unlisted_origin_gets_no_cors_headers_and_so_no_credentials(browser_api: Harness) -> None:
