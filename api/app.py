@@ -8,9 +8,10 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from api import catalogue, health, metrics, organizations, payments, privacy, service_requests
+from api import catalogue, health, metrics, organizations, payments, privacy, service_requests, docs
 from api.app_key import CTX
 from api.http import MAX_BODY, query_middleware
+from api.cors import enable_cors
 from api.limits import EdgeLimits, LimitSettings, limits_middleware
 from api.problems import problem_middleware
 from application.back_office import BackOffice
@@ -42,6 +43,8 @@ class ApiContext:
     disclosures: Any = None
     access_log: Any = None
     subject_sources: list[Any] = field(default_factory=list)
+    # Origins of browser front-ends allowed to call the API (api/cors.py); none: no CORS.
+    cors_origins: tuple[str, ...] = ()
 
 
 def create_app(ctx: ApiContext) -> web.Application:
@@ -56,10 +59,13 @@ def create_app(ctx: ApiContext) -> web.Application:
     app.add_routes(payments.routes)
     app.add_routes(organizations.routes)
     app.add_routes(privacy.routes)
+    app.add_routes(docs.routes)
     for extra in ctx.extra_routes:
         app.add_routes(extra)
     # The request routes last: /v1/service-requests/{id}/{action} would shadow more specific ones.
     app.add_routes(service_requests.routes)
+    # Last: every route must exist to get its preflight route.
+    enable_cors(app, ctx.cors_origins)
 
     async def cleanup(_: web.Application) -> None:
         for hook in ctx.on_cleanup:

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.http import etag, json_response, parse_uuid, query_int, query_position, query_time
+from api.http import etag, json_response, parse_uuid, query_int, query_position, query_time, next_link
 from api.privacy import disclose, disclose_events, purpose
 from api.problems import HttpProblem
 from application import disclosures
@@ -59,7 +59,8 @@ class AuditApi:
         reason = purpose(request)
         items, next_position = await self.log.page(after, limit, log_filter)
         await disclose_events(request, actor, disclosures.AUDIT_EVENTS, None, items, reason)
-        return json_response({"items": items, "next_cursor": None if next_position is None else cursor_of(next_position)})
+        next_cursor = None if next_position is None else cursor_of(next_position)
+        return json_response({"items": items, "next_cursor": next_cursor}, headers=next_link(request, next_cursor, "after"))
 
     async def export(self, request: web.Request) -> web.StreamResponse:
         """The log (or a time range of it) as NDJSON, streamed."""

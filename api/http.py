@@ -265,3 +265,13 @@ def parse_uuid(value: str, field: str = "id") -> str:
         return str(UUID(value))
     except ValueError:
         raise HttpProblem(404, "Not found", f"no such resource: {field} is not a UUID", [(field, "is not a UUID")]) from None
+
+
+def next_link(request: web.Request, cursor: str | None, parameter: str = "cursor") -> dict[str, str]:
+    """``Link: <...>; rel="next"`` (RFC 8288) for a page that has a next one: the request's own
+    address (path and query, so it resolves against whatever host and scheme the client used)
+    with the cursor replaced. No next page, no header."""
+    if cursor is None:
+        return {}
+    following = request.rel_url.update_query({parameter: cursor})
+    return {"Link": f'<{following}>; rel="next"'}

@@ -7,7 +7,7 @@ from aiohttp import web
 from api.app_key import CTX
 from api.auth import authenticate
 from api.consistency import wait_for_views
-from api.http import decode_cursor, encode_cursor, json_response, query_int
+from api.http import decode_cursor, encode_cursor, json_response, query_int, next_link
 from api.problems import HttpProblem
 
 routes = web.RouteTableDef()
@@ -28,4 +28,4 @@ async def list_jobs(request: web.Request) -> web.Response:
     if len(items) > limit:
         items = items[:limit]
         next_cursor = encode_cursor([items[-1]["created_at"].isoformat(), items[-1]["id"]])
-    return json_response({"items": items, "next_cursor": next_cursor})
+    return json_response({"items": items, "next_cursor": next_cursor}, headers=next_link(request, next_cursor))

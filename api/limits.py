@@ -31,6 +31,9 @@ from domain.actors import Actor
 NOTICES_PREFIX = "/v1/payment-notifications/"
 LIVE_STREAM_PATH = "/v1/streams/events/live"
 STREAM_RETRY_AFTER_SECONDS = 5
+# The request key under which a live stream opened without a bearer token finds how to claim
+# its place among its subject's open streams (a callable taking the subject).
+STREAM_CLAIM = web.RequestKey("onestop.stream_claim", Callable[[str], None])
 
 
 @dataclass(frozen=True)
@@ -175,8 +178,17 @@ def limits_middleware(limits: EdgeLimits) -> Callable[[web.Request, Any], Awaita
             wait, actor = await limits.admit(request)
             if wait is not None:
                 return too_many_requests(request, wait, f"too many requests; try again in {wait} s")
-            if actor is not None and request.method == "GET" and request.path == LIVE_STREAM_PATH:
-                release = limits.streams.take(actor.sub)
+            if request.method == "GET" and request.path == LIVE_STREAM_PATH:
+                if actor is not None:
+                    release = limits.streams.take(actor.sub)
+                else:
+                    # A stream opened with a ticket: its subject is known once the handler has
+                    # redeemed the ticket, and the handler claims the place then.
+                    def claim(subject: str) -> None:
+                        nonlocal release
+                        release = limits.streams.take(subject)
+
+                    request[STREAM_CLAIM] = claim
         try:
             if request.body_exists:
                 try:

@@ -214,6 +214,7 @@ def openapi_document() -> dict[str, Any]:
             "requestBody": {"required": False, **_json(_ref(f"Action.{action}"))},
             "responses": {"200": {"description": "the new state", **_json(_ref("RequestState"))}, **_problems(400, 401, 403, 404, 409, 412, 422)},
         }}
+    _add_browser_operations(paths)
     _complete(paths)
     from api.limits import add_edge_responses
 
@@ -370,13 +371,64 @@ TAGS = {
     "audit": "Auditors: the log as stored, the hash chain, exports",
     "integrations": "Integrators: the CloudEvents feed, live stream and webhooks",
     "personal-data": "Personal data (PDPA): access, portability and who looked",
+    "documentation": "This document, and the interactive documentation over it",
 }
 _TAG_OF_PREFIX = (
     ("/v1/service-requests", "service-requests"), ("/v1/payments", "payments"), ("/v1/payment-notifications", "bank"),
     ("/v1/organizations/{code}/", "officers"), ("/v1/jobs", "officers"), ("/v1/audit", "audit"),
-    ("/v1/streams", "integrations"), ("/v1/subscriptions", "integrations"),
+    ("/v1/streams", "integrations"), ("/v1/subscriptions", "integrations"), ("/v1/docs", "documentation"),
 )
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+
+
+# Lists that page with a cursor, and the query parameter that carries it.
+PAGED_LISTS = {
+    ("get", "/v1/service-requests"): "cursor", ("get", "/v1/organizations/{code}/work-queue"): "cursor",
+    ("get", "/v1/jobs"): "cursor", ("get", "/v1/audit/events"): "after", ("get", "/v1/streams/events"): "after",
+    ("get", "/v1/subscriptions"): "cursor", ("get", "/v1/subscriptions/{id}/deliveries"): "after",
+    ("get", "/v1/data-subjects/{national_id}/access-log"): "after",
+}
+_LINK = {"Link": {"description": 'RFC 8288 `<...>; rel="next"`: this request\'s address with the cursor of the next page; absent on the last page',
+                  "required": False, "schema": {"type": "string"}}}
+
+
+def _add_browser_operations(paths: dict[str, Any]) -> None:
+    """What browsers on other origins use: the Link header of every paged list, tickets for the
+    live stream (``EventSource`` cannot send Authorization), and the interactive documentation.
+    Cross-origin access itself (CORS preflights, ``OPTIONS``) is answered for every path when
+    ONESTOP_CORS_ORIGINS lists the caller's origin; it is not an operation of its own."""
+    from api.docs import ASSETS
+
+    for (method, path), _parameter in PAGED_LISTS.items():
+        ok = paths[path][method]["responses"]["200"]
+        ok["headers"] = {**ok.get("headers", {}), **_LINK}
+    paths["/v1/streams/tickets"] = {"post": {
+        "operationId": "createStreamTicket",
+        "summary": "A short-lived, single-use ticket for the live stream (`?ticket=` stands for the Authorization header, which EventSource cannot send)",
+        "description": "Integrators and admins, by bearer token or session. No Idempotency-Key: a client that lost the answer asks for another ticket.",
+        "responses": {"201": {
+            "description": "the ticket; only its hash is kept",
+            "headers": {"Location": {"description": "the live stream's address with this ticket", "schema": {"type": "string"}}},
+            **_json({"type": "object", "required": ["ticket", "expires_at"], "properties": {
+                "ticket": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$", "description": "256 random bits, base64url; good for one stream"},
+                "expires_at": _TS}}),
+        }, **_problems(401, 403)},
+    }}
+    live = paths["/v1/streams/events/live"]["get"]
+    live["parameters"].append({"name": "ticket", "in": "query", "required": False, "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"},
+                               "description": "a ticket from POST /v1/streams/tickets, instead of the Authorization header; used once: reconnect with a new ticket and after=<the last id>"})
+    live["security"] = [{"bearer": []}, {}]
+    live["responses"]["401"] = {"description": "no valid token, or the ticket is unknown, expired or already used",
+                                "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+    paths["/v1/docs"] = {"get": {
+        "operationId": "getDocs", "summary": "Interactive documentation (Swagger UI) of this document, served from the package, no CDN",
+        "security": [], "responses": {"200": {"description": "the page", "content": {"text/html": {}}}},
+    }}
+    paths["/v1/docs/{asset}"] = {"get": {
+        "operationId": "getDocsAsset", "summary": "A file of the interactive documentation", "security": [],
+        "parameters": [{"name": "asset", "in": "path", "required": True, "schema": {"type": "string", "enum": list(ASSETS)}}],
+        "responses": {"200": {"description": "the file", "content": {t: {} for t in sorted(set(ASSETS.values()))}}, **_problems(404)},
+    }}
 
 
 def _operation_id(method: str, path: str) -> str:

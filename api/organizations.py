@@ -9,7 +9,7 @@ from aiohttp import web
 from api.app_key import CTX
 from api.auth import authenticate
 from api.consistency import wait_for_views
-from api.http import decode_cursor, encode_cursor, json_response, query_int, query_date
+from api.http import decode_cursor, encode_cursor, json_response, query_int, query_date, next_link
 from api.problems import HttpProblem
 from domain.calendar import bangkok_day
 
@@ -38,7 +38,7 @@ async def work_queue(request: web.Request) -> web.Response:
     if len(items) > limit:
         items = items[:limit]
         next_cursor = encode_cursor([items[-1]["submitted_at"].isoformat(), items[-1]["request_id"]])
-    return json_response({"items": items, "next_cursor": next_cursor})
+    return json_response({"items": items, "next_cursor": next_cursor}, headers=next_link(request, next_cursor))
 
 
 @routes.get("/v1/organizations/{code}/daily-counts")

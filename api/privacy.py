@@ -12,7 +12,7 @@ from api.app_key import CTX
 from api.auth import authenticate
 from api.consistency import wait_for_views
 from api.encoding import dumps
-from api.http import json_response, query_int, query_position, shown
+from api.http import json_response, next_link, query_int, query_position, shown
 from api.problems import HttpProblem
 from application.disclosures import SUBJECT_EXPORT, purpose_problem
 from application.errors import AccessLogUnavailable
@@ -139,4 +139,5 @@ async def access_log(request: web.Request) -> web.Response:
     # Reads answered just before are in the buffer: write them first, so the answer has them.
     await ctx.access_log.flush()
     items, next_id = await ctx.access_log.page(ctx.disclosures.index.reference(national_id), after, limit)
-    return json_response({"items": items, "next_cursor": None if next_id is None else str(next_id)})
+    next_cursor = None if next_id is None else str(next_id)
+    return json_response({"items": items, "next_cursor": next_cursor}, headers=next_link(request, next_cursor, "after"))

@@ -10,7 +10,7 @@ from aiohttp import web
 from api.app_key import CTX
 from api.auth import authenticate
 from api.consistency import position_headers, read_one, wait_for_views
-from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_uuid, query_int, read_json
+from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_uuid, query_int, read_json, next_link
 from api.privacy import disclose
 from api.problems import HttpProblem
 from application import disclosures
@@ -104,7 +104,7 @@ async def list_requests(request: web.Request) -> web.Response:
         last = items[-1]
         next_cursor = encode_cursor([last["submitted_at"].isoformat(), last["id"]])
     disclose(request, actor, disclosures.REQUEST_LIST, None, [(item.get("applicant") or {}).get("national_id") for item in items])
-    return json_response({"items": items, "next_cursor": next_cursor})
+    return json_response({"items": items, "next_cursor": next_cursor}, headers=next_link(request, next_cursor))
 
 
 @routes.get("/v1/service-requests/{id}/events")

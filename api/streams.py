@@ -14,10 +14,11 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.http import parse_position, query_int, query_position
+from api.http import parse_position, query_int, query_position, json_response, next_link
+from api.limits import STREAM_CLAIM
 from api.problems import HttpProblem
 from application.cloudevents import PUBLISHED_TYPES, cursor_of
-from application.ports import EventFeed
+from application.ports import EventFeed, StreamTickets
 from domain.actors import Actor
 
 READERS = ("integrator", "admin")
@@ -32,19 +33,51 @@ class StreamSettings:
     batch_size: int = 500
     # A lost notification delays a stream by at most this long.
     poll_seconds: float = 1.0
+    # How long a ticket for the live stream may wait to be redeemed.
+    ticket_ttl_seconds: float = 60.0
 
 
 class StreamsApi:
-    def __init__(self, feed: EventFeed, settings: StreamSettings) -> None:
+    def __init__(self, feed: EventFeed, settings: StreamSettings, tickets: StreamTickets | None = None) -> None:
         self.feed = feed
         self.settings = settings
+        self.tickets = tickets
         self._closing = False
 
     def routes(self) -> web.RouteTableDef:
         routes = web.RouteTableDef()
         routes.get("/v1/streams/events")(self.events)
         routes.get("/v1/streams/events/live")(self.live)
+        if self.tickets is not None:
+            routes.post("/v1/streams/tickets")(self.issue_ticket)
         return routes
+
+    async def issue_ticket(self, request: web.Request) -> web.Response:
+        """``POST /v1/streams/tickets``: a short-lived, single-use ticket that opens the live
+        stream as the caller (``?ticket=``), for a browser's ``EventSource``, which cannot send
+        an Authorization header. No Idempotency-Key: a replayed answer would hand out a secret
+        again; a client that lost the answer asks for another ticket."""
+        actor = authenticate(request, *READERS)
+        assert self.tickets is not None
+        ticket, expires_at = await self.tickets.issue(actor, self.settings.ticket_ttl_seconds)
+        return json_response({"ticket": ticket, "expires_at": expires_at}, status=201,
+                             headers={"Cache-Control": "no-store", "Location": "/v1/streams/events/live?ticket=" + ticket})
+
+    async def _stream_caller(self, request: web.Request) -> Actor:
+        """The caller of the live stream: the ticket's, when ``?ticket=`` is given, else the
+        bearer token's."""
+        if "ticket" not in request.query:
+            return authenticate(request, *READERS)
+        actor = await self.tickets.redeem(request.query["ticket"]) if self.tickets is not None else None
+        if actor is None:
+            raise HttpProblem(401, "Unauthorized", "the stream ticket is unknown, expired or already used; ask POST /v1/streams/tickets for another",
+                              [("ticket", "is not a valid ticket")], headers={"WWW-Authenticate": 'Bearer error="invalid_token", realm="onestop"'})
+        if actor.role not in READERS:
+            raise HttpProblem(403, "Forbidden", f"the {actor.role} role may not do this")
+        claim = request.get(STREAM_CLAIM)
+        if claim is not None:
+            claim(actor.sub)
+        return actor
 
     async def shutdown(self, _app: web.Application) -> None:
         """Let open streams end, so the server does not wait for them."""
@@ -79,15 +112,14 @@ class StreamsApi:
         body = b'{"items":[' + b",".join(event for _, event in page.items) + b'],"next_cursor":"' + next_cursor.encode() + b'"}'
         # The next page's address in a header too, so a client can ask for it before it has
         # decoded this one (RFC 8288).
-        following = request.rel_url.update_query(after=next_cursor)
-        return web.Response(body=body, content_type="application/json", headers={"Link": f'<{following}>; rel="next"'})
+        return web.Response(body=body, content_type="application/json", headers=next_link(request, next_cursor, "after"))
 
     async def live(self, request: web.Request) -> web.StreamResponse:
         """``GET /v1/streams/events/live``: Server-Sent Events from ``Last-Event-ID`` (or
         ``?after=``), with comment heartbeats. Each client reads the feed at its own cursor in
         bounded batches and each write waits for the client, so a slow client holds at most one
-        batch in this server's memory."""
-        actor = authenticate(request, *READERS)
+        batch in this server's memory. ``?ticket=`` stands for the Authorization header."""
+        actor = await self._stream_caller(request)
         types, organization = self._filters(request, actor)
         last_id = request.headers.get("Last-Event-ID")
         if last_id is not None and last_id.strip():

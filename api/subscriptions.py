@@ -9,7 +9,7 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.http import decode_cursor, encode_cursor, json_response, parse_uuid, query_int, query_position, read_json
+from api.http import decode_cursor, encode_cursor, json_response, parse_uuid, query_int, query_position, read_json, next_link
 from api.problems import HttpProblem
 from application.cloudevents import PUBLISHED_TYPES, cursor_of
 from application.commands import request_hash
@@ -91,7 +91,7 @@ class SubscriptionsApi:
         if len(items) > limit:
             items = items[:limit]
             next_cursor = encode_cursor([items[-1]["id"]])
-        return json_response({"items": items, "next_cursor": next_cursor})
+        return json_response({"items": items, "next_cursor": next_cursor}, headers=next_link(request, next_cursor))
 
     async def _found(self, request: web.Request, actor: Actor) -> str:
         subscription_id = parse_uuid(request.match_info["id"])
@@ -122,7 +122,7 @@ class SubscriptionsApi:
         for item in items:
             item["cursor"] = cursor_of(item.pop("position"))
         next_cursor = items[-1]["cursor"] if len(items) == limit else None
-        return json_response({"items": items, "next_cursor": next_cursor})
+        return json_response({"items": items, "next_cursor": next_cursor}, headers=next_link(request, next_cursor, "after"))
 
     async def replay(self, request: web.Request) -> web.Response:
         """Send again every matching event after the cursor ``from`` (a feed ``sequence``);

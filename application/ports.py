@@ -13,6 +13,7 @@ from uuid import UUID
 from application.jobs import Job
 from application.commands import SubmitCommand
 from application.outcomes import Outcome
+from domain.actors import Actor
 
 T = TypeVar("T")
 
@@ -326,3 +327,15 @@ class SubjectDataSource(abc.ABC):
     @abc.abstractmethod
     def records(self, national_id: str) -> AsyncIterator[dict[str, Any]]:
         """The person's records, one JSON object each, read in constant memory."""
+
+
+class StreamTickets(Protocol):
+    """Short-lived, single-use tickets that stand for a caller on the live stream, for clients
+    that cannot send an Authorization header (a browser's ``EventSource``)."""
+
+    async def issue(self, actor: Actor, ttl_seconds: float) -> tuple[str, datetime]:
+        """A new ticket for ``actor`` and when it expires; only its hash is kept."""
+
+    async def redeem(self, ticket: str) -> Actor | None:
+        """The actor of a ticket that was issued, is unexpired and was not redeemed before;
+        None otherwise. A ticket is redeemed at most once, by any API process."""

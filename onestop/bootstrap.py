@@ -183,7 +183,7 @@ async def build_api(settings: Settings) -> web.Application:
     ctx = ApiContext(app=app, bus=bus, read_model=read_model, jwt_secret=settings.jwt_secret,
                      health_checks=[database_health, *outside_checks], on_cleanup=[close_all],
                      bank_callback_secret=settings.bank_callback_secret, jwt_max_ttl_seconds=settings.jwt_max_ttl_seconds,
-                     limits=limit_settings(settings))
+                     limits=limit_settings(settings), cors_origins=settings.cors_origins)
     from infrastructure.eventstore.follower_status import FollowerWatch
 
     ctx.followers = FollowerWatch(read_model.pool, stall_seconds=settings.stall_seconds)
@@ -305,7 +305,10 @@ def integration_schema() -> list[str]:
     from infrastructure.integrations import event_feed, webhooks
     from infrastructure.privacy import access_log
 
-    return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *webhooks.SCHEMA_STATEMENTS, *access_log.SCHEMA_STATEMENTS]
+    from infrastructure.integrations import stream_tickets
+
+    return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *webhooks.SCHEMA_STATEMENTS, *access_log.SCHEMA_STATEMENTS,
+            *stream_tickets.SCHEMA_STATEMENTS]
 
 
 # -- personal data: who looked, and what is held about a person ---------------------------------
@@ -390,7 +393,11 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
     await notifier.start()
     log = AuditLog(pool)  # type: ignore[arg-type]
     audit = AuditApi(log, History(ctx.app, log, ctx.bus.call), {t.partition(":")[2]: t for t in TOPIC_OF_TYPE.values()})
-    stream_api = StreamsApi(EventFeed(pool, notifier), StreamSettings(heartbeat_seconds=settings.sse_heartbeat_seconds))  # type: ignore[arg-type]
+    from infrastructure.integrations.stream_tickets import PostgresStreamTickets
+
+    stream_api = StreamsApi(EventFeed(pool, notifier),  # type: ignore[arg-type]
+                            StreamSettings(heartbeat_seconds=settings.sse_heartbeat_seconds, ticket_ttl_seconds=settings.stream_ticket_ttl_seconds),
+                            PostgresStreamTickets(pool))  # type: ignore[arg-type]
     box = SecretBox(settings.require_secrets_key())
     subscriptions = SubscriptionsApi(SubscriptionStore(pool, box), webhook_settings(settings), check_target)  # type: ignore[arg-type]
     ctx.extra_routes.extend([audit.routes(), stream_api.routes(), subscriptions.routes()])

@@ -104,6 +104,10 @@ class Settings:
     stall_seconds: float = 30.0
     job_stale_seconds: float = 300.0
     job_sweep_seconds: float = 30.0
+    # Browsers (api/cors.py, api/streams.py): origins allowed to call the API cross-origin, with
+    # credentials; how long a live-stream ticket may wait to be redeemed.
+    cors_origins: tuple[str, ...] = ()
+    stream_ticket_ttl_seconds: float = 60.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -158,7 +162,7 @@ class Settings:
                               ("SSE_HEARTBEAT_SECONDS", 15), ("JWT_MAX_TTL", 43_200), ("RATE_SUBJECT_PER_SECOND", 20), ("RATE_SUBJECT_BURST", 40),
                               ("RATE_IP_PER_SECOND", 50), ("RATE_IP_BURST", 100), ("RATE_NOTICE_PER_SECOND", 200),
                               ("RATE_NOTICE_BURST", 1000), ("SSE_MAX_STREAMS_PER_SUBJECT", 5), ("HEADER_TIMEOUT_SECONDS", 10),
-                              ("BODY_TIMEOUT_SECONDS", 30)):
+                              ("BODY_TIMEOUT_SECONDS", 30), ("STREAM_TICKET_TTL_SECONDS", 60)):
             raw = env.get(f"ONESTOP_{name}", str(default))
             try:
                 numbers[name] = float(raw)
@@ -181,6 +185,8 @@ class Settings:
                             ("RATE_NOTICE_PER_SECOND", "RATE_NOTICE_BURST")):
             if numbers[burst] < 1:
                 raise SettingsError(f"ONESTOP_{burst} must be at least 1")
+        if not 1 <= numbers["STREAM_TICKET_TTL_SECONDS"] <= 3600:
+            raise SettingsError("ONESTOP_STREAM_TICKET_TTL_SECONDS must be from 1 to 3600 seconds")
         schedule = cls.webhook_schedule
         if env.get("ONESTOP_WEBHOOK_SCHEDULE"):
             try:
@@ -249,6 +255,8 @@ class Settings:
             stall_seconds=_seconds(env, "STALL_SECONDS", 30),
             job_stale_seconds=_seconds(env, "JOB_STALE_SECONDS", 300),
             job_sweep_seconds=_seconds(env, "JOB_SWEEP_SECONDS", 30),
+            cors_origins=parse_origins(env.get("ONESTOP_CORS_ORIGINS", "")),
+            stream_ticket_ttl_seconds=numbers["STREAM_TICKET_TTL_SECONDS"],
         )
 
 
@@ -261,3 +269,31 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise SettingsError(f"ONESTOP_{name} must be positive")
     return value
+
+
+def parse_origins(raw: str) -> tuple[str, ...]:
+    """ONESTOP_CORS_ORIGINS: comma-separated origins, each ``scheme://host[:port]`` as a browser
+    sends it in ``Origin`` (lower case, no path, no default port). ``*`` and ``null`` are refused:
+    every origin allowed is allowed to send credentials, so each must be named."""
+    origins: list[str] = []
+    for part in raw.split(","):
+        text = part.strip()
+        if not text:
+            continue
+        problem = f"ONESTOP_CORS_ORIGINS: {text!r} is not an origin such as https://oss.example.go.th or http://127.0.0.1:5173"
+        if text in ("*", "null"):
+            raise SettingsError(f"ONESTOP_CORS_ORIGINS must name each origin; {text!r} is not allowed")
+        parts = urlsplit(text.rstrip("/") if text.count("/") == 3 else text)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment \
+                or parts.username is not None or parts.password is not None:
+            raise SettingsError(problem)
+        try:
+            port = parts.port
+        except ValueError:
+            raise SettingsError(problem) from None
+        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        default = {"http": 80, "https": 443}[parts.scheme]
+        origin = f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
+        if origin not in origins:
+            origins.append(origin)
+    return tuple(origins)

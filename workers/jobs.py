@@ -13,9 +13,8 @@ from typing import Any, Awaitable, Callable
 from uuid import UUID
 
 from application.back_office import BackOffice
-from application.errors import NotFound
+from application.errors import NotFound, OutsideCallRefused
 from application.jobs import Job
-from application.errors import OutsideCallRefused
 from application.ports import CivilRegistry, JobsLedger, PaymentGateway
 from domain.actors import Actor
 from domain.catalogue import SERVICES

@@ -28,8 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 import psycopg
-from eventsourcing.persistence import InterfaceError as StoreInterfaceError
-from eventsourcing.persistence import OperationalError as StoreOperationalError
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError, OperationalError as StoreOperationalError
 
 log = logging.getLogger("onestop.following")
 

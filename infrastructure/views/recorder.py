@@ -21,9 +21,7 @@ from domain.payment import Payment
 from domain.service_request import ServiceRequest
 from infrastructure.eventstore.following import CONNECTION_ERRORS
 from infrastructure.json_codec import dumps_str
-from infrastructure.views.projection_failures import FAILURES_TABLE, describe_error
-from infrastructure.views.projection_failures import SCHEMA_STATEMENTS as FAILURES_SCHEMA
-from infrastructure.views.projection_failures import record as record_failure
+from infrastructure.views.projection_failures import FAILURES_TABLE, describe_error, SCHEMA_STATEMENTS as FAILURES_SCHEMA, record as record_failure
 
 log = logging.getLogger("onestop.views")
 
