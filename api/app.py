@@ -8,13 +8,13 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from api import catalogue, organizations, payments, service_requests
+from api import catalogue, land_tax, organizations, payments, service_requests
 from api.app_key import CTX
 from api.http import MAX_BODY
 from api.limits import EdgeLimits, LimitSettings, limits_middleware
 from api.problems import problem_middleware
 from application.back_office import BackOffice
-from application.ports import ReadModel, UseCaseRunner
+from application.ports import LandTaxViews, ReadModel, UseCaseRunner
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -33,6 +33,7 @@ class ApiContext:
     extra_routes: list[web.RouteTableDef] = field(default_factory=list)
     on_cleanup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    land_tax: LandTaxViews | None = None
 
 
 def create_app(ctx: ApiContext) -> web.Application:
@@ -43,6 +44,7 @@ def create_app(ctx: ApiContext) -> web.Application:
     app.add_routes(catalogue.routes)
     app.add_routes(payments.routes)
     app.add_routes(organizations.routes)
+    app.add_routes(land_tax.routes)
     for extra in ctx.extra_routes:
         app.add_routes(extra)
     # The request routes last: /v1/service-requests/{id}/{action} would shadow more specific ones.

@@ -181,6 +181,9 @@ async def build_api(settings: Settings) -> web.Application:
                      bank_callback_secret=settings.bank_callback_secret, jwt_max_ttl_seconds=settings.jwt_max_ttl_seconds,
                      limits=limit_settings(settings))
     ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes])
+    from infrastructure.land_tax.views import PostgresLandTaxViews
+
+    ctx.land_tax = PostgresLandTaxViews(read_model.pool)
     shutdown = await add_audit_and_integrations(ctx, settings, read_model.pool)
     web_app = create_app(ctx)
     web_app.on_shutdown.extend(shutdown)
