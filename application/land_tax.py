@@ -8,7 +8,7 @@ reduction and calendar) at the moment a notice is issued; the notice keeps them.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Sequence
 from uuid import UUID, uuid5
 
@@ -122,7 +122,8 @@ def parse_parcel(obj: Any) -> ParcelRow | list[tuple[str, str]]:
 
 
 def end_of_bangkok_day(day: date) -> datetime:
-    return datetime.combine(day + timedelta(days=1), time(0), BANGKOK) - timedelta(microseconds=1)
+    """The last moment of ``day`` in Bangkok, in UTC (times are stored in UTC)."""
+    return (datetime.combine(day + timedelta(days=1), time(0), BANGKOK) - timedelta(microseconds=1)).astimezone(timezone.utc)
 
 
 def can_see_notice(actor: Actor, organization: str, owner_id: str) -> bool:
@@ -289,20 +290,24 @@ class LandTaxOffice(BackOfficeBase):
             due = due_on(notice.tax_satang, notice.due_date, notice.instalments, notice.paid_satang, notice.warning, today)
         if due.total_satang <= 0:
             raise NothingToPay("the notice is paid; there is nothing to pay")
-        payment_id = uuid5(ID_NAMESPACE, f"notice-payment\n{notice.id}\n{notice.version}\n{today.isoformat()}\n{instalment}")
+        # The same payment for the same instalment on the same day, until money arrives.
+        payment_id = uuid5(ID_NAMESPACE, f"notice-payment\n{notice.id}\n{len(notice.payment_ids)}\n{today.isoformat()}\n{instalment}")
+        if str(payment_id) in notice.open_payments:
+            return Outcome(describe_payment(self.get_payment(payment_id), None), replayed=True)
+        channel = "counter" if actor.is_staff else "web"
         payment = Payment.open(
-            id=payment_id, at=at, actor=actor, channel="counter" if actor.is_staff else "web",
+            id=payment_id, at=at, actor=actor, channel=channel,
             request_id=None, notice_id=notice.id, instalment=instalment,
             breakdown={"tax_satang": due.tax_satang, "surcharge_satang": due.surcharge_satang, "interest_satang": due.interest_satang},
             reference=notice.number, organization=notice.organization, amount_satang=due.total_satang,
             promptpay_payload=bill_payment_payload(biller_id=self.biller_id, ref1=notice.number, amount_satang=due.total_satang),
             expires_at=end_of_bangkok_day(today),
         )
+        notice.open_payment(payment_id, instalment, due.total_satang, actor, channel, at)
         try:
-            recordings = self.save(payment)
+            recordings = self.save(payment, notice)
         except IntegrityError:
-            existing = self.get_payment(payment_id)
-            return Outcome(describe_payment(existing, None), replayed=True)
+            raise StaleVersion("the notice changed meanwhile; open the payment again") from None
         return Outcome(describe_payment(payment, max(r.notification.id for r in recordings)))
 
     def record_notice_warning(self, nid: UUID, body: Any, actor: Actor, if_match: int | None) -> Outcome:

@@ -104,6 +104,16 @@ class OutsideResults(BackOfficeBase):
         at = self.clock.now()
         if payment.has_seen(provider_payment_id):
             return "duplicate", Outcome(describe_payment(payment, None), replayed=True)
+        if payment.status != AWAITING_PAYMENT or amount_satang != payment.amount_satang:
+            # Every payment of a notice has its number as Ref1, and the views may not show
+            # the newest yet: the notice knows which of its payments are open.
+            other = self.get_notice(payment.notice_id).open_payment_for(amount_satang, str(payment.id))  # type: ignore[arg-type]
+            if other is not None:
+                candidate = self.get_payment(UUID(other))
+                if candidate.has_seen(provider_payment_id):
+                    return "duplicate", Outcome(describe_payment(candidate, None), replayed=True)
+                if candidate.status == AWAITING_PAYMENT:
+                    payment = candidate
         changed: list[Any] = [payment]
         verdict = "discrepancy"
         if reference != payment.reference:

@@ -66,6 +66,18 @@ class TaxNotice(BaseAggregate[UUID]):
         due_date: str  # ISO date
         instalments: list[dict[str, Any]] | None  # [{n, amount_satang, due_date}]
 
+    class PaymentOpened(Event):
+        """A PromptPay payment was opened for this notice. Every payment of a notice has the
+        notice number as Ref1, so the notice keeps the open ones to tell them apart."""
+
+        TOPIC = "onestop:TaxNotice.PaymentOpened"
+        payment_id: UUID
+        instalment: int | None
+        amount_satang: int
+
+        def apply(self, notice: TaxNotice) -> None:
+            notice.open_payments[str(self.payment_id)] = self.amount_satang
+
     class PaymentReceived(Event):
         """Money for this notice arrived (QR or cash): the tax part fills the instalments."""
 
@@ -81,6 +93,7 @@ class TaxNotice(BaseAggregate[UUID]):
             notice.paid_satang += self.tax_satang
             notice.penalties_paid_satang += self.surcharge_satang + self.interest_satang
             notice.payment_ids.append(str(self.payment_id))
+            notice.open_payments.pop(str(self.payment_id), None)
 
     class WarningRecorded(Event):
         """An officer served a warning notice (s.61) with a payment deadline."""
@@ -109,11 +122,23 @@ class TaxNotice(BaseAggregate[UUID]):
         self.paid_satang = 0
         self.penalties_paid_satang = 0
         self.payment_ids: list[str] = []
+        self.open_payments: dict[str, int] = {}  # payment id -> amount, in the order opened
         self.warning: dict[str, str] | None = None
 
     @classmethod
     def issue(cls, *, id: UUID, at: datetime, actor: Actor, channel: str, **fields: Any) -> TaxNotice:
         return cls._create(cls.Issued, id=id, timestamp=at, actor=actor.as_dict(), channel=channel, **fields)
+
+    def open_payment(self, payment_id: UUID, instalment: int | None, amount_satang: int, actor: Actor, channel: str, at: datetime) -> None:
+        self.trigger_event(self.PaymentOpened, payment_id=payment_id, instalment=instalment, amount_satang=amount_satang,
+                           actor=actor.as_dict(), channel=channel, timestamp=at)
+
+    def open_payment_for(self, amount_satang: int, other_than: str) -> str | None:
+        """The newest payment still open for this amount, other than ``other_than``."""
+        for payment_id, amount in reversed(self.open_payments.items()):
+            if amount == amount_satang and payment_id != other_than:
+                return payment_id
+        return None
 
     def receive_payment(self, payment_id: UUID, instalment: int | None, tax_satang: int, surcharge_satang: int,
                         interest_satang: int, paid_on: date, actor: Actor, channel: str, at: datetime) -> None:

@@ -195,7 +195,8 @@ class PostgresReadModel(ReadModel):
 
     async def payment_for_reference(self, reference: str) -> str | None:
         return await self.pool.fetchval(
-            "SELECT id::text FROM payments_view WHERE reference = $1 ORDER BY position DESC LIMIT 1", reference
+            "SELECT id::text FROM payments_view WHERE reference = $1"
+            " ORDER BY status = 'awaiting_payment' DESC, position DESC LIMIT 1", reference
         )
 
     async def list_jobs(self, status: str, organization: str | None, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
