@@ -28,6 +28,7 @@ NDJSON_TYPES = ("application/x-ndjson", "application/ndjson")
 IMPORT_BATCH = 5000  # rows per transaction
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 MAX_REJECTED_SHOWN = 1000
+MAX_LINE_BYTES = 64 * 1024
 _REQUIRED = ("parcel_id", "owner_id", "owner_kind", "owner_name", "land_use", "value_satang")
 
 
@@ -70,20 +71,28 @@ class _Rejections:
 
 
 async def _lines(request: web.Request, timeout: float) -> Any:
-    """The body's lines, each awaited under the body deadline (a stalled client is dropped)."""
-    total = 0
+    """The body's lines, a chunk's worth at a time, each chunk awaited under the body deadline
+    (a stalled client is dropped). Memory holds one chunk and one partial line."""
+    total, rest = 0, b""
     while True:
         try:
             async with asyncio.timeout(timeout):
-                line = await request.content.readline()
-        except ValueError:
-            raise HttpProblem(400, "Line too long", "a line of the roll is too long", [("(body)", "has a line over 64 KiB")]) from None
-        if not line:
+                chunk = await request.content.readany()
+        except TimeoutError:
+            raise HttpProblem(408, "Request timeout", f"the roll stopped arriving for {timeout:g} s", [("(body)", "arrived too slowly")]) from None
+        if not chunk:
+            if rest:
+                yield [rest]
             return
-        total += len(line)
+        total += len(chunk)
         if total > MAX_IMPORT_BYTES:
             raise HttpProblem(413, "Too large", f"a roll import is at most {MAX_IMPORT_BYTES} bytes", [("(body)", "is too large")])
-        yield line
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        if len(rest) > MAX_LINE_BYTES:
+            raise HttpProblem(400, "Line too long", "a line of the roll is too long", [("(body)", f"has a line over {MAX_LINE_BYTES} bytes")])
+        if lines:
+            yield lines
 
 
 @routes.post(r"/v1/land-tax/{tax_year:\d{1,6}}/parcels")
@@ -102,53 +111,73 @@ async def import_parcels(request: web.Request) -> web.Response:
     seen: set[str] = set()
     batch: list[Any] = []
     line_no = 0
-    async for raw in _lines(request, ctx.limits.body_timeout_seconds):
-        line_no += 1
-        try:
-            text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8").rstrip("\r\n")
-        except UnicodeDecodeError:
-            rejected.add(line_no, "(line)", "is not UTF-8")
-            continue
-        if not text.strip():
-            continue
-        if kind in CSV_TYPES:
-            values = next(csv.reader([text]))
-            if header is None:
-                header = [v.strip() for v in values]
-                unknown = [h for h in header if h not in PARCEL_FIELDS]
-                missing = [f for f in _REQUIRED if f not in header]
-                if unknown or missing or len(set(header)) != len(header):
-                    name = (unknown or missing or ["(header)"])[0]
-                    raise HttpProblem(422, "Bad header", "the CSV header names the fields: " + ", ".join(PARCEL_FIELDS),
-                                      [(name, "is not a field of a roll row" if unknown else "is missing from the header" if missing else "appears twice")])
-                continue
-            if len(values) != len(header):
-                rejected.add(line_no, "(line)", f"has {len(values)} fields; the header names {len(header)}")
-                continue
-            obj: Any = dict(zip(header, values))
-        else:
+    saving: asyncio.Future[tuple[int, int]] | None = None
+    stop = False
+    async for chunk in _lines(request, ctx.limits.body_timeout_seconds):
+        texts: list[str | None] = []
+        for raw in chunk:
+            line_no += 1
             try:
-                obj = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                rejected.add(line_no, "(line)", "is not JSON")
+                texts.append(raw.decode("utf-8-sig" if line_no == 1 else "utf-8").rstrip("\r"))
+            except UnicodeDecodeError:
+                texts.append(None)
+        first = line_no - len(chunk) + 1
+        values_of = iter(csv.reader([t or "" for t in texts])) if kind in CSV_TYPES else None
+        for offset, text in enumerate(texts):
+            number = first + offset
+            values = next(values_of) if values_of is not None else None
+            if text is None:
+                rejected.add(number, "(line)", "is not UTF-8")
                 continue
-        if rows >= MAX_ROWS:
-            rejected.add(line_no, "(body)", f"over {MAX_ROWS} rows: this line and those after it are not imported")
-            break
-        rows += 1
-        parsed = parse_parcel(obj)
-        if isinstance(parsed, list):
-            for field, message in parsed:
-                rejected.add(line_no, field, message)
-            continue
-        if parsed[0] in seen:
-            rejected.add(line_no, "parcel_id", "appears twice in this import")
-            continue
-        seen.add(parsed[0])
-        batch.append(parsed)
+            if not text.strip():
+                continue
+            if values is not None:
+                if header is None:
+                    header = [v.strip() for v in values]
+                    unknown = [h for h in header if h not in PARCEL_FIELDS]
+                    missing = [f for f in _REQUIRED if f not in header]
+                    if unknown or missing or len(set(header)) != len(header):
+                        name = (unknown or missing or ["(header)"])[0]
+                        raise HttpProblem(422, "Bad header", "the CSV header names the fields: " + ", ".join(PARCEL_FIELDS),
+                                          [(name, "is not a field of a roll row" if unknown else "is missing from the header" if missing else "appears twice")])
+                    continue
+                if len(values) != len(header):
+                    rejected.add(number, "(line)", f"has {len(values)} fields; the header names {len(header)}")
+                    continue
+                obj: Any = dict(zip(header, values))
+            else:
+                try:
+                    obj = orjson.loads(text)
+                except orjson.JSONDecodeError:
+                    rejected.add(number, "(line)", "is not JSON")
+                    continue
+            if rows >= MAX_ROWS:
+                rejected.add(number, "(body)", f"over {MAX_ROWS} rows: this line and those after it are not imported")
+                stop = True
+                break
+            rows += 1
+            parsed = parse_parcel(obj)
+            if isinstance(parsed, list):
+                for field, message in parsed:
+                    rejected.add(number, field, message)
+                continue
+            if parsed[0] in seen:
+                rejected.add(number, "parcel_id", "appears twice in this import")
+                continue
+            seen.add(parsed[0])
+            batch.append(parsed)
         if len(batch) >= IMPORT_BATCH:
-            a, u = await ctx.bus.call(session.add, batch)
-            accepted, unchanged, batch = accepted + a, unchanged + u, []
+            # Save this batch while the next one is parsed; one save at a time, in order.
+            if saving is not None:
+                a, u = await saving
+                accepted, unchanged = accepted + a, unchanged + u
+            saving = asyncio.ensure_future(ctx.bus.call(session.add, batch))
+            batch = []
+        if stop:
+            break
+    if saving is not None:
+        a, u = await saving
+        accepted, unchanged = accepted + a, unchanged + u
     if line_no == 0 or (kind in CSV_TYPES and header is None):
         raise HttpProblem(400, "Empty roll", "the body holds no rows", [("(body)", "holds no rows")])
     if batch:

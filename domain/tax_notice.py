@@ -8,6 +8,7 @@ the notice by `domain.land_tax.amount_due`.
 
 from __future__ import annotations
 
+import base64
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -31,16 +32,11 @@ class NoticeNumberInvalid(DomainError):
 
 
 def notice_number(tax_year: int, notice_id: UUID) -> str:
-    """The notice's bill-payment Ref1: ``LT`` + the tax year's last two digits + 14 base-36
-    digits of the notice's id. Derived from the id, so issuing again gives the same number;
-    only ``[0-9A-Z]``, 18 characters."""
-    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    n, out = notice_id.int, []
-    for _ in range(14):
-        n, r = divmod(n, 36)
-        out.append(digits[r])
-    number = f"LT{tax_year % 100:02d}{''.join(out)}"
-    if not (number.isascii() and number.isalnum() and number.upper() == number and len(number) <= 20):
+    """The notice's bill-payment Ref1: ``LT``, the tax year's last two digits, and the first 16
+    characters of the base-32 form of the notice's id (A-Z and 2-7). Derived from the id, so
+    issuing again gives the same number; only ``[0-9A-Z]``, 20 characters."""
+    number = f"LT{tax_year % 100:02d}{base64.b32encode(notice_id.bytes)[:16].decode()}"
+    if not (len(number) <= 20 and number.isascii() and number.isalnum() and number.upper() == number):
         raise NoticeNumberInvalid(number)
     return number
 
