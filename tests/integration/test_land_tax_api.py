@@ -193,3 +193,36 @@ async def test_a_pao_officer_may_not_import_a_roll_and_a_bad_header_names_the_fi
     assert api.event_count() > count
     year = await api.client.post("/v1/land-tax/1999/parcels", data=b"x", headers={**OFFICER, "Content-Type": "text/csv"})
     assert year.status == 400 and (await year.json())["errors"][0]["field"] == "tax_year"
+
+
+async def test_rebuilding_the_views_in_small_batches_gives_the_same_parcels_and_notices(tax_api: tuple[Harness, ControlledClock]) -> None:
+    from infrastructure.views.projector import Projector
+    from onestop.bootstrap import build_back_office, build_views
+
+    api, clock = tax_api
+    await _import(api, CSV_ROLL, "text/csv")
+    revaluation = orjson.dumps({"parcel_id": "SS-001", "owner_id": CITIZEN_ID, "owner_kind": "individual", "owner_name": "สมชาย ใจดี",
+                                "land_use": "commercial", "value_satang": 350_000_000}).decode()
+    await _import(api, revaluation, "application/x-ndjson")
+    await api.client.post("/v1/land-tax/2569/notices", headers=OFFICER)
+    [notice] = await eventually(lambda: _own(api), 10, "the notice in the views")
+    clock.at = datetime(2026, 6, 15, 3, 0, tzinfo=timezone.utc)
+    opened = await (await api.client.post(f"/v1/land-tax/notices/{notice['id']}/payments", json={"instalment": 1}, headers=CITIZEN)).json()
+    head = (await _pay_by_bank(api, opened, clock, "PAY-RB-1"))["payment"]["position"]
+    assert await api.client.app[CTX].read_model.wait_for_position(head, 10)
+    assert api.projector is not None
+    api.projector.stop.set()
+    api.projector.thread.join(10)
+    app = build_back_office(api.settings)
+    try:
+        views = build_views(app)
+        before = views.checksum()
+        assert before["land_tax_parcels"].startswith("3:") and before["land_tax_notices"].startswith("2:")
+        Projector(app, views, batch_size=2).rebuild(api.settings.database.conninfo())
+        assert views.checksum() == before
+    finally:
+        app.close()
+
+
+async def _own(api: Harness) -> list[dict[str, Any]]:
+    return (await (await api.client.get("/v1/land-tax/notices", headers=CITIZEN)).json())["items"]
