@@ -266,6 +266,7 @@ def _add_land_tax(paths: dict[str, Any], schemas: dict[str, Any], id_param: dict
                      "rejected": {"type": "array", "items": {"type": "object", "properties": {"line": {"type": "integer"}, "field": {"type": "string"}, "message": {"type": "string"}}}},
                      "rejected_count": {"type": "integer"}}}
     paths["/v1/land-tax/{tax_year}/parcels"] = {"post": {
+        "operationId": "importLandTaxParcels",
         "summary": "Import the year's tax roll (officers of a municipality or SAO): CSV with a header line, or NDJSON; up to 100,000 rows, streamed",
         "parameters": [year],
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}},
@@ -274,12 +275,14 @@ def _add_land_tax(paths: dict[str, Any], schemas: dict[str, Any], id_param: dict
                       **_problems(400, 401, 403, 404, 408, 412, 413, 415, 422)},
     }}
     paths["/v1/land-tax/{tax_year}/notices"] = {"post": {
+        "operationId": "issueLandTaxNotices",
         "summary": "Issue one notice per owner who has none yet (idempotent)", "parameters": [year],
         "responses": {"200": {"description": "counts", **_json({"type": "object", "properties": {
             "issued": {"type": "integer"}, "already_issued": {"type": "integer"}, "exempt": {"type": "integer"}}})},
                       **_problems(400, 401, 403, 404, 409, 412)},
     }}
     paths["/v1/land-tax/notices"] = {"get": {
+        "operationId": "listLandTaxNotices",
         "summary": "Notices: a citizen's own, an officer's organisation's", "parameters": [
             {"name": "owner_id", "in": "query", "required": False, "schema": {"type": "string", "pattern": "^[0-9]{13}$"}},
             {"name": "tax_year", "in": "query", "required": False, "schema": {"type": "integer", "minimum": TAX_YEARS[0], "maximum": TAX_YEARS[1]}},
@@ -290,16 +293,19 @@ def _add_land_tax(paths: dict[str, Any], schemas: dict[str, Any], id_param: dict
             "items": {"type": "array", "items": _ref("TaxNotice")}, "next_cursor": _NULLABLE_STR}})}, **_problems(400, 401, 403)},
     }}
     paths["/v1/land-tax/notices/{id}"] = {"get": {
+        "operationId": "getLandTaxNotice",
         "summary": "One notice, with the amount due on `on`", "parameters": [id_param, on],
         "responses": {"200": {"description": "the notice", **_json(_ref("TaxNotice"))}, **_problems(400, 401, 403, 404)},
     }}
     paths["/v1/land-tax/notices/{id}/payments"] = {"post": {
+        "operationId": "openLandTaxNoticePayment",
         "summary": "Open a PromptPay payment of what is due today (an instalment, or everything with instalment null); valid to the end of the Bangkok day",
         "parameters": [id_param], "requestBody": {"required": False, **_json(_ref("NoticePayment"))},
         "responses": {"201": {"description": "the payment, as GET /v1/payments/{id}", **_json(_ref("Payment"))},
                       **_problems(400, 401, 403, 404, 409, 412, 422)},
     }}
     paths["/v1/land-tax/notices/{id}/warnings"] = {"post": {
+        "operationId": "recordLandTaxNoticeWarning",
         "summary": "Record a warning notice (s.61) served on the owner, with its payment deadline",
         "parameters": [id_param, if_match], "requestBody": {"required": True, **_json(_ref("Warning"))},
         "responses": {"201": {"description": "the notice", **_json(_ref("TaxNotice"))}, **_problems(400, 401, 403, 404, 409, 412, 422)},
