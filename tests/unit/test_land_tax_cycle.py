@@ -124,7 +124,7 @@ def test_a_citizen_cannot_see_anothers_notice_and_an_officer_records_a_warning(a
     app.issue_notices(2569, OFFICER)
     nid = notice_id("MUN-SAENSUK", 2569, OWNER)
     with pytest.raises(NotFound):
-        app.notice_state(nid, Actor(sub="x", role="citizen", pid="1101700230705"), date(2026, 7, 1))
+        app.notice_state(nid, Actor(sub="x", role="citizen", pid="1101700230708"), date(2026, 7, 1))
     with pytest.raises(InvalidCommand):
         app.open_notice_payment(nid, {"instalment": 1}, CITIZEN)
     clock.at = datetime(2026, 9, 1, 3, 0, tzinfo=timezone.utc)
@@ -132,3 +132,21 @@ def test_a_citizen_cannot_see_anothers_notice_and_an_officer_records_a_warning(a
     # within the warning's period: 20% (s.69), and three months begun since 30 June (s.70)
     assert state["amount_due"] == {"on": "2026-09-01", "tax_satang": 150_000, "surcharge_satang": 30_000, "interest_satang": 4_500, "total_satang": 184_500}
     assert state["status"] == "overdue"
+
+
+def test_notices_already_issued_keep_their_figures_when_the_rules_change(app: BackOffice) -> None:
+    from dataclasses import replace
+
+    from domain.rules import Dated, ReductionEntry
+
+    app.begin_parcel_import(2569, OFFICER).add([row("P1", value=300_000_000)])
+    app.issue_notices(2569, OFFICER)
+    # A decree (invented for this test) halves the 2569 tax after the notices went out.
+    decree = ReductionEntry(Dated(date(2026, 3, 1), "test decree"), 2569, 500_000, None)
+    app.rules = replace(RULES, reductions=[*RULES.reductions, decree])
+    app.begin_parcel_import(2569, OFFICER).add([row("P2", owner="1101700230708", value=300_000_000)])
+    assert app.issue_notices(2569, OFFICER)["issued"] == 1
+    kept = app.get_notice(notice_id("MUN-SAENSUK", 2569, OWNER))
+    assert (kept.tax_satang, kept.reduction_satang) == (900_000, 0)
+    later = app.get_notice(notice_id("MUN-SAENSUK", 2569, "1101700230708"))
+    assert (later.tax_satang, later.reduction_satang) == (450_000, 450_000)
