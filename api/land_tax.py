@@ -16,6 +16,7 @@ from api.app_key import CTX
 from api.auth import authenticate
 from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_uuid, query_int, read_json
 from api.problems import HttpProblem
+from api.service_requests import _wait_for_views as wait_for_views
 from application.land_tax import MAX_ROWS, TAX_YEARS, can_see_notice, notice_document, parse_parcel
 from application.ports import LandTaxViews
 from domain.calendar import bangkok_day
@@ -217,6 +218,7 @@ async def list_notices(request: web.Request) -> web.Response:
         organization = actor.org or "-"
     limit = query_int(request, "limit", 20, 1, 100)
     after = decode_cursor(request.query.get("cursor"), 3)
+    await wait_for_views(request)
     rows = await _views(request).list_notices(organization=organization, owner_id=owner_id, tax_year=tax_year, limit=limit + 1, after=after)
     next_cursor = None
     if len(rows) > limit:
@@ -232,6 +234,7 @@ async def get_notice(request: web.Request) -> web.Response:
     actor = authenticate(request, *READERS)
     nid = parse_uuid(request.match_info["id"])
     on = _on(request)
+    await wait_for_views(request)
     row = await _views(request).get_notice(nid)
     ctx = request.app[CTX]
     if row is None:

@@ -205,7 +205,7 @@ def openapi_document() -> dict[str, Any]:
         }},
     }
     _add_operations(paths)
-    _add_land_tax(paths, schemas, id_param, if_match)
+    _add_land_tax(paths, schemas, id_param, if_match, min_position)
     _add_audit_and_integrations(paths, schemas, id_param, idem)
     for action in ACTION_SCHEMAS:
         paths[f"/v1/service-requests/{{id}}/{action}"] = {"post": {
@@ -230,7 +230,8 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-def _add_land_tax(paths: dict[str, Any], schemas: dict[str, Any], id_param: dict[str, Any], if_match: dict[str, Any]) -> None:
+def _add_land_tax(paths: dict[str, Any], schemas: dict[str, Any], id_param: dict[str, Any], if_match: dict[str, Any],
+                  min_position: dict[str, Any]) -> None:
     """The land-and-building tax year: roll import, notices, self-check, payments, warnings."""
     from application.land_tax import PAYMENT_SCHEMA, TAX_YEARS, WARNING_SCHEMA
     from domain.land_tax import LAND_USES, OWNER_KINDS
@@ -288,14 +289,14 @@ def _add_land_tax(paths: dict[str, Any], schemas: dict[str, Any], id_param: dict
             {"name": "tax_year", "in": "query", "required": False, "schema": {"type": "integer", "minimum": TAX_YEARS[0], "maximum": TAX_YEARS[1]}},
             {"name": "organization", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 40}},
             {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
-            {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100}}, on],
+            {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100}}, on, min_position],
         "responses": {"200": {"description": "a page", **_json({"type": "object", "properties": {
-            "items": {"type": "array", "items": _ref("TaxNotice")}, "next_cursor": _NULLABLE_STR}})}, **_problems(400, 401, 403)},
+            "items": {"type": "array", "items": _ref("TaxNotice")}, "next_cursor": _NULLABLE_STR}})}, **_problems(400, 401, 403, 503)},
     }}
     paths["/v1/land-tax/notices/{id}"] = {"get": {
         "operationId": "getLandTaxNotice",
-        "summary": "One notice, with the amount due on `on`", "parameters": [id_param, on],
-        "responses": {"200": {"description": "the notice", **_json(_ref("TaxNotice"))}, **_problems(400, 401, 403, 404)},
+        "summary": "One notice, with the amount due on `on`", "parameters": [id_param, on, min_position],
+        "responses": {"200": {"description": "the notice", **_json(_ref("TaxNotice"))}, **_problems(400, 401, 403, 404, 503)},
     }}
     paths["/v1/land-tax/notices/{id}/payments"] = {"post": {
         "operationId": "openLandTaxNoticePayment",

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Sequence
 from uuid import UUID, uuid5
 
+from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError
 
 from application.base import BackOfficeBase
@@ -249,9 +250,7 @@ class LandTaxOffice(BackOfficeBase):
                 ))
             roll.record_notices([(n.owner_id, str(n.id)) for n in notices], actor, at)
             if notices:
-                # The notices' events, not the notices: the library checks each object it is
-                # given against two runtime protocols, which costs more than the rest of a save.
-                last_position = self._save(roll, *[event for n in notices for event in n.collect_events()])
+                last_position = self._save_batch([roll, *notices])
                 issued += len(notices)
         return {"tax_year": tax_year, "organization": organization, "issued": issued,
                 "already_issued": len(owners) - len(pending), "exempt": exempt, "position": last_position}
@@ -331,6 +330,20 @@ class LandTaxOffice(BackOfficeBase):
         notice.record_warning(received_on, deadline, actor, self.clock.now())
         position = self._save(notice)
         return Outcome(notice_document(notice_row(notice, position), bangkok_day(self.clock.now()), with_amount_due=True))
+
+    def _save_batch(self, aggregates: Sequence[Any]) -> int | None:
+        """Save many new aggregates in one transaction, as `save` does but without checking
+        each object against the library's runtime protocols (in Python 3.11 those checks cost
+        more than the rest of a save). Relies on eventsourcing 9.5's `_record` and `_notify`,
+        pinned in pyproject.toml; no snapshots are configured."""
+        processing: ProcessingEvent[Any] = ProcessingEvent()
+        processing.events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        try:
+            recordings = self._record(processing)
+        except IntegrityError:
+            raise StaleVersion("the roll was changed by someone else meanwhile; issue the notices again") from None
+        self._notify(recordings)
+        return max((r.notification.id for r in recordings), default=None)
 
     # -- settling: called when a payment of a notice is received -----------------------------
 
