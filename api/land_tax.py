@@ -48,6 +48,12 @@ def _tax_year(request: web.Request) -> int:
     return int(raw)
 
 
+def _only(request: web.Request, *names: str) -> None:
+    unknown = sorted(set(request.query) - set(names))
+    if unknown:
+        raise HttpProblem(400, "Bad query parameter", f"unknown query parameter {unknown[0]!r}", [(unknown[0], "is not a parameter of this call")])
+
+
 def _on(request: web.Request) -> date:
     raw = request.query.get("on")
     if raw is None:
@@ -203,6 +209,7 @@ async def issue_notices(request: web.Request) -> web.Response:
 @routes.get("/v1/land-tax/notices")
 async def list_notices(request: web.Request) -> web.Response:
     actor = authenticate(request, *READERS)
+    _only(request, "owner_id", "tax_year", "organization", "cursor", "limit", "on", "min_position")
     owner_id = request.query.get("owner_id")
     if owner_id is not None and not (len(owner_id) == 13 and owner_id.isascii() and owner_id.isdigit()):
         raise HttpProblem(400, "Bad query parameter", "owner_id is 13 digits", [("owner_id", "must be 13 digits")])
@@ -232,6 +239,7 @@ async def list_notices(request: web.Request) -> web.Response:
 @routes.get("/v1/land-tax/notices/{id}")
 async def get_notice(request: web.Request) -> web.Response:
     actor = authenticate(request, *READERS)
+    _only(request, "on", "min_position")
     nid = parse_uuid(request.match_info["id"])
     on = _on(request)
     await wait_for_views(request)
