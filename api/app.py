@@ -8,14 +8,14 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from api import catalogue, health, metrics, organizations, payments, privacy, service_requests, docs
+from api import catalogue, health, metrics, organizations, payments, privacy, service_requests, docs, land_tax
 from api.app_key import CTX
 from api.http import MAX_BODY, query_middleware
 from api.cors import enable_cors
 from api.limits import EdgeLimits, LimitSettings, limits_middleware
 from api.problems import problem_middleware
 from application.back_office import BackOffice
-from application.ports import ReadModel, UseCaseRunner
+from application.ports import LandTaxViews, ReadModel, UseCaseRunner
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -45,6 +45,7 @@ class ApiContext:
     subject_sources: list[Any] = field(default_factory=list)
     # Origins of browser front-ends allowed to call the API (api/cors.py); none: no CORS.
     cors_origins: tuple[str, ...] = ()
+    land_tax: LandTaxViews | None = None
 
 
 def create_app(ctx: ApiContext) -> web.Application:
@@ -60,6 +61,7 @@ def create_app(ctx: ApiContext) -> web.Application:
     app.add_routes(organizations.routes)
     app.add_routes(privacy.routes)
     app.add_routes(docs.routes)
+    app.add_routes(land_tax.routes)
     for extra in ctx.extra_routes:
         app.add_routes(extra)
     # The request routes last: /v1/service-requests/{id}/{action} would shadow more specific ones.

@@ -190,7 +190,9 @@ def limits_middleware(limits: EdgeLimits) -> Callable[[web.Request, Any], Awaita
 
                     request[STREAM_CLAIM] = claim
         try:
-            if request.body_exists:
+            # A handler marked ``streams_body`` (the tax-roll import) reads its body as a
+            # stream, line by line under its own deadline, so it is not read here.
+            if request.body_exists and not getattr(request.match_info.handler, "streams_body", False):
                 try:
                     # read() keeps the bytes: the handler's own read() gets them from memory.
                     async with asyncio.timeout(settings.body_timeout_seconds):

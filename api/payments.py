@@ -62,4 +62,5 @@ async def record_cash(request: web.Request) -> web.Response:
     body = await read_json(request)
     ctx = request.app[CTX]
     outcome = await ctx.bus.call(ctx.app.record_cash, payment_id, body, actor, version)
-    return json_response({**outcome.state, "request": outcome.related}, headers={"ETag": etag(outcome.state["version"]), **position_headers(outcome.state)})
+    related = "notice" if outcome.state.get("notice_id") else "request"
+    return json_response({**outcome.state, related: outcome.related}, headers={"ETag": etag(outcome.state["version"]), **position_headers(outcome.state)})

@@ -16,6 +16,7 @@ from application.access import ON_BEHALF_FIELD, check_can_act, check_can_submit
 from application.commands import ACTION_SCHEMAS, RECORD_CASH_SCHEMA, SubmitCommand
 from application.errors import IdempotencyKeyReused, StaleVersion
 from application.ids import ID_NAMESPACE
+from application.land_tax import LandTaxOffice, can_see_notice, notice_document, notice_row
 from application.outcomes import Outcome
 from application.outside_results import OutsideResults, verification_facts
 from application.json_schema import check
@@ -40,7 +41,7 @@ def access_fields(request: ServiceRequest) -> dict[str, Any]:
     }
 
 
-class BackOffice(OutsideResults):
+class BackOffice(LandTaxOffice, OutsideResults):
     name = "OneStop"
 
     # -- submit ------------------------------------------------------------------------------
@@ -234,7 +235,9 @@ class BackOffice(OutsideResults):
         if errors:
             raise InvalidCommand("the body does not fit record-cash", errors)
         payment = self.get_payment(payment_id)
-        request = self.get_request(payment.request_id)
+        if payment.notice_id is not None:
+            return self._record_notice_cash(payment, body, actor, if_match)
+        request = self.get_request(payment.request_id)  # type: ignore[arg-type]
         check_can_act(actor, "record-cash", access_fields(request))
         if if_match is not None and if_match != payment.version:
             raise StaleVersion(f"the payment is at version {payment.version}, not {if_match}", payment.version)
@@ -243,6 +246,19 @@ class BackOffice(OutsideResults):
         request.settle_payment(payment.id, actor, "counter", at)
         position = self._save(payment, request)
         return Outcome(describe_payment(payment, position), related=describe_request(request, payment, position))
+
+    def _record_notice_cash(self, payment: Payment, body: dict[str, Any], actor: Actor, if_match: int | None) -> Outcome:
+        notice = self.get_notice(payment.notice_id)  # type: ignore[arg-type]
+        # Cash for a tax notice: taken by an officer of the organisation that issued it.
+        check_can_act(actor, "record-cash", {"organization": notice.organization, "filed_at": notice.organization,
+                                             "applicant_national_id": notice.owner_id})
+        if if_match is not None and if_match != payment.version:
+            raise StaleVersion(f"the payment is at version {payment.version}, not {if_match}", payment.version)
+        at = self.clock.now()
+        payment.receive(body["amount_satang"], "cash", None, actor, "counter", at)
+        notice = self._settle_notice(payment, actor, "counter", at)
+        position = self._save(payment, notice)
+        return Outcome(describe_payment(payment, position), related=notice_document(notice_row(notice, position), bangkok_day(at)))
 
     def record_verification(self, request_id: UUID, result: dict[str, Any], actor: Actor) -> Outcome:
         """The registry answered about the applicant. A result already recorded is ignored."""

@@ -18,6 +18,8 @@ from domain.organizations import Directory
 from domain.payment import Payment
 from domain.rules import RuleBook
 from domain.service_request import ServiceRequest
+from domain.tax_notice import TaxNotice
+from domain.tax_roll import TaxRoll
 
 
 class BackOfficeBase(Application[UUID]):
@@ -69,6 +71,22 @@ class BackOfficeBase(Application[UUID]):
         if not isinstance(payment, Payment):
             raise NotFound("no such payment")
         return payment
+
+    def get_notice(self, notice_id: UUID, version: int | None = None) -> TaxNotice:
+        try:
+            notice = self.repository.get(notice_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound("no such tax notice") from None
+        if not isinstance(notice, TaxNotice):
+            raise NotFound("no such tax notice")
+        return notice
+
+    def find_roll(self, roll_id: UUID) -> TaxRoll | None:
+        try:
+            roll = self.repository.get(roll_id)
+        except AggregateNotFoundError:
+            return None
+        return roll if isinstance(roll, TaxRoll) else None
 
     def _save(self, *aggregates: Any) -> int | None:
         try:

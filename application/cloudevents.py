@@ -84,7 +84,7 @@ PUBLISHED_FIELDS: dict[str, FieldRules] = {
     "ServiceRequest.RetryRequested": {"job": KEEP, "job_id": KEEP},
     "Payment.Opened": {
         "request_id": UUID_HEX, "reference": KEEP, "organization": KEEP, "amount_satang": KEEP,
-        "promptpay_payload": KEEP, "expires_at": KEEP,
+        "promptpay_payload": KEEP, "expires_at": KEEP, "notice_id": UUID_HEX, "instalment": KEEP,
     },
     "Payment.Received": {"amount_satang": KEEP, "method": KEEP, "provider_payment_id": TEXT},
     "Payment.Discrepancy": {"amount_satang": KEEP, "provider_payment_id": TEXT, "reason": TEXT},

@@ -112,7 +112,9 @@ class OutsideResults(BackOfficeBase):
         Returns the verdict ("recorded", "duplicate", "discrepancy", "refund_due") and the outcome.
         """
         payment = self.get_payment(payment_id)
-        request = self.get_request(payment.request_id)
+        if payment.notice_id is not None:
+            return self._record_notice_bank_payment(payment, reference, amount_satang, provider_payment_id, actor)
+        request = self.get_request(payment.request_id)  # type: ignore[arg-type]
         at = self.clock.now()
         if payment.has_seen(provider_payment_id):
             return "duplicate", Outcome(describe_payment(payment, None), replayed=True, related=describe_request(request, payment, None))
@@ -134,6 +136,41 @@ class OutsideResults(BackOfficeBase):
             verdict = "recorded"
         position = self._save(*changed)
         return verdict, Outcome(describe_payment(payment, position), related=describe_request(request, payment, position))
+
+    def _record_notice_bank_payment(self, payment: Payment, reference: str, amount_satang: int, provider_payment_id: str,
+                                    actor: Actor) -> tuple[str, Outcome]:
+        """The bank's notice for a tax notice's payment: as for a request's, but paying settles
+        the notice's instalments (late payments included, with their penalties: never refunded)."""
+        at = self.clock.now()
+        if payment.has_seen(provider_payment_id):
+            return "duplicate", Outcome(describe_payment(payment, None), replayed=True)
+        if payment.status != AWAITING_PAYMENT or amount_satang != payment.amount_satang:
+            # Every payment of a notice has its number as Ref1, and the views may not show
+            # the newest yet: the notice knows which of its payments are open.
+            other = self.get_notice(payment.notice_id).open_payment_for(amount_satang, str(payment.id))  # type: ignore[arg-type]
+            if other is not None:
+                candidate = self.get_payment(UUID(other))
+                if candidate.has_seen(provider_payment_id):
+                    return "duplicate", Outcome(describe_payment(candidate, None), replayed=True)
+                if candidate.status == AWAITING_PAYMENT:
+                    payment = candidate
+        changed: list[Any] = [payment]
+        verdict = "discrepancy"
+        if reference != payment.reference:
+            payment.record_discrepancy(amount_satang, provider_payment_id, f"Ref1 {reference} does not match {payment.reference}", actor, at)
+        elif payment.status == EXPIRED:
+            payment.receive_after_expiry(amount_satang, provider_payment_id, actor, at)
+            verdict = "refund_due"
+        elif payment.status != AWAITING_PAYMENT:
+            payment.record_discrepancy(amount_satang, provider_payment_id, f"paid again; the payment is already {payment.status}", actor, at)
+        elif amount_satang != payment.amount_satang:
+            payment.record_discrepancy(amount_satang, provider_payment_id, f"{amount_satang} satang paid, {payment.amount_satang} owed", actor, at)
+        else:
+            payment.receive(amount_satang, "promptpay", provider_payment_id, actor, "system", at)
+            changed.append(self._settle_notice(payment, actor, "system", at))  # type: ignore[attr-defined]
+            verdict = "recorded"
+        position = self._save(*changed)
+        return verdict, Outcome(describe_payment(payment, position))
 
     def record_unmatched_payment(self, provider: str, provider_payment_id: str, reference: str, amount_satang: int, actor: Actor) -> bool:
         """Keep money that matches no payment; False when this notice was recorded before."""

@@ -339,3 +339,16 @@ class StreamTickets(Protocol):
     async def redeem(self, ticket: str) -> Actor | None:
         """The actor of a ticket that was issued, is unexpired and was not redeemed before;
         None otherwise. A ticket is redeemed at most once, by any API process."""
+
+
+class LandTaxViews(abc.ABC):
+    """Reads of the land-tax views: notices as rows (see application.land_tax.notice_document)."""
+
+    @abc.abstractmethod
+    async def get_notice(self, notice_id: str) -> dict[str, Any] | None:
+        """One notice's row, or None when the views do not have it."""
+
+    @abc.abstractmethod
+    async def list_notices(self, *, organization: str | None, owner_id: str | None, tax_year: int | None, limit: int,
+                           after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+        """Notices by (tax_year, owner_id, id), after a cursor of those three."""

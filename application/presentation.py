@@ -89,7 +89,7 @@ def describe_request(request: ServiceRequest, payment: Payment | None, position:
 def payment_document(
     *,
     id: UUID | str,
-    request_id: UUID | str,
+    request_id: UUID | str | None,
     reference: str,
     organization: str,
     amount_satang: int,
@@ -101,10 +101,15 @@ def payment_document(
     method: str | None,
     updated_at: datetime,
     discrepancies: list[dict[str, Any]],
+    notice_id: UUID | str | None = None,
+    instalment: int | None = None,
 ) -> dict[str, Any]:
     return {
         "id": str(id),
-        "request_id": str(request_id),
+        # A payment is for a request, or (land-and-building tax) for a notice.
+        "request_id": str(request_id) if request_id is not None else None,
+        "notice_id": str(notice_id) if notice_id is not None else None,
+        "instalment": instalment,
         "reference": reference,
         "organization": organization,
         "amount_satang": amount_satang,
@@ -134,4 +139,6 @@ def describe_payment(payment: Payment, position: int | None) -> dict[str, Any]:
         method=payment.method,
         updated_at=payment.modified_on,
         discrepancies=payment.discrepancies,
+        notice_id=payment.notice_id,
+        instalment=payment.instalment,
     )

@@ -106,6 +106,8 @@ def fold_payment(row: dict[str, Any] | None, event: Any, position: int) -> dict[
             "method": None,
             "updated_at": event.timestamp,
             "discrepancies": [],
+            "notice_id": getattr(event, "notice_id", None),
+            "instalment": getattr(event, "instalment", None),
         }
     if row is None:
         raise LookupError(f"event {type(event).__name__} for unknown payment {event.originator_id}")

@@ -1,4 +1,5 @@
-"""The Payment aggregate: a fee owed for a request, paid by PromptPay QR or in cash."""
+"""The Payment aggregate: a fee owed for a request, or land-and-building tax owed on a notice,
+paid by PromptPay QR or in cash."""
 
 from __future__ import annotations
 
@@ -33,6 +34,12 @@ class Payment(BaseAggregate[UUID]):
         amount_satang: int
         promptpay_payload: str
         expires_at: datetime
+        # A payment of land-and-building tax belongs to a notice, not a request (request_id None):
+        # the notice, the instalment paid (None: everything due) and the split of the amount
+        # into tax, surcharge and interest as of the day it was opened.
+        notice_id: UUID | None = None
+        instalment: int | None = None
+        breakdown: dict[str, int] | None = None
 
     class Received(Event):
         TOPIC = "onestop:Payment.Received"
@@ -99,15 +106,21 @@ class Payment(BaseAggregate[UUID]):
     def __init__(
         self,
         *,
-        request_id: UUID,
+        request_id: UUID | None,
         reference: str,
         organization: str,
         amount_satang: int,
         promptpay_payload: str,
         expires_at: datetime,
         actor: dict[str, Any],
+        notice_id: UUID | None = None,
+        instalment: int | None = None,
+        breakdown: dict[str, int] | None = None,
     ) -> None:
         self.request_id = request_id
+        self.notice_id = notice_id
+        self.instalment = instalment
+        self.breakdown = breakdown
         self.reference = reference
         self.organization = organization
         self.amount_satang = amount_satang
@@ -123,7 +136,7 @@ class Payment(BaseAggregate[UUID]):
 
     @classmethod
     def open(cls, *, id: UUID, at: datetime, actor: Actor, channel: str, **fields: Any) -> Payment:
-        """Open a payment owed for a request."""
+        """Open a payment owed for a request or a tax notice."""
         return cls._create(cls.Opened, id=id, timestamp=at, actor=actor.as_dict(), channel=channel, **fields)
 
     def has_seen(self, provider_payment_id: str) -> bool:

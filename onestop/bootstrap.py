@@ -189,6 +189,9 @@ async def build_api(settings: Settings) -> web.Application:
     ctx.followers = FollowerWatch(read_model.pool, stall_seconds=settings.stall_seconds)
     ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes])
     add_personal_data(ctx, settings, read_model.pool)
+    from infrastructure.land_tax.views import PostgresLandTaxViews
+
+    ctx.land_tax = PostgresLandTaxViews(read_model.pool)
     shutdown = await add_audit_and_integrations(ctx, settings, read_model.pool)
     web_app = create_app(ctx)
     web_app.on_shutdown.extend(shutdown)

@@ -158,15 +158,17 @@ class PostgresReadModel(ReadModel):
         row = await self.pool.fetchrow(
             "SELECT p.id::text AS id, p.request_id::text AS request_id, p.reference, p.organization, p.amount_satang,"
             " p.status, p.promptpay_payload, p.expires_at, p.version, p.position, p.method, p.updated_at,"
-            " p.discrepancies, r.filed_at, r.applicant_national_id"
-            " FROM payments_view p JOIN request_summaries r ON r.id = p.request_id WHERE p.id = $1::uuid",
+            " p.discrepancies, p.notice_id::text AS notice_id, p.instalment,"
+            " coalesce(r.filed_at, p.organization) AS filed_at, coalesce(r.applicant_national_id, n.owner_id) AS applicant_national_id"
+            " FROM payments_view p LEFT JOIN request_summaries r ON r.id = p.request_id"
+            " LEFT JOIN land_tax_notices n ON n.id = p.notice_id WHERE p.id = $1::uuid",
             payment_id,
         )
         if row is None:
             return None
         document = payment_document(**{k: row[k] for k in (
             "id", "request_id", "reference", "organization", "amount_satang", "status", "promptpay_payload",
-            "expires_at", "version", "position", "method", "updated_at", "discrepancies")})
+            "expires_at", "version", "position", "method", "updated_at", "discrepancies", "notice_id", "instalment")})
         access = {"organization": row["organization"], "filed_at": row["filed_at"], "applicant_national_id": row["applicant_national_id"]}
         return document, access
 
@@ -193,7 +195,8 @@ class PostgresReadModel(ReadModel):
 
     async def payment_for_reference(self, reference: str) -> str | None:
         return await self.pool.fetchval(
-            "SELECT id::text FROM payments_view WHERE reference = $1 ORDER BY position DESC LIMIT 1", reference
+            "SELECT id::text FROM payments_view WHERE reference = $1"
+            " ORDER BY status = 'awaiting_payment' DESC, position DESC LIMIT 1", reference
         )
 
     async def list_jobs(self, status: str, organization: str | None, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:

@@ -24,8 +24,10 @@ from infrastructure.json_codec import dumps_str
 from infrastructure.views.projection_failures import FAILURES_TABLE, describe_error, SCHEMA_STATEMENTS as FAILURES_SCHEMA, record as record_failure
 
 log = logging.getLogger("onestop.views")
+from infrastructure.land_tax import views as land_tax_views
 
 VIEWS_NAME = "OneStop"
+LAND_TAX_SERVICE = "local.land-building-tax"
 VIEWS_CHANNEL = "onestop_views"
 TRACKING_TABLE = "onestop_views_tracking"
 # The name of these views in projection_failures.
@@ -41,13 +43,14 @@ REQUEST_COLUMNS = (
 )
 PAYMENT_COLUMNS = (
     "id", "request_id", "reference", "organization", "amount_satang", "status", "promptpay_payload",
-    "expires_at", "version", "position", "method", "updated_at", "discrepancies",
+    "expires_at", "version", "position", "method", "updated_at", "discrepancies", "notice_id", "instalment",
 )
 JSON_COLUMNS = frozenset({"details", "result", "action_required", "discrepancies"})
-VIEW_TABLES = ("request_summaries", "payments_view", "work_queue", "daily_counts")
+VIEW_TABLES = ("request_summaries", "payments_view", "work_queue", "daily_counts", *land_tax_views.VIEW_TABLES)
 SECONDARY_INDEXES = (
     "request_summaries_reference", "request_summaries_org", "request_summaries_filed", "request_summaries_applicant",
     "request_summaries_recent", "request_summaries_payment", "payments_view_reference", "work_queue_org",
+    *land_tax_views.SECONDARY_INDEXES,
 )
 
 SCHEMA_STATEMENTS = [
@@ -70,6 +73,10 @@ SCHEMA_STATEMENTS = [
         expires_at timestamptz NOT NULL, version int NOT NULL, position bigint NOT NULL, method text,
         updated_at timestamptz NOT NULL, discrepancies jsonb NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS payments_view_reference ON payments_view (reference)",
+    # A payment of land-and-building tax belongs to a notice and has no request.
+    "ALTER TABLE payments_view ADD COLUMN IF NOT EXISTS notice_id uuid",
+    "ALTER TABLE payments_view ADD COLUMN IF NOT EXISTS instalment int",
+    "ALTER TABLE payments_view ALTER COLUMN request_id DROP NOT NULL",
     """CREATE TABLE IF NOT EXISTS work_queue (
         request_id uuid PRIMARY KEY, organization text NOT NULL, reference text NOT NULL, service text NOT NULL,
         status text NOT NULL, submitted_at timestamptz NOT NULL, due_at timestamptz NOT NULL, assigned_to text,
@@ -80,11 +87,12 @@ SCHEMA_STATEMENTS = [
         submitted int NOT NULL DEFAULT 0, approved int NOT NULL DEFAULT 0, rejected int NOT NULL DEFAULT 0,
         completed int NOT NULL DEFAULT 0, withdrawn int NOT NULL DEFAULT 0, paid_satang bigint NOT NULL DEFAULT 0,
         PRIMARY KEY (organization, day, service))""",
+    *land_tax_views.SCHEMA_STATEMENTS,
 ]
 
 
 COLUMN_TYPES = {
-    "id": "uuid", "request_id": "uuid", "payment_id": "uuid", "version": "int4", "position": "int8",
+    "id": "uuid", "request_id": "uuid", "payment_id": "uuid", "notice_id": "uuid", "instalment": "int4", "version": "int4", "position": "int8",
     "amount_satang": "int8", "payment_amount_satang": "int8", "submitted_at": "timestamptz",
     "updated_at": "timestamptz", "due_at": "timestamptz", "expires_at": "timestamptz", "day": "date",
     "submitted": "int4", "approved": "int4", "rejected": "int4", "completed": "int4", "withdrawn": "int4",
@@ -210,26 +218,37 @@ class ViewsRecorder(PostgresTrackingRecorder):
         payments = self._load(curs, "payments_view", PAYMENT_COLUMNS, payment_ids)
         filed = {e.originator_id for e, _ in events if isinstance(e, ServiceRequest.Submitted)}
         request_ids = {e.originator_id for e, _ in events if isinstance(e, ServiceRequest.Event)}
-        request_ids |= {p["request_id"] for p in payments.values()}
-        request_ids |= {e.request_id for e, _ in events if isinstance(e, Payment.Opened)}
+        request_ids |= {p["request_id"] for p in payments.values() if p["request_id"] is not None}
+        request_ids |= {e.request_id for e, _ in events if isinstance(e, Payment.Opened) and e.request_id is not None}
         requests = self._load(curs, "request_summaries", REQUEST_COLUMNS, request_ids - filed)
         counts: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_COLUMNS, 0))
+        land_tax: list[tuple[Any, int]] = []
         for event, position in events:
             if isinstance(event, ServiceRequest.Event):
                 row = requests[event.originator_id] = fold_request(requests.get(event.originator_id), event, position)
+                organization, service = row["organization"], row["service"]
             elif isinstance(event, Payment.Event):
                 payment = payments[event.originator_id] = fold_payment(payments.get(event.originator_id), event, position)
-                row = requests[payment["request_id"]]
-                row["payment_status"] = payment["status"]
+                if payment["request_id"] is None:  # land-and-building tax, paid on a notice
+                    organization, service = payment["organization"], LAND_TAX_SERVICE
+                else:
+                    row = requests[payment["request_id"]]
+                    row["payment_status"] = payment["status"]
+                    organization, service = row["organization"], row["service"]
+            elif land_tax_views.touches_land_tax(event):
+                land_tax.append((event, position))
+                continue
             else:
                 continue
             if counted is not None and position not in counted:
                 continue
-            increment = count_increments(event, row["organization"], row["service"])
+            increment = count_increments(event, organization, service)
             if increment is not None:
                 key, column, amount = increment
                 counts[key][column] += amount
         self._write(curs, requests.values(), payments.values(), counts)
+        if land_tax:
+            land_tax_views.apply_land_tax(curs, land_tax)
 
     def lock_for_writing(self, curs: Any) -> None:
         """Take the views' write lock for ``curs``'s transaction (the projector waits meanwhile)."""
@@ -293,7 +312,8 @@ class ViewsRecorder(PostgresTrackingRecorder):
 
     def checksum(self) -> dict[str, str]:
         """An md5 per view over its rows in key order: equal checksums mean equal contents."""
-        keys = {"request_summaries": "id", "payments_view": "id", "work_queue": "request_id", "daily_counts": "organization, day, service"}
+        keys = {"request_summaries": "id", "payments_view": "id", "work_queue": "request_id", "daily_counts": "organization, day, service",
+                **land_tax_views.CHECKSUM_KEYS}
         result = {}
         with self.datastore.transaction(commit=False) as curs:
             for table, key in keys.items():
