@@ -10,11 +10,12 @@ from aiohttp import web
 
 from api import catalogue, organizations, payments, service_requests
 from api.app_key import CTX
+from api.auth import VerifiedTokens, identity_middleware
 from api.http import MAX_BODY
 from api.limits import EdgeLimits, LimitSettings, limits_middleware
 from api.problems import problem_middleware
 from application.back_office import BackOffice
-from application.ports import ReadModel, UseCaseRunner
+from application.ports import ReadModel, SessionStore, SignInClient, TokenVerifier, UseCaseRunner
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -33,11 +34,19 @@ class ApiContext:
     extra_routes: list[web.RouteTableDef] = field(default_factory=list)
     on_cleanup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    # Identity: HS256 development tokens only when on; trusted issuers' tokens; browser sessions.
+    dev_tokens: bool = False
+    token_verifier: TokenVerifier | None = None
+    verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
+    sessions: SessionStore | None = None
+    sign_in: SignInClient | None = None
+    browser_origins: tuple[str, ...] = ()  # where sign-in may return to and cookie writes may come from
+    public_url: str | None = None  # the API's own origin as browsers see it (callback URLs); None: from the request
 
 
 def create_app(ctx: ApiContext) -> web.Application:
     # The limits run inside the problem middleware, so what they refuse is problem+json too.
-    app = web.Application(middlewares=[problem_middleware, limits_middleware(EdgeLimits(ctx.limits, ctx.jwt_secret))],
+    app = web.Application(middlewares=[problem_middleware, limits_middleware(EdgeLimits(ctx.limits)), identity_middleware()],
                           client_max_size=MAX_BODY, handler_args=ctx.limits.handler_args())
     app[CTX] = ctx
     app.add_routes(catalogue.routes)

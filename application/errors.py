@@ -39,3 +39,15 @@ class OutsideCallFailed(ApplicationError):
 
 class OutsideCallRefused(ApplicationError):
     """An outside system refused the call for good (4xx): retrying will not help."""
+
+
+class InvalidToken(ApplicationError):
+    """A token that must not be trusted (signature, issuer, algorithm, key, audience, time, claims)."""
+
+
+class SignInFailed(ApplicationError):
+    """The identity provider refused or botched a browser sign-in (code exchange, ID token)."""
+
+
+class IdentityProviderUnavailable(ApplicationError):
+    """A trusted issuer's discovery document or keys could not be fetched; try again shortly."""

@@ -93,6 +93,13 @@ class Settings:
     sse_max_streams_per_subject: int = 5
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
+    # Identity (README "Signing in"): HS256 development tokens only when dev_tokens; the trusted
+    # OIDC issuers' file; where browser sign-in may return to; the API's public origin.
+    dev_tokens: bool = False
+    oidc_issuers_file: Path | None = None
+    jwks_min_refresh_seconds: float = 10.0
+    sign_in_origins: tuple[str, ...] = ()
+    public_url: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -124,9 +131,13 @@ class Settings:
         env = os.environ if env is None else env
         database_url = env.get("ONESTOP_DATABASE_URL") or None
         secret = env.get("ONESTOP_JWT_SECRET", "")
+        dev_tokens = env.get("ONESTOP_DEV_TOKENS", "0").strip()
+        if dev_tokens not in ("0", "1", ""):
+            raise SettingsError(f"ONESTOP_DEV_TOKENS must be 1 (accept HS256 development tokens) or 0, not {dev_tokens!r}")
         if not secret:
-            if database_url is not None and require_secret:
-                raise SettingsError("ONESTOP_JWT_SECRET is required when ONESTOP_DATABASE_URL is set")
+            # The secret signs development tokens only: without them it is never used.
+            if database_url is not None and require_secret and dev_tokens == "1":
+                raise SettingsError("ONESTOP_JWT_SECRET is required when ONESTOP_DEV_TOKENS=1 and ONESTOP_DATABASE_URL is set")
             secret = secrets.token_urlsafe(32)
         biller = env.get("ONESTOP_PROMPTPAY_BILLER_ID") or DEMO_BILLER_ID
         if not (len(biller) == 15 and biller.isdigit()):
@@ -138,7 +149,7 @@ class Settings:
                               ("SSE_HEARTBEAT_SECONDS", 15), ("JWT_MAX_TTL", 43_200), ("RATE_SUBJECT_PER_SECOND", 20), ("RATE_SUBJECT_BURST", 40),
                               ("RATE_IP_PER_SECOND", 50), ("RATE_IP_BURST", 100), ("RATE_NOTICE_PER_SECOND", 200),
                               ("RATE_NOTICE_BURST", 1000), ("SSE_MAX_STREAMS_PER_SUBJECT", 5), ("HEADER_TIMEOUT_SECONDS", 10),
-                              ("BODY_TIMEOUT_SECONDS", 30)):
+                              ("BODY_TIMEOUT_SECONDS", 30), ("JWKS_MIN_REFRESH_SECONDS", 10)):
             raw = env.get(f"ONESTOP_{name}", str(default))
             try:
                 numbers[name] = float(raw)
@@ -177,6 +188,14 @@ class Settings:
                 secrets_key = parse_key(env["ONESTOP_SECRETS_KEY"])
             except ValueError as error:
                 raise SettingsError(f"ONESTOP_SECRETS_KEY {error}: it must be the base64 of 32 random bytes") from None
+        origins_raw = env.get("ONESTOP_SIGN_IN_ORIGINS") or env.get("ONESTOP_CORS_ORIGINS") or ""
+        sign_in_origins = tuple(o.strip().rstrip("/") for o in origins_raw.split(",") if o.strip())
+        for origin in sign_in_origins:
+            if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+                raise SettingsError(f"ONESTOP_SIGN_IN_ORIGINS: {origin!r} is not an origin such as https://eservice.example.go.th")
+        public_url = (env.get("ONESTOP_PUBLIC_URL") or "").rstrip("/") or None
+        if public_url is not None and not public_url.startswith(("http://", "https://")):
+            raise SettingsError("ONESTOP_PUBLIC_URL must be the API's origin as browsers reach it, such as https://onestop.example.go.th")
         return cls(
             database_url=database_url,
             data_dir=Path(env.get("ONESTOP_DATA_DIR", ".onestop")),
@@ -215,4 +234,9 @@ class Settings:
             sse_max_streams_per_subject=int(numbers["SSE_MAX_STREAMS_PER_SUBJECT"]),
             header_timeout_seconds=numbers["HEADER_TIMEOUT_SECONDS"],
             body_timeout_seconds=numbers["BODY_TIMEOUT_SECONDS"],
+            dev_tokens=dev_tokens == "1",
+            oidc_issuers_file=Path(env["ONESTOP_OIDC_ISSUERS"]) if env.get("ONESTOP_OIDC_ISSUERS") else None,
+            jwks_min_refresh_seconds=numbers["JWKS_MIN_REFRESH_SECONDS"],
+            sign_in_origins=sign_in_origins,
+            public_url=public_url,
         )
