@@ -56,11 +56,11 @@ class FeeSchedule:
     land_tax: LandTaxRates = field(default_factory=LandTaxRates)
 
 
-# Identity assurance levels (ETDA's recommendation on digital ID identity proofing, as ThaiD
-# reports them in `ial`: 2.1 < 2.2 < 2.3 < 3). A policy choice, explained in README "Signing in":
-# what changes a person's civil-registration record or pays them money needs ThaiD's strongest
-# remote proofing; what creates a duty or a permit in one's name the middle level; a complaint
-# or a counter booking the lowest level ThaiD issues.
+# Identity assurance levels as ThaiD reports them in `ial` (2.1 < 2.2 < 2.3 < 3; ETDA's Digital ID
+# guideline, DGA standard DGS 1-1:2564). A policy choice, explained in README "Signing in": what
+# changes a person's civil-registration record or pays them money needs the highest 2.x level;
+# what creates a duty or a permit in one's name the middle one; a complaint or a counter booking
+# the lowest.
 CIVIL_REGISTRATION_IAL = "2.3"
 LOCAL_DUTY_IAL = "2.2"
 BASIC_IAL = "2.1"
