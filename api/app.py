@@ -15,7 +15,8 @@ from api.cors import enable_cors
 from api.limits import EdgeLimits, LimitSettings, limits_middleware
 from api.problems import problem_middleware
 from application.back_office import BackOffice
-from application.ports import LandTaxViews, ReadModel, UseCaseRunner
+from application.ports import LandTaxViews, ReadModel, UseCaseRunner, SessionStore, SignInClient, TokenVerifier
+from api.auth import VerifiedTokens, identity_middleware
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -47,11 +48,21 @@ class ApiContext:
     cors_origins: tuple[str, ...] = ()
     land_tax: LandTaxViews | None = None
 
+    # Identity: HS256 development tokens only when on; trusted issuers' tokens; browser sessions.
+    dev_tokens: bool = False
+    token_verifier: TokenVerifier | None = None
+    verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
+    sessions: SessionStore | None = None
+    sign_in: SignInClient | None = None
+    browser_origins: tuple[str, ...] = ()  # where sign-in may return to and cookie writes may come from
+    public_url: str | None = None  # the API's own origin as browsers see it (callback URLs); None: from the request
+
+
 
 def create_app(ctx: ApiContext) -> web.Application:
-    # The limits run inside the problem middleware, so what they refuse is problem+json too; the
-    # query check after them, before any handler parses a parameter.
-    app = web.Application(middlewares=[problem_middleware, limits_middleware(EdgeLimits(ctx.limits, ctx.jwt_secret)), query_middleware],
+    # The limits run inside the problem middleware, so what they refuse is problem+json too; then
+    # who is calling (once per request), then the query check, before any handler parses a parameter.
+    app = web.Application(middlewares=[problem_middleware, limits_middleware(EdgeLimits(ctx.limits)), identity_middleware(), query_middleware],
                           client_max_size=MAX_BODY, handler_args=ctx.limits.handler_args())
     app[CTX] = ctx
     metrics.install(app)

@@ -24,7 +24,7 @@ from typing import Any, Awaitable, Callable, Hashable
 from aiohttp import web
 from aiolimiter import AsyncLimiter
 
-from api.auth import actor_from_token
+from api.auth import identify
 from api.problems import HttpProblem, problem_response
 from domain.actors import Actor
 
@@ -127,25 +127,17 @@ class StreamSlots:
 class EdgeLimits:
     """The limits of one API process."""
 
-    def __init__(self, settings: LimitSettings, jwt_secret: str) -> None:
+    def __init__(self, settings: LimitSettings) -> None:
         self.settings = settings
-        self.jwt_secret = jwt_secret
         self.subjects = TokenBuckets(settings.subject_per_second, settings.subject_burst)
         self.addresses = TokenBuckets(settings.ip_per_second, settings.ip_burst)
         self.notices = TokenBuckets(settings.notice_per_second, settings.notice_burst)
         self.streams = StreamSlots(settings.sse_max_streams_per_subject)
 
-    def _actor(self, request: web.Request) -> Actor | None:
-        """The caller named by a valid bearer token, else None (the handler answers 401). The
-        token is verified once: ``actor_from_token`` keeps verified tokens, so the handler's
-        own ``authenticate`` finds it there."""
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return None
-        try:
-            return actor_from_token(self.jwt_secret, token.strip())
-        except HttpProblem:
-            return None
+    async def _actor(self, request: web.Request) -> Actor | None:
+        """The caller named by valid credentials, else None (the handler answers 401). They are
+        checked once: ``identify`` keeps its answer on the request for ``authenticate``."""
+        return (await identify(request)).actor
 
     async def admit(self, request: web.Request) -> tuple[int | None, Actor | None]:
         """(seconds to wait, or None when admitted; the caller when the token is valid)."""
@@ -155,7 +147,7 @@ class EdgeLimits:
         wait = await self.addresses.take(address)
         if wait is not None:
             return wait, None
-        actor = self._actor(request)
+        actor = await self._actor(request)
         if actor is not None:
             return await self.subjects.take(actor.sub), actor
         return None, None

@@ -210,6 +210,7 @@ def openapi_document() -> dict[str, Any]:
     _add_land_tax(paths, schemas, id_param, if_match, min_position)
     _add_audit_and_integrations(paths, schemas, id_param, idem)
     _add_personal_data(paths)
+    _add_sign_in(paths)
     for action in ACTION_SCHEMAS:
         paths[f"/v1/service-requests/{{id}}/{action}"] = {"post": {
             "summary": f"{action.replace('-', ' ').capitalize()}",
@@ -229,7 +230,7 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": BEARER,
         "paths": paths,
-        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}, **SESSION_SCHEME}},
         "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
     }
 
@@ -314,6 +315,43 @@ def _add_land_tax(paths: dict[str, Any], schemas: dict[str, Any], id_param: dict
         "summary": "Record a warning notice (s.61) served on the owner, with its payment deadline",
         "parameters": [id_param, if_match], "requestBody": {"required": True, **_json(_ref("Warning"))},
         "responses": {"201": {"description": "the notice", **_json(_ref("TaxNotice"))}, **_problems(400, 401, 403, 404, 409, 412, 422)},
+    }}
+
+
+SESSION_SCHEME = {"session": {"type": "apiKey", "in": "cookie", "name": "onestop_session",
+                              "description": "a browser's session after GET /v1/auth/{issuer}/login; writes also need X-CSRF-Token"}}
+
+
+def _add_sign_in(paths: dict[str, Any]) -> None:
+    """Browser sign-in (backend-for-frontend) at a trusted issuer, and the session it leaves."""
+    issuer = {"name": "issuer", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[a-z0-9-]{1,40}$"},
+              "description": "the name of a trusted issuer in ONESTOP_OIDC_ISSUERS"}
+    location = {"Location": {"description": "where the browser goes next", "schema": {"type": "string"}}}
+    paths["/v1/auth/{issuer}/login"] = {"get": {
+        "summary": "Start a browser sign-in: redirects to the issuer (authorization code flow with PKCE, state and nonce)",
+        "operationId": "signIn", "tags": ["sign-in"], "security": [],
+        "parameters": [issuer, {"name": "return_to", "in": "query", "schema": {"type": "string", "maxLength": 2000},
+                                "description": "an absolute URL on an allowed origin (ONESTOP_SIGN_IN_ORIGINS) to return to"},
+                       {"name": "login_hint", "in": "query", "schema": {"type": "string", "maxLength": 200}}],
+        "responses": {"302": {"description": "to the issuer's sign-in", "headers": location}, **_problems(400, 404, 503)},
+    }}
+    paths["/v1/auth/{issuer}/callback"] = {"get": {
+        "summary": "Where the issuer sends the browser back: redeems the code, sets the session cookie, returns to return_to",
+        "operationId": "signInCallback", "tags": ["sign-in"], "security": [],
+        "parameters": [issuer, *({"name": name, "in": "query", "schema": {"type": "string", "maxLength": 2000}} for name in ("code", "state", "error"))],
+        "responses": {"303": {"description": "signed in; the session cookie is set", "headers": location}, **_problems(400, 401, 404, 503)},
+    }}
+    paths["/v1/auth/session"] = {"get": {
+        "summary": "The signed-in browser: its actor and the CSRF token its writes send as X-CSRF-Token",
+        "operationId": "getSession", "tags": ["sign-in"], "security": [{"session": []}],
+        "responses": {"200": {"description": "the session", **_json({"type": "object", "required": ["actor", "csrf_token", "expires_at"], "properties": {
+            "actor": {"type": "object"}, "csrf_token": {"type": "string"}, "expires_at": _TS}})}, **_problems(401)},
+    }}
+    paths["/v1/auth/logout"] = {"post": {
+        "summary": "Sign the browser out: the session ends and its cookie stops working (needs X-CSRF-Token)",
+        "operationId": "signOut", "tags": ["sign-in"], "security": [{"session": []}],
+        "parameters": [{"name": "X-CSRF-Token", "in": "header", "schema": {"type": "string"}}],
+        "responses": {"204": {"description": "signed out"}, **_problems(401, 403)},
     }}
 
 
@@ -459,6 +497,7 @@ TAGS = {
     "personal-data": "Personal data (PDPA): access, portability and who looked",
     "documentation": "This document, and the interactive documentation over it",
     "land-tax": "Land and building tax: the tax roll, notices, the amount due, payments and warnings",
+    "sign-in": "Browsers: sign in at a trusted issuer, the session, sign out",
 }
 _TAG_OF_PREFIX = (
     ("/v1/service-requests", "service-requests"), ("/v1/payments", "payments"), ("/v1/payment-notifications", "bank"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from application.errors import Forbidden, NotFound
-from domain.actors import Actor
+from domain.actors import Actor, assurance_level
 from domain.errors import InvalidCommand
 
 # Relations of a caller to one request.
@@ -110,6 +110,19 @@ def check_can_submit(actor: Actor, national_id: str, filed_at: str | None, chann
         raise Forbidden(f"the {actor.role} role may file a request only as {_who_may(actor.role, 'submit')}")
     if actor.role == "citizen" and channel == "counter":
         raise Forbidden("the counter channel is for officers filing on a citizen's behalf")
+
+
+def check_assurance(actor: Actor, service_code: str, min_ial: str) -> None:
+    """A citizen acting on a service needs a token whose identity assurance level is at least the
+    service's ``min_ial``. Tokens that carry no level (development tokens) are not checked."""
+    if actor.role != "citizen" or actor.ial is None:
+        return
+    level, needed = assurance_level(actor.ial), assurance_level(min_ial)
+    if level is None or needed is None or level < needed:
+        raise Forbidden(
+            f"{service_code} needs identity assurance level {min_ial} or higher; this sign-in has {actor.ial}",
+            [("ial", f"must be at least {min_ial}: sign in again with a stronger identity proofing")],
+        )
 
 
 def _who_may(role: str, action: str) -> str:

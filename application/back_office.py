@@ -12,7 +12,7 @@ from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.persistence import IntegrityError, Recording
 
-from application.access import ON_BEHALF_FIELD, check_can_act, check_can_submit
+from application.access import ON_BEHALF_FIELD, check_assurance, check_can_act, check_can_submit
 from application.commands import ACTION_SCHEMAS, RECORD_CASH_SCHEMA, SubmitCommand
 from application.errors import IdempotencyKeyReused, StaleVersion
 from application.ids import ID_NAMESPACE
@@ -106,6 +106,7 @@ class BackOffice(LandTaxOffice, OutsideResults):
             # An officer files at their own counter unless they say otherwise.
             filed_at = actor.org or filed_at
         check_can_submit(actor, submission.applicant["national_id"], filed_at, submission.channel)
+        check_assurance(actor, submission.service.code, submission.service.min_ial)
         if filed_at not in self.directory:
             raise InvalidCommand("unknown organisation", [("filed_at", f"{filed_at} is not a known organisation")])
         at = self.clock.now()
@@ -179,6 +180,8 @@ class BackOffice(LandTaxOffice, OutsideResults):
         request = self.get_request(request_id)
         on_behalf = body.get(ON_BEHALF_FIELD) is True
         check_can_act(actor, action, access_fields(request), on_behalf_of_applicant=on_behalf)
+        if request.service in SERVICES:
+            check_assurance(actor, request.service, SERVICES[request.service].min_ial)
         if if_match is not None and if_match != request.version:
             raise StaleVersion(f"the request is at version {request.version}, not {if_match}", request.version)
         payment = self.get_payment(request.payment_id) if request.payment_id else None

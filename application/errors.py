@@ -43,3 +43,15 @@ class OutsideCallRefused(ApplicationError):
 
 class AccessLogUnavailable(ApplicationError):
     """Reads of personal data cannot be recorded now (the access log's buffer is full), so they are refused."""
+
+
+class InvalidToken(ApplicationError):
+    """A token that must not be trusted (signature, issuer, algorithm, key, audience, time, claims)."""
+
+
+class SignInFailed(ApplicationError):
+    """The identity provider refused or botched a browser sign-in (code exchange, ID token)."""
+
+
+class IdentityProviderUnavailable(ApplicationError):
+    """A trusted issuer's discovery document or keys could not be fetched; try again shortly."""

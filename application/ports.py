@@ -352,3 +352,83 @@ class LandTaxViews(abc.ABC):
     async def list_notices(self, *, organization: str | None, owner_id: str | None, tax_year: int | None, limit: int,
                            after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
         """Notices by (tax_year, owner_id, id), after a cursor of those three."""
+
+
+# -- identity: trusted issuers' tokens, browser sign-in and its sessions -----------------------
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """Who a verified token names, and until when (Unix seconds) it may be trusted."""
+
+    actor: Actor
+    expires_at: float
+
+
+class TokenVerifier(abc.ABC):
+    """Verifies bearer tokens and ID tokens of the trusted issuers (OneStop as an OIDC resource
+    server). Never blocks the event loop on the network: keys are fetched asynchronously."""
+
+    @abc.abstractmethod
+    async def verify(self, token: str, *, audience: str | None = None, nonce: str | None = None) -> VerifiedToken:
+        """The actor the token names; ``InvalidToken`` naming the reason otherwise. ``audience``
+        overrides the issuer's configured one (an ID token's is the client id); ``nonce``, when
+        given, must equal the token's."""
+
+    @abc.abstractmethod
+    def issuer_names(self) -> list[str]:
+        """The names of the trusted issuers, in configuration order."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+
+@dataclass(frozen=True)
+class BrowserSession:
+    """A signed-in browser: who, the CSRF token its writes must carry, and when it ends."""
+
+    actor: Actor
+    csrf_token: str
+    expires_at: datetime
+
+
+class SessionStore(abc.ABC):
+    """Server-side browser sessions (revocable) and the pending sign-ins that precede them."""
+
+    @abc.abstractmethod
+    async def create(self, actor: Actor, now: datetime) -> tuple[str, BrowserSession]:
+        """A new session: its secret id (the cookie value, stored only hashed) and the session."""
+
+    @abc.abstractmethod
+    async def get(self, session_id: str, now: datetime) -> BrowserSession | None:
+        """The live session (after its idle and absolute limits, None), its idle clock restarted."""
+
+    @abc.abstractmethod
+    async def revoke(self, session_id: str, now: datetime) -> bool:
+        """End the session; False when there was no live one."""
+
+    @abc.abstractmethod
+    async def begin_sign_in(self, state: str, pending: dict[str, Any], now: datetime) -> None:
+        """Keep what the callback needs (nonce, PKCE verifier, issuer, return_to) under ``state``."""
+
+    @abc.abstractmethod
+    async def finish_sign_in(self, state: str, now: datetime) -> dict[str, Any] | None:
+        """What ``begin_sign_in`` kept, once (a second call gets None), if not stale."""
+
+
+class SignInClient(abc.ABC):
+    """The browser sign-in at one trusted issuer: OIDC authorization code flow with PKCE."""
+
+    @abc.abstractmethod
+    def can_sign_in(self, issuer: str) -> bool:
+        """Whether ``issuer`` is trusted and has a client registered for browser sign-in."""
+
+    @abc.abstractmethod
+    async def authorization_url(self, issuer: str, *, redirect_uri: str, state: str, nonce: str, code_challenge: str,
+                                login_hint: str | None = None) -> str:
+        """Where to send the browser to sign in."""
+
+    @abc.abstractmethod
+    async def exchange(self, issuer: str, *, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> VerifiedToken:
+        """Redeem the code and verify the ID token; ``SignInFailed`` or ``InvalidToken`` otherwise."""

@@ -330,7 +330,7 @@ def generate_events(dsn: str, count: int, *, batch: int = 500, organizations: Se
     from onestop.bootstrap import build_back_office
     from onestop.settings import Settings
 
-    settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "bench-" + secrets.token_hex(16)})
+    settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "bench-" + secrets.token_hex(16), "ONESTOP_DEV_TOKENS": "1"})
     app = build_back_office(settings)
     citizen = Actor(sub="3100600445635", role="citizen", pid="3100600445635")
     applicant = {"national_id": "3100600445635", "name": "สมชาย ใจดี"}

@@ -101,6 +101,7 @@ async def start_stack(dbname: str, args: argparse.Namespace, log_dir: Path, star
     env.update({
         "ONESTOP_DATABASE_URL": h.db_dsn(dbname),
         "ONESTOP_JWT_SECRET": secret,
+        "ONESTOP_DEV_TOKENS": "1",
         "ONESTOP_HOST": "127.0.0.1",
         "ONESTOP_PORT": str(api_port),
         "ONESTOP_BROKER_URL": BROKER_URL,

@@ -63,6 +63,16 @@ class FeeSchedule:
     land_tax: LandTaxRates = field(default_factory=LandTaxRates)
 
 
+# Identity assurance levels as ThaiD reports them in `ial` (2.1 < 2.2 < 2.3 < 3; ETDA's Digital ID
+# guideline, DGA standard DGS 1-1:2564). A policy choice, explained in README "Signing in": what
+# changes a person's civil-registration record or pays them money needs the highest 2.x level;
+# what creates a duty or a permit in one's name the middle one; a complaint or a counter booking
+# the lowest.
+CIVIL_REGISTRATION_IAL = "2.3"
+LOCAL_DUTY_IAL = "2.2"
+BASIC_IAL = "2.1"
+
+
 @dataclass(frozen=True)
 class Service:
     code: str
@@ -76,6 +86,9 @@ class Service:
     fulfilment: str | None = None
     sla_days: int = 15
     fee_kind: str = "none"  # none | per_copy | flat_permit | hotel_fee | assessed
+    # The lowest identity assurance level (ThaiD's `ial`) a citizen's token must carry to file
+    # or act on this service; README "Signing in" says why each level was chosen.
+    min_ial: str = BASIC_IAL
 
     def offered_at(self, org: Organization) -> bool:
         return org.kind in self.offered_by
@@ -101,6 +114,7 @@ class Service:
             "needs_verification": self.needs_verification,
             "has_fee": self.fee_kind != "none",
             "sla_days": self.sla_days,
+            "min_ial": self.min_ial,
         }
 
 
@@ -110,12 +124,12 @@ SERVICES: dict[str, Service] = {
         Service(
             "civil.address-change", "แจ้งย้ายที่อยู่", "Change of address", MUN_SAO,
             _obj({"to_house_id": _HOUSE_ID, "move_date": {"type": "string", "format": "date"}}, "to_house_id"),
-            needs_verification=True, fulfilment="record_move", sla_days=3,
+            needs_verification=True, fulfilment="record_move", sla_days=3, min_ial=CIVIL_REGISTRATION_IAL,
         ),
         Service(
             "civil.house-number", "ขอเลขที่บ้าน", "New house number", MUN_SAO,
             _obj({"building_permit_no": _PERMIT_NO, "address": _TEXT}, "building_permit_no", "address"),
-            needs_verification=True, fulfilment="allocate_house_number", sla_days=15,
+            needs_verification=True, fulfilment="allocate_house_number", sla_days=15, min_ial=CIVIL_REGISTRATION_IAL,
         ),
         Service(
             "civil.certified-copy", "คัดและรับรองเอกสารทะเบียน", "Certified copy of a registration document", MUN_SAO,
@@ -126,7 +140,7 @@ SERVICES: dict[str, Service] = {
                 },
                 "document", "copies",
             ),
-            needs_verification=True, fulfilment="issue_certified_copy", sla_days=1, fee_kind="per_copy",
+            needs_verification=True, fulfilment="issue_certified_copy", sla_days=1, fee_kind="per_copy", min_ial=CIVIL_REGISTRATION_IAL,
         ),
         Service(
             "civil.appointment", "ขอรับบริการล่วงหน้า", "Book a counter slot", EVERY_KIND,
@@ -143,22 +157,22 @@ SERVICES: dict[str, Service] = {
                 },
                 "description", "area", "start_date", "end_date", "quantity",
             ),
-            sla_days=7, fee_kind="flat_permit",
+            sla_days=7, fee_kind="flat_permit", min_ial=LOCAL_DUTY_IAL,
         ),
         Service(
             "local.hotel-fee", "ยื่นแบบชำระค่าธรรมเนียมบำรุง อบจ. จากผู้พักในโรงแรม", "Hotel guest fee filing", frozenset({OrganizationKind.PAO}),
             _obj({"month": {"type": "string", "format": "month"}, "room_revenue_satang": {"type": "integer", "minimum": 1, "maximum": 10**13}}, "month", "room_revenue_satang"),
-            sla_days=5, fee_kind="hotel_fee",
+            sla_days=5, fee_kind="hotel_fee", min_ial=LOCAL_DUTY_IAL,
         ),
         Service(
             "local.land-building-tax", "ภาษีที่ดินและสิ่งปลูกสร้าง", "Land and building tax", MUN_SAO,
             _obj({"parcel_id": _PARCEL_ID, "tax_year": {"type": "integer", "minimum": 2020, "maximum": 2100}}, "parcel_id", "tax_year"),
-            sla_days=30, fee_kind="assessed",
+            sla_days=30, fee_kind="assessed", min_ial=LOCAL_DUTY_IAL,
         ),
         Service(
             "welfare.elderly-allowance", "ลงทะเบียนรับเบี้ยยังชีพผู้สูงอายุ", "Elderly allowance registration", MUN_SAO,
             _obj({"bank_account": {"type": "string", "pattern": "^[0-9]{10,15}$"}}),
-            needs_verification=True, sla_days=30,
+            needs_verification=True, sla_days=30, min_ial=CIVIL_REGISTRATION_IAL,
         ),
         Service(
             "complaint", "ร้องเรียน / ร้องทุกข์", "Complaint", EVERY_KIND,

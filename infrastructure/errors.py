@@ -15,3 +15,7 @@ class ProjectorBusy(InfrastructureError):
 
 class ChainHeadMoved(InfrastructureError):
     """Another writer extended the audit chain under this follower."""
+
+
+class IssuersFileError(InfrastructureError):
+    """The trusted-issuers file (ONESTOP_OIDC_ISSUERS) is missing, malformed or inconsistent."""

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the processes import these lazily, so that each loads only 
     from api.app import ApiContext
     from api.limits import LimitSettings
     from application.ports import SubjectDataSource, WebhookDeliverer
+    from infrastructure.identity.verifier import OidcTokenVerifier
     from infrastructure.jobs.dispatcher import Dispatcher
     from infrastructure.integrations.webhooks import WebhookSettings
     from workers.jobs import JobRuntime
@@ -125,6 +126,8 @@ def migrate(settings: Settings) -> None:
                 curs.execute(statement)
             for statement in integration_schema():
                 curs.execute(statement)
+            for statement in identity_schema():
+                curs.execute(statement)
             if settings.secrets_key is not None:
                 from infrastructure.secret_box import SecretBox, encrypt_plain_webhook_secrets
 
@@ -192,10 +195,48 @@ async def build_api(settings: Settings) -> web.Application:
     from infrastructure.land_tax.views import PostgresLandTaxViews
 
     ctx.land_tax = PostgresLandTaxViews(read_model.pool)
+    add_identity(ctx, settings, read_model.pool)
     shutdown = await add_audit_and_integrations(ctx, settings, read_model.pool)
     web_app = create_app(ctx)
     web_app.on_shutdown.extend(shutdown)
     return web_app
+
+
+def identity_schema() -> list[str]:
+    """The tables of browser sessions and pending sign-ins."""
+    from infrastructure.identity.sessions import SCHEMA_STATEMENTS
+
+    return list(SCHEMA_STATEMENTS)
+
+
+def build_token_verifier(settings: Settings) -> OidcTokenVerifier | None:
+    """The verifier of the trusted issuers' tokens, or None when ONESTOP_OIDC_ISSUERS is unset.
+    A bad issuers file raises IssuersFileError naming the entry, which stops startup."""
+    from infrastructure.identity.issuers import load_issuers
+    from infrastructure.identity.verifier import OidcTokenVerifier
+
+    if settings.oidc_issuers_file is None:
+        return None
+    return OidcTokenVerifier(load_issuers(settings.oidc_issuers_file), max_ttl_seconds=settings.jwt_max_ttl_seconds,
+                             min_refresh_seconds=settings.jwks_min_refresh_seconds)
+
+
+def add_identity(ctx: ApiContext, settings: Settings, pool: object) -> None:
+    """Who may call: development tokens (when on), the trusted issuers, browser sessions."""
+    from api import signin
+    from infrastructure.identity.sessions import PostgresSessionStore
+    from infrastructure.identity.sign_in import OidcSignIn
+
+    verifier = build_token_verifier(settings)
+    ctx.dev_tokens = settings.dev_tokens
+    ctx.token_verifier = verifier
+    ctx.sessions = PostgresSessionStore(pool)  # type: ignore[arg-type]
+    ctx.sign_in = OidcSignIn(verifier) if verifier is not None else None
+    ctx.browser_origins = settings.sign_in_origins
+    ctx.public_url = settings.public_url
+    ctx.extra_routes.append(signin.routes)
+    if verifier is not None:
+        ctx.on_cleanup.insert(0, verifier.close)
 
 
 def limit_settings(settings: Settings) -> LimitSettings:

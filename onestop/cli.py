@@ -55,13 +55,18 @@ def cmd_token(args: argparse.Namespace) -> None:
     from api.auth import make_token
 
     settings = _settings(require_secret=False)
+    if not settings.dev_tokens:
+        sys.exit("onestop: development tokens are off (ONESTOP_DEV_TOKENS is not 1), and the API refuses them. Get a real token"
+                 " from a trusted issuer (ONESTOP_OIDC_ISSUERS): citizens sign in with ThaiD, staff with their organisation's"
+                 " provider; a browser signs in at /v1/auth/{issuer}/login. On one machine, `onestop run` prints sign-in links"
+                 " and tokens of its OIDC simulators. For development only, set ONESTOP_DEV_TOKENS=1 on the API and here.")
     if not os.environ.get("ONESTOP_JWT_SECRET"):
         sys.exit("onestop: set ONESTOP_JWT_SECRET to the secret the API uses")
     ttl = settings.jwt_max_ttl_seconds if args.ttl is None else args.ttl
     if not 0 < ttl <= settings.jwt_max_ttl_seconds:
         sys.exit(f"onestop: --ttl must be from 1 to {settings.jwt_max_ttl_seconds} seconds (ONESTOP_JWT_MAX_TTL); the API refuses longer-lived tokens")
     try:
-        print(make_token(settings.jwt_secret, sub=args.sub, role=args.role, org=args.org, ttl_seconds=ttl, pid=args.pid))
+        print(make_token(settings.jwt_secret, sub=args.sub, role=args.role, org=args.org, ttl_seconds=ttl, pid=args.pid, ial=args.ial))
     except ValueError as error:
         sys.exit(f"onestop: {error}")
 
@@ -259,9 +264,9 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
-    from simulators.cli import run_bank, run_registry
+    from simulators.cli import run_bank, run_oidc, run_registry
 
-    (run_registry if args.system == "registry" else run_bank)(args.rest)
+    {"registry": run_registry, "bank": run_bank, "oidc": run_oidc}[args.system](args.rest)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -284,13 +289,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sub", required=True)
     p.add_argument("--org")
     p.add_argument("--pid")
+    p.add_argument("--ial", help="a citizen's identity assurance level, such as 2.3 (default: none, not checked)")
     p.add_argument("--ttl", type=int, help="seconds the token lives (default and most: ONESTOP_JWT_MAX_TTL, 43200)")
     p.set_defaults(fn=cmd_token)
     p = sub.add_parser("run", help="everything for one machine (embedded PostgreSQL unless ONESTOP_DATABASE_URL is set)")
     p.add_argument("--no-demo", action="store_true", help="do not add demo requests")
     p.set_defaults(fn=cmd_run)
     p = sub.add_parser("simulate", help="run a simulator of an outside system")
-    p.add_argument("system", choices=["registry", "bank"])
+    p.add_argument("system", choices=["registry", "bank", "oidc"])
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_simulate)
     sub.add_parser("dispatcher", help="enqueue a job for each event that needs outside work").set_defaults(fn=cmd_dispatcher)

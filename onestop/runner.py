@@ -77,14 +77,59 @@ def seed_demo(settings: Settings) -> int:
         app.close()
 
 
-def banner(settings: Settings, base: str, *, generated_secret: bool) -> str:
-    """What `onestop run` prints once the API is up. It never shows a secret: development
-    tokens only when the JWT secret is one `run` generated (in the data dir); a secret the
-    operator supplied makes tokens only through `onestop token`."""
+SIMULATED_ISSUERS = """# Written by `onestop run`: its OIDC simulators, trusted as issuers (README "Signing in").
+[[issuer]]
+name = "thaid"
+url = "{citizen}"
+audience = "onestop"
+kind = "citizen"
+client_id = "onestop"
+
+[[issuer]]
+name = "staff"
+url = "{staff}"
+audience = "onestop"
+kind = "staff"
+role_claim = "onestop_role"
+org_claim = "onestop_org"
+client_id = "onestop"
+"""
+
+
+def _simulator_token(url: str, login: str) -> str:
+    """A bearer token from an OIDC simulator's admin endpoint ("(unavailable)" if it is not up)."""
+    import json
+
+    request = urllib.request.Request(f"{url}/admin/tokens", data=json.dumps({"login": login}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return str(json.loads(response.read())["access_token"])
+    except (OSError, ValueError, KeyError):
+        return "(unavailable: the simulator did not answer)"
+
+
+def banner(settings: Settings, base: str, *, generated_secret: bool, issuers: dict[str, str] | None = None) -> str:
+    """What `onestop run` prints once the API is up. It never shows a secret. With its OIDC
+    simulators (``issuers``: name → URL) it prints sign-in links and their tokens; otherwise
+    development tokens only when the JWT secret is one `run` generated (in the data dir); a
+    secret the operator supplied makes tokens only through `onestop token`."""
     from api.auth import make_token
 
     lines = [f"\nOneStop is running at {base}/v1  (OpenAPI: {base}/v1/openapi.json)"]
-    if generated_secret:
+    if issuers:
+        citizen, staff = issuers["thaid"], issuers["staff"]
+        lines += [
+            f"sign in with a browser (OIDC simulators: ThaiD-shaped at {citizen}, staff at {staff}):",
+            f"  as citizen 3100600445635 (ial 2.3):  {base}/v1/auth/thaid/login?login_hint=3100600445635",
+            f"  as officer of MUN-SAENSUK:           {base}/v1/auth/staff/login?login_hint=officer.saensuk",
+            f"  as admin:                            {base}/v1/auth/staff/login?login_hint=admin.ops",
+            "bearer tokens from the same simulators (1 h; more from POST <simulator>/admin/tokens {\"login\": ...}):",
+            f"  citizen 3100600445635:  {_simulator_token(citizen, '3100600445635')}",
+            f"  officer, MUN-SAENSUK:   {_simulator_token(staff, 'officer.saensuk')}",
+            f"  admin:                  {_simulator_token(staff, 'admin.ops')}",
+        ]
+    elif generated_secret:
         ttl = settings.jwt_max_ttl_seconds
         lines += [
             f"development tokens, signed with the generated secret in {(settings.data_dir / 'jwt_secret').resolve()}:",
@@ -126,14 +171,18 @@ def run_all(args: argparse.Namespace) -> None:
     if not args.no_demo:
         seed_demo(settings)
 
-    extra = _extra_processes(settings, env)
+    if generated_secret:
+        # Development tokens are on only where `run` made the secret itself (README "Signing in").
+        env.setdefault("ONESTOP_DEV_TOKENS", "1")
+    issuers = _simulated_issuers(settings, env)
+    extra = _extra_processes(settings, env, issuers)
     commands = {"api": ["api"], "projector": ["projector"], **extra}
     supervisor = Supervisor(commands, env)
     stop = stop_on_signals()
     supervisor.start_all()
     base = f"http://{settings.host}:{settings.port}"
-    if _wait_for_health(f"{base}/v1/health", 60):
-        print(banner(settings, base, generated_secret=generated_secret), flush=True)
+    if _wait_for_health(f"{base}/v1/health", 60) and all(_wait_for_health(f"{url}/health", 20) for url in issuers.values()):
+        print(banner(settings, base, generated_secret=generated_secret, issuers=issuers), flush=True)
     else:
         print("onestop: the API did not become healthy within 60 s", file=sys.stderr, flush=True)
     try:
@@ -228,7 +277,22 @@ def _check_connection_budget(settings: Settings) -> None:
         sys.exit(f"onestop: {error}")
 
 
-def _extra_processes(settings: Settings, env: dict[str, str]) -> dict[str, list[str]]:
+def _simulated_issuers(settings: Settings, env: dict[str, str]) -> dict[str, str]:
+    """Unless ONESTOP_OIDC_ISSUERS names real issuers: two OIDC simulators (ThaiD-shaped for
+    citizens, a staff provider), trusted through an issuers file in the data dir. The processes
+    are added by ``_extra_processes``; this returns name → URL."""
+    if env.get("ONESTOP_OIDC_ISSUERS"):
+        return {}
+    host = settings.host
+    issuers = {"thaid": f"http://{host}:{_free_port(host)}", "staff": f"http://{host}:{_free_port(host)}"}
+    path = settings.data_dir / "oidc_issuers.toml"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(SIMULATED_ISSUERS.format(citizen=issuers["thaid"], staff=issuers["staff"]), encoding="utf-8")
+    env["ONESTOP_OIDC_ISSUERS"] = str(path.resolve())
+    return issuers
+
+
+def _extra_processes(settings: Settings, env: dict[str, str], issuers: dict[str, str] | None = None) -> dict[str, list[str]]:
     """The outside-work processes: simulators of the registry and the bank (unless
     ONESTOP_REGISTRY_URL / ONESTOP_BANK_URL name real ones), the dispatcher and a worker (one
     process on the in-process broker when ONESTOP_BROKER_URL is unset)."""
@@ -245,6 +309,10 @@ def _extra_processes(settings: Settings, env: dict[str, str]) -> dict[str, list[
             "simulate", "bank", "--host", host, "--port", str(port), "--biller-id", settings.promptpay_biller_id,
             "--callback-url", f"http://{host}:{settings.port}/v1/payment-notifications/sim-bank",
         ]
+    for name, url in (issuers or {}).items():
+        port = url.rsplit(":", 1)[1]
+        processes[f"{name} simulator"] = ["simulate", "oidc", "--kind", "citizen" if name == "thaid" else "staff", "--host", host,
+                                          "--port", port, "--issuer", url]
     if not env.get("ONESTOP_BANK_CALLBACK_SECRET"):
         env["ONESTOP_BANK_CALLBACK_SECRET"] = _secret(settings.data_dir, "bank_callback_secret")
     if settings.broker_url is None:

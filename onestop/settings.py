@@ -108,6 +108,13 @@ class Settings:
     # credentials; how long a live-stream ticket may wait to be redeemed.
     cors_origins: tuple[str, ...] = ()
     stream_ticket_ttl_seconds: float = 60.0
+    # Identity (README "Signing in"): HS256 development tokens only when dev_tokens; the trusted
+    # OIDC issuers' file; where browser sign-in may return to; the API's public origin.
+    dev_tokens: bool = False
+    oidc_issuers_file: Path | None = None
+    jwks_min_refresh_seconds: float = 10.0
+    sign_in_origins: tuple[str, ...] = ()
+    public_url: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -148,9 +155,13 @@ class Settings:
         env = os.environ if env is None else env
         database_url = env.get("ONESTOP_DATABASE_URL") or None
         secret = env.get("ONESTOP_JWT_SECRET", "")
+        dev_tokens = env.get("ONESTOP_DEV_TOKENS", "0").strip()
+        if dev_tokens not in ("0", "1", ""):
+            raise SettingsError(f"ONESTOP_DEV_TOKENS must be 1 (accept HS256 development tokens) or 0, not {dev_tokens!r}")
         if not secret:
-            if database_url is not None and require_secret:
-                raise SettingsError("ONESTOP_JWT_SECRET is required when ONESTOP_DATABASE_URL is set")
+            # The secret signs development tokens only: without them it is never used.
+            if database_url is not None and require_secret and dev_tokens == "1":
+                raise SettingsError("ONESTOP_JWT_SECRET is required when ONESTOP_DEV_TOKENS=1 and ONESTOP_DATABASE_URL is set")
             secret = secrets.token_urlsafe(32)
         biller = env.get("ONESTOP_PROMPTPAY_BILLER_ID") or DEMO_BILLER_ID
         if not (len(biller) == 15 and biller.isdigit()):
@@ -162,7 +173,7 @@ class Settings:
                               ("SSE_HEARTBEAT_SECONDS", 15), ("JWT_MAX_TTL", 43_200), ("RATE_SUBJECT_PER_SECOND", 20), ("RATE_SUBJECT_BURST", 40),
                               ("RATE_IP_PER_SECOND", 50), ("RATE_IP_BURST", 100), ("RATE_NOTICE_PER_SECOND", 200),
                               ("RATE_NOTICE_BURST", 1000), ("SSE_MAX_STREAMS_PER_SUBJECT", 5), ("HEADER_TIMEOUT_SECONDS", 10),
-                              ("BODY_TIMEOUT_SECONDS", 30), ("STREAM_TICKET_TTL_SECONDS", 60)):
+                              ("BODY_TIMEOUT_SECONDS", 30), ("STREAM_TICKET_TTL_SECONDS", 60), ("JWKS_MIN_REFRESH_SECONDS", 10)):
             raw = env.get(f"ONESTOP_{name}", str(default))
             try:
                 numbers[name] = float(raw)
@@ -211,6 +222,13 @@ class Settings:
                 blind_index_key = parse_key(env["ONESTOP_BLIND_INDEX_KEY"])
             except ValueError as error:
                 raise SettingsError(f"ONESTOP_BLIND_INDEX_KEY {error}: it must be the base64 of 32 random bytes") from None
+        # Where browser sign-in may return to: its own list, else the CORS allowlist (one parser for both).
+        cors_origins = parse_origins(env.get("ONESTOP_CORS_ORIGINS", ""))
+        sign_in_origins = (parse_origins(env["ONESTOP_SIGN_IN_ORIGINS"], "ONESTOP_SIGN_IN_ORIGINS")
+                           if env.get("ONESTOP_SIGN_IN_ORIGINS") else cors_origins)
+        public_url = (env.get("ONESTOP_PUBLIC_URL") or "").rstrip("/") or None
+        if public_url is not None and not public_url.startswith(("http://", "https://")):
+            raise SettingsError("ONESTOP_PUBLIC_URL must be the API's origin as browsers reach it, such as https://onestop.example.go.th")
         return cls(
             database_url=database_url,
             data_dir=Path(env.get("ONESTOP_DATA_DIR", ".onestop")),
@@ -255,8 +273,13 @@ class Settings:
             stall_seconds=_seconds(env, "STALL_SECONDS", 30),
             job_stale_seconds=_seconds(env, "JOB_STALE_SECONDS", 300),
             job_sweep_seconds=_seconds(env, "JOB_SWEEP_SECONDS", 30),
-            cors_origins=parse_origins(env.get("ONESTOP_CORS_ORIGINS", "")),
+            cors_origins=cors_origins,
             stream_ticket_ttl_seconds=numbers["STREAM_TICKET_TTL_SECONDS"],
+            dev_tokens=dev_tokens == "1",
+            oidc_issuers_file=Path(env["ONESTOP_OIDC_ISSUERS"]) if env.get("ONESTOP_OIDC_ISSUERS") else None,
+            jwks_min_refresh_seconds=numbers["JWKS_MIN_REFRESH_SECONDS"],
+            sign_in_origins=sign_in_origins,
+            public_url=public_url,
         )
 
 
@@ -271,7 +294,7 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def parse_origins(raw: str) -> tuple[str, ...]:
+def parse_origins(raw: str, setting: str = "ONESTOP_CORS_ORIGINS") -> tuple[str, ...]:
     """ONESTOP_CORS_ORIGINS: comma-separated origins, each ``scheme://host[:port]`` as a browser
     sends it in ``Origin`` (lower case, no path, no default port). ``*`` and ``null`` are refused:
     every origin allowed is allowed to send credentials, so each must be named."""
@@ -280,9 +303,9 @@ def parse_origins(raw: str) -> tuple[str, ...]:
         text = part.strip()
         if not text:
             continue
-        problem = f"ONESTOP_CORS_ORIGINS: {text!r} is not an origin such as https://oss.example.go.th or http://127.0.0.1:5173"
+        problem = f"{setting}: {text!r} is not an origin such as https://oss.example.go.th or http://127.0.0.1:5173"
         if text in ("*", "null"):
-            raise SettingsError(f"ONESTOP_CORS_ORIGINS must name each origin; {text!r} is not allowed")
+            raise SettingsError(f"{setting} must name each origin; {text!r} is not allowed")
         parts = urlsplit(text.rstrip("/") if text.count("/") == 3 else text)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment \
                 or parts.username is not None or parts.password is not None:

@@ -12,6 +12,13 @@ if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
     if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
     else sudo apt-get update -qq && sudo apt-get install -y -qq python3-venv >/dev/null; fi
 fi
+# The browser tests drive Debian's chromium (never a downloaded browser build) with Playwright.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium (Debian) for the browser tests" >&2
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+        || echo "warning: chromium could not be installed; the browser tests will skip (and fail under CI)" >&2
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"

@@ -113,8 +113,29 @@ def run_bank(argv: list[str]) -> None:
     web.run_app(app, host=args.host, port=args.port, print=_announce("bank", args.host, args.port))
 
 
+def run_oidc(argv: list[str]) -> None:
+    """Run the OpenID Connect provider simulator until interrupted (flags: see --help)."""
+    from .oidc import ALGORITHMS, OidcProvider, build_oidc_app
+
+    parser = argparse.ArgumentParser(prog="onestop simulate oidc", description="OpenID Connect provider simulator (ThaiD-shaped for citizens, or a staff IdP).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8093)
+    parser.add_argument("--kind", choices=["citizen", "staff"], default="citizen", help="citizen: pid and ial claims (ThaiD); staff: onestop_role and onestop_org")
+    parser.add_argument("--issuer", help="the iss of its tokens (default: the address it is reached at)")
+    parser.add_argument("--audience", default="onestop", help="aud of access tokens (default onestop)")
+    parser.add_argument("--client-id", default="onestop", help="the client registered for browser sign-in (aud of ID tokens)")
+    parser.add_argument("--client-secret", default=None, help="that client's secret (default: a public client, PKCE only)")
+    parser.add_argument("--ial", default="2.3", help="identity assurance level of citizens' tokens (default 2.3)")
+    parser.add_argument("--alg", choices=ALGORITHMS, default="RS256")
+    parser.add_argument("--token-ttl", type=int, default=3600, help="seconds tokens live (default 3600)")
+    args = parser.parse_args(argv)
+    provider = OidcProvider(kind=args.kind, audience=args.audience, client_id=args.client_id, client_secret=args.client_secret,
+                            issuer=args.issuer, ial=args.ial, alg=args.alg, token_ttl_seconds=args.token_ttl)
+    web.run_app(build_oidc_app(provider), host=args.host, port=args.port, print=_announce(f"oidc ({args.kind})", args.host, args.port))
+
+
 if __name__ == "__main__":
-    commands = {"registry": run_registry, "bank": run_bank}
+    commands = {"registry": run_registry, "bank": run_bank, "oidc": run_oidc}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
-        sys.exit("usage: python -m simulators.cli registry|bank [flags]")
+        sys.exit("usage: python -m simulators.cli registry|bank|oidc [flags]")
     commands[sys.argv[1]](sys.argv[2:])

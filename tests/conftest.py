@@ -79,7 +79,7 @@ def drop_database(server_url: str, url: str) -> None:
 
 
 def settings_for(url: str, **extra: str) -> Settings:
-    env = {"ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET, "ONESTOP_POOL_SIZE": "4", "ONESTOP_SECRETS_KEY": SECRETS_KEY,
+    env = {"ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET, "ONESTOP_DEV_TOKENS": "1", "ONESTOP_POOL_SIZE": "4", "ONESTOP_SECRETS_KEY": SECRETS_KEY,
            "ONESTOP_BLIND_INDEX_KEY": BLIND_INDEX_KEY, **extra}
     return Settings.from_env(env)
 

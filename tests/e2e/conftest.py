@@ -64,7 +64,7 @@ def stop_stack(process: subprocess.Popen[str]) -> None:
 def stack(postgres_server: str, tmp_path: Path) -> Iterator[RunningStack]:
     """`onestop run` on a fresh database of the test server, on a free port."""
     url = create_database(postgres_server, "onestop_e2e")
-    env = {**os.environ, "ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET,
+    env = {**os.environ, "ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET, "ONESTOP_DEV_TOKENS": "1",
            "ONESTOP_PORT": str(free_port()), "ONESTOP_DATA_DIR": str(tmp_path / "data")}
     running = start_stack(env)
     try:

@@ -162,6 +162,7 @@ def process_env(settings: Settings) -> dict[str, str]:
         **os.environ,
         "ONESTOP_DATABASE_URL": settings.database_url or "",
         "ONESTOP_JWT_SECRET": JWT_SECRET,
+        "ONESTOP_DEV_TOKENS": "1",
         "ONESTOP_BROKER_URL": settings.broker_url or "",
         "ONESTOP_REGISTRY_URL": settings.registry_url or "",
         "ONESTOP_BANK_URL": settings.bank_url or "",

@@ -42,7 +42,7 @@ async def test_an_officer_of_the_filing_counter_withdraws_for_the_applicant_and_
     assert done.status == 200 and (await done.json())["status"] == "withdrawn"
     last = (await _events(api, state["id"]))[-1]
     assert last["type"] == "ServiceRequest.Withdrawn" and last["data"]["on_behalf_of_applicant"] is True
-    assert last["actor"] == {"sub": "officer.cbi", "role": "officer", "org": "PAO-CBI"}
+    assert last["actor"] == {"sub": "officer.cbi", "role": "officer", "org": "PAO-CBI", "issuer": "onestop"}
 
 
 async def test_an_officer_of_the_filing_counter_provides_information_only_for_the_applicant_saying_so(api: Harness) -> None:

@@ -53,6 +53,7 @@ class Stack:
             **os.environ,
             "ONESTOP_DATABASE_URL": database_url,
             "ONESTOP_JWT_SECRET": JWT_SECRET,
+            "ONESTOP_DEV_TOKENS": "1",
             "ONESTOP_PORT": str(self.port),
             "ONESTOP_POOL_SIZE": "3",
             "ONESTOP_BANK_CALLBACK_SECRET": BANK_SECRET,

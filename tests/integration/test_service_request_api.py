@@ -163,7 +163,7 @@ async def test_an_officer_files_at_their_counter_and_the_responsible_organisatio
     assert (await api.act(state["id"], "approve", {}, headers=OTHER_OFFICER)).status == 404
     assert (await api.act(state["id"], "approve", {}, headers=OFFICER)).status == 200
     events = await (await api.client.get(f"/v1/service-requests/{state['id']}/events", headers=AUDITOR)).json()
-    assert events["items"][0]["actor"] == {"sub": "officer.cbi", "role": "officer", "org": "PAO-CBI"}
+    assert events["items"][0]["actor"] == {"sub": "officer.cbi", "role": "officer", "org": "PAO-CBI", "issuer": "onestop"}
     assert events["items"][-1]["actor"]["org"] == "MUN-SAENSUK"
 
 

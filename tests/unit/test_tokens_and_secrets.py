@@ -90,6 +90,7 @@ def test_the_maximum_lifetime_is_a_setting_of_12_hours_by_default() -> None:
 
 def test_onestop_token_refuses_a_lifetime_longer_than_the_maximum(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("ONESTOP_JWT_SECRET", SECRET)
+    monkeypatch.setenv("ONESTOP_DEV_TOKENS", "1")
     monkeypatch.setenv("ONESTOP_JWT_MAX_TTL", "3600")
     with pytest.raises(SystemExit) as refused:
         main(["token", "--role", "admin", "--sub", "ops", "--ttl", "3601"])

@@ -1,0 +1,1 @@
+"""Identity: trusted OIDC issuers (keys, token verification), browser sign-in and its sessions."""
