@@ -8,6 +8,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
+from uuid import UUID
 
 import psycopg
 from aiohttp.test_utils import TestClient, TestServer
@@ -161,3 +162,26 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float, what: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+def write_an_old_style_assignment(harness: Harness, template_request: str, target_request: str) -> int:
+    """Copy the stored Assigned event of ``template_request`` onto ``target_request`` as the
+    older release wrote it, straight into the log with the recorder; return its position."""
+    with psycopg.connect(harness.settings.database.conninfo()) as conn:
+        state, topic = conn.execute(
+            "SELECT state, topic FROM onestop_events WHERE originator_id = %s AND topic LIKE %s",
+            (template_request, "%Assigned"),
+        ).fetchone()
+        version = conn.execute("SELECT max(originator_version) FROM onestop_events WHERE originator_id = %s", (target_request,)).fetchone()[0]
+    import orjson
+    from eventsourcing.persistence import StoredEvent
+
+    document = orjson.loads(bytes(state))
+    document["assignee"] = "officer.old-release"
+    del document["officer"]
+    app = build_back_office(harness.settings)
+    try:
+        app.recorder.insert_events([StoredEvent(UUID(target_request), version + 1, topic, orjson.dumps(document))])
+        return app.recorder.max_notification_id()
+    finally:
+        app.close()
