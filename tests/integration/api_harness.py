@@ -116,27 +116,33 @@ class FollowingProjectorThread(ProjectorThread):
         self.projector.followers = build_followers(self.app)
 
 
-def published_position(settings: Settings) -> tuple[int, int, int]:
-    """(log head, published feed head, audit chain head)."""
+def published_position(settings: Settings) -> tuple[int, int, int, int]:
+    """(log head, views position, published feed head, audit chain head)."""
+    from infrastructure.views.recorder import TRACKING_TABLE, VIEWS_NAME
+
     with psycopg.connect(settings.database.conninfo()) as conn:
         return conn.execute(
             "SELECT (SELECT coalesce(max(notification_id), 0) FROM onestop_events),"
-            " (SELECT coalesce(max(position), 0) FROM event_feed), (SELECT coalesce(max(position), 0) FROM audit_chain_head)"
+            f" (SELECT coalesce(max(notification_id), 0) FROM {TRACKING_TABLE} WHERE application_name = %s),"
+            " (SELECT coalesce(max(position), 0) FROM event_feed), (SELECT coalesce(max(position), 0) FROM audit_chain_head)",
+            (VIEWS_NAME,),
         ).fetchone()
 
 
 async def wait_until_followed(settings: Settings, timeout: float = 10.0) -> int:
-    """Wait until the feed and the chain have every event of the log; return the log head."""
+    """Wait until the views, the feed and the chain have every event of the log; return the log
+    head. The projector's step applies the views and then runs the feed and the chain, which
+    read on to the head themselves: for a moment they may be ahead of the views."""
     import asyncio
     import time
 
     deadline = time.monotonic() + timeout
     while True:
-        log_head, feed, chain = published_position(settings)
-        if feed == log_head and chain == log_head:
+        log_head, views, feed, chain = published_position(settings)
+        if views == feed == chain == log_head:
             return log_head
         if time.monotonic() > deadline:
-            raise AssertionError(f"followers behind: log {log_head}, feed {feed}, chain {chain}")
+            raise AssertionError(f"followers behind: log {log_head}, views {views}, feed {feed}, chain {chain}")
         await asyncio.sleep(0.05)
 
 
