@@ -111,7 +111,8 @@ class Projector:
         with self.views.datastore.transaction(commit=True) as curs:
             self.views.lock_for_writing(curs)
             failures = set_aside(curs, FAILURES_VIEW)
-            until = self.views.position()
+            # In this transaction: the projector's pool holds one connection, and it is this one.
+            until = self.views.position(curs)
             done: set[int] = set()
             for failure in failures:
                 if failure.position in done:

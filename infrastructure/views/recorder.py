@@ -148,7 +148,11 @@ class ViewsRecorder(PostgresTrackingRecorder):
         self.sql_create_statements.extend(SQL(s) for s in SCHEMA_STATEMENTS)  # type: ignore[arg-type]
         self.sql_create_statements.extend(SQL(s) for s in FAILURES_SCHEMA)  # type: ignore[arg-type]
 
-    def position(self) -> int:
+    def position(self, curs: Any | None = None) -> int:
+        """The views' position; with ``curs``, read in that cursor's transaction (no second
+        connection from the pool, which may hold only one)."""
+        if curs is not None:
+            return self._max_tracking_id(VIEWS_NAME, curs) or 0
         return self.max_tracking_id(VIEWS_NAME) or 0
 
     def apply_batch(self, events: Sequence[tuple[Any, int]], last_position: int | None = None, topics: Sequence[str] | None = None) -> list[int]:

@@ -8,6 +8,7 @@ import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
+from uuid import UUID
 
 import psycopg
 from aiohttp.test_utils import TestClient, TestServer
@@ -115,27 +116,33 @@ class FollowingProjectorThread(ProjectorThread):
         self.projector.followers = build_followers(self.app)
 
 
-def published_position(settings: Settings) -> tuple[int, int, int]:
-    """(log head, published feed head, audit chain head)."""
+def published_position(settings: Settings) -> tuple[int, int, int, int]:
+    """(log head, views position, published feed head, audit chain head)."""
+    from infrastructure.views.recorder import TRACKING_TABLE, VIEWS_NAME
+
     with psycopg.connect(settings.database.conninfo()) as conn:
         return conn.execute(
             "SELECT (SELECT coalesce(max(notification_id), 0) FROM onestop_events),"
-            " (SELECT coalesce(max(position), 0) FROM event_feed), (SELECT coalesce(max(position), 0) FROM audit_chain_head)"
+            f" (SELECT coalesce(max(notification_id), 0) FROM {TRACKING_TABLE} WHERE application_name = %s),"
+            " (SELECT coalesce(max(position), 0) FROM event_feed), (SELECT coalesce(max(position), 0) FROM audit_chain_head)",
+            (VIEWS_NAME,),
         ).fetchone()
 
 
 async def wait_until_followed(settings: Settings, timeout: float = 10.0) -> int:
-    """Wait until the feed and the chain have every event of the log; return the log head."""
+    """Wait until the views, the feed and the chain have every event of the log; return the log
+    head. The projector's step applies the views and then runs the feed and the chain, which
+    read on to the head themselves: for a moment they may be ahead of the views."""
     import asyncio
     import time
 
     deadline = time.monotonic() + timeout
     while True:
-        log_head, feed, chain = published_position(settings)
-        if feed == log_head and chain == log_head:
+        log_head, views, feed, chain = published_position(settings)
+        if views == feed == chain == log_head:
             return log_head
         if time.monotonic() > deadline:
-            raise AssertionError(f"followers behind: log {log_head}, feed {feed}, chain {chain}")
+            raise AssertionError(f"followers behind: log {log_head}, views {views}, feed {feed}, chain {chain}")
         await asyncio.sleep(0.05)
 
 
@@ -161,3 +168,26 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float, what: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+def write_an_old_style_assignment(harness: Harness, template_request: str, target_request: str) -> int:
+    """Copy the stored Assigned event of ``template_request`` onto ``target_request`` as the
+    older release wrote it, straight into the log with the recorder; return its position."""
+    with psycopg.connect(harness.settings.database.conninfo()) as conn:
+        state, topic = conn.execute(
+            "SELECT state, topic FROM onestop_events WHERE originator_id = %s AND topic LIKE %s",
+            (template_request, "%Assigned"),
+        ).fetchone()
+        version = conn.execute("SELECT max(originator_version) FROM onestop_events WHERE originator_id = %s", (target_request,)).fetchone()[0]
+    import orjson
+    from eventsourcing.persistence import StoredEvent
+
+    document = orjson.loads(bytes(state))
+    document["assignee"] = "officer.old-release"
+    del document["officer"]
+    app = build_back_office(harness.settings)
+    try:
+        app.recorder.insert_events([StoredEvent(UUID(target_request), version + 1, topic, orjson.dumps(document))])
+        return app.recorder.max_notification_id()
+    finally:
+        app.close()

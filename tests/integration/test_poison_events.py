@@ -9,39 +9,15 @@ patching the fold), and then the operator runs `--retry-failed`.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-import orjson
 import psycopg
 import pytest
-from eventsourcing.persistence import StoredEvent
 
-from onestop.bootstrap import build_back_office
 from infrastructure.views.projection_failures import count_projection_failures
-from tests.integration.api_harness import OFFICER, Harness, eventually
+from tests.integration.api_harness import OFFICER, Harness, eventually, write_an_old_style_assignment
 
 pytestmark = pytest.mark.postgres
-
-
-def _write_an_old_style_assignment(harness: Harness, template_request: str, target_request: str) -> int:
-    """Copy the stored Assigned event of ``template_request`` onto ``target_request`` as the
-    older release wrote it, straight into the log with the recorder; return its position."""
-    with psycopg.connect(harness.settings.database.conninfo()) as conn:
-        state, topic = conn.execute(
-            "SELECT state, topic FROM onestop_events WHERE originator_id = %s AND topic LIKE %s",
-            (template_request, "%Assigned"),
-        ).fetchone()
-        version = conn.execute("SELECT max(originator_version) FROM onestop_events WHERE originator_id = %s", (target_request,)).fetchone()[0]
-    document = orjson.loads(bytes(state))
-    document["assignee"] = "officer.old-release"
-    del document["officer"]
-    app = build_back_office(harness.settings)
-    try:
-        app.recorder.insert_events([StoredEvent(uuid.UUID(target_request), version + 1, topic, orjson.dumps(document))])
-        return app.recorder.max_notification_id()
-    finally:
-        app.close()
 
 
 def _rows(harness: Harness, sql: str, *args: Any) -> list[tuple]:
@@ -56,7 +32,7 @@ async def test_an_event_the_views_cannot_apply_is_set_aside_the_views_go_on_and_
     response = await api.act(template["id"], "assign", {"officer": "officer.b"})
     assert response.status == 200, await response.text()
     target = await api.submit()
-    poison = _write_an_old_style_assignment(api, template["id"], target["id"])
+    poison = write_an_old_style_assignment(api, template["id"], target["id"])
     after = await api.submit()
 
     # The views went past the bad event: the request filed after it is there.
@@ -109,7 +85,7 @@ async def test_a_rebuild_lists_the_events_it_set_aside_and_retry_failed_reports_
     template = await api.submit()
     await api.act(template["id"], "assign", {"officer": "officer.b"})
     target = await api.submit()
-    poison = _write_an_old_style_assignment(api, template["id"], target["id"])
+    poison = write_an_old_style_assignment(api, template["id"], target["id"])
     last = await api.submit()
     await api.client.get(f"/v1/service-requests/{last['id']}?min_position={last['position']}", headers=OFFICER)
     assert api.projector is not None
