@@ -120,12 +120,9 @@ async def request_events(request: web.Request) -> web.Response:
     return json_response({"items": events})
 
 
-# Only the known actions: a free {action} segment would also answer POST on .../events, and
-# a 405 there would name a POST that does not exist.
-_ACTION_PATTERN = "|".join(ACTION_SCHEMAS)
-
-
-@routes.post(f"/v1/service-requests/{{id}}/{{action:{_ACTION_PATTERN}}}")
+# Any name but "events" (a GET path of its own): a POST there is 405 with Allow: GET, and an
+# unknown action is a 404 naming it.
+@routes.post("/v1/service-requests/{id}/{action:(?!events$)[^{}/]+}")
 async def act(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     if action not in ACTION_SCHEMAS:

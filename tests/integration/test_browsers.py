@@ -88,11 +88,12 @@ async def test_a_preflight_from_a_listed_origin_allows_the_method_the_headers_an
 
 
 async def test_every_route_answers_a_preflight_for_its_own_methods_from_a_listed_origin(browser_api: Harness) -> None:
-    values = {"id": str(uuid.uuid4()), "code": "MUN-SAENSUK", "action": "approve", "provider": "sim-bank", "asset": "swagger-ui.css"}
+    values = {"id": str(uuid.uuid4()), "code": "MUN-SAENSUK", "action": "approve", "provider": "sim-bank", "asset": "swagger-ui.css",
+              "national_id": "3100600445635", "tax_year": "2569", "issuer": "thaid"}
     checked = 0
     for resource in browser_api.client.app.router.resources():
         methods = {route.method for route in resource if route.method not in ("HEAD", "OPTIONS")}
-        path = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], resource.canonical)
+        path = re.sub(r"\{(\w+)(:[^}]*)?\}", lambda m: values[m.group(1)], resource.canonical)
         for method in methods:
             response = await browser_api.client.options(path, headers=preflight("http://127.0.0.1:5173", method, "authorization"))
             assert response.status == 200, f"{method} {path}: {response.status}"
