@@ -505,6 +505,8 @@ _TAG_OF_PREFIX = (
     ("/v1/streams", "integrations"), ("/v1/subscriptions", "integrations"), ("/v1/docs", "documentation"),
     ("/v1/streams", "integrations"), ("/v1/subscriptions", "integrations"), ("/v1/land-tax", "land-tax"),
 )
+# Text a query value may hold: no control characters but tab, line feed and carriage return.
+STORABLE_TEXT = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F]*$"
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
 
 
@@ -592,6 +594,11 @@ def _complete(paths: dict[str, Any]) -> None:
                 shared += [401, 403]
             if "requestBody" in operation:
                 shared += [413, 415, 422]
+            for parameter in operation.get("parameters", ()):
+                schema = parameter.get("schema", {})
+                # The query check (api/http.py) refuses control characters in any query value.
+                if parameter.get("in") == "query" and schema.get("type") == "string" and not ({"pattern", "enum", "format", "const"} & schema.keys()):
+                    parameter["schema"] = {**schema, "pattern": STORABLE_TEXT}
             if any(p.get("name") == "min_position" for p in operation.get("parameters", ())):
                 shared.append(503)  # the views did not reach min_position in time: retry after
             for status in shared:

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any, Iterator
 
 import psycopg
 import pytest
 
 from api.auth import make_token
-from tests.conftest import BLIND_INDEX_KEY, JWT_SECRET, ROOT, SECRETS_KEY, create_database, drop_database, free_port, settings_for, unavailable
+from tests.conftest import BLIND_INDEX_KEY, JWT_SECRET, ROOT, SECRETS_KEY, create_database, drop_database, free_port, settings_for
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402  (after the import check above)
@@ -37,11 +37,9 @@ BANK_SECRET = "fuzz-bank-secret"
 BUSINESS_REFUSALS = ["2xx", "401", "403", "404", "409", "412", "422", "429"]
 
 
-def _onestop() -> str:
-    script = Path(sys.executable).with_name("onestop")
-    if not script.exists():
-        unavailable(f"no onestop console script next to {sys.executable}: install the project (scripts/setup-venv.sh)")
-    return str(script)
+def _onestop() -> list[str]:
+    """The program of this checkout, as `onestop` runs it (python -m, so this tree's code runs)."""
+    return [sys.executable, "-m", "onestop.cli"]
 
 
 class Stack:
@@ -62,9 +60,11 @@ class Stack:
             "ONESTOP_BLIND_INDEX_KEY": BLIND_INDEX_KEY,
             "ONESTOP_SECRETS_KEY": SECRETS_KEY,
         }
+        # The API's log goes to a file, not a pipe nobody reads while it runs (a full pipe would stall it).
+        self.api_log = tempfile.TemporaryFile("w+")
         self.processes = [
-            subprocess.Popen([_onestop(), "api"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
-            subprocess.Popen([_onestop(), "projector"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+            subprocess.Popen([*_onestop(), "api"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.api_log, text=True),
+            subprocess.Popen([*_onestop(), "projector"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         ]
         deadline = time.monotonic() + 60
         while True:
@@ -74,7 +74,8 @@ class Stack:
             except OSError:
                 if self.processes[0].poll() is not None or time.monotonic() > deadline:
                     self.close()
-                    raise AssertionError("onestop api did not start: " + (self.processes[0].stderr.read() if self.processes[0].stderr else ""))
+                    self.api_log.seek(0)
+                    raise AssertionError("onestop api did not start: " + self.api_log.read())
                 time.sleep(0.2)
 
     def close(self) -> None:
@@ -93,7 +94,7 @@ class Stack:
 def stack(postgres_server: str) -> Iterator[Stack]:
     url = create_database(postgres_server, "onestop_fuzz")
     try:
-        subprocess.run([_onestop(), "migrate"], cwd=ROOT, env={**os.environ, "ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET},
+        subprocess.run([*_onestop(), "migrate"], cwd=ROOT, env={**os.environ, "ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET},
                        check=True, capture_output=True, timeout=120)
         running = Stack(url)
         try:
