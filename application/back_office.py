@@ -273,12 +273,14 @@ class BackOffice(OutsideResults):
         if request.status != VERIFYING:
             return Outcome(describe_request(request, payment, None), replayed=True), []
         at = self.clock.now()
-        refusal = registry_refusal(request.service, request.organization, result, bangkok_day(at))
+        day = bangkok_day(at)
+        allowance = self.allowance_rules(day, request.organization)
+        refusal = registry_refusal(request.service, request.organization, result, day, allowance, request.details)
         if refusal is None:
             registry = dict(result)
             if request.service == "welfare.elderly-allowance":
                 age = age_on(date.fromisoformat(result["birth_date"]), bangkok_day(at))
-                registry["monthly_allowance_satang"] = monthly_elderly_allowance_satang(age)
+                registry["monthly_allowance_satang"] = monthly_elderly_allowance_satang(max(age, allowance.min_age), allowance)
             request.record_verification(registry, actor, at)
             payment = self._advance(request, SERVICES[request.service], actor, "system", at) or payment
         else:
