@@ -12,6 +12,7 @@ from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.persistence import IntegrityError, Recording
 
+from application.allowance import ELDERLY_ALLOWANCE, AllowanceOffice
 from application.access import ON_BEHALF_FIELD, check_can_act, check_can_submit
 from application.commands import ACTION_SCHEMAS, RECORD_CASH_SCHEMA, SubmitCommand
 from application.errors import Forbidden, IdempotencyKeyReused, StaleVersion
@@ -41,7 +42,7 @@ def access_fields(request: ServiceRequest) -> dict[str, Any]:
     }
 
 
-class BackOffice(OutsideResults):
+class BackOffice(OutsideResults, AllowanceOffice):
     name = "OneStop"
 
     # -- submit ------------------------------------------------------------------------------
@@ -192,6 +193,10 @@ class BackOffice(OutsideResults):
             request.provide_info(body["message"], actor, channel, at, on_behalf_of_applicant=on_behalf)
         elif action == "approve":
             request.approve(body.get("note"), actor, channel, at)
+            if request.service == ELDERLY_ALLOWANCE:
+                recipient = self._register_recipient(request, actor, at)
+                if recipient is not None:
+                    changed.append(recipient)
         elif action == "complete":
             if SERVICES[request.service].fulfilment:
                 raise TransitionNotAllowed("this service is completed by the civil registry, not by hand")

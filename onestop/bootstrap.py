@@ -88,6 +88,7 @@ def build_back_office(settings: Settings, *, clock: Clock | None = None, create_
         clock=clock,
     )
     app.references = PostgresReferenceIssuer(datastore(app))
+    app.batch_lines = settings.allowance_batch_lines
     return app
 
 
@@ -120,6 +121,10 @@ def migrate(settings: Settings) -> None:
             for statement in JOBS_SCHEMA:
                 curs.execute(statement)
             for statement in integration_schema():
+                curs.execute(statement)
+            from infrastructure.allowance.register import SCHEMA_STATEMENTS as ALLOWANCE_SCHEMA
+
+            for statement in ALLOWANCE_SCHEMA:
                 curs.execute(statement)
             if settings.secrets_key is not None:
                 from infrastructure.secret_box import SecretBox, encrypt_plain_webhook_secrets
@@ -180,11 +185,19 @@ async def build_api(settings: Settings) -> web.Application:
                      health_checks=[database_health, *outside_checks], on_cleanup=[close_all],
                      bank_callback_secret=settings.bank_callback_secret, jwt_max_ttl_seconds=settings.jwt_max_ttl_seconds,
                      limits=limit_settings(settings))
-    ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes])
+    ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes, allowances_routes(read_model.pool)])
     shutdown = await add_audit_and_integrations(ctx, settings, read_model.pool)
     web_app = create_app(ctx)
     web_app.on_shutdown.extend(shutdown)
     return web_app
+
+
+def allowances_routes(pool: object) -> web.RouteTableDef:
+    """The elderly-allowance routes, reading the register view through ``pool``."""
+    from api.allowances import AllowancesApi
+    from infrastructure.allowance.register import RegisterQueries
+
+    return AllowancesApi(RegisterQueries(pool)).routes()  # type: ignore[arg-type]
 
 
 def limit_settings(settings: Settings) -> LimitSettings:
@@ -253,13 +266,20 @@ def build_job_runtime(settings: Settings) -> JobRuntime:
 
     if settings.registry_url is None or settings.bank_url is None:
         raise SettingsError("a worker needs ONESTOP_REGISTRY_URL and ONESTOP_BANK_URL")
+    from infrastructure.allowance.register import RegisterFollower
+
     app = build_back_office(settings)
+    registry = HttpCivilRegistry(settings.registry_url, timeout_seconds=settings.outside_timeout_seconds)
+    gateway = HttpPaymentGateway(settings.bank_url, settings.promptpay_biller_id, timeout_seconds=settings.outside_timeout_seconds)
     return JobRuntime(
         app=app,
-        registry=HttpCivilRegistry(settings.registry_url, timeout_seconds=settings.outside_timeout_seconds),
-        gateway=HttpPaymentGateway(settings.bank_url, settings.promptpay_biller_id, timeout_seconds=settings.outside_timeout_seconds),
+        registry=registry,
+        gateway=gateway,
         store=JobsStore(datastore(app)),
         threads=settings.worker_threads,
+        status_checks=registry,
+        transfers=gateway,
+        register=RegisterFollower(datastore(app)),
     )
 
 
@@ -287,9 +307,10 @@ def build_followers(app: BackOffice) -> list[Callable[[], object]]:
     """What the elected projector runs after each catch-up: the published feed, then the hash
     chain (each keeps its own position)."""
     from infrastructure.audit.audit_chain import ChainFollower
+    from infrastructure.allowance.register import RegisterFollower
     from infrastructure.integrations.event_feed import FeedFollower
 
-    return [FeedFollower(datastore(app)).catch_up, ChainFollower(datastore(app)).catch_up]
+    return [FeedFollower(datastore(app)).catch_up, ChainFollower(datastore(app)).catch_up, RegisterFollower(datastore(app)).catch_up]
 
 
 def webhook_agents(database_url: str, hooks: WebhookSettings) -> Callable[[], Awaitable[WebhookDeliverer]]:

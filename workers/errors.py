@@ -19,3 +19,7 @@ class UnsupportedBroker(WorkerError, ValueError):
 
 class NotDueYet(WorkerError):
     """A delayed job arrived before its time (clock skew): run it again later."""
+
+
+class OutsideCallFailedForLines(WorkerError):
+    """The bank's answer to a bulk transfer left lines unanswered: send the batch again."""
