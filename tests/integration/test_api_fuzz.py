@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from api.auth import make_token
-from tests.conftest import JWT_SECRET, ROOT, create_database, drop_database, free_port, settings_for, unavailable
+from tests.conftest import JWT_SECRET, ROOT, SECRETS_KEY, create_database, drop_database, free_port, settings_for, unavailable
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402  (after the import check above)
@@ -53,6 +53,7 @@ class Stack:
             **os.environ,
             "ONESTOP_DATABASE_URL": database_url,
             "ONESTOP_JWT_SECRET": JWT_SECRET,
+            "ONESTOP_SECRETS_KEY": SECRETS_KEY,  # `onestop api` refuses to start without it
             "ONESTOP_PORT": str(self.port),
             "ONESTOP_POOL_SIZE": "3",
             "ONESTOP_BANK_CALLBACK_SECRET": BANK_SECRET,
