@@ -178,7 +178,7 @@ def openapi_document() -> dict[str, Any]:
                     {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                     min_position,
                 ],
-                "responses": {"200": {"description": "a page", **_json({"type": "object", "properties": {"items": {"type": "array", "items": _ref("RequestState")}, "next_cursor": _NULLABLE_STR}})}, **_problems(400, 401)},
+                "responses": {"200": {"description": "a page", **_json({"type": "object", "properties": {"items": {"type": "array", "items": _ref("RequestState")}, "next_cursor": _NULLABLE_STR}})}, **_problems(400, 401, 503)},
             },
         },
         "/v1/service-requests/{id}": {"get": {
