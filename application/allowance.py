@@ -45,6 +45,7 @@ from domain.service_request import ServiceRequest
 
 ELDERLY_ALLOWANCE = "welfare.elderly-allowance"
 DEFAULT_BATCH_LINES = 1000
+SAVE_BATCHES = 10  # batches per transaction while a plan is saved
 
 
 def recipient_id(organization: str, national_id: str) -> UUID:
@@ -224,17 +225,37 @@ class AllowanceOffice(BackOfficeBase):
             for rec, (status, _, previous) in sorted(self._tally(run).outcome.items()):
                 if status == REFUSED:
                     lines.append(_line(by_id[rec], previous[3]) if rec in by_id else previous)
+        # Batches are saved a few at a time (a 200,000-line plan is tens of megabytes: one
+        # transaction of that size stalls the recorder's pipeline), and the run's Planned event
+        # last, with the recipients it ends. A plan interrupted between saves is resumed by the
+        # job's next delivery: the batches already saved are kept, and only the recipients in
+        # none of them are batched again, so nobody is paid twice or skipped.
+        saved = list(self._saved_batches(rid, attempt))
+        in_saved = {line[0] for batch in saved for line in batch.lines}
+        total = len(lines) if attempt else len(in_saved | {line[0] for line in lines})
+        lines = [line for line in lines if line[0] not in in_saved]
         batches = [
             DisbursementBatch.prepare(id=batch_id(rid, attempt, n), at=at, actor=actor, run_id=str(rid), organization=run.organization,
                                       month=run.month, value_date=run.value_date, attempt=attempt, number=n, lines=list(chunk))
-            for n, chunk in enumerate(chunks(lines, self.batch_lines))
+            for n, chunk in enumerate(chunks(lines, self.batch_lines), start=len(saved))
         ]
-        run.plan(attempt, [b.id for b in batches], len(lines), suspended, ended, actor, at)
         try:
-            self.save(run, *batches, *changed)
+            for group in chunks(batches, SAVE_BATCHES):
+                self.save(*group)
+            run.plan(attempt, [b.id for b in [*saved, *batches]], total, suspended, ended, actor, at)
+            self.save(run, *changed)
         except IntegrityError:
             return False  # planned by another worker meanwhile
         return True
+
+    def _saved_batches(self, rid: UUID, attempt: int) -> Iterable[DisbursementBatch]:
+        number = 0
+        while True:
+            try:
+                yield self.get_batch(batch_id(rid, attempt, number))
+            except NotFound:
+                return
+            number += 1
 
     def settle_batch(self, bid: UUID, results: list[list[Any]], actor: Actor) -> bool:
         """The bank's answer for one batch; False when it was recorded already."""

@@ -126,8 +126,8 @@ def catch_up_register(dsn: str) -> float:
 
 async def load_registry(url: str, people: list[dict[str, object]]) -> None:
     async with aiohttp.ClientSession() as session:
-        for start in range(0, len(people), 20_000):
-            async with session.post(f"{url}/admin/people", json={"people": people[start:start + 20_000]}) as response:
+        for start in range(0, len(people), 5_000):
+            async with session.post(f"{url}/admin/people", json={"people": people[start:start + 5_000]}) as response:
                 assert response.status == 200, await response.text()
 
 
