@@ -269,7 +269,7 @@ async def main() -> int:
         fixed = figures[large] - per_recipient * large
         print(f"\ntarget for {large:,}: <= {TARGET_SECONDS:.0f} s: {'PASS' if figures[large] <= TARGET_SECONDS else 'FAIL'}")
         print(f"extrapolated for 1,000,000 recipients: {fixed + per_recipient * 1_000_000:.0f} s "
-              f"({fixed:.1f} s fixed + {per_recipient * 1000:.2f} ms per 1,000 recipients)")
+              f"({fixed:.1f} s fixed + {per_recipient * 1_000_000:.0f} ms per 1,000 recipients)")
         print("\npeak resident memory (VmHWM):")
         for child in children:
             print(f"  {child.name:<11} {peak_rss_mb(child.proc.pid):8.0f} MB")
