@@ -182,7 +182,7 @@ def openapi_document() -> dict[str, Any]:
                     {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                     min_position,
                 ],
-                "responses": {"200": {"description": "a page", **_json({"type": "object", "properties": {"items": {"type": "array", "items": _ref("RequestState")}, "next_cursor": _NULLABLE_STR}})}, **_problems(400, 401)},
+                "responses": {"200": {"description": "a page", **_json({"type": "object", "properties": {"items": {"type": "array", "items": _ref("RequestState")}, "next_cursor": _NULLABLE_STR}})}, **_problems(400, 401, 503)},
             },
         },
         "/v1/service-requests/{id}": {"get": {
@@ -208,6 +208,7 @@ def openapi_document() -> dict[str, Any]:
     }
     _add_operations(paths)
     _add_land_tax(paths, schemas, id_param, if_match, min_position)
+    _add_allowances(paths)
     _add_audit_and_integrations(paths, schemas, id_param, idem)
     _add_personal_data(paths)
     _add_sign_in(paths)
@@ -486,6 +487,57 @@ def _add_personal_data(paths: dict[str, Any]) -> None:
     }}
 
 
+def _add_allowances(paths: dict[str, Any]) -> None:
+    """The elderly allowance: the register of recipients and the monthly runs (officers, admins)."""
+    id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+    recipient = _json({"type": "object", "required": ["id", "national_id", "organization", "status", "band_amount_satang"]})
+    run = _json({"type": "object", "required": ["id", "organization", "month", "status", "progress", "paid", "refused", "suspended",
+                                                "total_satang", "by_band"]})
+    paths["/v1/allowances/recipients"] = {"get": {
+        "summary": "Elderly-allowance recipients in id order (an officer's own organisation; admins any)",
+        "parameters": [
+            {"name": "organization", "in": "query", "schema": {"type": "string"}},
+            {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["active", "suspended", "ended"]}},
+            {"name": "band", "in": "query", "description": "the monthly amount in baht: 600, 700, 800 or 1000",
+             "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+            {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+        ],
+        "responses": {"200": {"description": "a page: items and next_cursor",
+                              **_json({"type": "object", "required": ["items", "next_cursor"]})}, **_problems(400, 401, 403)},
+    }}
+    paths["/v1/allowances/recipients/{id}"] = {"get": {
+        "summary": "One recipient: national ID, birth date, payout (masked), start month, band, status and reasons",
+        "parameters": [id_param], "responses": {"200": {"description": "the recipient", **recipient}, **_problems(401, 403, 404)},
+    }}
+    reason_body = {"required": True, **_json({"type": "object", "required": ["reason"], "additionalProperties": False,
+                                             "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}})}
+    for action, what in (("suspend", "Suspend an active recipient (not paid until resumed)"), ("resume", "Resume a suspended recipient")):
+        paths[f"/v1/allowances/recipients/{{id}}/{action}"] = {"post": {
+            "summary": what, "parameters": [id_param], "requestBody": reason_body,
+            "responses": {"200": {"description": "the recipient", **recipient}, **_problems(401, 403, 404, 409, 422)},
+        }}
+    paths["/v1/allowances/runs"] = {"post": {
+        "summary": "Start an organisation's monthly run (the current or a later month); the same organisation and month "
+                   "answers with the run already started, and sends again only the lines the bank refused",
+        "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"}}],
+        "requestBody": {"required": True, **_json({
+            "type": "object", "required": ["organization", "month"], "additionalProperties": False,
+            "properties": {"organization": {"type": "string", "minLength": 1, "maxLength": 40},
+                           "month": {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}}})},
+        "responses": {"202": {"description": "started", **run}, "200": {"description": "the run already started", **run},
+                      **_problems(400, 401, 403, 422)},
+    }}
+    paths["/v1/allowances/runs/{id}"] = {"get": {
+        "summary": "A run's progress and figures; with Accept: text/csv, its report for the Department of Local Administration",
+        "parameters": [id_param],
+        "responses": {"200": {"description": "the run", "content": {
+            "application/json": run["content"]["application/json"],
+            "text/csv": {"schema": {"type": "string"}}}}, **_problems(401, 403, 404)},
+    }}
+
+
 TAGS = {
     "catalogue": "Services, organisations and the state of the system",
     "service-requests": "Citizens' requests: file, read, act",
@@ -498,12 +550,13 @@ TAGS = {
     "documentation": "This document, and the interactive documentation over it",
     "land-tax": "Land and building tax: the tax roll, notices, the amount due, payments and warnings",
     "sign-in": "Browsers: sign in at a trusted issuer, the session, sign out",
+    "allowances": "The elderly allowance: the register of recipients and the monthly runs",
 }
 _TAG_OF_PREFIX = (
     ("/v1/service-requests", "service-requests"), ("/v1/payments", "payments"), ("/v1/payment-notifications", "bank"),
     ("/v1/organizations/{code}/", "officers"), ("/v1/jobs", "officers"), ("/v1/audit", "audit"),
     ("/v1/streams", "integrations"), ("/v1/subscriptions", "integrations"), ("/v1/docs", "documentation"),
-    ("/v1/streams", "integrations"), ("/v1/subscriptions", "integrations"), ("/v1/land-tax", "land-tax"),
+    ("/v1/land-tax", "land-tax"), ("/v1/allowances", "allowances"),
 )
 # Text a query value may hold: no control characters but tab, line feed and carriage return.
 STORABLE_TEXT = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F]*$"

@@ -13,6 +13,7 @@ from uuid import UUID, uuid4, uuid5
 from eventsourcing.persistence import IntegrityError, Recording
 
 from application.access import ON_BEHALF_FIELD, check_assurance, check_can_act, check_can_submit
+from application.allowance import ELDERLY_ALLOWANCE, AllowanceOffice
 from application.commands import ACTION_SCHEMAS, RECORD_CASH_SCHEMA, SubmitCommand
 from application.errors import IdempotencyKeyReused, StaleVersion
 from application.ids import ID_NAMESPACE
@@ -41,7 +42,7 @@ def access_fields(request: ServiceRequest) -> dict[str, Any]:
     }
 
 
-class BackOffice(LandTaxOffice, OutsideResults):
+class BackOffice(LandTaxOffice, OutsideResults, AllowanceOffice):
     name = "OneStop"
 
     # -- submit ------------------------------------------------------------------------------
@@ -195,6 +196,10 @@ class BackOffice(LandTaxOffice, OutsideResults):
             request.provide_info(body["message"], actor, channel, at, on_behalf_of_applicant=on_behalf)
         elif action == "approve":
             request.approve(body.get("note"), actor, channel, at)
+            if request.service == ELDERLY_ALLOWANCE:
+                recipient = self._register_recipient(request, actor, at)
+                if recipient is not None:
+                    changed.append(recipient)
         elif action == "complete":
             if SERVICES[request.service].fulfilment:
                 raise TransitionNotAllowed("this service is completed by the civil registry, not by hand")
@@ -292,12 +297,14 @@ class BackOffice(LandTaxOffice, OutsideResults):
             return Outcome(describe_request(request, payment, None), replayed=True), []
         at = self.clock.now()
         result = verification_facts(request.service, result)
-        refusal = registry_refusal(request.service, request.organization, result, bangkok_day(at))
+        day = bangkok_day(at)
+        allowance = self.allowance_rules(day, request.organization)
+        refusal = registry_refusal(request.service, request.organization, result, day, allowance, request.details)
         if refusal is None:
             registry = dict(result)
             if request.service == "welfare.elderly-allowance":
                 age = age_on(date.fromisoformat(result["birth_date"]), bangkok_day(at))
-                registry["monthly_allowance_satang"] = monthly_elderly_allowance_satang(age)
+                registry["monthly_allowance_satang"] = monthly_elderly_allowance_satang(max(age, allowance.min_age), allowance)
             request.record_verification(registry, actor, at)
             payment = self._advance(request, SERVICES[request.service], actor, "system", at) or payment
         else:

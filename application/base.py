@@ -3,7 +3,7 @@ NotFound when it is not there, and saving as a StaleVersion when someone else sa
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +12,7 @@ from eventsourcing.persistence import IntegrityError
 
 from application.errors import NotFound, StaleVersion
 from application.ports import Clock, ReferenceIssuer
+from domain.allowance import AllowanceRules
 from domain.catalogue import FeeSchedule
 from domain.calendar import bangkok_day
 from domain.organizations import Directory
@@ -51,6 +52,12 @@ class BackOfficeBase(Application[UUID]):
         if self.rules is None:
             return self.fees
         return self.rules.fee_schedule(bangkok_day(at))
+
+    def allowance_rules(self, day: date, organization: str | None = None) -> AllowanceRules:
+        """The elderly-allowance rules in force on ``day`` (the shipped defaults without a rule book)."""
+        if self.rules is None:
+            return AllowanceRules()
+        return self.rules.elderly_allowance(day, organization)
 
     # -- loading -----------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping
 from uuid import UUID
 
 from domain.national_id import mask_national_id
+from domain.allowance import AllowanceRun, DisbursementBatch, Recipient
 from domain.payment import Payment, UnmatchedPayment
 from domain.service_request import ServiceRequest
 
@@ -93,6 +94,18 @@ PUBLISHED_FIELDS: dict[str, FieldRules] = {
     "Payment.Expired": {"reason": TEXT},
     "Payment.Refunded": {"amount_satang": KEEP, "refund_id": TEXT, "reason": TEXT},
     "UnmatchedPayment.Recorded": {"provider": TEXT, "provider_payment_id": TEXT, "reference": TEXT, "amount_satang": KEEP},
+    # The elderly allowance: never birth dates or payout accounts, and no batch's lines.
+    "Recipient.Registered": {"organization": KEEP, "start_month": KEEP, "band_amount_satang": KEEP},
+    "Recipient.Suspended": {"reason": TEXT},
+    "Recipient.Resumed": {"reason": TEXT},
+    "Recipient.Ended": {"reason": TEXT, "last_month": KEEP},
+    "Recipient.BandChanged": {"band_amount_satang": KEEP, "month": KEEP},
+    "AllowanceRun.Started": {"organization": KEEP, "month": KEEP, "value_date": KEEP},
+    "AllowanceRun.Planned": {"attempt": KEEP, "total": KEEP, "suspended": KEEP, "ended": KEEP},
+    "AllowanceRun.RetryRequested": {"attempt": KEEP},
+    "AllowanceRun.Failed": {"reason": TEXT},
+    "DisbursementBatch.Prepared": {"run_id": KEEP, "organization": KEEP, "month": KEEP, "value_date": KEEP, "attempt": KEEP, "number": KEEP},
+    "DisbursementBatch.Settled": {},
 }
 
 # -- masking free text ---------------------------------------------------------------------------
@@ -106,7 +119,7 @@ _DIGIT_RUN = re.compile(rf"[+(]{{0,2}}\d(?:{_SEPARATORS}{{0,3}}\d)*")
 _PHONE_MIN_DIGITS = 9  # 02-123-4567; mobiles have 10 (081-234-5678), +66 81 234 5678 has 11
 _NATIONAL_ID_DIGITS = 13
 
-_AGGREGATES = (ServiceRequest, Payment, UnmatchedPayment)
+_AGGREGATES = (ServiceRequest, Payment, UnmatchedPayment, Recipient, AllowanceRun, DisbursementBatch)
 
 
 def _kebab(name: str) -> str:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Callable
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from domain.allowance import AllowanceRun, DisbursementBatch
 from domain.catalogue import SERVICES
 from domain.payment import Payment
 from domain.service_request import ServiceRequest
@@ -23,7 +24,11 @@ FULFIL = "fulfil"
 CREATE_CHARGE = "create_charge"
 EXPIRE_PAYMENT = "expire_payment"
 REFUND = "refund"
-JOB_KINDS = (VERIFY_APPLICANT, FULFIL, CREATE_CHARGE, EXPIRE_PAYMENT, REFUND)
+# The elderly-allowance run: plan (the registry's bulk check, then every batch), and pay one batch.
+ALLOWANCE_PLAN = "allowance_plan"
+ALLOWANCE_PAY = "allowance_pay"
+ALLOWANCE_KINDS = (ALLOWANCE_PLAN, ALLOWANCE_PAY)
+JOB_KINDS = (VERIFY_APPLICANT, FULFIL, CREATE_CHARGE, EXPIRE_PAYMENT, REFUND, *ALLOWANCE_KINDS)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,15 @@ def jobs_for(event: Any, service_of: Callable[[UUID], str]) -> list[Job]:
             Job(job_id(CREATE_CHARGE, aggregate_id, version), CREATE_CHARGE, event.request_id, aggregate_id),
             Job(job_id(EXPIRE_PAYMENT, aggregate_id, version), EXPIRE_PAYMENT, event.request_id, aggregate_id, run_at=event.expires_at),
         ]
+    if isinstance(event, AllowanceRun.Started):
+        facts = (("attempt", "0"), ("organization", event.organization), ("run_id", str(aggregate_id)))
+        return [Job(job_id(ALLOWANCE_PLAN, aggregate_id, version), ALLOWANCE_PLAN, None, None, facts=facts)]
+    if isinstance(event, AllowanceRun.RetryRequested):
+        facts = (("attempt", str(event.attempt)), ("run_id", str(aggregate_id)))
+        return [Job(job_id(ALLOWANCE_PLAN, aggregate_id, version), ALLOWANCE_PLAN, None, None, facts=facts)]
+    if isinstance(event, DisbursementBatch.Prepared):
+        facts = (("batch_id", str(aggregate_id)), ("organization", event.organization), ("run_id", event.run_id))
+        return [Job(job_id(ALLOWANCE_PAY, aggregate_id, version), ALLOWANCE_PAY, None, None, facts=facts)]
     if isinstance(event, Payment.ReceivedAfterExpiry):
         return [Job(job_id(REFUND, aggregate_id, version), REFUND, None, aggregate_id)]
     return []

@@ -26,7 +26,10 @@ from domain.service_request import APPROVED, ServiceRequest
 # out, whatever the registry sends.
 VERIFICATION_FIELDS = ("found", "alive", "reason", "house_id", "organization")
 # The birth date only where the age decides (the elderly allowance).
-VERIFICATION_FIELDS_BY_SERVICE = {"welfare.elderly-allowance": ("birth_date",)}
+# The birth date and the facts the allowance's eligibility criteria read (rules file
+# [[elderly_allowance_criterion]]) only where they decide (the elderly allowance).
+VERIFICATION_FIELDS_BY_SERVICE = {"welfare.elderly-allowance": ("birth_date", "nationality", "state_pension", "regular_state_pay",
+                                                                "in_state_care", "annual_income_baht")}
 HOUSE_FIELDS = ("house_id", "organization")
 FULFILMENT_FIELDS = ("move_id", "to_house_id", "house_id", "document_ref")
 

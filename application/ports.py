@@ -432,3 +432,45 @@ class SignInClient(abc.ABC):
     @abc.abstractmethod
     async def exchange(self, issuer: str, *, code: str, redirect_uri: str, code_verifier: str, nonce: str) -> VerifiedToken:
         """Redeem the code and verify the ID token; ``SignInFailed`` or ``InvalidToken`` otherwise."""
+
+
+# -- elderly allowance ----------------------------------------------------------------------------
+
+
+class RegistryBatch(abc.ABC):
+    """The civil registry's bulk status check, for the monthly allowance run."""
+
+    @abc.abstractmethod
+    async def people_status(self, national_ids: list[str]) -> list[dict[str, Any]]:
+        """One answer per ID: ``{national_id, found, alive, died_on, organization, moved_on}``."""
+
+
+class BulkTransfers(abc.ABC):
+    """The bank's bulk transfers (payments out, value-dated)."""
+
+    @abc.abstractmethod
+    async def bulk_transfer(self, value_date: str, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send ``lines`` (``{key, amount_satang, kind, account, reference}``); one answer per line,
+        ``{key, status: paid | refused, reason, transfer_id}``. A key already paid is answered as
+        before and not paid again."""
+
+
+class AllowanceRegister(abc.ABC):
+    """The register of recipients as a view, for the run (synchronous, in workers)."""
+
+    @abc.abstractmethod
+    def catch_up(self) -> int:
+        """Bring the view up to the end of the log; the number of events applied."""
+
+    @abc.abstractmethod
+    def recipients(self, organization: str) -> list[dict[str, Any]]:
+        """The organisation's recipients that are not ended, with ``id, national_id, birth_date,
+        payout, start_month, band_amount_satang, status``."""
+
+
+class AllowanceQueries(abc.ABC):
+    """Officers' reads of the register (asynchronous, in the API)."""
+
+    @abc.abstractmethod
+    async def list_recipients(self, filters: dict[str, Any], limit: int, after: str | None) -> list[dict[str, Any]]:
+        """Recipients in id order after the cursor, narrowed by organisation, status and band."""

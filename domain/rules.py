@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Iterable, Mapping, Sequence, TypeVar
 
+from domain.allowance import AllowanceError, AllowanceRules, Criterion, check_rules as check_allowance_rules
 from domain.catalogue import FeeSchedule
 from domain.errors import DomainError
 from domain.land_tax import LAND_USES, LandTaxRates, TaxYearCalendar
@@ -94,7 +95,21 @@ class AmountEntry:
     value: int
 
 
-_E = TypeVar("_E", LandTaxEntry, CalendarEntry, ReductionEntry, HotelFeeEntry, AmountEntry)
+@dataclass(frozen=True)
+class AllowanceEntry:
+    """The elderly allowance's bands, dates and moves rule (the criteria are entries of their own)."""
+
+    dated: Dated
+    rules: AllowanceRules
+
+
+@dataclass(frozen=True)
+class CriterionEntry:
+    dated: Dated
+    criterion: Criterion
+
+
+_E = TypeVar("_E", LandTaxEntry, CalendarEntry, ReductionEntry, HotelFeeEntry, AmountEntry, AllowanceEntry)
 
 
 def _in_force(entries: Iterable[_E], on: date, organization: str | None = None) -> _E | None:
@@ -121,6 +136,8 @@ class RuleBook:
     certified_copies: Sequence[AmountEntry] = ()
     flyer_permits: Sequence[AmountEntry] = ()
     payment_validity: Sequence[AmountEntry] = ()
+    allowance: Sequence[AllowanceEntry] = ()
+    allowance_criteria: Sequence[CriterionEntry] = ()
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -153,6 +170,17 @@ class RuleBook:
         if entry is None:
             raise RulesError("hotel_fee", f"no hotel fee for {organization} on {on.isoformat()}")
         return entry
+
+    def elderly_allowance(self, on: date, organization: str | None = None) -> AllowanceRules:
+        """The elderly-allowance rules in force on ``on``, with every criterion that has taken
+        effect by then (each criterion applies from its own date)."""
+        from dataclasses import replace
+
+        entry = _in_force(self.allowance, on, organization)
+        rules = entry.rules if entry is not None else AllowanceRules()
+        criteria = tuple(c.criterion for c in self.allowance_criteria
+                         if c.dated.organization in (ANY_ORGANIZATION, organization))
+        return replace(rules, criteria=criteria)
 
     def certified_copy_fee(self, document: str, on: date) -> int:
         entry = _in_force([e for e in self.certified_copies if e.key == document], on)
@@ -248,6 +276,11 @@ def check_ceilings(book: RuleBook) -> None:
         name = c.dated.name or f"land_tax.calendar {cal.tax_year}"
         if list(cal.instalment_dates) != sorted(cal.instalment_dates) or cal.instalment_dates[0] < cal.due_date.replace(day=1):
             raise RulesError(name, "instalment dates must rise and not come before the due month")
+    for a in book.allowance:
+        try:
+            check_allowance_rules(a.dated.name or "elderly_allowance", a.rules)
+        except AllowanceError as error:
+            raise RulesError(a.dated.name or "elderly_allowance", str(error).partition(": ")[2]) from None
     for group, entries in (("certified_copy", book.certified_copies), ("flyer_permit", book.flyer_permits), ("payment_validity", book.payment_validity)):
         for a in entries:
             if a.value <= 0:

@@ -93,6 +93,7 @@ def build_back_office(settings: Settings, *, clock: Clock | None = None, create_
         clock=clock,
     )
     app.references = PostgresReferenceIssuer(datastore(app))
+    app.batch_lines = settings.allowance_batch_lines
     return app
 
 
@@ -127,6 +128,10 @@ def migrate(settings: Settings) -> None:
             for statement in integration_schema():
                 curs.execute(statement)
             for statement in identity_schema():
+                curs.execute(statement)
+            from infrastructure.allowance.register import SCHEMA_STATEMENTS as ALLOWANCE_SCHEMA
+
+            for statement in ALLOWANCE_SCHEMA:
                 curs.execute(statement)
             if settings.secrets_key is not None:
                 from infrastructure.secret_box import SecretBox, encrypt_plain_webhook_secrets
@@ -190,7 +195,7 @@ async def build_api(settings: Settings) -> web.Application:
     from infrastructure.eventstore.follower_status import FollowerWatch
 
     ctx.followers = FollowerWatch(read_model.pool, stall_seconds=settings.stall_seconds)
-    ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes])
+    ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes, allowances_routes(read_model.pool)])
     add_personal_data(ctx, settings, read_model.pool)
     from infrastructure.land_tax.views import PostgresLandTaxViews
 
@@ -237,6 +242,14 @@ def add_identity(ctx: ApiContext, settings: Settings, pool: object) -> None:
     ctx.extra_routes.append(signin.routes)
     if verifier is not None:
         ctx.on_cleanup.insert(0, verifier.close)
+
+
+def allowances_routes(pool: object) -> web.RouteTableDef:
+    """The elderly-allowance routes, reading the register view through ``pool``."""
+    from api.allowances import AllowancesApi
+    from infrastructure.allowance.register import RegisterQueries
+
+    return AllowancesApi(RegisterQueries(pool)).routes()  # type: ignore[arg-type]
 
 
 def limit_settings(settings: Settings) -> LimitSettings:
@@ -307,15 +320,21 @@ def build_job_runtime(settings: Settings, *, pool_max: int | None = None) -> Job
     if settings.registry_url is None or settings.bank_url is None:
         raise SettingsError("a worker needs ONESTOP_REGISTRY_URL and ONESTOP_BANK_URL")
     from onestop.connection_budget import worker_pool
+    from infrastructure.allowance.register import RegisterFollower
 
     app = build_back_office(settings, pool_max=pool_max or worker_pool(settings))
+    registry = HttpCivilRegistry(settings.registry_url, timeout_seconds=settings.outside_timeout_seconds)
+    gateway = HttpPaymentGateway(settings.bank_url, settings.promptpay_biller_id, timeout_seconds=settings.outside_timeout_seconds)
     return JobRuntime(
         app=app,
-        registry=HttpCivilRegistry(settings.registry_url, timeout_seconds=settings.outside_timeout_seconds),
-        gateway=HttpPaymentGateway(settings.bank_url, settings.promptpay_biller_id, timeout_seconds=settings.outside_timeout_seconds),
+        registry=registry,
+        gateway=gateway,
         store=JobsStore(datastore(app)),
         threads=settings.worker_threads,
         database_marker=database_marker(settings),
+        status_checks=registry,
+        transfers=gateway,
+        register=RegisterFollower(datastore(app)),
     )
 
 
@@ -386,9 +405,10 @@ def build_followers(app: BackOffice) -> list[Callable[[], object]]:
     """What the elected projector runs after each catch-up: the published feed, then the hash
     chain (each keeps its own position)."""
     from infrastructure.audit.audit_chain import ChainFollower
+    from infrastructure.allowance.register import RegisterFollower
     from infrastructure.integrations.event_feed import FeedFollower
 
-    return [FeedFollower(datastore(app)).catch_up, ChainFollower(datastore(app)).catch_up]
+    return [FeedFollower(datastore(app)).catch_up, ChainFollower(datastore(app)).catch_up, RegisterFollower(datastore(app)).catch_up]
 
 
 def webhook_agents(database_url: str, hooks: WebhookSettings, *, pool_size: int = 2) -> Callable[[], Awaitable[WebhookDeliverer]]:

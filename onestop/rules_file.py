@@ -14,10 +14,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from domain.allowance import MOVED_RULES, OPERATORS, AllowanceRules, Criterion
 from domain.land_tax import LAND_USES, LandTaxRates, TaxYearCalendar
 from domain.rules import (
     ANY_ORGANIZATION,
+    AllowanceEntry,
     AmountEntry,
+    CriterionEntry,
     CalendarEntry,
     Dated,
     HotelFeeEntry,
@@ -28,7 +31,8 @@ from domain.rules import (
 )
 
 DEFAULT_RULES_FILE = Path(__file__).with_name("rules.toml")
-TOP_LEVEL = {"land_tax", "hotel_fee", "certified_copy", "flyer_permit", "payment_validity"}
+TOP_LEVEL = {"land_tax", "hotel_fee", "certified_copy", "flyer_permit", "payment_validity", "elderly_allowance",
+             "elderly_allowance_criterion"}
 SATANG_PER_BAHT = 100
 
 
@@ -119,6 +123,50 @@ def _land_tax(book: dict[str, list[Any]], raw: Any) -> None:
                                                  None if uses is None else frozenset(uses)))
 
 
+def _allowance(name: str, raw: dict[str, Any]) -> AllowanceEntry:
+    dated = _dated(name, raw)
+    bands_raw = raw.get("bands")
+    if not isinstance(bands_raw, list) or not bands_raw or not all(isinstance(b, dict) for b in bands_raw):
+        raise RulesError(name, "bands must be a list of {from_age, baht}")
+    bands = tuple((_int(f"{name} bands", b, "from_age"), _int(f"{name} bands", b, "baht") * SATANG_PER_BAHT) for b in bands_raw)
+    counted = str(raw.get("age_counted_on", "09-01"))
+    try:
+        counted_on = (int(counted[:2]), int(counted[3:5]))
+        date(2000, *counted_on)
+    except ValueError:
+        raise RulesError(name, "age_counted_on must be MM-DD such as 09-01") from None
+    moved = str(raw.get("moved_paid_until", "fiscal-year-end"))
+    if moved not in MOVED_RULES:
+        raise RulesError(name, f"moved_paid_until must be one of {', '.join(MOVED_RULES)}")
+    rules = AllowanceRules(
+        bands=bands, counted_on=counted_on,
+        register_years_ahead=_int(name, raw, "register_years_ahead") if "register_years_ahead" in raw else 1,
+        payment_day=_int(name, raw, "payment_day") if "payment_day" in raw else 10,
+        moved_paid_until=moved, paid_through_death_month=bool(raw.get("paid_through_death_month", True)),
+    )
+    return AllowanceEntry(dated, rules)
+
+
+def _criterion(name: str, raw: dict[str, Any]) -> CriterionEntry:
+    dated = _dated(name, raw)
+    for key in ("code", "fact", "reason"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise RulesError(name, f"{key} is required")
+    if raw.get("operator") not in OPERATORS:
+        raise RulesError(name, f"operator must be one of {', '.join(OPERATORS)}")
+    if "value" not in raw:
+        raise RulesError(name, "value is required")
+    when_missing = raw.get("when_missing", "pass")
+    if when_missing not in ("pass", "refuse"):
+        raise RulesError(name, "when_missing must be pass or refuse")
+    until = raw.get("until")
+    if until is not None and not isinstance(until, date):
+        raise RulesError(name, "until must be a date")
+    criterion = Criterion(raw["code"], raw["fact"], raw["operator"], raw["value"], raw["reason"], when_missing,
+                          dated.effective_from, until)
+    return CriterionEntry(dated, criterion)
+
+
 def parse_rules(text: str, origin: str = "rules file") -> RuleBook:
     """Parse and check a rules file's text. Raises `RulesError` naming the bad entry."""
     try:
@@ -146,7 +194,10 @@ def parse_rules(text: str, origin: str = "rules file") -> RuleBook:
     for i, v in enumerate(data.get("payment_validity", [])):
         name = f"payment_validity[{i}]"
         book["payment_validity"].append(AmountEntry(_dated(name, v), "", _int(name, v, "hours")))
+    allowance = tuple(_allowance(f"elderly_allowance[{i}]", a) for i, a in enumerate(data.get("elderly_allowance", [])))
+    criteria = tuple(_criterion(f"elderly_allowance_criterion[{i}]", c) for i, c in enumerate(data.get("elderly_allowance_criterion", [])))
     return RuleBook(
+        allowance=allowance, allowance_criteria=criteria,
         land_tax=tuple(book["land_tax"]), calendars=tuple(book["calendars"]), reductions=tuple(book["reductions"]),
         hotel_fees=tuple(book["hotel_fees"]), certified_copies=tuple(book["certified_copies"]),
         flyer_permits=tuple(book["flyer_permits"]), payment_validity=tuple(book["payment_validity"]),

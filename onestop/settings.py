@@ -74,6 +74,7 @@ class Settings:
     worker_threads: int = 16
     # Empty: derived from the database (infrastructure.jobs.database_identity.jobs_queue).
     jobs_queue: str = ""
+    allowance_batch_lines: int = 1000  # disbursements per bank bulk transfer (and per batch event)
     # Webhook retry schedule (seconds after the first attempt), and live-stream heartbeats.
     webhook_schedule: tuple[float, ...] = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
     webhook_timeout_seconds: float = 10.0
@@ -168,7 +169,7 @@ class Settings:
             raise SettingsError("ONESTOP_PROMPTPAY_BILLER_ID must be 15 digits (13-digit tax ID + 2-digit suffix)")
         numbers: dict[str, float] = {}
         for name, default in (("PORT", 8080), ("POOL_SIZE", 4), ("JOB_MAX_RETRIES", 8), ("JOB_MIN_BACKOFF_MS", 1000),
-                              ("JOB_MAX_BACKOFF_MS", 300_000), ("OUTSIDE_TIMEOUT_SECONDS", 10), ("WORKER_THREADS", 16),
+                              ("JOB_MAX_BACKOFF_MS", 300_000), ("OUTSIDE_TIMEOUT_SECONDS", 10), ("WORKER_THREADS", 16), ("ALLOWANCE_BATCH_LINES", 1000),
                               ("WEBHOOK_TIMEOUT_SECONDS", 10), ("WEBHOOK_STRANDED_SECONDS", 60), ("WEBHOOK_SWEEP_SECONDS", 5),
                               ("SSE_HEARTBEAT_SECONDS", 15), ("JWT_MAX_TTL", 43_200), ("RATE_SUBJECT_PER_SECOND", 20), ("RATE_SUBJECT_BURST", 40),
                               ("RATE_IP_PER_SECOND", 50), ("RATE_IP_BURST", 100), ("RATE_NOTICE_PER_SECOND", 200),
@@ -250,6 +251,7 @@ class Settings:
             job_max_backoff_ms=int(numbers["JOB_MAX_BACKOFF_MS"]),
             outside_timeout_seconds=numbers["OUTSIDE_TIMEOUT_SECONDS"],
             worker_threads=max(1, int(numbers["WORKER_THREADS"])),
+            allowance_batch_lines=min(5000, max(1, int(numbers["ALLOWANCE_BATCH_LINES"]))),
             jobs_queue=env.get("ONESTOP_JOBS_QUEUE") or "",
             webhook_schedule=schedule,
             webhook_timeout_seconds=numbers["WEBHOOK_TIMEOUT_SECONDS"],

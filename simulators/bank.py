@@ -95,7 +95,9 @@ class Bank:
         # IDs carry a per-process tag so that a restarted simulator never reuses a payment ID
         # that the receiver has already stored (it would be dropped as a duplicate).
         self.tag = f"{secrets.randbelow(10**6):06d}"
-        self.counters = {"CHG": 0, "PAY": 0, "RFD": 0, "NTC": 0}
+        self.counters = {"CHG": 0, "PAY": 0, "RFD": 0, "NTC": 0, "TRF": 0}
+        # Bulk transfers out (allowances), by idempotency key: a paid key is never paid again.
+        self.transfers: dict[str, dict[str, Any]] = {}
         self.charges: dict[str, dict[str, Any]] = {}
         self.payments: list[dict[str, Any]] = []
         self.refunds: list[dict[str, Any]] = []
@@ -452,6 +454,57 @@ async def put_delivery(request: web.Request) -> web.Response:
     return json_response(_delivery_view(bank))
 
 
+CLOSED_ACCOUNT_PREFIX = "999"
+MAX_TRANSFER_LINES = 5_000
+
+
+def _check_transfer_line(line: Any) -> tuple[str, int, str, str]:
+    if not isinstance(line, dict):
+        raise bad_request("each line is an object")
+    key, amount, kind, account = line.get("key"), line.get("amount_satang"), line.get("kind"), line.get("account")
+    if not isinstance(key, str) or not 1 <= len(key) <= 255:
+        raise bad_request("lines[].key must be a string of 1 to 255 characters")
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise bad_request("lines[].amount_satang must be a positive integer")
+    if kind not in ("bank", "promptpay") or not isinstance(account, str) or not account.isdigit():
+        raise bad_request("lines[].kind must be bank or promptpay, with a numeric account")
+    return key, amount, kind, account
+
+
+def _transfer_line(bank: Bank, value_date: str, key: str, amount: int, kind: str, account: str) -> dict[str, Any]:
+    done = bank.transfers.get(key)
+    if done is not None and done["status"] == "paid":
+        bank.sim.duplicate_keys += 1
+        return {**done, "duplicate": True}
+    if kind == "bank" and account.startswith(CLOSED_ACCOUNT_PREFIX):
+        answer = {"key": key, "status": "refused", "reason": "account closed", "transfer_id": None}
+    else:
+        answer = {"key": key, "status": "paid", "reason": None, "transfer_id": bank.new_id("TRF"), "value_date": value_date,
+                  "amount_satang": amount}
+        bank.sim.record_effect("allowance_transfer", key)
+    bank.transfers[key] = answer
+    return answer
+
+
+async def post_bulk_transfer(request: web.Request) -> web.Response:
+    """POST /transfers/bulk {value_date, lines: [{key, amount_satang, kind, account, reference}]}:
+    value-dated transfers out, answered per line: paid, or refused with a reason (a bank account
+    starting with 999 is closed). Each line's key is its idempotency key: a key already paid is
+    answered as before (``duplicate``) and not paid again; a refused key may be tried again."""
+    bank = _bank(request)
+    body = await read_json_object(request)
+    value_date = body.get("value_date")
+    try:
+        date.fromisoformat(value_date)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise bad_request("value_date must be a date such as 2027-01-10") from None
+    lines = body.get("lines")
+    if not isinstance(lines, list) or not 1 <= len(lines) <= MAX_TRANSFER_LINES:
+        raise bad_request(f"lines must be a list of 1 to {MAX_TRANSFER_LINES} transfers")
+    checked = [_check_transfer_line(line) for line in lines]  # all or nothing: a bad line pays nobody
+    return json_response({"lines": [_transfer_line(bank, value_date, *line) for line in checked]})
+
+
 def build_bank_app(
     *,
     seed: int = 42,
@@ -491,6 +544,7 @@ def build_bank_app(
     app.router.add_post("/refunds", post_refund)
     app.router.add_get("/refunds", get_refunds)
     app.router.add_post("/pay", post_pay)
+    app.router.add_post("/transfers/bulk", post_bulk_transfer)
     app.router.add_get("/payments", get_payments)
     app.router.add_get("/settlements/{day}", get_settlement)
     app.router.add_get("/admin/notices", get_notices)

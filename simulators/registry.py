@@ -128,6 +128,7 @@ class Registry:
         }
         person["house_id"] = to_house_id
         person["organization"] = house["organization"]
+        person["moved_on"] = move["move_date"]
         self.moves.append(move)
         return json_response(move, status=201)
 
@@ -216,7 +217,20 @@ class Registry:
         )
 
 
+    def status(self, national_id: str) -> dict[str, Any]:
+        """What the bulk status check says of one person: alive or dead (and when), and the
+        organisation of their house registration (and when they last moved)."""
+        person = self.data.people.get(national_id)
+        if person is None:
+            return {"national_id": national_id, "found": False, "alive": None, "died_on": None, "organization": None, "moved_on": None}
+        return {
+            "national_id": national_id, "found": True, "alive": person["alive"], "died_on": person.get("died_on"),
+            "organization": person["organization"], "moved_on": person.get("moved_on"),
+        }
+
+
 REGISTRY = web.AppKey("registry", Registry)
+MAX_STATUS_BATCH = 10_000
 
 
 def _registry(request: web.Request) -> Registry:
@@ -318,6 +332,42 @@ async def post_verification(request: web.Request) -> web.Response:
     return reg.sim.once(request, "verification", lambda: reg.verify(national_id))
 
 
+async def post_people_status(request: web.Request) -> web.Response:
+    """POST /people/status {national_ids: [...]} (at most 10,000): deaths and moves in bulk, for
+    the monthly allowance run. A read: no idempotency key needed."""
+    reg = _registry(request)
+    body = await read_json_object(request)
+    ids = body.get("national_ids")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_STATUS_BATCH:
+        raise bad_request(f"national_ids must be a list of 1 to {MAX_STATUS_BATCH} national IDs")
+    checked = [_national_id(i, "national_ids[]") for i in ids]
+    reg.sim.record_effect("status_check", f"batch:{reg.sim.calls}")
+    return json_response({"people": [reg.status(i) for i in checked]})
+
+
+async def post_admin_people(request: web.Request) -> web.Response:
+    """POST /admin/people {people: [{national_id, birth_date, organization, house_id?, alive?,
+    died_on?, moved_on?}]}: add or change people (tests and benchmarks seed the registry)."""
+    reg = _registry(request)
+    body = await read_json_object(request)
+    people = body.get("people")
+    if not isinstance(people, list):
+        raise bad_request("people must be a list")
+    for p in people:
+        if not isinstance(p, dict):
+            raise bad_request("each person is an object")
+        nid = _national_id(p.get("national_id"), "people[].national_id")
+        current = reg.data.people.get(nid, {
+            "national_id": nid, "first_name_th": "ทดสอบ", "last_name_th": "ระบบ", "first_name_en": "Test", "last_name_en": "System",
+            "sex": "female", "house_id": None, "alive": True, "died_on": None,
+        })
+        current.update({k: p[k] for k in ("birth_date", "organization", "house_id", "alive", "died_on", "moved_on") if k in p})
+        if not current.get("birth_date") or not current.get("organization"):
+            raise bad_request("a new person needs birth_date and organization")
+        reg.data.people[nid] = current
+    return json_response({"count": len(people)})
+
+
 def build_registry_app(*, seed: int = 42, faults: Faults | None = None) -> web.Application:
     """The civil-registry simulator as an aiohttp app, with data generated from ``seed``."""
     sim = Simulator(name="civil registry", seed=seed, faults=faults or Faults())
@@ -331,4 +381,6 @@ def build_registry_app(*, seed: int = 42, faults: Faults | None = None) -> web.A
     app.router.add_post("/house-numbers", post_house_number)
     app.router.add_post("/certified-copies", post_certified_copy)
     app.router.add_post("/verifications", post_verification)
+    app.router.add_post("/people/status", post_people_status)
+    app.router.add_post("/admin/people", post_admin_people)
     return app

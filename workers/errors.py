@@ -23,3 +23,7 @@ class NotDueYet(WorkerError):
 
 class ForeignJob(WorkerError):
     """A job this worker's database does not know (another stack's message on a shared broker): dead-lettered, never done."""
+
+
+class OutsideCallFailedForLines(WorkerError):
+    """The bank's answer to a bulk transfer left lines unanswered: send the batch again."""

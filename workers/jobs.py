@@ -12,15 +12,17 @@ from functools import partial
 from typing import Any, Awaitable, Callable
 from uuid import UUID
 
+from application.allowance import transfer_key
 from application.back_office import BackOffice
 from application.errors import NotFound, OutsideCallRefused
-from application.jobs import Job
-from application.ports import CivilRegistry, JobsLedger, PaymentGateway
+from application.jobs import Job, ALLOWANCE_KINDS
+from application.ports import CivilRegistry, JobsLedger, PaymentGateway, AllowanceRegister, BulkTransfers, RegistryBatch
+from domain.allowance import chunks
 from domain.actors import Actor
 from domain.catalogue import SERVICES
 from domain.payment import AWAITING_PAYMENT
 from domain.service_request import APPROVED, VERIFYING
-from workers.errors import ForeignJob, NotDueYet
+from workers.errors import ForeignJob, NotDueYet, OutsideCallFailedForLines
 
 log = logging.getLogger("onestop.worker")
 WORKER = Actor(sub="onestop-worker", role="system")
@@ -36,6 +38,12 @@ class JobRuntime:
     # This worker's database (infrastructure.jobs.database_identity.database_marker); messages
     # marked for another are refused.
     database_marker: str = ""
+    # The elderly-allowance run: the registry's bulk status check, the bank's bulk transfers,
+    # and the register view the run reads.
+    status_checks: RegistryBatch | None = None
+    transfers: BulkTransfers | None = None
+    register: AllowanceRegister | None = None
+    status_batch: int = 5000
     _executor: ThreadPoolExecutor | None = field(default=None, init=False)
     _done: list[Job] = field(default_factory=list, init=False)
     _flusher: asyncio.Future[None] | None = field(default=None, init=False)
@@ -105,6 +113,9 @@ class JobRuntime:
     async def give_up(self, job: Job, reason: str) -> None:
         """Retries ran out (or the outside system refused): record it where officers see it."""
         await self._call(self.store.fail, job, reason)
+        if job.kind in ALLOWANCE_KINDS:
+            await self._call(self.app.fail_run, UUID(dict(job.facts)["run_id"]), f"{job.kind}: {reason[:480]}", WORKER)
+            return
         request_id = job.request_id
         if request_id is None and job.payment_id is not None:
             request_id = (await self._call(self.app.get_payment, job.payment_id)).request_id
@@ -190,6 +201,49 @@ class JobRuntime:
         reason = "paid after the payment expired"
         refund = await self.gateway.refund(payment.reference, payment.paid_amount_satang, reason, str(job.id))
         await self._call(self.app.record_refund, payment.id, refund["refund_id"], reason, WORKER)
+
+    async def _allowance_plan(self, job: Job) -> None:
+        """Ask the registry about every recipient in bulk, then save the run's plan and batches."""
+        facts = dict(job.facts)
+        rid, attempt = UUID(facts["run_id"]), int(facts["attempt"])
+        run = await self._call(self.app.get_run, rid)
+        if attempt in run.planned_attempts or run.failure is not None:
+            return
+        assert self.register is not None and self.status_checks is not None, "the allowance ports are not configured"
+        # The view must hold every recipient registered before the run started: bring it up to
+        # the end of the log (the run's Started event is already in it, or this job would not exist).
+        await self._call(self.register.catch_up)
+        rows = await self._call(self.register.recipients, run.organization)
+        statuses: dict[str, Any] = {}
+        if attempt == 0 and rows:
+            ids = [row["national_id"] for row in rows]
+            gate = asyncio.Semaphore(4)
+
+            async def check(chunk: list[str]) -> list[dict[str, Any]]:
+                async with gate:
+                    return await self.status_checks.people_status(chunk)  # type: ignore[union-attr]
+
+            answers = await asyncio.gather(*(check(list(c)) for c in chunks(ids, self.status_batch)))
+            statuses = {a["national_id"]: a for answer in answers for a in answer}
+        await self._call(self.app.plan_run, rid, attempt, rows, statuses, WORKER)
+
+    async def _allowance_pay(self, job: Job) -> None:
+        """Send one batch to the bank and record its answer per line."""
+        bid = UUID(dict(job.facts)["batch_id"])
+        batch = await self._call(self.app.get_batch, bid)
+        if batch.settled:
+            return
+        assert self.transfers is not None, "the bank's bulk transfers are not configured"
+        keys = [transfer_key(line[0], batch.month) for line in batch.lines]
+        lines = [{"key": key, "amount_satang": line[3], "kind": line[4], "account": line[5], "reference": f"OSA{batch.month.replace('-', '')}"}
+                 for key, line in zip(keys, batch.lines)]
+        answers = {a["key"]: a for a in await self.transfers.bulk_transfer(batch.value_date, lines)}
+        missing = [k for k in keys if k not in answers]
+        if missing:
+            raise OutsideCallFailedForLines(f"the bank did not answer {len(missing)} lines of batch {bid}")
+        results = [[line[0], answers[key]["status"], answers[key].get("reason"), answers[key].get("transfer_id")]
+                   for key, line in zip(keys, batch.lines)]
+        await self._call(self.app.settle_batch, bid, results, WORKER)
 
 
 def job_from_message(job_id: str, kind: str, request_id: str | None, payment_id: str | None, facts: dict[str, str] | None = None) -> Job:

@@ -38,7 +38,8 @@ ORGANIZATIONS_TABLE = "aggregate_organizations"
 # NOTIFYed with the feed's new position in the transaction that writes it.
 FEED_CHANNEL = "onestop_feed"
 # The events that name their aggregate's organisation.
-_NAMES_ORGANIZATION = frozenset({"ServiceRequest.Submitted", "Payment.Opened"})
+_NAMES_ORGANIZATION = frozenset({"ServiceRequest.Submitted", "Payment.Opened", "Recipient.Registered", "AllowanceRun.Started",
+                                 "DisbursementBatch.Prepared"})
 _CACHE_LIMIT = 200_000
 
 SCHEMA_STATEMENTS = [

@@ -20,7 +20,8 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 
 from application.back_office import BackOffice
-from application.jobs import EXPIRE_PAYMENT, VERIFY_APPLICANT, Job, jobs_for
+from application.jobs import EXPIRE_PAYMENT, VERIFY_APPLICANT, Job, jobs_for, ALLOWANCE_KINDS
+from domain.allowance import AllowanceRun, DisbursementBatch
 from domain.payment import Payment
 from domain.service_request import ServiceRequest
 from infrastructure.jobs.jobs_store import JobsStore
@@ -36,6 +37,7 @@ TOPICS = [get_topic(cls) for cls in (
     # Submitted needs no job, but carries the service and organisation later events need.
     ServiceRequest.Submitted, ServiceRequest.VerificationStarted, ServiceRequest.Approved, ServiceRequest.RetryRequested,
     Payment.Opened, Payment.ReceivedAfterExpiry,
+    AllowanceRun.Started, AllowanceRun.RetryRequested, DisbursementBatch.Prepared,
 )]
 
 # send(job, delay_ms) puts one message on the broker, with the job's message id.
@@ -80,7 +82,9 @@ class Dispatcher:
         found = jobs_for(event, lambda rid: self._request_context(rid)[0])
         result = []
         for job in found:
-            if job.request_id is not None:
+            if job.kind in ALLOWANCE_KINDS:
+                org = dict(job.facts).get("organization")
+            elif job.request_id is not None:
                 org = self._request_context(job.request_id)[1]
                 if job.kind == VERIFY_APPLICANT and job.request_id in self._facts:
                     job = replace(job, facts=self._facts.pop(job.request_id))

@@ -16,7 +16,7 @@ import orjson
 from yarl import URL
 
 from application.errors import OutsideCallFailed, OutsideCallRefused
-from application.ports import CivilRegistry, PaymentGateway
+from application.ports import BulkTransfers, CivilRegistry, PaymentGateway, RegistryBatch
 
 
 def _segment(value: str) -> str:
@@ -62,7 +62,7 @@ class HttpClient:
             await self._session.close()
 
 
-class HttpCivilRegistry(CivilRegistry):
+class HttpCivilRegistry(CivilRegistry, RegistryBatch):
     def __init__(self, base_url: str, *, timeout_seconds: float = 10.0) -> None:
         self.http = HttpClient(base_url, timeout_seconds=timeout_seconds)
 
@@ -70,6 +70,10 @@ class HttpCivilRegistry(CivilRegistry):
         result = await self.http.request("POST", "/verifications", body={"national_id": national_id}, key=idempotency_key)
         assert result is not None
         return result
+
+    async def people_status(self, national_ids: list[str]) -> list[dict[str, Any]]:
+        result = await self.http.request("POST", "/people/status", body={"national_ids": national_ids})
+        return list((result or {}).get("people", []))
 
     async def read_house(self, house_id: str) -> dict[str, Any] | None:
         return await self.http.request("GET", f"/houses/{_segment(house_id)}", ok_missing=True)
@@ -87,7 +91,7 @@ class HttpCivilRegistry(CivilRegistry):
         return await self.http.request("POST", "/certified-copies", body=body, key=idempotency_key) or {}
 
 
-class HttpPaymentGateway(PaymentGateway):
+class HttpPaymentGateway(PaymentGateway, BulkTransfers):
     def __init__(self, base_url: str, biller_id: str, *, timeout_seconds: float = 10.0) -> None:
         self.http = HttpClient(base_url, timeout_seconds=timeout_seconds)
         self.biller_id = biller_id
@@ -102,3 +106,7 @@ class HttpPaymentGateway(PaymentGateway):
     async def refund(self, reference: str, amount_satang: int, reason: str, idempotency_key: str) -> dict[str, Any]:
         body = {"reference": reference, "amount_satang": amount_satang, "reason": reason}
         return await self.http.request("POST", "/refunds", body=body, key=idempotency_key) or {}
+
+    async def bulk_transfer(self, value_date: str, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        result = await self.http.request("POST", "/transfers/bulk", body={"value_date": value_date, "lines": lines})
+        return list((result or {}).get("lines", []))

@@ -498,3 +498,35 @@ def test_the_registry_cli_prints_where_it_listens() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+# -- the elderly allowance's bulk calls ---------------------------------------------------------
+
+
+async def test_the_registry_answers_deaths_and_moves_for_a_list_of_national_ids(registry: TestClient) -> None:
+    people = [{"national_id": "1000000000017", "birth_date": "1950-01-01", "organization": "MUN-PHRAE", "alive": False, "died_on": "2026-11-02"},
+              {"national_id": "1000000000025", "birth_date": "1951-01-01", "organization": "SAO-MAEYOM", "moved_on": "2026-10-05"}]
+    assert (await registry.post("/admin/people", json={"people": people})).status == 200
+    resp = await registry.post("/people/status", json={"national_ids": ["1000000000017", "1000000000025", "1000000000033"]})
+    answers = (await body(resp))["people"]
+    assert [a["found"] for a in answers] == [True, True, False]
+    assert answers[0]["alive"] is False and answers[0]["died_on"] == "2026-11-02"
+    assert answers[1]["organization"] == "SAO-MAEYOM" and answers[1]["moved_on"] == "2026-10-05"
+    assert (await registry.post("/people/status", json={"national_ids": ["123"]})).status == 400
+
+
+async def test_the_bank_pays_each_bulk_line_once_and_refuses_closed_accounts() -> None:
+    async with serve(build_bank_app(seed=1)) as bank:
+        lines = [{"key": "allowance:a:2027-01", "amount_satang": 60000, "kind": "bank", "account": "1234567890"},
+                 {"key": "allowance:b:2027-01", "amount_satang": 70000, "kind": "bank", "account": "9990000001"},
+                 {"key": "allowance:c:2027-01", "amount_satang": 80000, "kind": "promptpay", "account": "3100600445635"}]
+        first = (await body(await bank.post("/transfers/bulk", json={"value_date": "2027-01-10", "lines": lines})))["lines"]
+        assert [line["status"] for line in first] == ["paid", "refused", "paid"]
+        assert first[1]["reason"] == "account closed"
+        again = (await body(await bank.post("/transfers/bulk", json={"value_date": "2027-01-10", "lines": lines})))["lines"]
+        assert again[0]["transfer_id"] == first[0]["transfer_id"] and again[0]["duplicate"] is True
+        figures = await stats(bank)
+        assert figures["effects"]["allowance_transfer"] == 2 and figures["keys_with_more_than_one_effect"] == 0
+        bad = [*lines, {"key": "allowance:d:2027-01", "amount_satang": -1, "kind": "bank", "account": "1"}]
+        assert (await bank.post("/transfers/bulk", json={"value_date": "2027-01-10", "lines": bad})).status == 400
+        assert (await stats(bank))["effects"]["allowance_transfer"] == 2

@@ -28,7 +28,7 @@ def test_an_unknown_or_dead_person_is_refused_with_the_registry_reason() -> None
 def test_the_elderly_allowance_needs_sixty_years_and_the_house_registration_organisation() -> None:
     assert registry_refusal("welfare.elderly-allowance", "MUN-PHRAE", ALIVE, TODAY) is None
     young = {**ALIVE, "birth_date": "1970-05-05"}
-    assert "under 60" in registry_refusal("welfare.elderly-allowance", "MUN-PHRAE", young, TODAY)
+    assert "registration opens on 2028-10-01" in registry_refusal("welfare.elderly-allowance", "MUN-PHRAE", young, TODAY)
     elsewhere = registry_refusal("welfare.elderly-allowance", "SAO-MAEYOM", ALIVE, TODAY)
     assert elsewhere is not None and "MUN-PHRAE" in elsewhere
 
