@@ -10,6 +10,8 @@ from aiohttp import web
 from api.app_key import CTX
 from api.http import parse_position
 from api.problems import HttpProblem
+from application.access import check_can_see
+from domain.actors import Actor
 
 POSITION_HEADER = "OneStop-Position"
 MAX_WAIT_SECONDS = 5.0
@@ -52,6 +54,24 @@ async def read_one(request: web.Request, kind: str, aggregate_id: str) -> tuple[
     if found is None and ctx.current is not None:
         found = await (ctx.current.request if kind == "request" else ctx.current.payment)(aggregate_id)
     return found
+
+
+_NOUNS = {"request": "service request", "payment": "payment"}
+
+
+def visible(found: tuple[Any, dict[str, Any]] | None, actor: Actor, noun: str) -> Any:
+    """The document of ``found`` (a document and its access facts), or 404 when there is none;
+    404 too when ``actor`` may not see it, so that its existence does not leak."""
+    if found is None:
+        raise HttpProblem(404, "Not found", f"no such {noun}")
+    document, access = found
+    check_can_see(actor, access)
+    return document
+
+
+async def read_visible(request: web.Request, actor: Actor, kind: str, aggregate_id: str) -> dict[str, Any]:
+    """One request or payment (``kind``) as ``read_one`` finds it, if ``actor`` may see it."""
+    return visible(await read_one(request, kind, aggregate_id), actor, _NOUNS[kind])
 
 
 def position_headers(state: dict[str, Any]) -> dict[str, str]:

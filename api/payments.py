@@ -10,10 +10,9 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.consistency import position_headers, read_one
+from api.consistency import position_headers, read_visible
 from api.http import etag, if_match, json_response, parse_uuid, read_json
 from api.problems import HttpProblem
-from application.access import check_can_see
 
 routes = web.RouteTableDef()
 READERS = ("citizen", "officer", "auditor", "admin")
@@ -21,12 +20,7 @@ READERS = ("citizen", "officer", "auditor", "admin")
 
 async def _payment(request: web.Request) -> dict:
     actor = authenticate(request, *READERS)
-    found = await read_one(request, "payment", parse_uuid(request.match_info["id"]))
-    if found is None:
-        raise HttpProblem(404, "Not found", "no such payment")
-    document, access = found
-    check_can_see(actor, access)
-    return document
+    return await read_visible(request, actor, "payment", parse_uuid(request.match_info["id"]))
 
 
 @routes.get("/v1/payments/{id}")

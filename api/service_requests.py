@@ -9,11 +9,11 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.consistency import position_headers, read_one, wait_for_views
-from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_uuid, query_int, read_json
+from api.consistency import position_headers, read_visible, visible
+from api.http import etag, if_match, json_response, parse_uuid, read_idempotent, read_json
+from api.pagination import keyset_page, time_and_id
 from api.problems import HttpProblem
-from application.access import check_can_see
-from application.commands import ACTION_SCHEMAS, SubmitCommand, request_hash
+from application.commands import ACTION_SCHEMAS, SubmitCommand
 from domain.actors import Actor
 from domain.catalogue import SERVICES
 from domain.service_request import STATUSES
@@ -41,11 +41,8 @@ def _written(state: dict[str, Any], status: int = 200, headers: dict[str, str] |
 @routes.post("/v1/service-requests")
 async def submit(request: web.Request) -> web.Response:
     actor = authenticate(request, "citizen", "officer", "admin")
-    key = request.headers.get("Idempotency-Key")
-    if not key or len(key) > 255 or not key.isprintable():
-        raise HttpProblem(400, "Idempotency-Key required", "send an Idempotency-Key header (1 to 255 printable characters) with every submission", [("Idempotency-Key", "is required")])
-    body = await read_json(request)
-    command = SubmitCommand(body=body, actor=actor, request_hash=request_hash(body), idempotency_key=key)
+    key, body, body_hash = await read_idempotent(request)
+    command = SubmitCommand(body=body, actor=actor, request_hash=body_hash, idempotency_key=key)
     outcome = await request.app[CTX].bus.submit(command)
     headers = {"Location": f"/v1/service-requests/{outcome.state['id']}"}
     if outcome.replayed:
@@ -59,12 +56,7 @@ async def get_request(request: web.Request) -> web.Response:
     request_id = parse_uuid(request.match_info["id"])
     if "as_of" in request.query:
         return await _as_of(request, actor, request_id)
-    found = await read_one(request, "request", request_id)
-    if found is None:
-        raise HttpProblem(404, "Not found", "no such service request")
-    state, access = found
-    check_can_see(actor, access)
-    return _state_response(state)
+    return _state_response(await read_visible(request, actor, "request", request_id))
 
 
 async def _as_of(request: web.Request, actor: Actor, request_id: str) -> web.Response:
@@ -91,27 +83,15 @@ async def list_requests(request: web.Request) -> web.Response:
         scope["applicant_national_id"] = actor.pid
     elif actor.role == "officer":
         scope["org"] = actor.org
-    limit = query_int(request, "limit", 20, 1, 100)
-    after = decode_cursor(request.query.get("cursor"), ("time", "uuid"))
-    await wait_for_views(request)
-    items = await request.app[CTX].read_model.list_requests(filters, scope, limit + 1, after)
-    next_cursor = None
-    if len(items) > limit:
-        items = items[:limit]
-        last = items[-1]
-        next_cursor = encode_cursor([last["submitted_at"].isoformat(), last["id"]])
-    return json_response({"items": items, "next_cursor": next_cursor})
+    return await keyset_page(request, lambda limit, after: request.app[CTX].read_model.list_requests(filters, scope, limit, after),
+                             time_and_id("submitted_at", "id"), default=20, most=100)
 
 
 @routes.get("/v1/service-requests/{id}/events")
 async def request_events(request: web.Request) -> web.Response:
     actor = authenticate(request, *READERS)
     found = await request.app[CTX].read_model.request_history(parse_uuid(request.match_info["id"]))
-    if found is None:
-        raise HttpProblem(404, "Not found", "no such service request")
-    events, access = found
-    check_can_see(actor, access)
-    return json_response({"items": events})
+    return json_response({"items": visible(found, actor, "service request")})
 
 
 @routes.post("/v1/service-requests/{id}/{action}")

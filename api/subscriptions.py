@@ -9,10 +9,10 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.http import decode_cursor, encode_cursor, json_response, parse_uuid, query_int, query_position, read_json
+from api.http import json_response, parse_uuid, query_int, query_position, read_idempotent
+from api.pagination import keyset_page
 from api.problems import HttpProblem
 from application.cloudevents import PUBLISHED_TYPES, cursor_of
-from application.commands import request_hash
 from application.json_schema import check
 from application.ports import SubscriptionPolicy, SubscriptionStore
 from domain.actors import Actor
@@ -58,10 +58,7 @@ class SubscriptionsApi:
 
     async def create(self, request: web.Request) -> web.Response:
         actor = authenticate(request, *MANAGERS)
-        key = request.headers.get("Idempotency-Key")
-        if not key or len(key) > 255 or not key.isprintable():
-            raise HttpProblem(400, "Idempotency-Key required", "send an Idempotency-Key header (1 to 255 printable characters)", [("Idempotency-Key", "is required")])
-        body = await read_json(request)
+        key, body, body_hash = await read_idempotent(request)
         errors = check(SUBSCRIPTION_SCHEMA, body)
         if errors:
             raise InvalidCommand("the body does not fit a subscription", errors)
@@ -75,7 +72,7 @@ class SubscriptionsApi:
             raise InvalidCommand(f"the url {refused}", [("url", refused)])
         subscription, replayed = await self.store.create(
             owner=actor.sub, url=body["url"], types=sorted(set(body.get("types") or [])), organization=organization,
-            idempotency_key=key, request_hash=request_hash(body),
+            idempotency_key=key, request_hash=body_hash,
         )
         headers = {"Location": f"/v1/subscriptions/{subscription['id']}"}
         if replayed:
@@ -84,14 +81,9 @@ class SubscriptionsApi:
 
     async def list(self, request: web.Request) -> web.Response:
         actor = authenticate(request, *MANAGERS)
-        limit = query_int(request, "limit", 50, 1, 200)
-        after = decode_cursor(request.query.get("cursor"), ("uuid",))
-        items = await self.store.list(self._owner(actor), limit + 1, after[0] if after else None)
-        next_cursor = None
-        if len(items) > limit:
-            items = items[:limit]
-            next_cursor = encode_cursor([items[-1]["id"]])
-        return json_response({"items": items, "next_cursor": next_cursor})
+        owner = self._owner(actor)
+        return await keyset_page(request, lambda limit, after: self.store.list(owner, limit, after[0] if after else None),
+                                 lambda row: [row["id"]], kinds=("uuid",), from_views=False)
 
     async def _found(self, request: web.Request, actor: Actor) -> str:
         subscription_id = parse_uuid(request.match_info["id"])
