@@ -22,7 +22,7 @@ from infrastructure.jobs.dispatcher import TRACKING_NAME as DISPATCHER_NAME
 from infrastructure.jobs.dispatcher import TRACKING_TABLE as DISPATCHER_TRACKING
 from infrastructure.integrations.event_feed import FEED_TABLE
 from infrastructure.views.projector import ADVISORY_LOCK_KEY as PROJECTOR_LOCK
-from infrastructure.views.read_models import EVENTS_TABLE
+from infrastructure.eventstore.event_log import EVENTS_TABLE
 from infrastructure.views.recorder import TRACKING_TABLE as VIEWS_TRACKING
 from infrastructure.views.recorder import VIEWS_NAME
 from infrastructure.integrations.webhook_dispatcher import NAME as WEBHOOKS_NAME
