@@ -9,12 +9,12 @@ from api.app_key import CTX
 from api.auth import authenticate
 from api.http import etag, json_response, parse_uuid, query_int, query_position, query_time
 from api.problems import HttpProblem
+from application.access import AUDITORS, READERS
 from application.cloudevents import cursor_of
 from application.history import History
 from application.ports import AuditTrail, LogFilter
 from domain.actors import Actor
 
-AUDITORS = ("auditor", "admin")
 
 
 class AuditApi:
@@ -89,7 +89,7 @@ class AuditApi:
 
     async def as_of_payment(self, request: web.Request) -> web.Response:
         """``GET /v1/payments/{id}?as_of=``: the payment as it was then."""
-        _only_auditors(authenticate(request, "citizen", "officer", "auditor", "admin"))
+        _only_auditors(authenticate(request, *READERS))
         payment_id = parse_uuid(request.match_info["id"])
         as_of = query_time(request, "as_of")
         assert as_of is not None

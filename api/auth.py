@@ -10,10 +10,9 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.problems import HttpProblem
+from application.access import ROLES
 from domain.actors import Actor
 
-ROLES = ("citizen", "officer", "auditor", "integrator", "admin")
-STAFF = ("officer", "admin")
 ISSUER = "onestop"
 DEFAULT_MAX_TTL_SECONDS = 12 * 3600
 # Clocks of the issuer and of OneStop may differ this much, and no more.

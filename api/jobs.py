@@ -8,13 +8,14 @@ from api.app_key import CTX
 from api.auth import authenticate
 from api.pagination import keyset_page, time_and_id
 from api.problems import HttpProblem
+from application.access import STAFF
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/v1/jobs")
 async def list_jobs(request: web.Request) -> web.Response:
-    actor = authenticate(request, "officer", "admin")
+    actor = authenticate(request, *STAFF)
     status = request.query.get("status", "pending")
     if status not in ("pending", "failed"):
         raise HttpProblem(400, "Bad query parameter", "status must be pending or failed", [("status", "must be pending or failed")])

@@ -12,13 +12,14 @@ from api.consistency import wait_for_views
 from api.http import json_response, query_date
 from api.pagination import keyset_page, time_and_id
 from api.problems import HttpProblem
+from application.access import ORGANIZATION_VIEWERS
 from domain.calendar import bangkok_day
 
 routes = web.RouteTableDef()
 
 
 def _organization(request: web.Request) -> str:
-    actor = authenticate(request, "officer", "auditor", "admin")
+    actor = authenticate(request, *ORGANIZATION_VIEWERS)
     code = request.match_info["code"]
     if code not in request.app[CTX].app.directory:
         raise HttpProblem(404, "Not found", f"no organisation {code!r}", [("code", "is not a known organisation")])

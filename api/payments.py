@@ -13,9 +13,9 @@ from api.auth import authenticate
 from api.consistency import position_headers, read_visible
 from api.http import etag, if_match, json_response, parse_uuid, read_json
 from api.problems import HttpProblem
+from application.access import READERS, STAFF
 
 routes = web.RouteTableDef()
-READERS = ("citizen", "officer", "auditor", "admin")
 
 
 async def _payment(request: web.Request) -> dict:
@@ -50,7 +50,7 @@ async def payment_qr(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payments/{id}/record-cash")
 async def record_cash(request: web.Request) -> web.Response:
-    actor = authenticate(request, "officer", "admin")
+    actor = authenticate(request, *STAFF)
     payment_id = UUID(parse_uuid(request.match_info["id"]))
     version = if_match(request)
     body = await read_json(request)

@@ -13,17 +13,17 @@ from api.consistency import position_headers, read_visible, visible
 from api.http import etag, if_match, json_response, parse_uuid, read_idempotent, read_json
 from api.pagination import keyset_page, time_and_id
 from api.problems import HttpProblem
+from application.access import FILERS, READERS, STAFF
 from application.commands import ACTION_SCHEMAS, SubmitCommand
 from domain.actors import Actor
 from domain.catalogue import SERVICES
 from domain.service_request import STATUSES
 
 routes = web.RouteTableDef()
-READERS = ("citizen", "officer", "auditor", "admin")
 
 
 def _channel(actor: Actor, request: web.Request) -> str:
-    if actor.role in ("officer", "admin"):
+    if actor.role in STAFF:
         return "counter"
     channel = request.headers.get("X-OneStop-Channel", "web")
     return channel if channel in ("web", "mobile") else "web"
@@ -40,7 +40,7 @@ def _written(state: dict[str, Any], status: int = 200, headers: dict[str, str] |
 
 @routes.post("/v1/service-requests")
 async def submit(request: web.Request) -> web.Response:
-    actor = authenticate(request, "citizen", "officer", "admin")
+    actor = authenticate(request, *FILERS)
     key, body, body_hash = await read_idempotent(request)
     command = SubmitCommand(body=body, actor=actor, request_hash=body_hash, idempotency_key=key)
     outcome = await request.app[CTX].bus.submit(command)
@@ -99,7 +99,7 @@ async def act(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     if action not in ACTION_SCHEMAS:
         raise HttpProblem(404, "Unknown action", f"there is no action {action!r}", [("action", "must be one of " + ", ".join(ACTION_SCHEMAS))])
-    actor = authenticate(request, "citizen", "officer", "admin")
+    actor = authenticate(request, *FILERS)
     request_id = UUID(parse_uuid(request.match_info["id"]))
     version = if_match(request)
     body = await read_json(request, empty={})

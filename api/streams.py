@@ -16,11 +16,11 @@ from api.app_key import CTX
 from api.auth import authenticate
 from api.http import parse_position, query_int, query_position
 from api.problems import HttpProblem
+from application.access import INTEGRATORS
 from application.cloudevents import PUBLISHED_TYPES, cursor_of
 from application.ports import EventFeed
 from domain.actors import Actor
 
-READERS = ("integrator", "admin")
 MAX_PAGE = 5000
 
 
@@ -70,7 +70,7 @@ class StreamsApi:
 
     async def events(self, request: web.Request) -> web.Response:
         """``GET /v1/streams/events``: a page of the catch-up feed."""
-        actor = authenticate(request, *READERS)
+        actor = authenticate(request, *INTEGRATORS)
         types, organization = self._filters(request, actor)
         after = query_position(request, "after")
         limit = query_int(request, "limit", 100, 1, MAX_PAGE)
@@ -87,7 +87,7 @@ class StreamsApi:
         ``?after=``), with comment heartbeats. Each client reads the feed at its own cursor in
         bounded batches and each write waits for the client, so a slow client holds at most one
         batch in this server's memory."""
-        actor = authenticate(request, *READERS)
+        actor = authenticate(request, *INTEGRATORS)
         types, organization = self._filters(request, actor)
         last_id = request.headers.get("Last-Event-ID")
         if last_id is not None and last_id.strip():

@@ -12,13 +12,12 @@ from api.auth import authenticate
 from api.http import json_response, parse_uuid, query_int, query_position, read_idempotent
 from api.pagination import keyset_page
 from api.problems import HttpProblem
+from application.access import INTEGRATORS
 from application.cloudevents import PUBLISHED_TYPES, cursor_of
 from application.json_schema import check
 from application.ports import SubscriptionPolicy, SubscriptionStore
 from domain.actors import Actor
 from domain.errors import InvalidCommand
-
-MANAGERS = ("integrator", "admin")
 
 SUBSCRIPTION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -57,7 +56,7 @@ class SubscriptionsApi:
         return None if actor.role == "admin" else actor.sub
 
     async def create(self, request: web.Request) -> web.Response:
-        actor = authenticate(request, *MANAGERS)
+        actor = authenticate(request, *INTEGRATORS)
         key, body, body_hash = await read_idempotent(request)
         errors = check(SUBSCRIPTION_SCHEMA, body)
         if errors:
@@ -80,7 +79,7 @@ class SubscriptionsApi:
         return json_response(subscription, status=201, headers=headers)
 
     async def list(self, request: web.Request) -> web.Response:
-        actor = authenticate(request, *MANAGERS)
+        actor = authenticate(request, *INTEGRATORS)
         owner = self._owner(actor)
         return await keyset_page(request, lambda limit, after: self.store.list(owner, limit, after[0] if after else None),
                                  lambda row: [row["id"]], kinds=("uuid",), from_views=False)
@@ -92,21 +91,21 @@ class SubscriptionsApi:
         return subscription_id
 
     async def get(self, request: web.Request) -> web.Response:
-        actor = authenticate(request, *MANAGERS)
+        actor = authenticate(request, *INTEGRATORS)
         subscription = await self.store.get(parse_uuid(request.match_info["id"]), self._owner(actor))
         if subscription is None:
             raise HttpProblem(404, "Not found", "no such subscription")
         return json_response(subscription)
 
     async def delete(self, request: web.Request) -> web.Response:
-        actor = authenticate(request, *MANAGERS)
+        actor = authenticate(request, *INTEGRATORS)
         if not await self.store.delete(parse_uuid(request.match_info["id"]), self._owner(actor)):
             raise HttpProblem(404, "Not found", "no such subscription")
         return web.Response(status=204)
 
     async def deliveries(self, request: web.Request) -> web.Response:
         """Deliveries in log order, each with every attempt (time, HTTP status, error)."""
-        actor = authenticate(request, *MANAGERS)
+        actor = authenticate(request, *INTEGRATORS)
         subscription_id = await self._found(request, actor)
         after = query_position(request, "after")
         limit = query_int(request, "limit", 50, 1, 500)
@@ -119,7 +118,7 @@ class SubscriptionsApi:
     async def replay(self, request: web.Request) -> web.Response:
         """Send again every matching event after the cursor ``from`` (a feed ``sequence``);
         the subscription becomes active again. The dispatcher does the work: 202."""
-        actor = authenticate(request, *MANAGERS)
+        actor = authenticate(request, *INTEGRATORS)
         if "from" not in request.query:
             raise HttpProblem(400, "Bad query parameter", "from is required: a cursor (an event's sequence)", [("from", "is required")])
         from_position = query_position(request, "from")

@@ -20,9 +20,4 @@ class Actor:
     def as_dict(self) -> dict[str, Any]:
         return {"sub": self.sub, "role": self.role, "org": self.org}
 
-    @property
-    def is_staff(self) -> bool:
-        return self.role in ("officer", "admin")
-
-
 SYSTEM = Actor(sub="onestop", role="system")
