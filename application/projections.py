@@ -11,28 +11,22 @@ from typing import Any
 
 from domain.calendar import bangkok_day
 from domain.payment import Payment
-from domain.service_request import FINAL, ServiceRequest
+from domain.service_request import APPROVED, COMPLETED, FINAL, REJECTED, SUBMITTED, WITHDRAWN, ServiceRequest
 
 COUNTED = {
-    ServiceRequest.Submitted: "submitted",
-    ServiceRequest.Approved: "approved",
-    ServiceRequest.Rejected: "rejected",
-    ServiceRequest.Completed: "completed",
-    ServiceRequest.Withdrawn: "withdrawn",
+    ServiceRequest.Submitted: SUBMITTED,
+    ServiceRequest.Approved: APPROVED,
+    ServiceRequest.Rejected: REJECTED,
+    ServiceRequest.Completed: COMPLETED,
+    ServiceRequest.Withdrawn: WITHDRAWN,
 }
-COUNT_COLUMNS = ("submitted", "approved", "rejected", "completed", "withdrawn", "paid_satang")
+COUNT_COLUMNS = (*COUNTED.values(), "paid_satang")
 
+# The status each event moves a request to, as the aggregate's events say it.
 _STATUS_OF = {
-    ServiceRequest.VerificationStarted: "verifying",
-    ServiceRequest.FeeAssessed: "awaiting_payment",
-    ServiceRequest.PaymentSettled: "in_review",
-    ServiceRequest.ReviewStarted: "in_review",
-    ServiceRequest.InfoRequested: "info_requested",
-    ServiceRequest.InfoProvided: "in_review",
-    ServiceRequest.Approved: "approved",
-    ServiceRequest.Rejected: "rejected",
-    ServiceRequest.Completed: "completed",
-    ServiceRequest.Withdrawn: "withdrawn",
+    event_class: event_class.MOVES_TO
+    for event_class in vars(ServiceRequest).values()
+    if isinstance(event_class, type) and issubclass(event_class, ServiceRequest.Event) and event_class.MOVES_TO is not None
 }
 
 
@@ -46,7 +40,7 @@ def fold_request(row: dict[str, Any] | None, event: Any, position: int) -> dict[
             "organization": event.organization,
             "filed_at": event.filed_at,
             "channel": event.channel,
-            "status": "submitted",
+            "status": SUBMITTED,
             "version": event.originator_version,
             "position": position,
             "applicant_national_id": event.applicant["national_id"],
