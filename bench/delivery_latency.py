@@ -56,7 +56,7 @@ def serve_worker(url: str, dsn: str) -> None:
 
     broker = setup_broker(url)
     import workers.webhooks as webhook_actors
-    from infrastructure.integrations.webhooks import WebhookSettings
+    from infrastructure.integrations.delivery import WebhookSettings
     from infrastructure.secret_box import parse_key
 
     from onestop.bootstrap import webhook_agents

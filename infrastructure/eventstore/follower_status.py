@@ -26,7 +26,7 @@ from infrastructure.eventstore.event_log import EVENTS_TABLE
 from infrastructure.views.recorder import TRACKING_TABLE as VIEWS_TRACKING
 from infrastructure.views.recorder import VIEWS_NAME
 from infrastructure.integrations.webhook_dispatcher import NAME as WEBHOOKS_NAME
-from infrastructure.integrations.webhooks import DISPATCH_TRACKING as WEBHOOKS_TRACKING
+from infrastructure.integrations.subscriptions import DISPATCH_TRACKING as WEBHOOKS_TRACKING
 
 FAILURES_TABLE = "projection_failures"
 # Counting waiting events stops here: past it, "very far behind" is all that matters.
