@@ -156,6 +156,11 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+def state_response(state: dict[str, Any], *, body: Any = None, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A request's or payment's state (or ``body``) with the state's version as its ETag."""
+    return json_response(state if body is None else body, status=status, headers={"ETag": etag(state["version"]), **(headers or {})})
+
+
 def ascii_int(raw: str, lo: int, hi: int) -> int | None:
     """``raw`` as an integer from ``lo`` to ``hi`` when it is written in ASCII digits (an
     optional leading minus), else None. ``str.isdigit`` and ``int`` accept ``²`` and ``٣``."""

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import io
-from uuid import UUID
 
 import segno
 from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.consistency import position_headers, read_visible
-from api.http import etag, if_match, json_response, parse_uuid, read_json
+from api.consistency import read_change, read_visible, written
+from api.http import parse_uuid, state_response
 from api.problems import HttpProblem
 from application.access import READERS, STAFF
 
@@ -27,8 +26,7 @@ async def _payment(request: web.Request) -> dict:
 async def get_payment(request: web.Request) -> web.Response:
     if "as_of" in request.query and request.app[CTX].as_of_payment is not None:
         return await request.app[CTX].as_of_payment(request)
-    document = await _payment(request)
-    return json_response(document, headers={"ETag": etag(document["version"])})
+    return state_response(await _payment(request))
 
 
 @routes.get("/v1/payments/{id}/qr")
@@ -50,10 +48,7 @@ async def payment_qr(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payments/{id}/record-cash")
 async def record_cash(request: web.Request) -> web.Response:
-    actor = authenticate(request, *STAFF)
-    payment_id = UUID(parse_uuid(request.match_info["id"]))
-    version = if_match(request)
-    body = await read_json(request)
+    actor, payment_id, version, body = await read_change(request, STAFF)
     ctx = request.app[CTX]
     outcome = await ctx.bus.call(ctx.app.record_cash, payment_id, body, actor, version)
-    return json_response({**outcome.state, "request": outcome.related}, headers={"ETag": etag(outcome.state["version"]), **position_headers(outcome.state)})
+    return written(outcome.state, body={**outcome.state, "request": outcome.related})

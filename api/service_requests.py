@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.consistency import position_headers, read_visible, visible
-from api.http import etag, if_match, json_response, parse_uuid, read_idempotent, read_json
+from api.consistency import read_change, read_visible, visible, written
+from api.http import json_response, parse_uuid, read_idempotent, state_response
 from api.pagination import keyset_page, time_and_id
 from api.problems import HttpProblem
 from application.access import FILERS, READERS, STAFF
@@ -29,15 +28,6 @@ def _channel(actor: Actor, request: web.Request) -> str:
     return channel if channel in ("web", "mobile") else "web"
 
 
-def _state_response(state: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return json_response(state, status=status, headers={"ETag": etag(state["version"]), **(headers or {})})
-
-
-def _written(state: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """A write's response: the state, its ETag and the log position (``OneStop-Position``)."""
-    return _state_response(state, status, {**position_headers(state), **(headers or {})})
-
-
 @routes.post("/v1/service-requests")
 async def submit(request: web.Request) -> web.Response:
     actor = authenticate(request, *FILERS)
@@ -47,7 +37,7 @@ async def submit(request: web.Request) -> web.Response:
     headers = {"Location": f"/v1/service-requests/{outcome.state['id']}"}
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return _written(outcome.state, 201, headers)
+    return written(outcome.state, status=201, headers=headers)
 
 
 @routes.get("/v1/service-requests/{id}")
@@ -56,7 +46,7 @@ async def get_request(request: web.Request) -> web.Response:
     request_id = parse_uuid(request.match_info["id"])
     if "as_of" in request.query:
         return await _as_of(request, actor, request_id)
-    return _state_response(await read_visible(request, actor, "request", request_id))
+    return state_response(await read_visible(request, actor, "request", request_id))
 
 
 async def _as_of(request: web.Request, actor: Actor, request_id: str) -> web.Response:
@@ -99,10 +89,7 @@ async def act(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     if action not in ACTION_SCHEMAS:
         raise HttpProblem(404, "Unknown action", f"there is no action {action!r}", [("action", "must be one of " + ", ".join(ACTION_SCHEMAS))])
-    actor = authenticate(request, *FILERS)
-    request_id = UUID(parse_uuid(request.match_info["id"]))
-    version = if_match(request)
-    body = await read_json(request, empty={})
+    actor, request_id, version, body = await read_change(request, FILERS, empty={})
     ctx = request.app[CTX]
     outcome = await ctx.bus.call(ctx.app.act, request_id, action, body, actor, _channel(actor, request), version)
-    return _written(outcome.state)
+    return written(outcome.state)
