@@ -13,6 +13,7 @@ from api.consistency import read_change, read_visible, written
 from api.http import parse_uuid, state_response
 from api.problems import HttpProblem
 from application.access import READERS, STAFF
+from domain.payment import AWAITING_PAYMENT
 
 routes = web.RouteTableDef()
 
@@ -35,7 +36,7 @@ async def payment_qr(request: web.Request) -> web.Response:
     if fmt not in ("png", "svg"):
         raise HttpProblem(400, "Bad query parameter", "format must be png or svg", [("format", "must be png or svg")])
     document = await _payment(request)
-    if document["status"] != "awaiting_payment":
+    if document["status"] != AWAITING_PAYMENT:
         raise HttpProblem(409, "Payment not open", f"the payment is {document['status']}; there is nothing to pay")
     qr = segno.make(document["promptpay_payload"], error="m")
     out = io.BytesIO()

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from domain.calendar import bangkok_day
+from domain import payment
 from domain.payment import Payment
 from domain.service_request import APPROVED, COMPLETED, FINAL, REJECTED, SUBMITTED, WITHDRAWN, ServiceRequest
 
@@ -71,7 +72,7 @@ def fold_request(row: dict[str, Any] | None, event: Any, position: int) -> dict[
     elif isinstance(event, ServiceRequest.FeeAssessed):
         row["payment_id"] = event.payment_id
         row["payment_amount_satang"] = event.amount_satang
-        row["payment_status"] = "awaiting_payment"
+        row["payment_status"] = payment.AWAITING_PAYMENT
     elif isinstance(event, (ServiceRequest.Rejected, ServiceRequest.Withdrawn)):
         row["outcome"] = event.reason
     elif isinstance(event, ServiceRequest.Completed):
@@ -92,7 +93,7 @@ def fold_payment(row: dict[str, Any] | None, event: Any, position: int) -> dict[
             "reference": event.reference,
             "organization": event.organization,
             "amount_satang": event.amount_satang,
-            "status": "awaiting_payment",
+            "status": payment.AWAITING_PAYMENT,
             "promptpay_payload": event.promptpay_payload,
             "expires_at": event.expires_at,
             "version": event.originator_version,
@@ -108,12 +109,12 @@ def fold_payment(row: dict[str, Any] | None, event: Any, position: int) -> dict[
     row["position"] = position
     row["updated_at"] = event.timestamp
     if isinstance(event, Payment.Received):
-        row["status"] = "paid"
+        row["status"] = payment.PAID
         row["method"] = event.method
     elif isinstance(event, Payment.Expired):
-        row["status"] = "expired"
+        row["status"] = payment.EXPIRED
     elif isinstance(event, Payment.Refunded):
-        row["status"] = "refunded"
+        row["status"] = payment.REFUNDED
     elif isinstance(event, Payment.Discrepancy):
         row["discrepancies"] = [*row["discrepancies"], {"amount_satang": event.amount_satang, "reason": event.reason}]
     return row
