@@ -4,7 +4,7 @@ NotFound when it is not there, and saving as a StaleVersion when someone else sa
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -18,6 +18,8 @@ from domain.organizations import Directory
 from domain.payment import Payment
 from domain.rules import RuleBook
 from domain.service_request import ServiceRequest
+
+_A = TypeVar("_A", ServiceRequest, Payment)
 
 
 class BackOfficeBase(Application[UUID]):
@@ -53,22 +55,20 @@ class BackOfficeBase(Application[UUID]):
     # -- loading -----------------------------------------------------------------------------
 
     def get_request(self, request_id: UUID, version: int | None = None) -> ServiceRequest:
-        try:
-            request = self.repository.get(request_id, version=version)
-        except AggregateNotFoundError:
-            raise NotFound("no such service request") from None
-        if not isinstance(request, ServiceRequest):
-            raise NotFound("no such service request")
-        return request
+        return self._get(ServiceRequest, request_id, version, "no such service request")
 
     def get_payment(self, payment_id: UUID, version: int | None = None) -> Payment:
+        return self._get(Payment, payment_id, version, "no such payment")
+
+    def _get(self, kind: type[_A], aggregate_id: UUID, version: int | None, missing: str) -> _A:
+        """The aggregate of class ``kind`` (at ``version``), or NotFound saying ``missing``."""
         try:
-            payment = self.repository.get(payment_id, version=version)
+            found = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
-            raise NotFound("no such payment") from None
-        if not isinstance(payment, Payment):
-            raise NotFound("no such payment")
-        return payment
+            raise NotFound(missing) from None
+        if not isinstance(found, kind):
+            raise NotFound(missing)
+        return found
 
     def _save(self, *aggregates: Any) -> int | None:
         try:
