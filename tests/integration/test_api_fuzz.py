@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from api.auth import make_token
-from tests.conftest import JWT_SECRET, ROOT, create_database, drop_database, free_port, settings_for, unavailable
+from tests.conftest import JWT_SECRET, ROOT, SECRETS_KEY, create_database, drop_database, free_port, settings_for, unavailable
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402  (after the import check above)
@@ -58,6 +58,7 @@ class Stack:
             "ONESTOP_BANK_CALLBACK_SECRET": BANK_SECRET,
             "ONESTOP_RATE_LIMITS": "off",
             "ONESTOP_WEBHOOKS_ALLOW_PRIVATE": "0",
+            "ONESTOP_SECRETS_KEY": SECRETS_KEY,
         }
         self.processes = [
             subprocess.Popen([_onestop(), "api"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
