@@ -12,10 +12,10 @@ from api.app_key import CTX
 from api.auth import authenticate
 from api.http import decode_cursor, encode_cursor, json_response, parse_uuid, query_int, read_json
 from api.problems import HttpProblem
+from application.access import STAFF
 from application.ports import AllowanceQueries
 from domain.allowance import MONTH, RECIPIENT_STATUSES
 
-STAFF = ("officer", "admin")
 MAX_REASON = 500
 
 

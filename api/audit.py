@@ -3,20 +3,23 @@ requests and payments (the ``as_of`` hooks of the request and payment routes).""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any, Awaitable, Callable
+
 from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.http import etag, json_response, parse_uuid, query_int, query_position, query_time, next_link
+from api.http import json_response, parse_uuid, query_int, query_position, query_time, next_link, state_response
 from api.privacy import disclose, disclose_events, purpose
 from api.problems import HttpProblem
 from application import disclosures
+from application.access import AUDITORS, READERS
 from application.cloudevents import cursor_of
 from application.history import History
 from application.ports import AuditTrail, LogFilter
 from domain.actors import Actor
 
-AUDITORS = ("auditor", "admin")
 
 
 class AuditApi:
@@ -90,27 +93,26 @@ class AuditApi:
 
     async def as_of_request(self, request: web.Request, actor: Actor, request_id: str) -> web.Response:
         """``GET /v1/service-requests/{id}?as_of=``: the request as it was then."""
-        _only_auditors(actor)
-        as_of = query_time(request, "as_of")
-        assert as_of is not None
-        state = await self.history.request_as_of(request_id, as_of)
-        if state is None:
-            raise HttpProblem(404, "Not found", "the service request did not exist at that time")
-        disclose(request, actor, disclosures.REQUEST_AS_OF, request_id, [(state.get("applicant") or {}).get("national_id")])
-        return json_response(state, headers={"ETag": etag(state["version"])})
+        return await _as_of(request, actor, self.history.request_as_of, request_id, "service request",
+                            on_state=lambda state: disclose(request, actor, disclosures.REQUEST_AS_OF, request_id,
+                                                            [(state.get("applicant") or {}).get("national_id")]))
 
     async def as_of_payment(self, request: web.Request) -> web.Response:
         """``GET /v1/payments/{id}?as_of=``: the payment as it was then."""
-        _only_auditors(authenticate(request, "citizen", "officer", "auditor", "admin"))
-        payment_id = parse_uuid(request.match_info["id"])
-        as_of = query_time(request, "as_of")
-        assert as_of is not None
-        state = await self.history.payment_as_of(payment_id, as_of)
-        if state is None:
-            raise HttpProblem(404, "Not found", "the payment did not exist at that time")
-        return json_response(state, headers={"ETag": etag(state["version"])})
+        actor = authenticate(request, *READERS)
+        return await _as_of(request, actor, self.history.payment_as_of, parse_uuid(request.match_info["id"]), "payment")
 
 
-def _only_auditors(actor: Actor) -> None:
+async def _as_of(request: web.Request, actor: Actor, read: Callable[[str, datetime], Awaitable[dict[str, Any] | None]],
+                 aggregate_id: str, noun: str, on_state: Callable[[dict[str, Any]], None] | None = None) -> web.Response:
+    """The aggregate's state at ``?as_of=``, for auditors and admins only."""
     if actor.role not in AUDITORS:
         raise HttpProblem(403, "Forbidden", "only auditors and admins may read past states (as_of)")
+    as_of = query_time(request, "as_of")
+    assert as_of is not None
+    state = await read(aggregate_id, as_of)
+    if state is None:
+        raise HttpProblem(404, "Not found", f"the {noun} did not exist at that time")
+    if on_state is not None:
+        on_state(state)  # e.g. the access log of who read a person's data
+    return state_response(state)

@@ -15,12 +15,11 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.problems import HttpProblem
+from application.access import ROLES
 from application.errors import IdentityProviderUnavailable, InvalidToken
 from application.ports import BrowserSession
 from domain.actors import Actor
 
-ROLES = ("citizen", "officer", "auditor", "integrator", "admin", "dpo")
-STAFF = ("officer", "admin")
 ISSUER = "onestop"
 DEFAULT_MAX_TTL_SECONDS = 12 * 3600
 # Clocks of the issuer and of OneStop may differ this much, and no more.

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from api.app_key import CTX
@@ -27,18 +25,8 @@ async def get_service(request: web.Request) -> web.Response:
     if service is None:
         raise HttpProblem(404, "Not found", f"no service {request.match_info['code']!r}", [("code", "is not a known service")])
     ctx = request.app[CTX]
-    fees = ctx.app.fees
-    fee: dict[str, Any] = {"kind": service.fee_kind}
-    if service.fee_kind == "per_copy":
-        fee["per_copy_satang_by_document"] = dict(fees.certified_copy_satang)
-    elif service.fee_kind == "flat_permit":
-        fee["amount_satang"] = fees.flyer_permit_satang
-        fee["amount_satang_by_organization"] = dict(fees.flyer_permit_satang_by_organization)
-    elif service.fee_kind == "hotel_fee":
-        fee["rate_bp_by_organization"] = dict(fees.hotel_fee_rate_bp)
-        fee["due_day_by_organization"] = dict(fees.hotel_fee_due_day)
     offered_at = [o.code for o in ctx.app.directory if service.offered_at(o)]
-    return json_response({**service.as_dict(), "fee": fee, "offered_at": offered_at, "details_schema": service.details_schema})
+    return json_response({**service.as_dict(), "fee": service.fee_terms(ctx.app.fees), "offered_at": offered_at, "details_schema": service.details_schema})
 
 
 @routes.get("/v1/organizations")

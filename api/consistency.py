@@ -4,12 +4,16 @@ writes, and single reads that fall back to the event store when the views are be
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from aiohttp import web
 
 from api.app_key import CTX
-from api.http import parse_position
+from api.auth import authenticate
+from api.http import if_match, parse_position, parse_uuid, read_json, state_response
 from api.problems import HttpProblem
+from application.access import check_can_see
+from domain.actors import Actor
 
 POSITION_HEADER = "OneStop-Position"
 MAX_WAIT_SECONDS = 5.0
@@ -54,7 +58,39 @@ async def read_one(request: web.Request, kind: str, aggregate_id: str) -> tuple[
     return found
 
 
+_NOUNS = {"request": "service request", "payment": "payment"}
+
+
+def visible(found: tuple[Any, dict[str, Any]] | None, actor: Actor, noun: str) -> Any:
+    """The document of ``found`` (a document and its access facts), or 404 when there is none;
+    404 too when ``actor`` may not see it, so that its existence does not leak."""
+    if found is None:
+        raise HttpProblem(404, "Not found", f"no such {noun}")
+    document, access = found
+    check_can_see(actor, access)
+    return document
+
+
+async def read_visible(request: web.Request, actor: Actor, kind: str, aggregate_id: str) -> dict[str, Any]:
+    """One request or payment (``kind``) as ``read_one`` finds it, if ``actor`` may see it."""
+    return visible(await read_one(request, kind, aggregate_id), actor, _NOUNS[kind])
+
+
 def position_headers(state: dict[str, Any]) -> dict[str, str]:
     """``OneStop-Position`` of a write's response: the log position of its last event."""
     position = state.get("position")
     return {POSITION_HEADER: str(position)} if isinstance(position, int) else {}
+
+
+async def read_change(request: web.Request, roles: tuple[str, ...], *, empty: Any = None) -> tuple[Actor, UUID, int | None, Any]:
+    """What a call that changes one request or payment sends: the caller (one of ``roles``), the
+    id in the path, the ``If-Match`` version, and the JSON body (``empty`` when there is none)."""
+    actor = authenticate(request, *roles)
+    aggregate_id = UUID(parse_uuid(request.match_info["id"]))
+    version = if_match(request)
+    return actor, aggregate_id, version, await read_json(request, empty=empty)
+
+
+def written(state: dict[str, Any], *, body: Any = None, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A write's response: the state (or ``body``), its ETag and its log position (``OneStop-Position``)."""
+    return state_response(state, body=body, status=status, headers={**position_headers(state), **(headers or {})})

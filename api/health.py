@@ -14,6 +14,7 @@ from api.app_key import CTX
 from api.auth import authenticate
 from api.http import json_response
 from api.problems import HttpProblem
+from application.access import ADMINS
 
 log = logging.getLogger("onestop.health")
 routes = web.RouteTableDef()
@@ -26,7 +27,7 @@ def _is_admin(request: web.Request) -> bool:
     if "Authorization" not in request.headers:
         return False
     try:
-        authenticate(request, "admin")
+        authenticate(request, *ADMINS)
     except HttpProblem:
         return False
     return True

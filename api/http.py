@@ -16,6 +16,7 @@ from aiohttp import web
 
 from api.problems import HttpProblem
 from api.encoding import dumps, loads
+from application.commands import request_hash
 
 MAX_BODY = 1024 * 1024
 # No schema of ours nests deeper than a few levels; the cap is checked before anything recurses.
@@ -133,8 +134,31 @@ async def query_middleware(request: web.Request, handler: Any) -> web.StreamResp
     return await handler(request)
 
 
+def idempotency_key(request: web.Request) -> str:
+    """The ``Idempotency-Key`` every POST that creates something must carry (1 to 255 printable
+    characters): the same key and body replay the first response."""
+    key = request.headers.get("Idempotency-Key")
+    if not key or len(key) > 255 or not key.isprintable():
+        raise HttpProblem(400, "Idempotency-Key required", "send an Idempotency-Key header (1 to 255 printable characters) with every request that creates something",
+                          [("Idempotency-Key", "is required")])
+    return key
+
+
+async def read_idempotent(request: web.Request) -> tuple[str, Any, str]:
+    """A creating POST's ``Idempotency-Key``, its JSON body, and the body's hash (what a replay
+    with the same key must match)."""
+    key = idempotency_key(request)
+    body = await read_json(request)
+    return key, body, request_hash(body)
+
+
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+def state_response(state: dict[str, Any], *, body: Any = None, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A request's or payment's state (or ``body``) with the state's version as its ETag."""
+    return json_response(state if body is None else body, status=status, headers={"ETag": etag(state["version"]), **(headers or {})})
 
 
 def ascii_int(raw: str, lo: int, hi: int) -> int | None:

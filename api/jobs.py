@@ -6,26 +6,19 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.consistency import wait_for_views
-from api.http import decode_cursor, encode_cursor, json_response, query_int, next_link
+from api.pagination import keyset_page, time_and_id
 from api.problems import HttpProblem
+from application.access import STAFF
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/v1/jobs")
 async def list_jobs(request: web.Request) -> web.Response:
-    actor = authenticate(request, "officer", "admin")
+    actor = authenticate(request, *STAFF)
     status = request.query.get("status", "pending")
     if status not in ("pending", "failed"):
         raise HttpProblem(400, "Bad query parameter", "status must be pending or failed", [("status", "must be pending or failed")])
     organization = actor.org if actor.role == "officer" else request.query.get("organization")
-    limit = query_int(request, "limit", 50, 1, 200)
-    after = decode_cursor(request.query.get("cursor"), ("time", "uuid"))
-    await wait_for_views(request)
-    items = await request.app[CTX].read_model.list_jobs(status, organization, limit + 1, after)
-    next_cursor = None
-    if len(items) > limit:
-        items = items[:limit]
-        next_cursor = encode_cursor([items[-1]["created_at"].isoformat(), items[-1]["id"]])
-    return json_response({"items": items, "next_cursor": next_cursor}, headers=next_link(request, next_cursor))
+    return await keyset_page(request, lambda limit, after: request.app[CTX].read_model.list_jobs(status, organization, limit, after),
+                             time_and_id("created_at", "id"))

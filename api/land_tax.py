@@ -17,13 +17,13 @@ from api.auth import authenticate
 from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_uuid, query_int, read_json, next_link
 from api.problems import HttpProblem
 from api.consistency import wait_for_views
+from application.access import READERS
 from application.land_tax import MAX_ROWS, TAX_YEARS, can_see_notice, notice_document, parse_parcel
 from application.ports import LandTaxViews
 from domain.calendar import bangkok_day
 from domain.tax_roll import PARCEL_FIELDS
 
 routes = web.RouteTableDef()
-READERS = ("citizen", "officer", "auditor", "admin")
 CSV_TYPES = ("text/csv",)
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson")
 IMPORT_BATCH = 5000  # rows per transaction

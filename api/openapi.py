@@ -8,6 +8,7 @@ from typing import Any
 
 from application.commands import ACTION_SCHEMAS, RECORD_CASH_SCHEMA
 from domain.catalogue import SERVICES
+from domain.payment import PAYMENT_STATUSES
 from domain.service_request import STATUSES
 from domain.submission import SUBMISSION_SCHEMA
 
@@ -53,7 +54,7 @@ PAYMENT = {
         "reference": {"type": "string"},
         "organization": {"type": "string"},
         "amount_satang": {"type": "integer"},
-        "status": {"type": "string", "enum": ["awaiting_payment", "paid", "expired", "refunded"]},
+        "status": {"type": "string", "enum": list(PAYMENT_STATUSES)},
         "promptpay_payload": {"type": "string", "description": "EMVCo PromptPay bill payment (tag 30), Ref1 = reference"},
         "expires_at": _TS,
         "version": {"type": "integer"},

@@ -9,15 +9,17 @@ from aiohttp import web
 from api.app_key import CTX
 from api.auth import authenticate
 from api.consistency import wait_for_views
-from api.http import decode_cursor, encode_cursor, json_response, query_int, query_date, next_link
+from api.http import json_response, query_date
+from api.pagination import keyset_page, time_and_id
 from api.problems import HttpProblem
+from application.access import ORGANIZATION_VIEWERS
 from domain.calendar import bangkok_day
 
 routes = web.RouteTableDef()
 
 
 def _organization(request: web.Request) -> str:
-    actor = authenticate(request, "officer", "auditor", "admin")
+    actor = authenticate(request, *ORGANIZATION_VIEWERS)
     code = request.match_info["code"]
     if code not in request.app[CTX].app.directory:
         raise HttpProblem(404, "Not found", f"no organisation {code!r}", [("code", "is not a known organisation")])
@@ -30,15 +32,8 @@ def _organization(request: web.Request) -> str:
 async def work_queue(request: web.Request) -> web.Response:
     """Open requests the organisation is responsible for, oldest first, with their due dates."""
     code = _organization(request)
-    limit = query_int(request, "limit", 50, 1, 200)
-    after = decode_cursor(request.query.get("cursor"), ("time", "uuid"))
-    await wait_for_views(request)
-    items = await request.app[CTX].read_model.work_queue(code, limit + 1, after)
-    next_cursor = None
-    if len(items) > limit:
-        items = items[:limit]
-        next_cursor = encode_cursor([items[-1]["submitted_at"].isoformat(), items[-1]["request_id"]])
-    return json_response({"items": items, "next_cursor": next_cursor}, headers=next_link(request, next_cursor))
+    return await keyset_page(request, lambda limit, after: request.app[CTX].read_model.work_queue(code, limit, after),
+                             time_and_id("submitted_at", "request_id"))
 
 
 @routes.get("/v1/organizations/{code}/daily-counts")

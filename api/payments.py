@@ -3,38 +3,31 @@
 from __future__ import annotations
 
 import io
-from uuid import UUID
 
 import segno
 from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.consistency import position_headers, read_one
-from api.http import etag, if_match, json_response, parse_uuid, read_json
+from api.consistency import read_change, read_visible, written
+from api.http import parse_uuid, state_response
 from api.problems import HttpProblem
-from application.access import check_can_see
+from application.access import READERS, STAFF
+from domain.payment import AWAITING_PAYMENT
 
 routes = web.RouteTableDef()
-READERS = ("citizen", "officer", "auditor", "admin")
 
 
 async def _payment(request: web.Request) -> dict:
     actor = authenticate(request, *READERS)
-    found = await read_one(request, "payment", parse_uuid(request.match_info["id"]))
-    if found is None:
-        raise HttpProblem(404, "Not found", "no such payment")
-    document, access = found
-    check_can_see(actor, access)
-    return document
+    return await read_visible(request, actor, "payment", parse_uuid(request.match_info["id"]))
 
 
 @routes.get("/v1/payments/{id}")
 async def get_payment(request: web.Request) -> web.Response:
     if "as_of" in request.query and request.app[CTX].as_of_payment is not None:
         return await request.app[CTX].as_of_payment(request)
-    document = await _payment(request)
-    return json_response(document, headers={"ETag": etag(document["version"])})
+    return state_response(await _payment(request))
 
 
 @routes.get("/v1/payments/{id}/qr")
@@ -43,7 +36,7 @@ async def payment_qr(request: web.Request) -> web.Response:
     if fmt not in ("png", "svg"):
         raise HttpProblem(400, "Bad query parameter", "format must be png or svg", [("format", "must be png or svg")])
     document = await _payment(request)
-    if document["status"] != "awaiting_payment":
+    if document["status"] != AWAITING_PAYMENT:
         raise HttpProblem(409, "Payment not open", f"the payment is {document['status']}; there is nothing to pay")
     qr = segno.make(document["promptpay_payload"], error="m")
     out = io.BytesIO()
@@ -56,11 +49,8 @@ async def payment_qr(request: web.Request) -> web.Response:
 
 @routes.post("/v1/payments/{id}/record-cash")
 async def record_cash(request: web.Request) -> web.Response:
-    actor = authenticate(request, "officer", "admin")
-    payment_id = UUID(parse_uuid(request.match_info["id"]))
-    version = if_match(request)
-    body = await read_json(request)
+    actor, payment_id, version, body = await read_change(request, STAFF)
     ctx = request.app[CTX]
     outcome = await ctx.bus.call(ctx.app.record_cash, payment_id, body, actor, version)
     related = "notice" if outcome.state.get("notice_id") else "request"
-    return json_response({**outcome.state, related: outcome.related}, headers={"ETag": etag(outcome.state["version"]), **position_headers(outcome.state)})
+    return written(outcome.state, body={**outcome.state, related: outcome.related})

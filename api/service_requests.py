@@ -3,56 +3,43 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.consistency import position_headers, read_one, wait_for_views
-from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_uuid, query_int, read_json, next_link
+from api.consistency import read_one, read_change, visible, written
+from api.http import json_response, parse_uuid, read_idempotent, state_response
 from api.privacy import disclose
 from api.problems import HttpProblem
 from application import disclosures
-from application.access import check_can_see
-from application.commands import ACTION_SCHEMAS, SubmitCommand, request_hash
+from application.access import FILERS, READERS, STAFF
+from application.commands import ACTION_SCHEMAS, SubmitCommand
+from api.pagination import keyset_page, time_and_id
 from domain.actors import Actor
 from domain.catalogue import SERVICES
 from domain.service_request import STATUSES
 
 routes = web.RouteTableDef()
-READERS = ("citizen", "officer", "auditor", "admin", "dpo")
 
 
 def _channel(actor: Actor, request: web.Request) -> str:
-    if actor.role in ("officer", "admin"):
+    if actor.role in STAFF:
         return "counter"
     channel = request.headers.get("X-OneStop-Channel", "web")
     return channel if channel in ("web", "mobile") else "web"
 
 
-def _state_response(state: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return json_response(state, status=status, headers={"ETag": etag(state["version"]), **(headers or {})})
-
-
-def _written(state: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """A write's response: the state, its ETag and the log position (``OneStop-Position``)."""
-    return _state_response(state, status, {**position_headers(state), **(headers or {})})
-
-
 @routes.post("/v1/service-requests")
 async def submit(request: web.Request) -> web.Response:
-    actor = authenticate(request, "citizen", "officer", "admin")
-    key = request.headers.get("Idempotency-Key")
-    if not key or len(key) > 255 or not key.isprintable():
-        raise HttpProblem(400, "Idempotency-Key required", "send an Idempotency-Key header (1 to 255 printable characters) with every submission", [("Idempotency-Key", "is required")])
-    body = await read_json(request)
-    command = SubmitCommand(body=body, actor=actor, request_hash=request_hash(body), idempotency_key=key)
+    actor = authenticate(request, *FILERS)
+    key, body, body_hash = await read_idempotent(request)
+    command = SubmitCommand(body=body, actor=actor, request_hash=body_hash, idempotency_key=key)
     outcome = await request.app[CTX].bus.submit(command)
     headers = {"Location": f"/v1/service-requests/{outcome.state['id']}"}
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return _written(outcome.state, 201, headers)
+    return written(outcome.state, status=201, headers=headers)
 
 
 @routes.get("/v1/service-requests/{id}")
@@ -62,12 +49,9 @@ async def get_request(request: web.Request) -> web.Response:
     if "as_of" in request.query:
         return await _as_of(request, actor, request_id)
     found = await read_one(request, "request", request_id)
-    if found is None:
-        raise HttpProblem(404, "Not found", "no such service request")
-    state, access = found
-    check_can_see(actor, access)
-    disclose(request, actor, disclosures.REQUEST, request_id, [access["applicant_national_id"]])
-    return _state_response(state)
+    state = visible(found, actor, "service request")
+    disclose(request, actor, disclosures.REQUEST, request_id, [found[1]["applicant_national_id"]])  # type: ignore[index]
+    return state_response(state)
 
 
 async def _as_of(request: web.Request, actor: Actor, request_id: str) -> web.Response:
@@ -94,17 +78,10 @@ async def list_requests(request: web.Request) -> web.Response:
         scope["applicant_national_id"] = actor.pid
     elif actor.role == "officer":
         scope["org"] = actor.org
-    limit = query_int(request, "limit", 20, 1, 100)
-    after = decode_cursor(request.query.get("cursor"), ("time", "uuid"))
-    await wait_for_views(request)
-    items = await request.app[CTX].read_model.list_requests(filters, scope, limit + 1, after)
-    next_cursor = None
-    if len(items) > limit:
-        items = items[:limit]
-        last = items[-1]
-        next_cursor = encode_cursor([last["submitted_at"].isoformat(), last["id"]])
-    disclose(request, actor, disclosures.REQUEST_LIST, None, [(item.get("applicant") or {}).get("national_id") for item in items])
-    return json_response({"items": items, "next_cursor": next_cursor}, headers=next_link(request, next_cursor))
+    return await keyset_page(request, lambda limit, after: request.app[CTX].read_model.list_requests(filters, scope, limit, after),
+                             time_and_id("submitted_at", "id"), default=20, most=100,
+                             on_items=lambda items: disclose(request, actor, disclosures.REQUEST_LIST, None,
+                                                             [(item.get("applicant") or {}).get("national_id") for item in items]))
 
 
 @routes.get("/v1/service-requests/{id}/events")
@@ -112,11 +89,8 @@ async def request_events(request: web.Request) -> web.Response:
     actor = authenticate(request, *READERS)
     request_id = parse_uuid(request.match_info["id"])
     found = await request.app[CTX].read_model.request_history(request_id)
-    if found is None:
-        raise HttpProblem(404, "Not found", "no such service request")
-    events, access = found
-    check_can_see(actor, access)
-    disclose(request, actor, disclosures.REQUEST_EVENTS, request_id, [access["applicant_national_id"]])
+    events = visible(found, actor, "service request")
+    disclose(request, actor, disclosures.REQUEST_EVENTS, request_id, [found[1]["applicant_national_id"]])  # type: ignore[index]
     return json_response({"items": events})
 
 
@@ -127,10 +101,7 @@ async def act(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     if action not in ACTION_SCHEMAS:
         raise HttpProblem(404, "Unknown action", f"there is no action {action!r}", [("action", "must be one of " + ", ".join(ACTION_SCHEMAS))])
-    actor = authenticate(request, "citizen", "officer", "admin")
-    request_id = UUID(parse_uuid(request.match_info["id"]))
-    version = if_match(request)
-    body = await read_json(request, empty={})
+    actor, request_id, version, body = await read_change(request, FILERS, empty={})
     ctx = request.app[CTX]
     outcome = await ctx.bus.call(ctx.app.act, request_id, action, body, actor, _channel(actor, request), version)
-    return _written(outcome.state)
+    return written(outcome.state)

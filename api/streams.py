@@ -17,11 +17,11 @@ from api.auth import authenticate
 from api.http import parse_position, query_int, query_position, json_response, next_link
 from api.limits import STREAM_CLAIM
 from api.problems import HttpProblem
+from application.access import INTEGRATORS
 from application.cloudevents import PUBLISHED_TYPES, cursor_of
 from application.ports import EventFeed, StreamTickets
 from domain.actors import Actor
 
-READERS = ("integrator", "admin")
 MAX_PAGE = 5000
 
 
@@ -57,7 +57,7 @@ class StreamsApi:
         stream as the caller (``?ticket=``), for a browser's ``EventSource``, which cannot send
         an Authorization header. No Idempotency-Key: a replayed answer would hand out a secret
         again; a client that lost the answer asks for another ticket."""
-        actor = authenticate(request, *READERS)
+        actor = authenticate(request, *INTEGRATORS)
         assert self.tickets is not None
         ticket, expires_at = await self.tickets.issue(actor, self.settings.ticket_ttl_seconds)
         return json_response({"ticket": ticket, "expires_at": expires_at}, status=201,
@@ -67,12 +67,12 @@ class StreamsApi:
         """The caller of the live stream: the ticket's, when ``?ticket=`` is given, else the
         bearer token's."""
         if "ticket" not in request.query:
-            return authenticate(request, *READERS)
+            return authenticate(request, *INTEGRATORS)
         actor = await self.tickets.redeem(request.query["ticket"]) if self.tickets is not None else None
         if actor is None:
             raise HttpProblem(401, "Unauthorized", "the stream ticket is unknown, expired or already used; ask POST /v1/streams/tickets for another",
                               [("ticket", "is not a valid ticket")], headers={"WWW-Authenticate": 'Bearer error="invalid_token", realm="onestop"'})
-        if actor.role not in READERS:
+        if actor.role not in INTEGRATORS:
             raise HttpProblem(403, "Forbidden", f"the {actor.role} role may not do this")
         claim = request.get(STREAM_CLAIM)
         if claim is not None:
@@ -103,7 +103,7 @@ class StreamsApi:
 
     async def events(self, request: web.Request) -> web.Response:
         """``GET /v1/streams/events``: a page of the catch-up feed."""
-        actor = authenticate(request, *READERS)
+        actor = authenticate(request, *INTEGRATORS)
         types, organization = self._filters(request, actor)
         after = query_position(request, "after")
         limit = query_int(request, "limit", 100, 1, MAX_PAGE)

@@ -9,16 +9,15 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.http import decode_cursor, encode_cursor, json_response, parse_uuid, query_int, query_position, read_json, next_link
+from api.http import json_response, parse_uuid, query_int, query_position, next_link, read_idempotent
+from api.pagination import keyset_page
 from api.problems import HttpProblem
+from application.access import INTEGRATORS
 from application.cloudevents import PUBLISHED_TYPES, cursor_of
-from application.commands import request_hash
 from application.json_schema import check
 from application.ports import SubscriptionPolicy, SubscriptionStore
 from domain.actors import Actor
 from domain.errors import InvalidCommand
-
-MANAGERS = ("integrator", "admin")
 
 SUBSCRIPTION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -57,11 +56,8 @@ class SubscriptionsApi:
         return None if actor.role == "admin" else actor.sub
 
     async def create(self, request: web.Request) -> web.Response:
-        actor = authenticate(request, *MANAGERS)
-        key = request.headers.get("Idempotency-Key")
-        if not key or len(key) > 255 or not key.isprintable():
-            raise HttpProblem(400, "Idempotency-Key required", "send an Idempotency-Key header (1 to 255 printable characters)", [("Idempotency-Key", "is required")])
-        body = await read_json(request)
+        actor = authenticate(request, *INTEGRATORS)
+        key, body, body_hash = await read_idempotent(request)
         errors = check(SUBSCRIPTION_SCHEMA, body)
         if errors:
             raise InvalidCommand("the body does not fit a subscription", errors)
@@ -75,7 +71,7 @@ class SubscriptionsApi:
             raise InvalidCommand(f"the url {refused}", [("url", refused)])
         subscription, replayed = await self.store.create(
             owner=actor.sub, url=body["url"], types=sorted(set(body.get("types") or [])), organization=organization,
-            idempotency_key=key, request_hash=request_hash(body),
+            idempotency_key=key, request_hash=body_hash,
         )
         headers = {"Location": f"/v1/subscriptions/{subscription['id']}"}
         if replayed:
@@ -83,15 +79,10 @@ class SubscriptionsApi:
         return json_response(subscription, status=201, headers=headers)
 
     async def list(self, request: web.Request) -> web.Response:
-        actor = authenticate(request, *MANAGERS)
-        limit = query_int(request, "limit", 50, 1, 200)
-        after = decode_cursor(request.query.get("cursor"), ("uuid",))
-        items = await self.store.list(self._owner(actor), limit + 1, after[0] if after else None)
-        next_cursor = None
-        if len(items) > limit:
-            items = items[:limit]
-            next_cursor = encode_cursor([items[-1]["id"]])
-        return json_response({"items": items, "next_cursor": next_cursor}, headers=next_link(request, next_cursor))
+        actor = authenticate(request, *INTEGRATORS)
+        owner = self._owner(actor)
+        return await keyset_page(request, lambda limit, after: self.store.list(owner, limit, after[0] if after else None),
+                                 lambda row: [row["id"]], kinds=("uuid",), from_views=False)
 
     async def _found(self, request: web.Request, actor: Actor) -> str:
         subscription_id = parse_uuid(request.match_info["id"])
@@ -100,21 +91,21 @@ class SubscriptionsApi:
         return subscription_id
 
     async def get(self, request: web.Request) -> web.Response:
-        actor = authenticate(request, *MANAGERS)
+        actor = authenticate(request, *INTEGRATORS)
         subscription = await self.store.get(parse_uuid(request.match_info["id"]), self._owner(actor))
         if subscription is None:
             raise HttpProblem(404, "Not found", "no such subscription")
         return json_response(subscription)
 
     async def delete(self, request: web.Request) -> web.Response:
-        actor = authenticate(request, *MANAGERS)
+        actor = authenticate(request, *INTEGRATORS)
         if not await self.store.delete(parse_uuid(request.match_info["id"]), self._owner(actor)):
             raise HttpProblem(404, "Not found", "no such subscription")
         return web.Response(status=204)
 
     async def deliveries(self, request: web.Request) -> web.Response:
         """Deliveries in log order, each with every attempt (time, HTTP status, error)."""
-        actor = authenticate(request, *MANAGERS)
+        actor = authenticate(request, *INTEGRATORS)
         subscription_id = await self._found(request, actor)
         after = query_position(request, "after")
         limit = query_int(request, "limit", 50, 1, 500)
@@ -127,7 +118,7 @@ class SubscriptionsApi:
     async def replay(self, request: web.Request) -> web.Response:
         """Send again every matching event after the cursor ``from`` (a feed ``sequence``);
         the subscription becomes active again. The dispatcher does the work: 202."""
-        actor = authenticate(request, *MANAGERS)
+        actor = authenticate(request, *INTEGRATORS)
         if "from" not in request.query:
             raise HttpProblem(400, "Bad query parameter", "from is required: a cursor (an event's sequence)", [("from", "is required")])
         from_position = query_position(request, "from")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from application.errors import Forbidden, NotFound
-from domain.actors import Actor, assurance_level
+from domain.actors import Actor, assurance_level, ROLES as ACTOR_ROLES
 from domain.errors import InvalidCommand
 
 # Relations of a caller to one request.
@@ -44,6 +44,24 @@ ACCESS: dict[tuple[str, str], dict[str, str]] = {
     ("dpo", ANY): {"read": YES},
     ("admin", ANY): {"read": YES, "submit": YES, **_ALL_DECISIONS, "record-cash": YES, **_FOR_THE_APPLICANT},
 }
+
+
+
+def roles_that(action: str) -> tuple[str, ...]:
+    """The roles the table lets ``action`` on some request, in ``ROLES`` order."""
+    return tuple(role for role in ROLES if any(r == role and action in granted for (r, _), granted in ACCESS.items()))
+
+
+# Roles, by what they may call; every handler's list of roles is one of these. The roles a
+# caller's token may carry: every actor's but the system's, which acts only inside OneStop.
+ROLES = tuple(role for role in ACTOR_ROLES if role != "system")
+READERS = roles_that("read")  # read requests and payments
+FILERS = roles_that("submit")  # file requests and act on them (the table decides which action)
+STAFF = roles_that("record-cash")  # officers and admins: counters, jobs
+AUDITORS = ("auditor", "admin")  # the log, its export and verification, past states
+ORGANIZATION_VIEWERS = ("officer", "auditor", "admin")  # an organisation's work queue and counts
+INTEGRATORS = ("integrator", "admin")  # the published feed and webhook subscriptions
+ADMINS = ("admin",)
 
 _RANK = {None: 0, ON_BEHALF: 1, YES: 2}
 _RELATION_NAMES = {

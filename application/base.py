@@ -4,7 +4,7 @@ NotFound when it is not there, and saving as a StaleVersion when someone else sa
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -21,6 +21,8 @@ from domain.rules import RuleBook
 from domain.service_request import ServiceRequest
 from domain.tax_notice import TaxNotice
 from domain.tax_roll import TaxRoll
+
+_A = TypeVar("_A", ServiceRequest, Payment)
 
 
 class BackOfficeBase(Application[UUID]):
@@ -62,22 +64,20 @@ class BackOfficeBase(Application[UUID]):
     # -- loading -----------------------------------------------------------------------------
 
     def get_request(self, request_id: UUID, version: int | None = None) -> ServiceRequest:
-        try:
-            request = self.repository.get(request_id, version=version)
-        except AggregateNotFoundError:
-            raise NotFound("no such service request") from None
-        if not isinstance(request, ServiceRequest):
-            raise NotFound("no such service request")
-        return request
+        return self._get(ServiceRequest, request_id, version, "no such service request")
 
     def get_payment(self, payment_id: UUID, version: int | None = None) -> Payment:
+        return self._get(Payment, payment_id, version, "no such payment")
+
+    def _get(self, kind: type[_A], aggregate_id: UUID, version: int | None, missing: str) -> _A:
+        """The aggregate of class ``kind`` (at ``version``), or NotFound saying ``missing``."""
         try:
-            payment = self.repository.get(payment_id, version=version)
+            found = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
-            raise NotFound("no such payment") from None
-        if not isinstance(payment, Payment):
-            raise NotFound("no such payment")
-        return payment
+            raise NotFound(missing) from None
+        if not isinstance(found, kind):
+            raise NotFound(missing)
+        return found
 
     def get_notice(self, notice_id: UUID, version: int | None = None) -> TaxNotice:
         try:

@@ -4,7 +4,7 @@ with a write the caller was already answered for."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 from uuid import UUID
 
 from application.back_office import BackOffice, access_fields
@@ -26,10 +26,7 @@ class CurrentState:
 
     async def request(self, request_id: str) -> Found | None:
         """(document, access) of the request now, or None when it does not exist."""
-        events = await self.timeline.recorded(request_id)
-        if not events or events[0].type != REQUEST_CREATED:
-            return None
-        return await self.run(self._request, request_id, events[-1].version, events[-1].position)  # type: ignore[no-any-return]
+        return await self._now(request_id, REQUEST_CREATED, self._request)
 
     def _request(self, request_id: str, version: int, position: int) -> Found:
         # At the version the timeline saw, so that the document and its position agree.
@@ -39,10 +36,15 @@ class CurrentState:
 
     async def payment(self, payment_id: str) -> Found | None:
         """(document, access) of the payment now, or None when it does not exist."""
-        events = await self.timeline.recorded(payment_id)
-        if not events or events[0].type != PAYMENT_CREATED:
+        return await self._now(payment_id, PAYMENT_CREATED, self._payment)
+
+    async def _now(self, aggregate_id: str, created: str, build: Callable[[str, int, int], Found]) -> Found | None:
+        """``build`` run (in the executor) at the last version the timeline saw of an aggregate
+        whose first event is ``created``; None when there is no such aggregate."""
+        events = await self.timeline.recorded(aggregate_id)
+        if not events or events[0].type != created:
             return None
-        return await self.run(self._payment, payment_id, events[-1].version, events[-1].position)  # type: ignore[no-any-return]
+        return await self.run(build, aggregate_id, events[-1].version, events[-1].position)  # type: ignore[no-any-return]
 
     def _payment(self, payment_id: str, version: int, position: int) -> Found:
         payment = self.app.get_payment(UUID(payment_id), version=version)

@@ -24,7 +24,7 @@ once and its validator kept; schemas are constants and must not be changed after
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import jsonschema_rs
 
@@ -80,29 +80,27 @@ def _field(prefix: str, instance_path: Any) -> str:
     return where
 
 
+def _types(facts: dict[str, Any]) -> str:
+    types = facts.get("types") or facts.get("expected") or []
+    return " or ".join(map(str, types if isinstance(types, list) else [types]))
+
+
+# What each failed keyword says, from the facts the validator reports about it.
+_MESSAGES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "type": lambda f: f"must be of type {_types(f)}",
+    "enum": lambda f: "must be one of " + ", ".join(map(str, f.get("options", []))),
+    "const": lambda f: f"must be {f.get('expected_value')!r}",
+    "minLength": lambda f: f"must be at least {f.get('limit')} characters",
+    "maxLength": lambda f: f"must be at most {f.get('limit')} characters",
+    "pattern": lambda f: f"must match {f.get('pattern')}",
+    "format": lambda f: f"must be a valid {f.get('format')}",
+    "minimum": lambda f: f"must be at least {f.get('limit')}",
+    "maximum": lambda f: f"must be at most {f.get('limit')}",
+    "minItems": lambda f: f"must have at least {f.get('limit')} items",
+    "maxItems": lambda f: f"must have at most {f.get('limit')} items",
+}
+
+
 def _message(name: str, facts: dict[str, Any], fallback: str) -> str:
-    limit = facts.get("limit")
-    if name == "type":
-        types = facts.get("types") or facts.get("expected") or []
-        return "must be of type " + " or ".join(map(str, types if isinstance(types, list) else [types]))
-    if name == "enum":
-        return "must be one of " + ", ".join(map(str, facts.get("options", [])))
-    if name == "const":
-        return f"must be {facts.get('expected_value')!r}"
-    if name == "minLength":
-        return f"must be at least {limit} characters"
-    if name == "maxLength":
-        return f"must be at most {limit} characters"
-    if name == "pattern":
-        return f"must match {facts.get('pattern')}"
-    if name == "format":
-        return f"must be a valid {facts.get('format')}"
-    if name == "minimum":
-        return f"must be at least {limit}"
-    if name == "maximum":
-        return f"must be at most {limit}"
-    if name == "minItems":
-        return f"must have at least {limit} items"
-    if name == "maxItems":
-        return f"must have at most {limit} items"
-    return fallback
+    message = _MESSAGES.get(name)
+    return fallback if message is None else message(facts)

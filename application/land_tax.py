@@ -15,6 +15,7 @@ from uuid import UUID, uuid5
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError
 
+from application.access import STAFF
 from application.base import BackOfficeBase
 from application.errors import Forbidden, NotFound, StaleVersion
 from application.ids import ID_NAMESPACE
@@ -295,7 +296,7 @@ class LandTaxOffice(BackOfficeBase):
         payment_id = uuid5(ID_NAMESPACE, f"notice-payment\n{notice.id}\n{len(notice.payment_ids)}\n{today.isoformat()}\n{instalment}")
         if str(payment_id) in notice.open_payments:
             return Outcome(describe_payment(self.get_payment(payment_id), None), replayed=True)
-        channel = "counter" if actor.is_staff else "web"
+        channel = "counter" if actor.role in STAFF else "web"
         payment = Payment.open(
             id=payment_id, at=at, actor=actor, channel=channel,
             request_id=None, notice_id=notice.id, instalment=instalment,

@@ -10,29 +10,24 @@ from datetime import date
 from typing import Any
 
 from domain.calendar import bangkok_day
+from domain import payment
 from domain.payment import Payment
-from domain.service_request import FINAL, ServiceRequest
+from domain.service_request import APPROVED, COMPLETED, FINAL, REJECTED, SUBMITTED, WITHDRAWN, ServiceRequest
 
 COUNTED = {
-    ServiceRequest.Submitted: "submitted",
-    ServiceRequest.Approved: "approved",
-    ServiceRequest.Rejected: "rejected",
-    ServiceRequest.Completed: "completed",
-    ServiceRequest.Withdrawn: "withdrawn",
+    ServiceRequest.Submitted: SUBMITTED,
+    ServiceRequest.Approved: APPROVED,
+    ServiceRequest.Rejected: REJECTED,
+    ServiceRequest.Completed: COMPLETED,
+    ServiceRequest.Withdrawn: WITHDRAWN,
 }
-COUNT_COLUMNS = ("submitted", "approved", "rejected", "completed", "withdrawn", "paid_satang")
+COUNT_COLUMNS = (*COUNTED.values(), "paid_satang")
 
+# The status each event moves a request to, as the aggregate's events say it.
 _STATUS_OF = {
-    ServiceRequest.VerificationStarted: "verifying",
-    ServiceRequest.FeeAssessed: "awaiting_payment",
-    ServiceRequest.PaymentSettled: "in_review",
-    ServiceRequest.ReviewStarted: "in_review",
-    ServiceRequest.InfoRequested: "info_requested",
-    ServiceRequest.InfoProvided: "in_review",
-    ServiceRequest.Approved: "approved",
-    ServiceRequest.Rejected: "rejected",
-    ServiceRequest.Completed: "completed",
-    ServiceRequest.Withdrawn: "withdrawn",
+    event_class: event_class.MOVES_TO
+    for event_class in vars(ServiceRequest).values()
+    if isinstance(event_class, type) and issubclass(event_class, ServiceRequest.Event) and event_class.MOVES_TO is not None
 }
 
 
@@ -46,7 +41,7 @@ def fold_request(row: dict[str, Any] | None, event: Any, position: int) -> dict[
             "organization": event.organization,
             "filed_at": event.filed_at,
             "channel": event.channel,
-            "status": "submitted",
+            "status": SUBMITTED,
             "version": event.originator_version,
             "position": position,
             "applicant_national_id": event.applicant["national_id"],
@@ -77,7 +72,7 @@ def fold_request(row: dict[str, Any] | None, event: Any, position: int) -> dict[
     elif isinstance(event, ServiceRequest.FeeAssessed):
         row["payment_id"] = event.payment_id
         row["payment_amount_satang"] = event.amount_satang
-        row["payment_status"] = "awaiting_payment"
+        row["payment_status"] = payment.AWAITING_PAYMENT
     elif isinstance(event, (ServiceRequest.Rejected, ServiceRequest.Withdrawn)):
         row["outcome"] = event.reason
     elif isinstance(event, ServiceRequest.Completed):
@@ -98,7 +93,7 @@ def fold_payment(row: dict[str, Any] | None, event: Any, position: int) -> dict[
             "reference": event.reference,
             "organization": event.organization,
             "amount_satang": event.amount_satang,
-            "status": "awaiting_payment",
+            "status": payment.AWAITING_PAYMENT,
             "promptpay_payload": event.promptpay_payload,
             "expires_at": event.expires_at,
             "version": event.originator_version,
@@ -116,12 +111,12 @@ def fold_payment(row: dict[str, Any] | None, event: Any, position: int) -> dict[
     row["position"] = position
     row["updated_at"] = event.timestamp
     if isinstance(event, Payment.Received):
-        row["status"] = "paid"
+        row["status"] = payment.PAID
         row["method"] = event.method
     elif isinstance(event, Payment.Expired):
-        row["status"] = "expired"
+        row["status"] = payment.EXPIRED
     elif isinstance(event, Payment.Refunded):
-        row["status"] = "refunded"
+        row["status"] = payment.REFUNDED
     elif isinstance(event, Payment.Discrepancy):
         row["discrepancies"] = [*row["discrepancies"], {"amount_satang": event.amount_satang, "reason": event.reason}]
     return row

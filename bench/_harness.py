@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import platform
 import secrets
 import signal
 import socket
@@ -85,6 +86,27 @@ class Child:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def report_failure(error: BaseException, children: Sequence[Child], *, with_type: bool = False) -> None:
+    """Say on stderr that the bench failed, and show the tail of each child's log."""
+    print(f"bench: FAILED: {type(error).__name__ + ': ' if with_type else ''}{error}", file=sys.stderr)
+    for child in children:
+        print(f"--- {child.name} log (tail) ---\n{child.tail(20)}", file=sys.stderr)
+
+
+async def drop_or_keep(dbname: str, dsn: str, keep: bool) -> None:
+    """Drop the bench's database, or say where it is when ``--keep-db`` asked to keep it."""
+    if keep:
+        print(f"database kept: {dsn}")
+    else:
+        await drop_database(dbname)
+
+
+def machine_line(shared_by: str) -> str:
+    """What the figures were measured on: cores, what shares them, Python and the load before."""
+    return (f"machine: {os.cpu_count()} CPU cores shared by {shared_by}; Python {platform.python_version()}; "
+            f"load average before the run {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 def start_child(name: str, argv: Sequence[str], env: Mapping[str, str], log_dir: Path) -> Child:

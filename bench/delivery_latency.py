@@ -56,7 +56,7 @@ def serve_worker(url: str, dsn: str) -> None:
 
     broker = setup_broker(url)
     import workers.webhooks as webhook_actors
-    from infrastructure.integrations.webhooks import WebhookSettings
+    from infrastructure.integrations.delivery import WebhookSettings
     from infrastructure.secret_box import parse_key
 
     from onestop.bootstrap import webhook_agents
@@ -185,17 +185,12 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"(latency: arrival at the client minus the 201 of the write that committed the event; "
                   f"{'RabbitMQ ' + args.broker if args.broker else 'in-process broker'} for webhooks)")
         except Exception as error:
-            print(f"bench: FAILED: {error}", file=sys.stderr)
-            for child in children:
-                print(f"--- {child.name} log (tail) ---\n{child.tail(20)}", file=sys.stderr)
+            h.report_failure(error, children)
             status = 1
         finally:
             h.stop_children(children)
             await runner.cleanup()
-            if args.keep_db:
-                print(f"database kept: {dsn}")
-            else:
-                await h.drop_database(dbname)
+            await h.drop_or_keep(dbname, dsn, args.keep_db)
     return status
 
 

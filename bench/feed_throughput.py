@@ -154,16 +154,11 @@ async def main_async(args: argparse.Namespace) -> int:
                 print(f"  round {n}: raw asyncpg {count / seconds:,.0f} events/s; HTTP feed {http_count / http_seconds:,.0f} events/s "
                       f"(parsed), {bytes_count / bytes_seconds:,.0f} events/s (bytes only)", flush=True)
         except Exception as error:
-            print(f"bench: FAILED: {error}", file=sys.stderr)
-            for child in children:
-                print(f"--- {child.name} log (tail) ---\n{child.tail(20)}", file=sys.stderr)
+            h.report_failure(error, children)
             return 1
         finally:
             h.stop_children(children)
-            if args.keep_db:
-                print(f"database kept: {dsn}")
-            else:
-                await h.drop_database(dbname)
+            await h.drop_or_keep(dbname, dsn, args.keep_db)
     raw, http, http_bytes = (statistics.median(results[k]) for k in ("raw", "http", "http_bytes"))
     print()
     print(f"events: {head}, page size {args.page}, {args.rounds} round(s), medians:")

@@ -121,10 +121,7 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"bench: FAILED: {error}", file=sys.stderr)
         return 1
     finally:
-        if args.keep_db:
-            print(f"database kept: {dsn}")
-        else:
-            await h.drop_database(dbname)
+        await h.drop_or_keep(dbname, dsn, args.keep_db)
     rate = statistics.median(rates)
     print()
     print(f"rebuild of every view: {rate:,.0f} events/s (median of {len(rates)}); {rate / baseline:.2f} x reading the log alone "

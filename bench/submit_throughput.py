@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import secrets
 import statistics
 import subprocess
@@ -221,9 +220,7 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"POST /v1/service-requests: {args.clients} concurrent clients; per system and round a warm-up of {args.warmup} "
                   f"requests (not measured), then up to {args.requests} requests or {args.max_seconds:.0f}s; {args.rounds} round(s), "
                   f"baseline then OneStop", flush=True)
-            print(f"machine: {os.cpu_count()} CPU cores shared by the client (this process), the server processes and "
-                  f"PostgreSQL {await h.server_version()} at 127.0.0.1:5432; Python {platform.python_version()}; "
-                  f"load average before the run {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
+            print(h.machine_line(f"the client (this process), the server processes and PostgreSQL {await h.server_version()} at 127.0.0.1:5432"), flush=True)
             print(f"database: {dbname}", flush=True)
             baseline = await start_baseline(dsn, log_dir, started)
             onestop = await start_onestop(dbname, log_dir, started)
@@ -243,16 +240,11 @@ async def main_async(args: argparse.Namespace) -> int:
                     print(f"  round {n}: baseline {pair[0].rps:.1f}/s, OneStop {pair[1].rps:.1f}/s, ratio {pair[1].rps / pair[0].rps:.2f}", flush=True)
             await report_stored(dsn, onestop)
         except Exception as error:
-            print(f"bench: FAILED: {error}", file=sys.stderr)
-            for child in started:
-                print(f"--- {child.name} log (tail) ---\n{child.tail(20)}", file=sys.stderr)
+            h.report_failure(error, started)
             status = 1
         finally:
             h.stop_children(started)
-            if args.keep_db:
-                print(f"database kept: {dsn}")
-            else:
-                await h.drop_database(dbname)
+            await h.drop_or_keep(dbname, dsn, args.keep_db)
 
     results = measured
     if not results:

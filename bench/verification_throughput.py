@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import secrets
 import subprocess
 import sys
@@ -400,9 +399,7 @@ async def main_async(args: argparse.Namespace) -> int:
                   f"registry simulator latency {args.registry_latency_ms} ms; {args.workers} worker process(es) x "
                   f"{args.worker_threads} threads (ONESTOP_WORKER_THREADS); baseline: {args.requests} POST /verifications straight "
                   f"to the simulator, {concurrency} in flight", flush=True)
-            print(f"machine: {os.cpu_count()} CPU cores shared by this client, every OneStop process, the simulators, "
-                  f"PostgreSQL {await h.server_version()} and RabbitMQ; Python {platform.python_version()}; "
-                  f"load average before the run {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
+            print(h.machine_line(f"this client, every OneStop process, the simulators, PostgreSQL {await h.server_version()} and RabbitMQ"), flush=True)
             print(f"database: {dbname}", flush=True)
             found = await asyncio.to_thread(purge_queue, args.queue)
             print("  RabbitMQ purged: " + ", ".join(f"{q} ({m} messages, {c} consumers)" for q, (m, c) in found.items()), flush=True)
@@ -441,9 +438,7 @@ async def main_async(args: argparse.Namespace) -> int:
             problems = log_problems(started)
             calls = registry_calls(registry_log, log_offset)
         except Exception as error:
-            print(f"bench: FAILED: {type(error).__name__}: {error}", file=sys.stderr)
-            for child in started:
-                print(f"--- {child.name} log (tail) ---\n{child.tail(20)}", file=sys.stderr)
+            h.report_failure(error, started, with_type=True)
             status = 1
         finally:
             if status == 0 and args.log_dir is None:
@@ -458,10 +453,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 await asyncio.to_thread(purge_queue, args.queue)
             except Exception as error:  # noqa: BLE001
                 print(f"bench: could not purge {args.queue} at the end: {error}", file=sys.stderr)
-            if args.keep_db:
-                print(f"database kept: {dsn}")
-            else:
-                await h.drop_database(dbname)
+            await h.drop_or_keep(dbname, dsn, args.keep_db)
     if status:
         return status
     report(args, concurrency, base, base_rate, run, timeline, reg_stats, calls, checked, problems, tails, log_dir if args.log_dir else None)

@@ -32,11 +32,6 @@ class Actor:
             recorded["ial"] = self.ial
         return recorded
 
-    @property
-    def is_staff(self) -> bool:
-        return self.role in ("officer", "admin")
-
-
 def assurance_level(value: object) -> Decimal | None:
     """An identity assurance level as a number ("2.3" -> 2.3), or None when it is not one."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):

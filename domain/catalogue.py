@@ -105,6 +105,20 @@ class Service:
             return (int(details["room_revenue_satang"]) * rate + 5000) // 10000
         return 0
 
+    def fee_terms(self, fees: FeeSchedule) -> dict[str, Any]:
+        """What the fee is, as the catalogue publishes it: its kind and the amounts or rates that
+        ``fee_satang`` charges from."""
+        terms: dict[str, Any] = {"kind": self.fee_kind}
+        if self.fee_kind == "per_copy":
+            terms["per_copy_satang_by_document"] = dict(fees.certified_copy_satang)
+        elif self.fee_kind == "flat_permit":
+            terms["amount_satang"] = fees.flyer_permit_satang
+            terms["amount_satang_by_organization"] = dict(fees.flyer_permit_satang_by_organization)
+        elif self.fee_kind == "hotel_fee":
+            terms["rate_bp_by_organization"] = dict(fees.hotel_fee_rate_bp)
+            terms["due_day_by_organization"] = dict(fees.hotel_fee_due_day)
+        return terms
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,

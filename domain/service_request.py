@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import AggregateCreated, AggregateEvent, BaseAggregate
@@ -47,6 +47,12 @@ class ServiceRequest(BaseAggregate[UUID]):
     class Event(AggregateEvent):
         actor: dict[str, Any]
         channel: str
+        # The status the request moves to (not a field: the event's class says it), or None.
+        MOVES_TO: ClassVar[str | None] = None
+
+        def apply(self, request: ServiceRequest) -> None:
+            if self.MOVES_TO is not None:
+                request._move(self.MOVES_TO)
 
     class Submitted(Event, AggregateCreated):
         TOPIC = "onestop:ServiceRequest.Submitted"
@@ -61,9 +67,7 @@ class ServiceRequest(BaseAggregate[UUID]):
 
     class VerificationStarted(Event):
         TOPIC = "onestop:ServiceRequest.VerificationStarted"
-
-        def apply(self, request: ServiceRequest) -> None:
-            request._move(VERIFYING)
+        MOVES_TO = VERIFYING
 
     class ApplicantVerified(Event):
         TOPIC = "onestop:ServiceRequest.ApplicantVerified"
@@ -77,25 +81,25 @@ class ServiceRequest(BaseAggregate[UUID]):
         TOPIC = "onestop:ServiceRequest.FeeAssessed"
         amount_satang: int
         payment_id: UUID
+        MOVES_TO = AWAITING_PAYMENT
 
         def apply(self, request: ServiceRequest) -> None:
-            request._move(AWAITING_PAYMENT)
+            super().apply(request)
             request.fee_satang = self.amount_satang
             request.payment_id = self.payment_id
 
     class PaymentSettled(Event):
         TOPIC = "onestop:ServiceRequest.PaymentSettled"
         payment_id: UUID
+        MOVES_TO = IN_REVIEW
 
         def apply(self, request: ServiceRequest) -> None:
+            super().apply(request)
             request.paid = True
-            request._move(IN_REVIEW)
 
     class ReviewStarted(Event):
         TOPIC = "onestop:ServiceRequest.ReviewStarted"
-
-        def apply(self, request: ServiceRequest) -> None:
-            request._move(IN_REVIEW)
+        MOVES_TO = IN_REVIEW
 
     class Assigned(Event):
         TOPIC = "onestop:ServiceRequest.Assigned"
@@ -107,40 +111,36 @@ class ServiceRequest(BaseAggregate[UUID]):
     class InfoRequested(Event):
         TOPIC = "onestop:ServiceRequest.InfoRequested"
         message: str
-
-        def apply(self, request: ServiceRequest) -> None:
-            request._move(INFO_REQUESTED)
+        MOVES_TO = INFO_REQUESTED
 
     class InfoProvided(Event):
         TOPIC = "onestop:ServiceRequest.InfoProvided"
         message: str
         # Staff of the filing or responsible organisation answered for the applicant.
         on_behalf_of_applicant: bool = False
-
-        def apply(self, request: ServiceRequest) -> None:
-            request._move(IN_REVIEW)
+        MOVES_TO = IN_REVIEW
 
     class Approved(Event):
         TOPIC = "onestop:ServiceRequest.Approved"
         note: str | None
-
-        def apply(self, request: ServiceRequest) -> None:
-            request._move(APPROVED)
+        MOVES_TO = APPROVED
 
     class Rejected(Event):
         TOPIC = "onestop:ServiceRequest.Rejected"
         reason: str
+        MOVES_TO = REJECTED
 
         def apply(self, request: ServiceRequest) -> None:
-            request._move(REJECTED)
+            super().apply(request)
             request.outcome = self.reason
 
     class Completed(Event):
         TOPIC = "onestop:ServiceRequest.Completed"
         result: dict[str, Any]
+        MOVES_TO = COMPLETED
 
         def apply(self, request: ServiceRequest) -> None:
-            request._move(COMPLETED)
+            super().apply(request)
             request.result = self.result
 
     class Withdrawn(Event):
@@ -148,9 +148,10 @@ class ServiceRequest(BaseAggregate[UUID]):
         reason: str | None
         # Staff of the filing or responsible organisation withdrew it for the applicant.
         on_behalf_of_applicant: bool = False
+        MOVES_TO = WITHDRAWN
 
         def apply(self, request: ServiceRequest) -> None:
-            request._move(WITHDRAWN)
+            super().apply(request)
             request.outcome = self.reason
 
     class ActionRequired(Event):
@@ -215,10 +216,7 @@ class ServiceRequest(BaseAggregate[UUID]):
     # -- rules -------------------------------------------------------------------------------
 
     def _move(self, to: str) -> None:
-        if to not in TRANSITIONS[self.status]:
-            if self.status in DECIDED:
-                raise RequestAlreadyDecided(f"request {self.reference} is already {self.status}")
-            raise TransitionNotAllowed(f"a request that is {self.status} cannot become {to}")
+        self._check_can_become(to)
         self.status = to
 
     @property

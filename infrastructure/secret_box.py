@@ -75,7 +75,7 @@ def webhook_secret_row(subscription_id: object) -> str:
 
 def encrypt_plain_webhook_secrets(curs: object, box: SecretBox) -> int:
     """Encrypt every webhook secret still stored plain (from before encryption); returns how many."""
-    from infrastructure.integrations.webhooks import SUBSCRIPTIONS
+    from infrastructure.integrations.subscriptions import SUBSCRIPTIONS
 
     curs.execute(f"SELECT id::text AS id, secret FROM {SUBSCRIPTIONS} WHERE secret NOT LIKE %s FOR UPDATE", (PREFIX + "%",))  # type: ignore[attr-defined]
     rows = curs.fetchall()  # type: ignore[attr-defined]

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the processes import these lazily, so that each loads only 
     from application.ports import SubjectDataSource, WebhookDeliverer
     from infrastructure.identity.verifier import OidcTokenVerifier
     from infrastructure.jobs.dispatcher import Dispatcher
-    from infrastructure.integrations.webhooks import WebhookSettings
+    from infrastructure.integrations.delivery import WebhookSettings
     from workers.jobs import JobRuntime
 
 
@@ -365,12 +365,12 @@ def build_dispatcher(settings: Settings, broker: object, marker: str | None = No
 def integration_schema() -> list[str]:
     """The tables of the published feed, the audit chain, webhooks and the access log."""
     from infrastructure.audit import audit_chain
-    from infrastructure.integrations import event_feed, webhooks
+    from infrastructure.integrations import event_feed, subscriptions
     from infrastructure.privacy import access_log
 
     from infrastructure.integrations import stream_tickets
 
-    return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *webhooks.SCHEMA_STATEMENTS, *access_log.SCHEMA_STATEMENTS,
+    return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *subscriptions.SCHEMA_STATEMENTS, *access_log.SCHEMA_STATEMENTS,
             *stream_tickets.SCHEMA_STATEMENTS]
 
 
@@ -414,7 +414,7 @@ def build_followers(app: BackOffice) -> list[Callable[[], object]]:
 def webhook_agents(database_url: str, hooks: WebhookSettings, *, pool_size: int = 2) -> Callable[[], Awaitable[WebhookDeliverer]]:
     """How a worker makes its webhook delivery agent (one per event loop, on its first message),
     with at most ``pool_size`` database connections (onestop.connection_budget)."""
-    from infrastructure.integrations.webhooks import DeliveryAgent, create_pool
+    from infrastructure.integrations.delivery import DeliveryAgent, create_pool
 
     async def make_agent() -> WebhookDeliverer:
         pool = await create_pool(database_url, max_size=pool_size)
@@ -435,7 +435,7 @@ def declare_webhook_delivery(settings: Settings, broker: object) -> Callable[[li
 
 
 def webhook_settings(settings: Settings) -> WebhookSettings:
-    from infrastructure.integrations.webhooks import WebhookSettings
+    from infrastructure.integrations.delivery import WebhookSettings
 
     return WebhookSettings.from_settings(settings)
 
@@ -450,7 +450,8 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
     from application.history import History
     from infrastructure.audit.audit_log import AuditLog
     from infrastructure.integrations.event_feed import EventFeed, FeedNotifier
-    from infrastructure.integrations.webhooks import SubscriptionStore, check_target
+    from infrastructure.integrations.subscriptions import SubscriptionStore
+    from infrastructure.integrations.targets import check_target
     from infrastructure.secret_box import SecretBox
 
     notifier = FeedNotifier(settings.database.url())
@@ -487,7 +488,7 @@ def serve_webhooks(settings: Settings) -> None:
 
     from infrastructure.integrations.event_feed import EventFeed, FeedNotifier
     from infrastructure.integrations.webhook_dispatcher import WebhookDispatcher
-    from infrastructure.integrations.webhooks import create_pool
+    from infrastructure.integrations.delivery import create_pool
     from onestop.processes import GRACE_SECONDS, async_stop_on_signals
     from workers.broker import setup_broker
 

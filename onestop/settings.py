@@ -10,8 +10,12 @@ from typing import Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from domain.errors import OneStopError
+from api.limits import LimitSettings
+from infrastructure.integrations.delivery import DEFAULT_SCHEDULE
 
 DEMO_BILLER_ID = "099400016601001"
+# The edge limits' defaults are the limiter's own (api/limits.py).
+_LIMITS = LimitSettings()
 
 
 class SettingsError(OneStopError):
@@ -76,7 +80,7 @@ class Settings:
     jobs_queue: str = ""
     allowance_batch_lines: int = 1000  # disbursements per bank bulk transfer (and per batch event)
     # Webhook retry schedule (seconds after the first attempt), and live-stream heartbeats.
-    webhook_schedule: tuple[float, ...] = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 50400.0, 72000.0, 86400.0)
+    webhook_schedule: tuple[float, ...] = DEFAULT_SCHEDULE
     webhook_timeout_seconds: float = 10.0
     webhook_stranded_seconds: float = 60.0
     webhook_sweep_seconds: float = 5.0
@@ -90,16 +94,16 @@ class Settings:
     access_log_batch_rows: int = 500
     # Abuse limits (api/limits.py): token buckets per subject, per client address and per
     # (bank provider, address); open live streams per subject; slow clients dropped.
-    rate_limits: bool = True
-    rate_subject_per_second: float = 20.0
-    rate_subject_burst: int = 40
-    rate_ip_per_second: float = 50.0
-    rate_ip_burst: int = 100
-    rate_notice_per_second: float = 200.0
-    rate_notice_burst: int = 1000
-    sse_max_streams_per_subject: int = 5
-    header_timeout_seconds: float = 10.0
-    body_timeout_seconds: float = 30.0
+    rate_limits: bool = _LIMITS.enabled
+    rate_subject_per_second: float = _LIMITS.subject_per_second
+    rate_subject_burst: int = _LIMITS.subject_burst
+    rate_ip_per_second: float = _LIMITS.ip_per_second
+    rate_ip_burst: int = _LIMITS.ip_burst
+    rate_notice_per_second: float = _LIMITS.notice_per_second
+    rate_notice_burst: int = _LIMITS.notice_burst
+    sse_max_streams_per_subject: int = _LIMITS.sse_max_streams_per_subject
+    header_timeout_seconds: float = _LIMITS.header_timeout_seconds
+    body_timeout_seconds: float = _LIMITS.body_timeout_seconds
     # Operations: a follower with events waiting that has not moved for this long is stalled;
     # a pending job this old is sent again; how often the sweeps look.
     stall_seconds: float = 30.0

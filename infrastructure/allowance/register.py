@@ -16,7 +16,7 @@ import orjson
 
 from application.ports import AllowanceQueries, AllowanceRegister
 from domain.allowance import Recipient
-from infrastructure.views.read_models import EVENTS_TABLE
+from infrastructure.eventstore.event_log import EVENTS_TABLE
 
 TABLE = "allowance_recipients"
 POSITION_TABLE = "allowance_register_position"

@@ -25,7 +25,7 @@ from uuid import UUID
 import asyncpg
 
 from infrastructure.errors import ChainHeadMoved
-from infrastructure.views.read_models import EVENTS_TABLE
+from infrastructure.eventstore.event_log import EVENTS_TABLE
 from infrastructure.eventstore.following import catch_up_in_batches
 
 CHAIN_TABLE = "audit_chain"

@@ -20,7 +20,7 @@ from application.ports import AuditTrail, LogFilter, Recorded
 from infrastructure.audit.audit_chain import CHAIN_TABLE, verify_chain
 from infrastructure.integrations.event_feed import FEED_TABLE, ORGANIZATIONS_TABLE
 from infrastructure.json_codec import dumps
-from infrastructure.views.read_models import EVENTS_TABLE, stored_event_document
+from infrastructure.eventstore.event_log import EVENTS_TABLE, stored_event_document
 
 _TIME = "(convert_from(e.state, 'UTF8')::jsonb #>> '{timestamp,_data_}')::timestamptz"
 # The organisation of an event's aggregate: from the table the feed follower keeps, or, for an

@@ -19,10 +19,10 @@ from infrastructure.audit.audit_chain import HEAD_TABLE as CHAIN_HEAD_TABLE
 from infrastructure.jobs.dispatcher import ADVISORY_LOCK_KEY as DISPATCHER_LOCK, TOPICS as DISPATCHED_TOPICS, TRACKING_NAME as DISPATCHER_NAME, TRACKING_TABLE as DISPATCHER_TRACKING
 from infrastructure.integrations.event_feed import FEED_TABLE
 from infrastructure.views.projector import ADVISORY_LOCK_KEY as PROJECTOR_LOCK
-from infrastructure.views.read_models import EVENTS_TABLE
 from infrastructure.views.recorder import TRACKING_TABLE as VIEWS_TRACKING, VIEWS_NAME
+from infrastructure.eventstore.event_log import EVENTS_TABLE
 from infrastructure.integrations.webhook_dispatcher import NAME as WEBHOOKS_NAME
-from infrastructure.integrations.webhooks import DISPATCH_TRACKING as WEBHOOKS_TRACKING
+from infrastructure.integrations.subscriptions import DISPATCH_TRACKING as WEBHOOKS_TRACKING
 
 FAILURES_TABLE = "projection_failures"
 # Counting waiting events stops here: past it, "very far behind" is all that matters.

@@ -29,7 +29,7 @@ from application.cloudevents import to_cloudevent
 from application.ports import FeedPage
 from infrastructure.eventstore.following import Backoff, catch_up_in_batches
 from infrastructure.json_codec import dumps
-from infrastructure.views.read_models import EVENTS_TABLE, stored_event_document
+from infrastructure.eventstore.event_log import EVENTS_TABLE, stored_event_document
 
 log = logging.getLogger("onestop.feed")
 

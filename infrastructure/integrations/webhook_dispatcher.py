@@ -18,7 +18,8 @@ from typing import Any, Callable
 import asyncpg
 
 from infrastructure.integrations.event_feed import FEED_TABLE, EventFeed, FeedRow
-from infrastructure.integrations.webhooks import DELIVERIES, DISPATCH_TRACKING, REPLAYS, SUBSCRIPTIONS, WebhookSettings
+from infrastructure.integrations.delivery import WebhookSettings
+from infrastructure.integrations.subscriptions import DELIVERIES, DISPATCH_TRACKING, REPLAYS, SUBSCRIPTIONS
 from infrastructure.eventstore.following import broker_errors, follow_async
 
 log = logging.getLogger("onestop.webhooks")

@@ -15,7 +15,8 @@ import asyncpg
 from application.ports import SubjectDataSource, SubjectLookup
 from application.presentation import payment_document
 from infrastructure.json_codec import loads
-from infrastructure.views.read_models import EVENTS_TABLE, REQUEST_SELECT, plain, request_from_row, stored_event_document
+from infrastructure.eventstore.event_log import EVENTS_TABLE, plain, stored_event_document
+from infrastructure.views.read_models import REQUEST_SELECT, request_from_row
 
 BATCH = 500
 _PAYMENT_COLUMNS = (

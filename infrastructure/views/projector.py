@@ -21,7 +21,7 @@ from application.back_office import BackOffice
 from infrastructure.errors import ProjectorBusy
 from infrastructure.eventstore.following import CONNECTION_ERRORS, LogFollower, catch_up_in_batches
 from infrastructure.views.projection_failures import FAILURES_TABLE, SetAside, describe_error, set_aside
-from infrastructure.views.read_models import EVENTS_TABLE
+from infrastructure.eventstore.event_log import EVENTS_TABLE
 from infrastructure.views.recorder import FAILURES_VIEW, TRACKING_TABLE, ViewsRecorder
 
 log = logging.getLogger("onestop.projector")

@@ -11,11 +11,9 @@ import asyncpg
 
 from application.ports import ReadModel
 from application.presentation import payment_document, payment_summary, request_document
+from infrastructure.eventstore.event_log import EVENTS_TABLE, stored_event_document
 from infrastructure.json_codec import dumps_str, loads
 from infrastructure.views.recorder import TRACKING_TABLE, VIEWS_CHANNEL, VIEWS_NAME
-
-EVENTS_TABLE = "onestop_events"
-_EVENT_ENVELOPE = frozenset({"timestamp", "originator_topic", "actor", "channel"})
 
 REQUEST_SELECT = (
     "SELECT id::text AS id, reference, service, organization, filed_at, channel, status, version, position,"
@@ -29,19 +27,20 @@ def _timestamp(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def plain(value: Any) -> Any:
-    """Turn the event store's typed JSON (``{"_type_": ..., "_data_": ...}``) into plain JSON."""
-    if isinstance(value, dict):
-        if "_type_" in value and "_data_" in value and len(value) == 2:
-            return plain(value["_data_"])
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
+class _Args(list):
+    """A query's arguments; calling it with a value adds one and gives its placeholder."""
+
+    def __call__(self, value: Any) -> str:
+        self.append(value)
+        return f"${len(self)}"
 
 
-def event_type(topic: str) -> str:
-    return topic.partition(":")[2] or topic
+def _after(after: tuple[Any, ...] | None, time_column: str, id_column: str, arg: _Args, *, descending: bool = False) -> str:
+    """The keyset condition (`` AND (time, id) > cursor``, ``<`` when the list runs newest first)
+    for a cursor of a timestamp and a UUID; empty on the first page."""
+    if after is None:
+        return ""
+    return f" AND ({time_column}, {id_column}) {'<' if descending else '>'} ({arg(_timestamp(after[0]))}::timestamptz, {arg(after[1])}::uuid)"
 
 
 def request_from_row(row: asyncpg.Record) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -131,13 +130,8 @@ class PostgresReadModel(ReadModel):
         return request_from_row(row) if row else None
 
     async def list_requests(self, filters: dict[str, Any], scope: dict[str, Any], limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
-        where: list[str] = []
-        args: list[Any] = []
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
+        where: list[str] = ["true"]
+        arg = _Args()
         for column in ("status", "service", "organization", "filed_at"):
             if filters.get(column) is not None:
                 where.append(f"{column} = {arg(filters[column])}")
@@ -148,11 +142,9 @@ class PostgresReadModel(ReadModel):
         if "org" in scope:
             org = arg(scope["org"])
             where.append(f"(organization = {org} OR filed_at = {org})")
-        if after is not None:
-            where.append(f"(submitted_at, id) < ({arg(_timestamp(after[0]))}, {arg(after[1])}::uuid)")
-        sql = REQUEST_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        sql = REQUEST_SELECT + " WHERE " + " AND ".join(where) + _after(after, "submitted_at", "id", arg, descending=True)
         sql += f" ORDER BY submitted_at DESC, id DESC LIMIT {arg(limit)}"
-        return [request_from_row(row)[0] for row in await self.pool.fetch(sql, *args)]
+        return [request_from_row(row)[0] for row in await self.pool.fetch(sql, *arg)]
 
     async def get_payment(self, payment_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         row = await self.pool.fetchrow(
@@ -201,31 +193,25 @@ class PostgresReadModel(ReadModel):
 
     async def list_jobs(self, status: str, organization: str | None, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
         statuses = ["failed"] if status == "failed" else ["pending", "running", "retrying"]
-        args: list[Any] = [statuses, organization, limit]
-        cursor = ""
-        if after is not None:
-            cursor = " AND (created_at, id) > ($4, $5::uuid)"
-            args += [_timestamp(after[0]), after[1]]
+        arg = _Args([statuses, organization, limit])
+        cursor = _after(after, "created_at", "id", arg)
         rows = await self.pool.fetch(
             "SELECT id::text AS id, kind, request_id::text AS request_id, payment_id::text AS payment_id, organization,"
             " status, attempts, last_error, run_at, created_at, updated_at FROM jobs"
             " WHERE status = ANY($1::text[]) AND ($2::text IS NULL OR organization = $2)" + cursor +
             " ORDER BY created_at, id LIMIT $3",
-            *args,
+            *arg,
         )
         return [dict(row) for row in rows]
 
     async def work_queue(self, organization: str, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
-        args: list[Any] = [organization, limit]
-        cursor = ""
-        if after is not None:
-            cursor = " AND (submitted_at, request_id) > ($3::timestamptz, $4::uuid)"
-            args += [_timestamp(after[0]), after[1]]
+        arg = _Args([organization, limit])
+        cursor = _after(after, "submitted_at", "request_id", arg)
         rows = await self.pool.fetch(
             "SELECT request_id::text AS request_id, organization, reference, service, status, submitted_at, due_at,"
             " assigned_to, action_required FROM work_queue WHERE organization = $1" + cursor +
             " ORDER BY submitted_at, request_id LIMIT $2",
-            *args,
+            *arg,
         )
         return [dict(row) for row in rows]
 
@@ -263,17 +249,3 @@ class PostgresReadModel(ReadModel):
 
     async def log_position(self) -> int:
         return await self.pool.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {EVENTS_TABLE}")
-
-
-def stored_event_document(row: asyncpg.Record) -> dict[str, Any]:
-    state = plain(loads(row["state"]))
-    return {
-        "position": row["notification_id"],
-        "aggregate_id": row["aggregate_id"],
-        "version": row["originator_version"],
-        "type": event_type(row["topic"]),
-        "occurred_at": state.get("timestamp"),
-        "actor": state.get("actor"),
-        "channel": state.get("channel"),
-        "data": {k: v for k, v in state.items() if k not in _EVENT_ENVELOPE},
-    }

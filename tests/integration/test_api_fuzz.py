@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from api.auth import make_token
-from tests.conftest import BLIND_INDEX_KEY, JWT_SECRET, ROOT, SECRETS_KEY, create_database, drop_database, free_port, settings_for
+from tests.conftest import BLIND_INDEX_KEY, JWT_SECRET, ROOT, SECRETS_KEY, create_database, drop_database, free_port, settings_for, unavailable
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402  (after the import check above)

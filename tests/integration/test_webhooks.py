@@ -23,7 +23,7 @@ from infrastructure.integrations.event_feed import EventFeed, FeedNotifier
 from onestop.bootstrap import webhook_agents
 from onestop.settings import Settings
 from infrastructure.integrations.webhook_dispatcher import WebhookDispatcher
-from infrastructure.integrations.webhooks import WebhookSettings
+from infrastructure.integrations.delivery import WebhookSettings
 from tests.conftest import free_port
 from tests.integration.api_harness import INTEGRATOR, FollowingProjectorThread, Harness, eventually, start_harness, token, wait_until_followed
 

@@ -76,3 +76,21 @@ def test_submission_is_for_oneself_as_a_citizen_or_at_ones_own_counter_as_an_off
                                      (APPLICANT, "MUN-SAENSUK", "counter"), (AUDITOR, "MUN-SAENSUK", "web")):
         with pytest.raises(Forbidden):
             check_can_submit(actor, "3100600445635", filed_at, channel)
+
+
+def test_the_role_lists_handlers_use_are_the_roles_the_access_table_grants() -> None:
+    from application.access import FILERS, READERS, ROLES, STAFF, roles_that
+
+    assert READERS == ("citizen", "officer", "auditor", "admin", "dpo") == roles_that("read")
+    assert FILERS == ("citizen", "officer", "admin") == roles_that("submit")
+    assert STAFF == ("officer", "admin") == roles_that("record-cash")
+    assert "system" not in ROLES and set(READERS) <= set(ROLES)
+
+
+def test_no_handler_spells_out_a_tuple_of_roles() -> None:
+    import re
+
+    spelled = re.compile(r'\(\s*"(citizen|officer|auditor|integrator|admin)",\s*"(citizen|officer|auditor|integrator|admin)"')
+    api = ROOT / "api"
+    found = [path.name for path in api.glob("*.py") if spelled.search(path.read_text(encoding="utf-8"))]
+    assert found == []

@@ -13,7 +13,7 @@ import pytest
 from onestop.runner import _secret
 from infrastructure.secret_box import PREFIX, SecretBox, SecretUnreadable, new_key, parse_key
 from onestop.settings import Settings, SettingsError
-from infrastructure.integrations.webhooks import new_secret
+from infrastructure.integrations.signing import new_secret
 
 KEY = parse_key(new_key())
 ROOT = Path(__file__).resolve().parents[2]

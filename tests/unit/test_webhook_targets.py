@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from infrastructure.integrations.webhooks import PublicOnlyResolver, check_target, delivery_refusal, is_public_address
+from infrastructure.integrations.targets import PublicOnlyResolver, check_target, delivery_refusal, is_public_address
 
 # IPv6 forms of internal IPv4 addresses that Python calls global, and site-local.
 INTERNAL_IPV6 = [
