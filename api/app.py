@@ -33,6 +33,8 @@ class ApiContext:
     extra_routes: list[web.RouteTableDef] = field(default_factory=list)
     on_cleanup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    # The keyed blind index of a national ID (lists by applicant filter on it, never the plain ID).
+    blind_index: Callable[[str], str] = field(default=lambda national_id: national_id)
 
 
 def create_app(ctx: ApiContext) -> web.Application:

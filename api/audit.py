@@ -3,6 +3,7 @@ requests and payments (the ``as_of`` hooks of the request and payment routes).""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from aiohttp import web
@@ -17,6 +18,26 @@ from application.ports import AuditTrail, LogFilter
 from domain.actors import Actor
 
 AUDITORS = ("auditor", "admin")
+MAX_PURPOSE = 200
+access_log = logging.getLogger("onestop.privacy.access")
+
+
+def plain_reads(request: web.Request, actor: Actor) -> bool:
+    """``?plain=1`` with an ``X-Purpose`` header: personal fields in the clear, and the read
+    logged (actor, purpose, what). Without ``plain`` they stay ciphertext with the subject
+    reference."""
+    raw = request.query.get("plain")
+    if raw is None or raw in ("0", "false"):
+        return False
+    if raw not in ("1", "true"):
+        raise HttpProblem(400, "Bad query parameter", "plain must be 1 or 0", [("plain", "must be 1, true, 0 or false")])
+    purpose = request.headers.get("X-Purpose", "").strip()
+    if not purpose or len(purpose) > MAX_PURPOSE:
+        raise HttpProblem(400, "Purpose required", "reading personal data in the clear needs the purpose of the read in X-Purpose",
+                          [("X-Purpose", f"must say why, in 1 to {MAX_PURPOSE} characters")])
+    access_log.info("plain read of personal data by %s (%s): %s %s, purpose: %s",
+                    actor.sub, actor.role, request.method, request.path_qs, purpose)
+    return True
 
 
 def query_time(request: web.Request, name: str) -> datetime | None:
@@ -78,23 +99,25 @@ class AuditApi:
 
     async def events(self, request: web.Request) -> web.Response:
         """The global, ordered log: every event, as stored, in position order."""
-        authenticate(request, *AUDITORS)
+        actor = authenticate(request, *AUDITORS)
         log_filter = self._filter(request)
         after = query_position(request, "after")
         limit = query_int(request, "limit", 100, 1, 1000)
-        items, next_position = await self.log.page(after, limit, log_filter)
+        plain = plain_reads(request, actor)
+        items, next_position = await self.log.page(after, limit, log_filter, plain=plain)
         return json_response({"items": items, "next_cursor": None if next_position is None else cursor_of(next_position)})
 
     async def export(self, request: web.Request) -> web.StreamResponse:
         """The log (or a time range of it) as NDJSON, streamed."""
-        authenticate(request, *AUDITORS)
+        actor = authenticate(request, *AUDITORS)
         log_filter = self._filter(request)
+        plain = plain_reads(request, actor)
         response = web.StreamResponse(headers={
             "Content-Type": "application/x-ndjson",
             "Content-Disposition": 'attachment; filename="onestop-events.ndjson"',
         })
         await response.prepare(request)
-        async for chunk in self.log.export(log_filter):
+        async for chunk in self.log.export(log_filter, plain=plain):
             # Each write waits for the client when the transport's buffer is full.
             await response.write(chunk)
         await response.write_eof()

@@ -12,7 +12,7 @@ from api.app_key import CTX
 from api.problems import HttpProblem
 from domain.actors import Actor
 
-ROLES = ("citizen", "officer", "auditor", "integrator", "admin")
+ROLES = ("citizen", "officer", "auditor", "integrator", "admin", "dpo")
 STAFF = ("officer", "admin")
 ISSUER = "onestop"
 DEFAULT_MAX_TTL_SECONDS = 12 * 3600

@@ -264,21 +264,41 @@ def _add_audit_and_integrations(paths: dict[str, Any], schemas: dict[str, Any], 
     paths["/v1/service-requests/{id}"]["get"]["responses"].update(_problems(400, 403))
     paths["/v1/payments/{id}"]["get"]["parameters"] = [id_param, as_of]
     paths["/v1/payments/{id}"]["get"]["responses"].update(_problems(400, 403))
+    plain = [query("plain", {"type": "string", "enum": ["1", "0", "true", "false"]},
+                   "1: personal fields in the clear (needs X-Purpose; the read is logged); else ciphertext with the subject reference"),
+             {"name": "X-Purpose", "in": "header", "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+              "description": "why personal data is read in the clear (required with plain=1)"}]
     paths["/v1/audit/events"] = {"get": {
         "summary": "The global event log, in order, as stored (auditors)",
         "parameters": [after, query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
                        query("type", {"type": "string"}, "event types such as ServiceRequest.Submitted, comma-separated"),
-                       organization, *time_range],
+                       organization, *time_range, *plain],
         "responses": {"200": {"description": "a page; next_cursor is null at the end of the log", **_json(page)}, **_problems(400, 401, 403)},
     }}
     paths["/v1/audit/export"] = {"get": {
         "summary": "The log (or a time range) as NDJSON, streamed, with each event's chain link (auditors)",
-        "parameters": [organization, *time_range],
+        "parameters": [organization, *time_range, *plain],
         "responses": {"200": {"description": "one event per line", "content": {"application/x-ndjson": {}}}, **_problems(400, 401, 403)},
     }}
     paths["/v1/audit/verify"] = {"get": {
         "summary": "Recompute the hash chain over the log and report the first break (auditors)",
         "responses": {"200": {"description": "the verdict", **_json(_ref("ChainVerdict"))}, **_problems(401, 403)},
+    }}
+    from api.data_subjects import ERASURE_SCHEMA
+
+    schemas["ErasureRequest"] = ERASURE_SCHEMA
+    schemas["Erasure"] = {"type": "object", "required": ["subject", "status"], "properties": {
+        "subject": {"type": "string", "description": "the keyed blind index of the national ID"},
+        "status": {"const": "erased"}, "erased_at": {"type": ["string", "null"], "format": "date-time"},
+        "basis": _NULLABLE_STR, "reason": _NULLABLE_STR, "erasures": {"type": "integer"},
+        "position": {"type": ["integer", "null"]}, "purged": {"type": "object"}}}
+    paths["/v1/data-subjects/{national_id}/erasure"] = {"post": {
+        "summary": "Erase a person's personal data by deleting their keys (dpo, admin); events stay, their fields read [erased]",
+        "operationId": "eraseDataSubject",
+        "parameters": [{"name": "national_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{13}$"}}],
+        "requestBody": {"required": True, **_json(_ref("ErasureRequest"))},
+        "responses": {"200": {"description": "erased (again: the erasure recorded before)", **_json(_ref("Erasure"))},
+                      **_problems(400, 401, 403, 404, 409, 422)},
     }}
     types = query("types", {"type": "string"}, "CloudEvents types, comma-separated")
     paths["/v1/streams/events"] = {"get": {
@@ -325,11 +345,12 @@ TAGS = {
     "bank": "The bank's signed payment notices",
     "audit": "Auditors: the log as stored, the hash chain, exports",
     "integrations": "Integrators: the CloudEvents feed, live stream and webhooks",
+    "privacy": "Personal data (PDPA): erasure by the data protection officer",
 }
 _TAG_OF_PREFIX = (
     ("/v1/service-requests", "service-requests"), ("/v1/payments", "payments"), ("/v1/payment-notifications", "bank"),
     ("/v1/organizations/{code}/", "officers"), ("/v1/jobs", "officers"), ("/v1/audit", "audit"),
-    ("/v1/streams", "integrations"), ("/v1/subscriptions", "integrations"),
+    ("/v1/streams", "integrations"), ("/v1/subscriptions", "integrations"), ("/v1/data-subjects", "privacy"),
 )
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
 

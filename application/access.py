@@ -28,7 +28,9 @@ ON_BEHALF_FIELD = "on_behalf_of_applicant"
 
 DECISIONS = ("assign", "request-info", "approve", "reject", "complete", "assess-fee", "retry")
 APPLICANT_ACTIONS = ("provide-info", "withdraw")
-ACTIONS = ("read", "submit", *DECISIONS, "record-cash", *APPLICANT_ACTIONS)
+# Erasing a person's personal data (PDPA s.33): the data protection officer (`dpo`) or an admin.
+ERASE_SUBJECT = "erase-subject"
+ACTIONS = ("read", "submit", *DECISIONS, "record-cash", *APPLICANT_ACTIONS, ERASE_SUBJECT)
 
 _ALL_DECISIONS = {action: YES for action in DECISIONS}
 _FOR_THE_APPLICANT = {action: ON_BEHALF for action in APPLICANT_ACTIONS}
@@ -40,7 +42,8 @@ ACCESS: dict[tuple[str, str], dict[str, str]] = {
     ("officer", FILING_COUNTER): {"read": YES, "submit": YES, "record-cash": YES, **_FOR_THE_APPLICANT},
     ("officer", RESPONSIBLE_ORG): {"read": YES, **_ALL_DECISIONS, "record-cash": YES, **_FOR_THE_APPLICANT},
     ("auditor", ANY): {"read": YES},
-    ("admin", ANY): {"read": YES, "submit": YES, **_ALL_DECISIONS, "record-cash": YES, **_FOR_THE_APPLICANT},
+    ("admin", ANY): {"read": YES, "submit": YES, **_ALL_DECISIONS, "record-cash": YES, **_FOR_THE_APPLICANT, ERASE_SUBJECT: YES},
+    ("dpo", ANY): {ERASE_SUBJECT: YES},
 }
 
 _RANK = {None: 0, ON_BEHALF: 1, YES: 2}
@@ -108,6 +111,12 @@ def check_can_submit(actor: Actor, national_id: str, filed_at: str | None, chann
         raise Forbidden(f"the {actor.role} role may file a request only as {_who_may(actor.role, 'submit')}")
     if actor.role == "citizen" and channel == "counter":
         raise Forbidden("the counter channel is for officers filing on a citizen's behalf")
+
+
+def check_can_erase(actor: Actor) -> None:
+    """Refuse unless the table lets ``actor`` erase a person's data."""
+    if permission(actor, ERASE_SUBJECT, {}) is None:
+        raise Forbidden(f"the {actor.role} role may not erase personal data (the dpo and admin roles may)")
 
 
 def _who_may(role: str, action: str) -> str:

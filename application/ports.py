@@ -186,13 +186,15 @@ class AuditTrail(Timeline):
     """Port: the whole log as auditors read it, and its tamper evidence."""
 
     @abc.abstractmethod
-    async def page(self, after: int, limit: int, log_filter: LogFilter) -> tuple[list[dict[str, Any]], int | None]:
-        """Events after position ``after``, in log order, as stored; and the position to
-        continue after, or None when there are no more for now."""
+    async def page(self, after: int, limit: int, log_filter: LogFilter, *, plain: bool = False) -> tuple[list[dict[str, Any]], int | None]:
+        """Events after position ``after``, in log order, as stored (personal fields as
+        ciphertext with the subject reference, unless ``plain``); and the position to continue
+        after, or None when there are no more for now."""
 
     @abc.abstractmethod
-    def export(self, log_filter: LogFilter) -> AsyncIterator[bytes]:
-        """The matching events as NDJSON chunks, in constant memory."""
+    def export(self, log_filter: LogFilter, *, plain: bool = False) -> AsyncIterator[bytes]:
+        """The matching events as NDJSON chunks, in constant memory (personal fields as
+        ciphertext with the subject reference, unless ``plain``)."""
 
     @abc.abstractmethod
     async def verify(self) -> dict[str, Any]:
@@ -257,3 +259,26 @@ class WebhookDeliverer(Protocol):
 
     async def close(self) -> None:
         """Release connections and sessions."""
+
+
+class PersonalData(abc.ABC):
+    """Personal data of data subjects (PDPA): the keyed blind index of national IDs, each
+    person's data keys, and the plain copies of their fields kept outside the log."""
+
+    @abc.abstractmethod
+    def index(self, national_id: str) -> str:
+        """The keyed blind index of a national ID."""
+
+    @abc.abstractmethod
+    def subjects(self, index: str) -> list[UUID]:
+        """The live key sets (subject ids) of the person with this blind index."""
+
+    @abc.abstractmethod
+    def aggregates(self, subjects: list[UUID]) -> list[UUID]:
+        """The requests and payments whose personal fields are under these subjects' keys."""
+
+    @abc.abstractmethod
+    def erase(self, subjects: list[UUID], aggregates: list[UUID]) -> dict[str, int]:
+        """Delete the subjects' data keys, then replace the plain copies of their fields (views,
+        the published feed, webhook deliveries) with what the log now reads: ``[erased]``.
+        Returns how many keys and rows changed, by kind."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-ROLES = ("citizen", "officer", "auditor", "integrator", "admin", "system")
+ROLES = ("citizen", "officer", "auditor", "integrator", "admin", "dpo", "system")
 CHANNELS = ("web", "mobile", "counter", "system")
 
 

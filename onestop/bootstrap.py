@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from eventsourcing.postgres import PostgresDatastore
@@ -72,7 +73,13 @@ def build_directory() -> Directory:
     return Directory(SEED_ORGANIZATIONS)
 
 
-def build_back_office(settings: Settings, *, clock: Clock | None = None, create_table: bool = False) -> BackOffice:
+def build_back_office(settings: Settings, *, clock: Clock | None = None, create_table: bool = False, personal_data: bool = True) -> BackOffice:
+    """The application on PostgreSQL. With ``personal_data`` (every process but ``migrate``)
+    the master and blind-index keys are required (SettingsError before anything connects), and
+    personal fields are encrypted per person unless ONESTOP_ENCRYPT_PERSONAL_DATA=off."""
+    if personal_data:
+        settings.require_master_key()
+        settings.require_blind_index_key()
     env = eventsourcing_env(settings, create_table=create_table)
     clock = clock or SystemClock()
     rules = load_rule_book(settings)
@@ -88,7 +95,23 @@ def build_back_office(settings: Settings, *, clock: Clock | None = None, create_
         clock=clock,
     )
     app.references = PostgresReferenceIssuer(datastore(app))
+    if personal_data:
+        install_personal_data(settings, app)
     return app
+
+
+def install_personal_data(settings: Settings, app: BackOffice) -> None:
+    """Per-person encryption in the event store's mapper, the blind index, and the erasure
+    adapter (infrastructure/privacy/)."""
+    from infrastructure.privacy.erasure import PostgresPersonalData
+    from infrastructure.privacy.keys import BlindIndex, MasterKeys, SubjectKeys
+    from infrastructure.privacy.mapper import install
+
+    blind_index = BlindIndex(settings.require_blind_index_key())
+    keys = SubjectKeys(datastore(app), MasterKeys(settings.require_master_key(), settings.master_key_previous),
+                       cache_size=settings.key_cache_size, cache_seconds=settings.key_cache_seconds)
+    mapper = install(app, keys, blind_index) if settings.encrypt_personal_data else None
+    app.personal_data = PostgresPersonalData(app, keys, blind_index, mapper)
 
 
 class _LateReferences(PostgresReferenceIssuer):
@@ -96,17 +119,55 @@ class _LateReferences(PostgresReferenceIssuer):
         pass
 
 
+def rotate_master_key(settings: Settings, new_key_file: Path | None) -> dict[str, object]:
+    """Re-wrap every data key with a new master key, from ``new_key_file`` (a random key is
+    written there if it does not exist) or, without one, a new key that replaces the one in
+    ONESTOP_MASTER_KEY_FILE (the old kept as ``<file>.previous``). Events are not touched."""
+    import os
+
+    from infrastructure.privacy.keys import MasterKeys, master_key_id, rotate
+    from infrastructure.secret_box import new_key, parse_key
+
+    old = MasterKeys(settings.require_master_key(), settings.master_key_previous)
+    in_place = new_key_file is None
+    target = new_key_file or Path(f"{settings.master_key_file}.new")
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(new_key() + "\n")
+    try:
+        key = parse_key(target.read_text())
+    except ValueError as error:
+        raise SettingsError(f"{target}: {error}: a master key is the base64 of 32 random bytes") from None
+    app = build_back_office(settings, personal_data=False)
+    try:
+        rewrapped = rotate(datastore(app), old, key)
+    finally:
+        app.close()
+    if in_place:
+        current = settings.master_key_file
+        assert current is not None
+        current.replace(Path(f"{current}.previous"))
+        target.replace(current)
+        target = current
+    return {"rewrapped": rewrapped, "master_key_id": master_key_id(key), "key_file": str(target),
+            "note": "restart every process with the new key; keys made meanwhile under the old one are re-wrapped by running this again"
+                    " with ONESTOP_MASTER_KEY_PREVIOUS set to the old key"}
+
+
 def datastore(app: BackOffice) -> PostgresDatastore:
     return app.recorder.datastore  # type: ignore[attr-defined,no-any-return]
 
 
 def build_views(app: BackOffice) -> ViewsRecorder:
-    return ViewsRecorder(datastore(app))
+    personal = getattr(app, "personal_data", None)
+    return ViewsRecorder(datastore(app), blind_index=personal.index if personal is not None else None)
 
 
 def migrate(settings: Settings) -> None:
     """Create every table, index and sequence OneStop needs. Safe to run again."""
-    app = build_back_office(settings, create_table=True)
+    app = build_back_office(settings, create_table=True, personal_data=False)
     try:
         views = build_views(app)
         views.create_table()
@@ -180,7 +241,12 @@ async def build_api(settings: Settings) -> web.Application:
                      health_checks=[database_health, *outside_checks], on_cleanup=[close_all],
                      bank_callback_secret=settings.bank_callback_secret, jwt_max_ttl_seconds=settings.jwt_max_ttl_seconds,
                      limits=limit_settings(settings))
-    ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes])
+    if app.personal_data is not None:
+        ctx.blind_index = app.personal_data.index
+        read_model.reveal = app.personal_data.reveal_all  # type: ignore[attr-defined]
+    from api import data_subjects
+
+    ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes, data_subjects.routes])
     shutdown = await add_audit_and_integrations(ctx, settings, read_model.pool)
     web_app = create_app(ctx)
     web_app.on_shutdown.extend(shutdown)
@@ -280,7 +346,9 @@ def integration_schema() -> list[str]:
     from infrastructure.audit import audit_chain
     from infrastructure.integrations import event_feed, webhooks
 
-    return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *webhooks.SCHEMA_STATEMENTS]
+    from infrastructure.privacy import keys as privacy_keys
+
+    return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *webhooks.SCHEMA_STATEMENTS, *privacy_keys.SCHEMA_STATEMENTS]
 
 
 def build_followers(app: BackOffice) -> list[Callable[[], object]]:
@@ -289,7 +357,9 @@ def build_followers(app: BackOffice) -> list[Callable[[], object]]:
     from infrastructure.audit.audit_chain import ChainFollower
     from infrastructure.integrations.event_feed import FeedFollower
 
-    return [FeedFollower(datastore(app)).catch_up, ChainFollower(datastore(app)).catch_up]
+    personal = getattr(app, "personal_data", None)
+    reveal = getattr(personal, "reveal_all", None)
+    return [FeedFollower(datastore(app), reveal=reveal).catch_up, ChainFollower(datastore(app)).catch_up]
 
 
 def webhook_agents(database_url: str, hooks: WebhookSettings) -> Callable[[], Awaitable[WebhookDeliverer]]:
@@ -333,7 +403,8 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
 
     notifier = FeedNotifier(settings.database.url())
     await notifier.start()
-    log = AuditLog(pool)  # type: ignore[arg-type]
+    personal = ctx.app.personal_data
+    log = AuditLog(pool, reveal=personal.reveal_all if personal is not None else None)  # type: ignore[arg-type,attr-defined]
     audit = AuditApi(log, History(ctx.app, log, ctx.bus.call), {t.partition(":")[2]: t for t in TOPIC_OF_TYPE.values()})
     stream_api = StreamsApi(EventFeed(pool, notifier), StreamSettings(heartbeat_seconds=settings.sse_heartbeat_seconds))  # type: ignore[arg-type]
     box = SecretBox(settings.require_secrets_key())

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from onestop.settings import Settings, SettingsError
@@ -223,6 +225,20 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     (run_registry if args.system == "registry" else run_bank)(args.rest)
 
 
+def cmd_keys(args: argparse.Namespace) -> None:
+    """`onestop keys rotate`: re-wrap every person's data key with a new master key; events are
+    not touched."""
+    from onestop.bootstrap import rotate_master_key
+
+    settings = _need_database(_settings(require_secret=False))
+    new_file = Path(args.new_key_file) if args.new_key_file else None
+    if new_file is None and settings.master_key_file is None:
+        sys.exit("onestop: give --new-key-file PATH (a new key is written there if the file does not exist);"
+                 " with ONESTOP_MASTER_KEY_FILE the key in that file is replaced")
+    result = rotate_master_key(settings, new_file)
+    print(json.dumps(result, indent=2))
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=os.environ.get("ONESTOP_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     parser = argparse.ArgumentParser(prog="onestop", description="OneStop back office")
@@ -260,8 +276,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("action", choices=["verify"], help="verify: recompute the event log's hash chain and report the first break")
     p.set_defaults(fn=cmd_audit)
     sub.add_parser("webhooks", help="deliver webhooks: follow the published feed and enqueue deliveries").set_defaults(fn=cmd_webhooks)
+    p = sub.add_parser("keys", help="keys of personal data")
+    p.add_argument("action", choices=["rotate"], help="rotate: re-wrap every data key with a new master key (events are not touched)")
+    p.add_argument("--new-key-file", help="file of the new master key (created with a random key if missing); default: replace"
+                                          " the key in ONESTOP_MASTER_KEY_FILE, keeping the old one as <file>.previous")
+    p.set_defaults(fn=cmd_keys)
     args = parser.parse_args(argv)
-    args.fn(args)
+    try:
+        args.fn(args)
+    except SettingsError as error:  # a missing or malformed setting: say which, without a traceback
+        sys.exit(f"onestop: {error}")
 
 
 if __name__ == "__main__":

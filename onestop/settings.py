@@ -93,6 +93,16 @@ class Settings:
     sse_max_streams_per_subject: int = 5
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 30.0
+    # Personal data (infrastructure/privacy/): the master key that wraps each person's data key
+    # (ONESTOP_MASTER_KEY, or read from ONESTOP_MASTER_KEY_FILE), older master keys still
+    # accepted during a rotation, the blind-index key, and the cache of unwrapped keys.
+    master_key: bytes | None = field(default=None, repr=False)
+    master_key_file: Path | None = None
+    master_key_previous: tuple[bytes, ...] = field(default=(), repr=False)
+    blind_index_key: bytes | None = field(default=None, repr=False)
+    encrypt_personal_data: bool = True
+    key_cache_size: int = 50_000
+    key_cache_seconds: float = 300.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -115,6 +125,28 @@ class Settings:
                 " (`onestop run` makes one and keeps it in ONESTOP_DATA_DIR)"
             )
         return self.secrets_key
+
+    def require_master_key(self) -> bytes:
+        """The master key of personal data; SettingsError when it is not set: every process
+        that reads or writes events needs it, and refuses to start without it."""
+        if self.master_key is None:
+            raise SettingsError(
+                "ONESTOP_MASTER_KEY or ONESTOP_MASTER_KEY_FILE is required: personal data in the event log is encrypted"
+                " with keys wrapped by it. Give the base64 of 32 random bytes (`python -c \"import base64, os;"
+                " print(base64.b64encode(os.urandom(32)).decode())\"`), or a file holding it (`onestop run` makes one in"
+                " ONESTOP_DATA_DIR). Keep it apart from the database and its backups: without it no personal data reads."
+            )
+        return self.master_key
+
+    def require_blind_index_key(self) -> bytes:
+        """The key of the national-ID blind index; SettingsError when it is not set."""
+        if self.blind_index_key is None:
+            raise SettingsError(
+                "ONESTOP_BLIND_INDEX_KEY is required: national IDs are looked up by a keyed blind index (HMAC-SHA-256)."
+                " Give the base64 of 32 random bytes (`onestop run` makes one in ONESTOP_DATA_DIR); it must stay the"
+                " same for the life of the database"
+            )
+        return self.blind_index_key
 
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)
@@ -177,7 +209,9 @@ class Settings:
                 secrets_key = parse_key(env["ONESTOP_SECRETS_KEY"])
             except ValueError as error:
                 raise SettingsError(f"ONESTOP_SECRETS_KEY {error}: it must be the base64 of 32 random bytes") from None
+        privacy = _privacy_settings(env)
         return cls(
+            **privacy,
             database_url=database_url,
             data_dir=Path(env.get("ONESTOP_DATA_DIR", ".onestop")),
             host=env.get("ONESTOP_HOST", "127.0.0.1"),
@@ -216,3 +250,50 @@ class Settings:
             header_timeout_seconds=numbers["HEADER_TIMEOUT_SECONDS"],
             body_timeout_seconds=numbers["BODY_TIMEOUT_SECONDS"],
         )
+
+
+def _key(env: Mapping[str, str], name: str, value: str) -> bytes:
+    from infrastructure.secret_box import parse_key
+
+    try:
+        return parse_key(value)
+    except ValueError as error:
+        raise SettingsError(f"{name} {error}: it must be the base64 of 32 random bytes") from None
+
+
+def _privacy_settings(env: Mapping[str, str]) -> dict[str, object]:
+    """The personal-data settings (keys, encryption switch, key cache)."""
+    result: dict[str, object] = {}
+    key_file = env.get("ONESTOP_MASTER_KEY_FILE") or None
+    if env.get("ONESTOP_MASTER_KEY"):
+        result["master_key"] = _key(env, "ONESTOP_MASTER_KEY", env["ONESTOP_MASTER_KEY"])
+    elif key_file is not None:
+        path = Path(key_file)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise SettingsError(f"ONESTOP_MASTER_KEY_FILE {key_file} cannot be read ({error.strerror}): without the master key"
+                                " no personal data can be read or written") from None
+        result["master_key"] = _key(env, f"ONESTOP_MASTER_KEY_FILE ({key_file})", text)
+    if key_file is not None:
+        result["master_key_file"] = Path(key_file)
+    if env.get("ONESTOP_MASTER_KEY_PREVIOUS"):
+        result["master_key_previous"] = tuple(
+            _key(env, "ONESTOP_MASTER_KEY_PREVIOUS", part) for part in env["ONESTOP_MASTER_KEY_PREVIOUS"].split(",") if part.strip()
+        )
+    if env.get("ONESTOP_BLIND_INDEX_KEY"):
+        result["blind_index_key"] = _key(env, "ONESTOP_BLIND_INDEX_KEY", env["ONESTOP_BLIND_INDEX_KEY"])
+    switch = env.get("ONESTOP_ENCRYPT_PERSONAL_DATA", "on").strip().lower()
+    if switch not in ("on", "off"):
+        raise SettingsError(f"ONESTOP_ENCRYPT_PERSONAL_DATA must be on or off, not {switch!r}")
+    result["encrypt_personal_data"] = switch == "on"
+    for name, default in (("KEY_CACHE_SIZE", 50_000), ("KEY_CACHE_SECONDS", 300)):
+        raw = env.get(f"ONESTOP_{name}", str(default))
+        try:
+            number = float(raw)
+        except ValueError:
+            raise SettingsError(f"ONESTOP_{name} must be a number, not {raw!r}") from None
+        if number <= 0:
+            raise SettingsError(f"ONESTOP_{name} must be greater than zero")
+        result[name.lower()] = int(number) if name == "KEY_CACHE_SIZE" else number
+    return result

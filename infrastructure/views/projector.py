@@ -45,8 +45,13 @@ class Projector:
             )
             if not notifications:
                 return done
-            to_event = self.app.mapper.to_domain_event
-            self.views.apply_batch([(to_event(n), n.id) for n in notifications])
+            # The personal-data mapper loads a batch's keys in one query before decoding it.
+            decode_all = getattr(self.app.mapper, "to_domain_events", None)
+            if decode_all is not None:
+                events = decode_all(notifications)
+            else:
+                events = [self.app.mapper.to_domain_event(n) for n in notifications]
+            self.views.apply_batch([(event, n.id) for event, n in zip(events, notifications)])
             position = self.position = notifications[-1].id
             done += len(notifications)
             if progress is not None:

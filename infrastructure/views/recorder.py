@@ -8,7 +8,7 @@ double-applies an event.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
@@ -27,6 +27,7 @@ REQUEST_COLUMNS = (
     "id", "reference", "service", "organization", "filed_at", "channel", "status", "version", "position",
     "applicant_national_id", "applicant_name", "details", "assigned_to", "submitted_at", "updated_at",
     "due_at", "outcome", "result", "action_required", "payment_id", "payment_amount_satang", "payment_status",
+    "applicant_index",
 )
 PAYMENT_COLUMNS = (
     "id", "request_id", "reference", "organization", "amount_satang", "status", "promptpay_payload",
@@ -37,6 +38,7 @@ VIEW_TABLES = ("request_summaries", "payments_view", "work_queue", "daily_counts
 SECONDARY_INDEXES = (
     "request_summaries_reference", "request_summaries_org", "request_summaries_filed", "request_summaries_applicant",
     "request_summaries_recent", "request_summaries_payment", "payments_view_reference", "work_queue_org",
+    "request_summaries_applicant_index",
 )
 
 SCHEMA_STATEMENTS = [
@@ -47,7 +49,11 @@ SCHEMA_STATEMENTS = [
         details jsonb NOT NULL, assigned_to text, submitted_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL, due_at timestamptz NOT NULL, outcome text, result jsonb,
         action_required jsonb, payment_id uuid, payment_amount_satang bigint, payment_status text)""",
+    # The keyed blind index of the applicant's national ID (infrastructure/privacy/keys.py): lists
+    # by applicant filter on it, never on the plain ID.
+    "ALTER TABLE request_summaries ADD COLUMN IF NOT EXISTS applicant_index text",
     "CREATE UNIQUE INDEX IF NOT EXISTS request_summaries_reference ON request_summaries (reference)",
+    "CREATE INDEX IF NOT EXISTS request_summaries_applicant_index ON request_summaries (applicant_index, submitted_at DESC, id DESC)",
     "CREATE INDEX IF NOT EXISTS request_summaries_org ON request_summaries (organization, submitted_at DESC, id DESC)",
     "CREATE INDEX IF NOT EXISTS request_summaries_filed ON request_summaries (filed_at, submitted_at DESC, id DESC)",
     "CREATE INDEX IF NOT EXISTS request_summaries_applicant ON request_summaries (applicant_national_id, submitted_at DESC, id DESC)",
@@ -122,8 +128,9 @@ ADD_COUNTS = _bulk_upsert(
 class ViewsRecorder(PostgresTrackingRecorder):
     """Writes all OneStop views and their tracking record in one transaction per batch."""
 
-    def __init__(self, datastore: PostgresDatastore) -> None:
+    def __init__(self, datastore: PostgresDatastore, *, blind_index: Callable[[str], str] | None = None) -> None:
         super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
+        self.blind_index = blind_index
         from psycopg.sql import SQL
 
         self.sql_create_statements.extend(SQL(s) for s in SCHEMA_STATEMENTS)  # type: ignore[arg-type]
@@ -150,22 +157,51 @@ class ViewsRecorder(PostgresTrackingRecorder):
             request_ids |= {e.request_id for e, _ in events if isinstance(e, Payment.Opened)}
             requests = self._load(curs, "request_summaries", REQUEST_COLUMNS, request_ids - filed)
             counts: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_COLUMNS, 0))
-            for event, position in events:
-                if isinstance(event, ServiceRequest.Event):
-                    row = requests[event.originator_id] = fold_request(requests.get(event.originator_id), event, position)
-                elif isinstance(event, Payment.Event):
-                    payment = payments[event.originator_id] = fold_payment(payments.get(event.originator_id), event, position)
-                    row = requests[payment["request_id"]]
-                    row["payment_status"] = payment["status"]
-                else:
-                    continue
+            self._fold(events, requests, payments, counts)
+            self._write(curs, requests.values(), payments.values(), counts)
+            self._insert_tracking(curs, Tracking(VIEWS_NAME, last_position))
+            curs.execute(f"NOTIFY {VIEWS_CHANNEL}, '{int(last_position)}'")
+
+    def _fold(self, events: Sequence[tuple[Any, int]], requests: dict[UUID, dict[str, Any]], payments: dict[UUID, dict[str, Any]],
+              counts: dict[tuple[Any, ...], dict[str, int]] | None) -> None:
+        filed: set[UUID] = set()
+        for event, position in events:
+            if isinstance(event, ServiceRequest.Event):
+                row = requests[event.originator_id] = fold_request(requests.get(event.originator_id), event, position)
+                if isinstance(event, ServiceRequest.Submitted):
+                    filed.add(event.originator_id)
+            elif isinstance(event, Payment.Event):
+                payment = payments[event.originator_id] = fold_payment(payments.get(event.originator_id), event, position)
+                row = requests[payment["request_id"]]
+                row["payment_status"] = payment["status"]
+            else:
+                continue
+            if counts is not None:
                 increment = count_increments(event, row["organization"], row["service"])
                 if increment is not None:
                     key, column, amount = increment
                     counts[key][column] += amount
-            self._write(curs, requests.values(), payments.values(), counts)
-            self._insert_tracking(curs, Tracking(VIEWS_NAME, last_position))
-            curs.execute(f"NOTIFY {VIEWS_CHANNEL}, '{int(last_position)}'")
+        for request_id in filed:
+            row = requests[request_id]
+            row["applicant_index"] = self._index(row["applicant_national_id"])
+
+    def _index(self, national_id: Any) -> str | None:
+        # An erased applicant's ID reads "[erased]": no index, so no list finds the request.
+        if self.blind_index is None or not isinstance(national_id, str) or not national_id.isdigit():
+            return None
+        return self.blind_index(national_id)
+
+    def refold(self, curs: Any, events: Sequence[tuple[Any, int]]) -> None:
+        """Write the request and payment rows of some aggregates again from all their events
+        (``events``: every event of each, in log order), leaving counts and tracking alone.
+        Erasure uses it: the rows become what a rebuild would make of them."""
+        requests: dict[UUID, dict[str, Any]] = {}
+        payments: dict[UUID, dict[str, Any]] = {}
+        request_ids = {e.request_id for e, _ in events if isinstance(e, Payment.Opened)}
+        missing = request_ids - {e.originator_id for e, _ in events if isinstance(e, ServiceRequest.Submitted)}
+        requests.update(self._load(curs, "request_summaries", REQUEST_COLUMNS, missing))
+        self._fold(events, requests, payments, None)
+        self._write(curs, requests.values(), payments.values(), {})
 
     @staticmethod
     def _load(curs: Any, table: str, columns: Sequence[str], ids: Iterable[UUID]) -> dict[UUID, dict[str, Any]]:

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from api.auth import make_token
-from tests.conftest import JWT_SECRET, ROOT, create_database, drop_database, free_port, settings_for, unavailable
+from tests.conftest import JWT_SECRET, KEY_ENV, ROOT, create_database, drop_database, free_port, settings_for, unavailable
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402  (after the import check above)
@@ -52,7 +52,7 @@ class Stack:
         env = {
             **os.environ,
             "ONESTOP_DATABASE_URL": database_url,
-            "ONESTOP_JWT_SECRET": JWT_SECRET,
+            "ONESTOP_JWT_SECRET": JWT_SECRET, **KEY_ENV,
             "ONESTOP_PORT": str(self.port),
             "ONESTOP_POOL_SIZE": "3",
             "ONESTOP_BANK_CALLBACK_SECRET": BANK_SECRET,
@@ -90,7 +90,7 @@ class Stack:
 def stack(postgres_server: str) -> Iterator[Stack]:
     url = create_database(postgres_server, "onestop_fuzz")
     try:
-        subprocess.run([_onestop(), "migrate"], cwd=ROOT, env={**os.environ, "ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET},
+        subprocess.run([_onestop(), "migrate"], cwd=ROOT, env={**os.environ, "ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET, **KEY_ENV},
                        check=True, capture_output=True, timeout=120)
         running = Stack(url)
         try:

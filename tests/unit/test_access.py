@@ -33,7 +33,7 @@ def test_the_readme_prints_the_table_the_code_uses() -> None:
 
 def test_the_table_names_only_known_roles_relations_actions_and_permissions() -> None:
     for (role, relation), actions in ACCESS.items():
-        assert role in ("citizen", "officer", "auditor", "admin") and relation in RELATIONS
+        assert role in ("citizen", "officer", "auditor", "admin", "dpo") and relation in RELATIONS
         assert set(actions) <= set(ACTIONS) and set(actions.values()) <= {YES, ON_BEHALF}
 
 

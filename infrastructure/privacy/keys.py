@@ -1,0 +1,285 @@
+"""Keys of personal data: the master key, one data key per data subject, and the blind index.
+
+- Each data subject (a person: the applicant of requests) has a random AES-256 data key. Their
+  personal fields are encrypted with it (``mapper.py``). Erasure deletes it: every copy of their
+  fields, in the log and in every backup, is then unreadable (crypto-shredding).
+- Data keys are kept in ``subject_keys``, each wrapped (AES-256-GCM) by the master key
+  (``ONESTOP_MASTER_KEY`` or ``ONESTOP_MASTER_KEY_FILE``), with the wrapping key's id beside it,
+  so the master key can be rotated by re-wrapping the data keys, without touching any event.
+- A subject is found by the blind index of its national ID: HMAC-SHA-256 under a separate key
+  (``ONESTOP_BLIND_INDEX_KEY``), so neither the table nor the views hold a plain national ID,
+  and someone with the database but not that key cannot look a person up.
+- ``subject_aggregates`` ties each request and payment to its subject.
+
+Unwrapped keys are cached in memory (bounded, with a time to live, so that an erasure done by
+another process is honoured here within that time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import threading
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from uuid import UUID, uuid4
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from domain.errors import OneStopError
+
+SUBJECT_KEYS = "subject_keys"
+SUBJECT_AGGREGATES = "subject_aggregates"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+
+SCHEMA_STATEMENTS = [
+    f"""CREATE TABLE IF NOT EXISTS {SUBJECT_KEYS} (
+        subject_id uuid PRIMARY KEY, blind_index text UNIQUE, wrapped_key bytea, master_key_id text,
+        created_at timestamptz NOT NULL DEFAULT now(), erased_at timestamptz)""",
+    f"""CREATE TABLE IF NOT EXISTS {SUBJECT_AGGREGATES} (
+        aggregate_id uuid PRIMARY KEY, subject_id uuid NOT NULL)""",
+    f"CREATE INDEX IF NOT EXISTS {SUBJECT_AGGREGATES}_subject ON {SUBJECT_AGGREGATES} (subject_id)",
+]
+
+
+class KeyUnreadable(OneStopError):
+    """A data key is wrapped by a master key this process does not have."""
+
+
+def master_key_id(key: bytes) -> str:
+    """A short public name of a master key: which key wrapped a data key, without revealing it."""
+    return hashlib.sha256(b"onestop master key id\0" + key).hexdigest()[:16]
+
+
+class MasterKeys:
+    """The master key that wraps data keys, and older ones still accepted for unwrapping (during
+    a rotation)."""
+
+    def __init__(self, current: bytes, previous: Sequence[bytes] = ()) -> None:
+        self.current_id = master_key_id(current)
+        self._keys = {master_key_id(k): AESGCM(k) for k in (*previous, current)}
+        self._current = AESGCM(current)
+
+    def wrap(self, subject_id: UUID, data_key: bytes) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._current.encrypt(nonce, data_key, b"subject-key:" + subject_id.bytes)
+
+    def unwrap(self, key_id: str, subject_id: UUID, wrapped: bytes) -> bytes:
+        aead = self._keys.get(key_id)
+        if aead is None:
+            raise KeyUnreadable(f"the data key of subject {subject_id} is wrapped by master key {key_id}, which is not configured"
+                                " (set ONESTOP_MASTER_KEY_PREVIOUS during a rotation)")
+        try:
+            return aead.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], b"subject-key:" + subject_id.bytes)
+        except InvalidTag:
+            raise KeyUnreadable(f"the data key of subject {subject_id} does not unwrap with master key {key_id}") from None
+
+    def knows(self, key_id: str) -> bool:
+        return key_id in self._keys
+
+
+class BlindIndex:
+    """The keyed blind index of a national ID: equal IDs give equal indexes, and the index
+    reveals nothing without the key."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def __call__(self, national_id: str) -> str:
+        digits = "".join(ch for ch in national_id if not ch.isspace() and ch != "-")
+        return hmac.new(self._key, b"national-id\0" + digits.encode(), hashlib.sha256).hexdigest()
+
+
+ERASED = None  # a subject whose key is deleted: the cache remembers it as None
+
+
+class SubjectKeys:
+    """The data keys in PostgreSQL (through the event store's connection pool), with a bounded
+    in-memory cache of unwrapped keys. Thread-safe."""
+
+    def __init__(self, datastore: Any, masters: MasterKeys, *, cache_size: int = 50_000, cache_seconds: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.datastore = datastore
+        self.masters = masters
+        self.cache_size = cache_size
+        self.cache_seconds = cache_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._ciphers: OrderedDict[UUID, tuple[float, AESGCM | None]] = OrderedDict()
+        self._subject_of: dict[UUID, UUID] = {}
+
+    @contextmanager
+    def transaction(self, commit: bool = True) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as curs:
+            yield curs
+
+    # -- the cache ---------------------------------------------------------------------------
+
+    def cached(self, subject_id: UUID) -> tuple[bool, AESGCM | None]:
+        """(known, cipher): a cipher of None for a known subject means erased."""
+        with self._lock:
+            entry = self._ciphers.get(subject_id)
+            if entry is None:
+                return False, None
+            if self._clock() > entry[0]:
+                del self._ciphers[subject_id]
+                return False, None
+            self._ciphers.move_to_end(subject_id)
+            return True, entry[1]
+
+    def _remember(self, subject_id: UUID, cipher: AESGCM | None) -> None:
+        with self._lock:
+            self._ciphers[subject_id] = (self._clock() + self.cache_seconds, cipher)
+            self._ciphers.move_to_end(subject_id)
+            while len(self._ciphers) > self.cache_size:
+                self._ciphers.popitem(last=False)
+
+    def forget(self, subject_ids: Iterable[UUID]) -> None:
+        with self._lock:
+            for subject_id in subject_ids:
+                self._ciphers.pop(subject_id, None)
+        # Subjects of aggregates stay true after an erasure: only the keys go.
+
+    def subject_of(self, aggregate_id: UUID) -> UUID | None:
+        return self._subject_of.get(aggregate_id)
+
+    def remember_subject(self, aggregate_id: UUID, subject_id: UUID) -> None:
+        if len(self._subject_of) >= self.cache_size * 4:
+            self._subject_of.clear()
+        self._subject_of[aggregate_id] = subject_id
+
+    # -- reading and creating keys -----------------------------------------------------------
+
+    def cipher(self, subject_id: UUID) -> AESGCM | None:
+        """The subject's data key (None when erased or unknown)."""
+        known, cipher = self.cached(subject_id)
+        if known:
+            return cipher
+        with self.transaction(commit=False) as curs:
+            self.load(curs, [subject_id])
+        return self.cached(subject_id)[1]
+
+    def load(self, curs: Any, subject_ids: Iterable[UUID]) -> None:
+        """Load the keys of these subjects into the cache, in one query."""
+        wanted = [s for s in set(subject_ids) if not self.cached(s)[0]]
+        if not wanted:
+            return
+        curs.execute(f"SELECT subject_id, wrapped_key, master_key_id FROM {SUBJECT_KEYS} WHERE subject_id = ANY(%s)", (wanted,))
+        found = {row["subject_id"]: row for row in curs.fetchall()}
+        for subject_id in wanted:
+            row = found.get(subject_id)
+            if row is None or row["wrapped_key"] is None:
+                self._remember(subject_id, ERASED)
+            else:
+                key = self.masters.unwrap(row["master_key_id"], subject_id, bytes(row["wrapped_key"]))
+                self._remember(subject_id, AESGCM(key))
+
+    def subjects_for(self, curs: Any, indexes: Iterable[str]) -> dict[str, UUID]:
+        """The subject of each blind index, creating a subject and its data key for a new one."""
+        wanted = sorted(set(indexes))
+        if not wanted:
+            return {}
+        curs.execute(f"SELECT subject_id, blind_index, wrapped_key, master_key_id FROM {SUBJECT_KEYS} WHERE blind_index = ANY(%s)", (wanted,))
+        rows = curs.fetchall()
+        missing = set(wanted) - {r["blind_index"] for r in rows}
+        if missing:
+            new = []
+            for index in sorted(missing):
+                subject_id, key = uuid4(), AESGCM.generate_key(bit_length=256)
+                new.append((subject_id, index, self.masters.wrap(subject_id, key), self.masters.current_id))
+            curs.execute(
+                f"INSERT INTO {SUBJECT_KEYS} (subject_id, blind_index, wrapped_key, master_key_id)"
+                f" SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bytea[], %s::text[]) ON CONFLICT (blind_index) DO NOTHING",
+                tuple(map(list, zip(*new))),
+            )
+            # Another process may have created some of them first: read what won.
+            curs.execute(f"SELECT subject_id, blind_index, wrapped_key, master_key_id FROM {SUBJECT_KEYS} WHERE blind_index = ANY(%s)", (sorted(missing),))
+            rows = [*rows, *curs.fetchall()]
+        result = {}
+        for row in rows:
+            subject_id = row["subject_id"]
+            result[row["blind_index"]] = subject_id
+            if not self.cached(subject_id)[0]:
+                key = self.masters.unwrap(row["master_key_id"], subject_id, bytes(row["wrapped_key"]))
+                self._remember(subject_id, AESGCM(key))
+        return result
+
+    def subjects_of(self, curs: Any, aggregate_ids: Iterable[UUID]) -> dict[UUID, UUID]:
+        """The subject of each aggregate the cache does not know."""
+        wanted = [a for a in set(aggregate_ids) if a not in self._subject_of]
+        if wanted:
+            curs.execute(f"SELECT aggregate_id, subject_id FROM {SUBJECT_AGGREGATES} WHERE aggregate_id = ANY(%s)", (wanted,))
+            for row in curs.fetchall():
+                self.remember_subject(row["aggregate_id"], row["subject_id"])
+        return {a: self._subject_of[a] for a in aggregate_ids if a in self._subject_of}
+
+    def link(self, curs: Any, links: Mapping[UUID, UUID]) -> None:
+        """Record the subject of new aggregates (before their events are saved: a link to an
+        aggregate whose save then failed points at nothing and costs nothing)."""
+        if links:
+            curs.execute(
+                f"INSERT INTO {SUBJECT_AGGREGATES} (aggregate_id, subject_id) SELECT * FROM unnest(%s::uuid[], %s::uuid[])"
+                f" ON CONFLICT DO NOTHING", (list(links), list(links.values())),
+            )
+            for aggregate_id, subject_id in links.items():
+                self.remember_subject(aggregate_id, subject_id)
+
+    # -- erasure and rotation ----------------------------------------------------------------
+
+    def find(self, index: str) -> UUID | None:
+        """The live subject of a blind index, if any."""
+        with self.transaction(commit=False) as curs:
+            curs.execute(f"SELECT subject_id FROM {SUBJECT_KEYS} WHERE blind_index = %s AND wrapped_key IS NOT NULL", (index,))
+            row = curs.fetchone()
+        return row["subject_id"] if row else None
+
+    def erase(self, curs: Any, subject_ids: Sequence[UUID]) -> int:
+        """Delete the data keys of these subjects (and their blind index, so that the person
+        filing again starts a new subject). Returns how many keys were deleted."""
+        if not subject_ids:
+            return 0
+        curs.execute(
+            f"UPDATE {SUBJECT_KEYS} SET wrapped_key = NULL, master_key_id = NULL, blind_index = NULL, erased_at = now()"
+            f" WHERE subject_id = ANY(%s) AND wrapped_key IS NOT NULL", (list(subject_ids),),
+        )
+        deleted = curs.rowcount
+        self.forget(subject_ids)
+        return deleted
+
+    def aggregates_of(self, curs: Any, subject_ids: Sequence[UUID]) -> list[UUID]:
+        curs.execute(f"SELECT aggregate_id FROM {SUBJECT_AGGREGATES} WHERE subject_id = ANY(%s)", (list(subject_ids),))
+        return [row["aggregate_id"] for row in curs.fetchall()]
+
+
+def rotate(datastore: Any, old: MasterKeys, new_key: bytes, *, batch_size: int = 1000) -> int:
+    """Re-wrap every data key not yet wrapped by ``new_key`` with it (unwrapping with ``old``'s
+    keys), a batch per transaction; safe to run again after an interruption. Events are not
+    touched. Returns how many keys were re-wrapped."""
+    new = MasterKeys(new_key)
+    done = 0
+    while True:
+        with datastore.transaction(commit=True) as curs:
+            curs.execute(
+                f"SELECT subject_id, wrapped_key, master_key_id FROM {SUBJECT_KEYS}"
+                f" WHERE wrapped_key IS NOT NULL AND master_key_id <> %s ORDER BY subject_id LIMIT %s FOR UPDATE",
+                (new.current_id, batch_size),
+            )
+            rows = curs.fetchall()
+            if not rows:
+                return done
+            ids, wrapped = [], []
+            for row in rows:
+                key = old.unwrap(row["master_key_id"], row["subject_id"], bytes(row["wrapped_key"]))
+                ids.append(row["subject_id"])
+                wrapped.append(new.wrap(row["subject_id"], key))
+            curs.execute(
+                f"UPDATE {SUBJECT_KEYS} k SET wrapped_key = t.w, master_key_id = %s"
+                f" FROM unnest(%s::uuid[], %s::bytea[]) AS t(id, w) WHERE k.subject_id = t.id",
+                (new.current_id, ids, wrapped),
+            )
+            done += len(rows)

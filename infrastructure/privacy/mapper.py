@@ -1,0 +1,249 @@
+"""Personal fields encrypted per data subject in the event store's mapper: the domain stays plain.
+
+A stored event of a data subject starts with ``"_subject_": "<subject id>"`` (a random id, not
+the person's; ``keys.py``), and each of its personal fields (``personal_fields.py``) is stored as
+an envelope: ``{"_pd_": "<base64 of nonce, ciphertext and tag>"}`` (AES-256-GCM with the
+subject's data key; the subject and the field name are the associated data, so an envelope
+moved to another field or person does not open), and a dict also keeps its keys
+(``"_keys_": [...]``), so that after erasure it reads ``{"name": "[erased]", ...}`` with its
+shape intact. Every other field stays plain (codes, amounts, references, times), so the log's
+hash chain covers the ciphertext and erasure changes no stored byte.
+
+Reading: a field whose subject's key is deleted reads ``"[erased]"``. Writing for an erased
+subject stores ``"[erased]"`` in its personal fields: nothing new is kept about them.
+
+Keys are resolved for a whole ``save()`` before its events are encoded (one transaction, a few
+statements: ``prepare``), and for a whole batch of stored events before they are decoded
+(``prefetch``), never one query an event.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from typing import Any, Iterable, Sequence
+from uuid import UUID
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from eventsourcing.persistence import EventStore, Mapper, StoredEvent
+from eventsourcing.utils import get_topic
+
+from infrastructure.privacy.keys import NONCE_BYTES, BlindIndex, SubjectKeys
+from infrastructure.privacy.personal_fields import AGGREGATE, APPLICANT, PERSONAL_FIELDS, REQUEST
+
+ERASED = "[erased]"
+ENVELOPE = "_pd_"
+KEYS = "_keys_"
+SUBJECT = "_subject_"
+_SUBJECT_PREFIX = b'{"' + SUBJECT.encode() + b'":"'
+ERASURE_TOPIC = "onestop:DataSubject.Erased"
+
+
+def _aad(subject_id: UUID, field: str) -> bytes:
+    return subject_id.bytes + field.encode()
+
+
+def is_envelope(value: Any) -> bool:
+    return type(value) is dict and ENVELOPE in value
+
+
+def subject_in(state: bytes) -> UUID | None:
+    """The subject id at the start of a stored state, without parsing it."""
+    if state[:len(_SUBJECT_PREFIX)] == _SUBJECT_PREFIX:
+        start = len(_SUBJECT_PREFIX)
+        return UUID(state[start:start + 36].decode())
+    return None
+
+
+class FieldCipher:
+    """Seals and opens personal field values with a subject's key."""
+
+    def __init__(self, keys: SubjectKeys, encode: Any, decode: Any) -> None:
+        self.keys = keys
+        self._encode = encode
+        self._decode = decode
+
+    def seal(self, subject_id: UUID, field: str, value: Any) -> Any:
+        if value is None:
+            return None
+        aead = self.keys.cipher(subject_id)
+        if aead is None:
+            return {k: ERASED for k in value} if type(value) is dict else ERASED
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = aead.encrypt(nonce, self._encode(value), _aad(subject_id, field))
+        envelope: dict[str, Any] = {ENVELOPE: base64.b64encode(nonce + sealed).decode()}
+        if type(value) is dict:
+            envelope[KEYS] = list(value)
+        return envelope
+
+    def open(self, subject_id: UUID, field: str, envelope: dict[str, Any]) -> Any:
+        aead = self.keys.cipher(subject_id)
+        if aead is None:
+            keys = envelope.get(KEYS)
+            return {k: ERASED for k in keys} if keys is not None else ERASED
+        try:
+            raw = base64.b64decode(envelope[ENVELOPE])
+            return self._decode(aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(subject_id, field)))
+        except (InvalidTag, binascii.Error, ValueError):
+            # Written under another key (a subject erased and its id reused cannot happen: ids
+            # are random), or altered: it cannot be read, which is what erased means to a reader.
+            keys = envelope.get(KEYS)
+            return {k: ERASED for k in keys} if keys is not None else ERASED
+
+    def reveal(self, state: dict[str, Any], subject_id: UUID) -> dict[str, Any]:
+        """Open every envelope of a decoded state in place (top-level fields and ``actor.sub``)."""
+        for field, value in state.items():
+            if is_envelope(value):
+                state[field] = self.open(subject_id, field, value)
+        actor = state.get("actor")
+        if type(actor) is dict and is_envelope(actor.get("sub")):
+            state["actor"] = {**actor, "sub": self.open(subject_id, "actor.sub", actor["sub"])}
+        return state
+
+
+class PersonalDataMapper(Mapper):
+    """The event store's mapper, with the personal fields of each event encrypted under its
+    data subject's key."""
+
+    def __init__(self, base: Mapper, keys: SubjectKeys, blind_index: BlindIndex) -> None:
+        super().__init__(transcoder=base.transcoder, compressor=base.compressor, cipher=base.cipher)
+        self.keys = keys
+        self.blind_index = blind_index
+        self.fields = FieldCipher(keys, self.transcoder.encode, self.transcoder.decode)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def prepare(self, events: Sequence[Any]) -> None:
+        """Resolve the subjects and keys of the events of one save, in one transaction: create
+        the subjects of new applicants, tie new requests and payments to their subject, and
+        load the keys the cache does not hold."""
+        indexes: dict[UUID, str] = {}
+        payments: dict[UUID, UUID] = {}
+        unknown: set[UUID] = set()
+        for event in events:
+            rule = PERSONAL_FIELDS.get(get_topic(type(event)))
+            if rule is None or rule.subject is None:
+                continue
+            if rule.subject == APPLICANT:
+                indexes[event.originator_id] = self.blind_index(event.applicant["national_id"])
+            elif rule.subject == REQUEST:
+                payments[event.originator_id] = event.request_id
+                if event.request_id not in indexes and self.keys.subject_of(event.request_id) is None:
+                    unknown.add(event.request_id)
+            elif event.originator_id not in indexes and event.originator_id not in payments and self.keys.subject_of(event.originator_id) is None:
+                unknown.add(event.originator_id)
+        if not indexes and not payments and not unknown:
+            self._load_missing(events)
+            return
+        with self.keys.transaction() as curs:
+            by_index = self.keys.subjects_for(curs, indexes.values())
+            links = {aggregate_id: by_index[index] for aggregate_id, index in indexes.items()}
+            for aggregate_id, subject_id in links.items():
+                self.keys.remember_subject(aggregate_id, subject_id)
+            self.keys.subjects_of(curs, unknown)
+            for payment_id, request_id in payments.items():
+                subject_id = self.keys.subject_of(request_id)
+                if subject_id is not None:
+                    links[payment_id] = subject_id
+            self.keys.link(curs, links)
+            self.keys.load(curs, {s for s in (self.keys.subject_of(e.originator_id) for e in events) if s is not None})
+
+    def _load_missing(self, events: Sequence[Any]) -> None:
+        subjects = {s for s in (self.keys.subject_of(e.originator_id) for e in events) if s is not None}
+        if any(not self.keys.cached(s)[0] for s in subjects):
+            with self.keys.transaction(commit=False) as curs:
+                self.keys.load(curs, subjects)
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        topic = get_topic(type(domain_event))
+        rule = PERSONAL_FIELDS.get(topic)
+        if rule is None or rule.subject is None:
+            return super().to_stored_event(domain_event)
+        subject_id = self.keys.subject_of(domain_event.originator_id)
+        if subject_id is None:
+            self.prepare([domain_event])
+            subject_id = self.keys.subject_of(domain_event.originator_id)
+            if subject_id is None:
+                raise LookupError(f"no data subject is known for {topic} of {domain_event.originator_id}")
+        state = dict(vars(domain_event))
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        class_version = getattr(type(domain_event), "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        seal = self.fields.seal
+        for field in rule.fields:
+            state[field] = seal(subject_id, field, state.get(field))
+        actor = state.get("actor")
+        if type(actor) is dict and actor.get("role") == "citizen" and actor.get("sub") is not None:
+            state["actor"] = {**actor, "sub": seal(subject_id, "actor.sub", actor["sub"])}
+        stored_state = self.transcoder.encode({SUBJECT: str(subject_id), **state})
+        if self.compressor:
+            stored_state = self.compressor.compress(stored_state)
+        if self.cipher:
+            stored_state = self.cipher.encrypt(stored_state)
+        return StoredEvent(originator_id=originator_id, originator_version=originator_version, topic=topic, state=stored_state)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def prefetch(self, stored_events: Iterable[StoredEvent]) -> None:
+        """Load the keys of a batch of stored events in one query (the projector, a rebuild)."""
+        subjects = set()
+        for stored in stored_events:
+            subject_id = subject_in(stored.state) if not (self.compressor or self.cipher) else None
+            if subject_id is not None:
+                subjects.add(subject_id)
+        if any(not self.keys.cached(s)[0] for s in subjects):
+            with self.keys.transaction(commit=False) as curs:
+                self.keys.load(curs, subjects)
+
+    def to_domain_events(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
+        self.prefetch(stored_events)
+        return [self.to_domain_event(s) for s in stored_events]
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        event = super().to_domain_event(stored_event)
+        state = event.__dict__
+        subject = state.pop(SUBJECT, None)
+        if subject is not None:
+            subject_id = UUID(subject)
+            self.keys.remember_subject(stored_event.originator_id, subject_id)  # type: ignore[arg-type]
+            self.fields.reveal(state, subject_id)
+        elif stored_event.topic == ERASURE_TOPIC:
+            # Every process that reads the log forgets an erased person's keys at once.
+            self.keys.forget(UUID(s) for s in state.get("subjects", ()))
+        return event
+
+
+class PersonalEventStore(EventStore):
+    """The event store, resolving the keys of a save's events at once before encoding them."""
+
+    def put(self, domain_events: Sequence[Any], **kwargs: Any) -> Any:
+        prepare = getattr(self.mapper, "prepare", None)
+        if prepare is not None and domain_events:
+            prepare(domain_events)
+        return super().put(domain_events, **kwargs)
+
+
+def install(app: Any, keys: SubjectKeys, blind_index: BlindIndex) -> PersonalDataMapper:
+    """Put the personal-data mapper into an eventsourcing application, after it is built."""
+    mapper = PersonalDataMapper(app.mapper, keys, blind_index)
+    events = PersonalEventStore(mapper=mapper, recorder=app.recorder)
+    app.mapper = mapper
+    app.events = events
+    app.repository.event_store = events
+    return mapper
+
+
+def reveal_document_state(fields: FieldCipher, state: dict[str, Any]) -> dict[str, Any]:
+    """A stored state as parsed JSON (audit reads, the feed), with its envelopes opened."""
+    subject = state.pop(SUBJECT, None)
+    if subject is None:
+        return state
+    return fields.reveal(state, UUID(subject))
+
+
+def parse(state: bytes) -> Any:
+    return orjson.loads(state)
