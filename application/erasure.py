@@ -65,14 +65,29 @@ def check_erase_command(national_id: str, basis: Any) -> str:
 
 
 def erase_data_subject(app: BackOfficeBase, command: EraseCommand) -> dict[str, Any]:
-    """Erase a person: refuse while a request of theirs is open; record the erasure; delete their
-    keys; purge the plain copies of their fields."""
+    """Erase a person: refuse while a request of theirs is open; delete their keys; record the
+    erasure; purge the plain copies of their fields.
+
+    The keys go before the event is recorded, so that every reader of the log that meets the
+    event can no longer open the person's fields; an erasure interrupted in between is
+    completed when asked again (the erased key sets keep their blind index)."""
     basis = check_erase_command(command.national_id, command.basis)
     check_can_erase(command.actor)
     port = _port(app)
-    index = port.index(command.national_id)
-    subjects = port.subjects(index)
-    aggregates = port.aggregates(subjects)
+    return erase_by_index(app, port.index(command.national_id), basis, command.actor, channel=command.channel, reason=command.reason)
+
+
+def erase_by_index(app: BackOfficeBase, index: str, basis: str, actor: Actor, *, channel: str = "system", reason: str = "request") -> dict[str, Any]:
+    """Erase the person with this blind index (the retention sweep knows people only so)."""
+    port = _port(app)
+    subject = _load(app, index)
+    recorded = subject.erased_subjects if subject is not None else set()
+    to_erase = [s for s in port.subjects(index) if str(s) not in recorded]
+    if not to_erase:
+        if subject is None:
+            raise NotFound("OneStop holds no personal data of this person")
+        return erasure_document(index, subject, None)
+    aggregates = port.aggregates(to_erase)
     open_references = []
     for aggregate_id in aggregates:
         try:
@@ -85,18 +100,16 @@ def erase_data_subject(app: BackOfficeBase, command: EraseCommand) -> dict[str, 
         raise SubjectHasOpenRequests(
             "this person has requests still open, which need their data; close or withdraw them first: " + ", ".join(sorted(open_references))
         )
-    subject = _load(app, index)
-    if not subjects:
-        if subject is None:
-            raise NotFound("OneStop holds no personal data of this person")
-        return erasure_document(index, subject, None)
+    deleted = port.erase_keys(to_erase)
     at = app.clock.now()
     if subject is None:
-        subject = DataSubject.register(id=data_subject_id(index), blind_index=index, actor=command.actor, at=at)
-    subject.erase(basis=basis, subjects=[str(s) for s in subjects], aggregates=len(aggregates), reason=command.reason,
-                  actor=command.actor, channel=command.channel, at=at)
+        subject = DataSubject.register(id=data_subject_id(index), blind_index=index, actor=actor, at=at)
+    subject.erase(basis=basis, subjects=[str(s) for s in to_erase], aggregates=len(aggregates), reason=reason,
+                  actor=actor, channel=channel, at=at)
     position = app._save(subject)
-    purged = port.erase(subjects, aggregates)
+    # At once here; the projector does it again when it reaches the event, as the views' and
+    # the feed's one writer, so that nothing it had in flight brings the fields back.
+    purged = {"keys": deleted, **port.purge(aggregates)}
     return erasure_document(index, subject, position, purged)
 
 
@@ -108,7 +121,8 @@ def erasure_status(app: BackOfficeBase, national_id: str) -> dict[str, Any] | No
     subject = _load(app, index)
     if subject is None:
         return None
-    return erasure_document(index, subject, None) | {"holds_data": bool(port.subjects(index))}
+    live = [s for s in port.subjects(index) if str(s) not in subject.erased_subjects]
+    return erasure_document(index, subject, None) | {"holds_data": bool(live)}
 
 
 def _load(app: BackOfficeBase, index: str) -> DataSubject | None:

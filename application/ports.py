@@ -271,14 +271,17 @@ class PersonalData(abc.ABC):
 
     @abc.abstractmethod
     def subjects(self, index: str) -> list[UUID]:
-        """The live key sets (subject ids) of the person with this blind index."""
+        """Every key set (subject id) the person with this blind index has had, live or erased."""
 
     @abc.abstractmethod
     def aggregates(self, subjects: list[UUID]) -> list[UUID]:
         """The requests and payments whose personal fields are under these subjects' keys."""
 
     @abc.abstractmethod
-    def erase(self, subjects: list[UUID], aggregates: list[UUID]) -> dict[str, int]:
-        """Delete the subjects' data keys, then replace the plain copies of their fields (views,
-        the published feed, webhook deliveries) with what the log now reads: ``[erased]``.
-        Returns how many keys and rows changed, by kind."""
+    def erase_keys(self, subjects: list[UUID]) -> int:
+        """Delete the subjects' data keys (crypto-shredding); returns how many were deleted."""
+
+    @abc.abstractmethod
+    def purge(self, aggregates: list[UUID]) -> dict[str, int]:
+        """Replace the plain copies of these aggregates' fields (views, the published feed,
+        webhook deliveries) with what the log reads for them now; how many rows, by kind."""

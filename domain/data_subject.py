@@ -47,11 +47,13 @@ class DataSubject(BaseAggregate[UUID]):
         reason: str = "request"
 
         def apply(self, subject: DataSubject) -> None:
+            subject.erased_subjects.update(self.subjects)
             subject.erasures.append({"at": self.timestamp, "basis": self.basis, "reason": self.reason, "aggregates": self.aggregates})
 
     def __init__(self, *, blind_index: str, actor: dict[str, Any], channel: str) -> None:
         self.blind_index = blind_index
         self.erasures: list[dict[str, Any]] = []
+        self.erased_subjects: set[str] = set()
 
     @classmethod
     def register(cls, *, id: UUID, blind_index: str, actor: Actor, at: datetime) -> DataSubject:

@@ -156,6 +156,27 @@ def rotate_master_key(settings: Settings, new_key_file: Path | None) -> dict[str
                     " with ONESTOP_MASTER_KEY_PREVIOUS set to the old key"}
 
 
+def retention(settings: Settings, *, sweep: bool, clock: Clock | None = None) -> dict[str, object]:
+    """People whose every request passed its retention period: listed (``sweep`` False) or
+    erased by deleting their keys (``sweep`` True)."""
+    from application.erasure import erase_by_index
+    from domain.actors import SYSTEM
+    from infrastructure.privacy.retention import expired_subjects
+
+    app = build_back_office(settings, clock=clock)
+    try:
+        found = expired_subjects(datastore(app), app.rules or load_rule_book(settings), app.clock.now())
+        erased = []
+        if sweep:
+            for expired in found:
+                basis = (f"retention period passed for {', '.join(expired.services)} (rules file [[retention]]);"
+                         " PDPA s.33(1): no longer necessary for the purpose")
+                erased.append(erase_by_index(app, expired.subject, basis, SYSTEM, reason="retention"))
+        return {"would_erase" if not sweep else "erased": [e.as_dict() for e in found], "count": len(found) if not sweep else len(erased)}
+    finally:
+        app.close()
+
+
 def datastore(app: BackOffice) -> PostgresDatastore:
     return app.recorder.datastore  # type: ignore[attr-defined,no-any-return]
 
@@ -346,9 +367,11 @@ def integration_schema() -> list[str]:
     from infrastructure.audit import audit_chain
     from infrastructure.integrations import event_feed, webhooks
 
+    from infrastructure.privacy import erasure as privacy_erasure
     from infrastructure.privacy import keys as privacy_keys
 
-    return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *webhooks.SCHEMA_STATEMENTS, *privacy_keys.SCHEMA_STATEMENTS]
+    return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *webhooks.SCHEMA_STATEMENTS,
+            *privacy_keys.SCHEMA_STATEMENTS, *privacy_erasure.SCHEMA_STATEMENTS]
 
 
 def build_followers(app: BackOffice) -> list[Callable[[], object]]:
@@ -359,7 +382,12 @@ def build_followers(app: BackOffice) -> list[Callable[[], object]]:
 
     personal = getattr(app, "personal_data", None)
     reveal = getattr(personal, "reveal_all", None)
-    return [FeedFollower(datastore(app), reveal=reveal).catch_up, ChainFollower(datastore(app)).catch_up]
+    followers = [FeedFollower(datastore(app), reveal=reveal).catch_up]
+    if personal is not None and personal.mapper is not None:
+        from infrastructure.privacy.erasure import ErasureFollower
+
+        followers.append(ErasureFollower(personal).catch_up)
+    return [*followers, ChainFollower(datastore(app)).catch_up]
 
 
 def webhook_agents(database_url: str, hooks: WebhookSettings) -> Callable[[], Awaitable[WebhookDeliverer]]:
@@ -405,7 +433,11 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
     await notifier.start()
     personal = ctx.app.personal_data
     log = AuditLog(pool, reveal=personal.reveal_all if personal is not None else None)  # type: ignore[arg-type,attr-defined]
-    audit = AuditApi(log, History(ctx.app, log, ctx.bus.call), {t.partition(":")[2]: t for t in TOPIC_OF_TYPE.values()})
+    from domain.data_subject import DataSubject
+
+    # Auditors filter by every stored type: the published ones and the erasures (not published).
+    topics = [*TOPIC_OF_TYPE.values(), DataSubject.Registered.TOPIC, DataSubject.Erased.TOPIC]
+    audit = AuditApi(log, History(ctx.app, log, ctx.bus.call), {t.partition(":")[2]: t for t in topics})
     stream_api = StreamsApi(EventFeed(pool, notifier), StreamSettings(heartbeat_seconds=settings.sse_heartbeat_seconds))  # type: ignore[arg-type]
     box = SecretBox(settings.require_secrets_key())
     subscriptions = SubscriptionsApi(SubscriptionStore(pool, box), webhook_settings(settings), check_target)  # type: ignore[arg-type]

@@ -239,6 +239,14 @@ def cmd_keys(args: argparse.Namespace) -> None:
     print(json.dumps(result, indent=2))
 
 
+def cmd_retention(args: argparse.Namespace) -> None:
+    """`onestop retention report|sweep`: who retention erases (report: nobody is erased)."""
+    from onestop.bootstrap import retention
+
+    settings = _need_database(_settings(require_secret=False))
+    print(json.dumps(retention(settings, sweep=args.action == "sweep"), indent=2, ensure_ascii=False))
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=os.environ.get("ONESTOP_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     parser = argparse.ArgumentParser(prog="onestop", description="OneStop back office")
@@ -281,6 +289,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--new-key-file", help="file of the new master key (created with a random key if missing); default: replace"
                                           " the key in ONESTOP_MASTER_KEY_FILE, keeping the old one as <file>.previous")
     p.set_defaults(fn=cmd_keys)
+    p = sub.add_parser("retention", help="erase people whose every request passed its retention period")
+    p.add_argument("action", choices=["report", "sweep"], help="report: list who would be erased (dry run); sweep: erase them")
+    p.set_defaults(fn=cmd_retention)
     args = parser.parse_args(argv)
     try:
         args.fn(args)

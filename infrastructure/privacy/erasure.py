@@ -73,7 +73,7 @@ class PostgresPersonalData(PersonalData):
 
     def subjects(self, index: str) -> list[UUID]:
         with self.keys.transaction(commit=False) as curs:
-            curs.execute(f"SELECT subject_id FROM {SUBJECT_KEYS} WHERE blind_index = %s AND wrapped_key IS NOT NULL", (index,))
+            curs.execute(f"SELECT subject_id FROM {SUBJECT_KEYS} WHERE blind_index = %s ORDER BY created_at", (index,))
             return [row["subject_id"] for row in curs.fetchall()]
 
     def aggregates(self, subjects: list[UUID]) -> list[UUID]:
@@ -82,7 +82,7 @@ class PostgresPersonalData(PersonalData):
         with self.keys.transaction(commit=False) as curs:
             return self.keys.aggregates_of(curs, subjects)
 
-    def erase(self, subjects: list[UUID], aggregates: list[UUID]) -> dict[str, int]:
+    def erase_keys(self, subjects: list[UUID]) -> int:
         if self.mapper is None:
             from application.erasure import PersonalDataNotConfigured
 
@@ -90,7 +90,7 @@ class PostgresPersonalData(PersonalData):
         with self.keys.transaction() as curs:
             deleted = self.keys.erase(curs, subjects)
         self.keys.forget(subjects)
-        return {"keys": deleted, **self.purge(aggregates)}
+        return deleted
 
     def purge(self, aggregates: list[UUID]) -> dict[str, int]:
         """Rewrite every plain copy of these aggregates' events from the log (as it reads now)."""
@@ -139,3 +139,44 @@ class PostgresPersonalData(PersonalData):
             )
             deliveries = curs.rowcount
         return {"view_rows": len({e.originator_id for e, _ in events}), "feed_rows": len(feed_rows), "deliveries": deliveries}
+
+
+ERASURES_FOLLOWED = "erasures_followed"
+SCHEMA_STATEMENTS = [f"CREATE TABLE IF NOT EXISTS {ERASURES_FOLLOWED} (name text PRIMARY KEY, position bigint NOT NULL)"]
+_ERASED_TOPIC = "onestop:DataSubject.Erased"
+
+
+class ErasureFollower:
+    """Purges the plain copies of an erased person's fields again when the projector reaches
+    the erasure in the log. It runs in the elected projector, after the views and the feed have
+    caught up: as their one writer, nothing in flight can bring the fields back after it (the
+    API's purge at the erasure is only the first, immediate one)."""
+
+    def __init__(self, personal_data: PostgresPersonalData) -> None:
+        self.personal_data = personal_data
+        self.datastore = personal_data.keys.datastore
+
+    def catch_up(self) -> int:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(f"SELECT position FROM {ERASURES_FOLLOWED} WHERE name = 'views'")
+            row = curs.fetchone()
+            position = row["position"] if row else 0
+            curs.execute(f"SELECT coalesce(max(notification_id), 0) AS head FROM {EVENTS_TABLE}")
+            head = curs.fetchone()["head"]
+            if head <= position:
+                return 0
+            curs.execute(
+                f"SELECT state FROM {EVENTS_TABLE} WHERE notification_id > %s AND notification_id <= %s AND topic = %s"
+                f" ORDER BY notification_id", (position, head, _ERASED_TOPIC),
+            )
+            erasures = [orjson.loads(bytes(r["state"])) for r in curs.fetchall()]
+        subjects = [UUID(s) for state in erasures for s in state.get("subjects", ())]
+        if subjects:
+            self.personal_data.keys.forget(subjects)
+            self.personal_data.purge(self.personal_data.aggregates(subjects))
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                f"INSERT INTO {ERASURES_FOLLOWED} (name, position) VALUES ('views', %s)"
+                f" ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position", (head,),
+            )
+        return len(erasures)

@@ -39,8 +39,11 @@ NONCE_BYTES = 12
 
 SCHEMA_STATEMENTS = [
     f"""CREATE TABLE IF NOT EXISTS {SUBJECT_KEYS} (
-        subject_id uuid PRIMARY KEY, blind_index text UNIQUE, wrapped_key bytea, master_key_id text,
+        subject_id uuid PRIMARY KEY, blind_index text NOT NULL, wrapped_key bytea, master_key_id text,
         created_at timestamptz NOT NULL DEFAULT now(), erased_at timestamptz)""",
+    # One live key set per person; an erased one keeps its blind index, so that an erasure
+    # interrupted between deleting the keys and recording it is completed when asked again.
+    f"CREATE UNIQUE INDEX IF NOT EXISTS {SUBJECT_KEYS}_live ON {SUBJECT_KEYS} (blind_index) WHERE wrapped_key IS NOT NULL",
     f"""CREATE TABLE IF NOT EXISTS {SUBJECT_AGGREGATES} (
         aggregate_id uuid PRIMARY KEY, subject_id uuid NOT NULL)""",
     f"CREATE INDEX IF NOT EXISTS {SUBJECT_AGGREGATES}_subject ON {SUBJECT_AGGREGATES} (subject_id)",
@@ -184,7 +187,8 @@ class SubjectKeys:
         wanted = sorted(set(indexes))
         if not wanted:
             return {}
-        curs.execute(f"SELECT subject_id, blind_index, wrapped_key, master_key_id FROM {SUBJECT_KEYS} WHERE blind_index = ANY(%s)", (wanted,))
+        live = f"SELECT subject_id, blind_index, wrapped_key, master_key_id FROM {SUBJECT_KEYS} WHERE blind_index = ANY(%s) AND wrapped_key IS NOT NULL"
+        curs.execute(live, (wanted,))
         rows = curs.fetchall()
         missing = set(wanted) - {r["blind_index"] for r in rows}
         if missing:
@@ -194,11 +198,12 @@ class SubjectKeys:
                 new.append((subject_id, index, self.masters.wrap(subject_id, key), self.masters.current_id))
             curs.execute(
                 f"INSERT INTO {SUBJECT_KEYS} (subject_id, blind_index, wrapped_key, master_key_id)"
-                f" SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bytea[], %s::text[]) ON CONFLICT (blind_index) DO NOTHING",
+                f" SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bytea[], %s::text[])"
+                f" ON CONFLICT (blind_index) WHERE wrapped_key IS NOT NULL DO NOTHING",
                 tuple(map(list, zip(*new))),
             )
             # Another process may have created some of them first: read what won.
-            curs.execute(f"SELECT subject_id, blind_index, wrapped_key, master_key_id FROM {SUBJECT_KEYS} WHERE blind_index = ANY(%s)", (sorted(missing),))
+            curs.execute(live, (sorted(missing),))
             rows = [*rows, *curs.fetchall()]
         result = {}
         for row in rows:
@@ -231,20 +236,13 @@ class SubjectKeys:
 
     # -- erasure and rotation ----------------------------------------------------------------
 
-    def find(self, index: str) -> UUID | None:
-        """The live subject of a blind index, if any."""
-        with self.transaction(commit=False) as curs:
-            curs.execute(f"SELECT subject_id FROM {SUBJECT_KEYS} WHERE blind_index = %s AND wrapped_key IS NOT NULL", (index,))
-            row = curs.fetchone()
-        return row["subject_id"] if row else None
-
     def erase(self, curs: Any, subject_ids: Sequence[UUID]) -> int:
-        """Delete the data keys of these subjects (and their blind index, so that the person
-        filing again starts a new subject). Returns how many keys were deleted."""
+        """Delete the data keys of these subjects (the person filing again starts a new
+        subject). Returns how many keys were deleted."""
         if not subject_ids:
             return 0
         curs.execute(
-            f"UPDATE {SUBJECT_KEYS} SET wrapped_key = NULL, master_key_id = NULL, blind_index = NULL, erased_at = now()"
+            f"UPDATE {SUBJECT_KEYS} SET wrapped_key = NULL, master_key_id = NULL, erased_at = now()"
             f" WHERE subject_id = ANY(%s) AND wrapped_key IS NOT NULL", (list(subject_ids),),
         )
         deleted = curs.rowcount
