@@ -41,13 +41,54 @@ SCHEMA_STATEMENTS = [
     f"""CREATE TABLE IF NOT EXISTS {SUBJECT_KEYS} (
         subject_id uuid PRIMARY KEY, blind_index text NOT NULL, wrapped_key bytea, master_key_id text,
         created_at timestamptz NOT NULL DEFAULT now(), erased_at timestamptz)""",
-    # One live key set per person; an erased one keeps its blind index, so that an erasure
-    # interrupted between deleting the keys and recording it is completed when asked again.
-    f"CREATE UNIQUE INDEX IF NOT EXISTS {SUBJECT_KEYS}_live ON {SUBJECT_KEYS} (blind_index) WHERE wrapped_key IS NOT NULL",
+    # A person's key sets (usually one; a process that does not have theirs cached makes a new
+    # one rather than ask the database before each save), found by their blind index.
+    f"CREATE INDEX IF NOT EXISTS {SUBJECT_KEYS}_blind_index ON {SUBJECT_KEYS} (blind_index)",
     f"""CREATE TABLE IF NOT EXISTS {SUBJECT_AGGREGATES} (
         aggregate_id uuid PRIMARY KEY, subject_id uuid NOT NULL)""",
     f"CREATE INDEX IF NOT EXISTS {SUBJECT_AGGREGATES}_subject ON {SUBJECT_AGGREGATES} (subject_id)",
 ]
+
+# Written in the transaction that saves the events which use them (eventsourcing's recorder
+# runs ``_insert_events`` first in its pipeline): no extra round trip, and a save that fails
+# leaves no key behind.
+_INSERT_KEYS = (
+    f"INSERT INTO {SUBJECT_KEYS} (subject_id, blind_index, wrapped_key, master_key_id)"
+    f" SELECT * FROM unnest(%b::uuid[], %b::text[], %b::bytea[], %b::text[])"
+)
+_INSERT_LINKS = (
+    f"INSERT INTO {SUBJECT_AGGREGATES} (aggregate_id, subject_id) SELECT * FROM unnest(%b::uuid[], %b::uuid[])"
+    f" ON CONFLICT DO NOTHING"
+)
+# A key set reused from the cache for a new request must still be live: if another process
+# erased the person meanwhile, the save fails with this marker and is tried again with a new
+# key set. (The message depends on the row count, so the planner cannot fold it away.)
+ERASED_MARKER = "onestop: data subject erased"
+_CHECK_LIVE = (
+    f"SELECT CASE WHEN count(*) < %s THEN CAST('{ERASED_MARKER}: ' || count(*)::text AS int) ELSE 0 END AS ok"
+    f" FROM {SUBJECT_KEYS} WHERE subject_id = ANY(%b) AND wrapped_key IS NOT NULL"
+)
+
+
+class PendingKeys:
+    """What one save adds: new key sets, new aggregates' subjects, and key sets reused for new
+    aggregates (checked live in the same transaction)."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[UUID, str, bytes, str]] = []
+        self.links: dict[UUID, UUID] = {}
+        self.reused: set[UUID] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.keys or self.links)
+
+    def write(self, curs: Any) -> None:
+        if self.keys:
+            curs.execute(_INSERT_KEYS, tuple(map(list, zip(*self.keys))))
+        if self.links:
+            curs.execute(_INSERT_LINKS, (list(self.links), list(self.links.values())))
+        if self.reused:
+            curs.execute(_CHECK_LIVE, (len(self.reused), list(self.reused)))
 
 
 class KeyUnreadable(OneStopError):
@@ -115,6 +156,7 @@ class SubjectKeys:
         self._lock = threading.Lock()
         self._ciphers: OrderedDict[UUID, tuple[float, AESGCM | None]] = OrderedDict()
         self._subject_of: dict[UUID, UUID] = {}
+        self._by_index: dict[str, tuple[float, UUID]] = {}
 
     @contextmanager
     def transaction(self, commit: bool = True) -> Iterator[Any]:
@@ -143,9 +185,12 @@ class SubjectKeys:
                 self._ciphers.popitem(last=False)
 
     def forget(self, subject_ids: Iterable[UUID]) -> None:
+        subject_ids = set(subject_ids)
         with self._lock:
             for subject_id in subject_ids:
                 self._ciphers.pop(subject_id, None)
+            for index in [i for i, (_, s) in self._by_index.items() if s in subject_ids]:
+                del self._by_index[index]
         # Subjects of aggregates stay true after an erasure: only the keys go.
 
     def subject_of(self, aggregate_id: UUID) -> UUID | None:
@@ -182,37 +227,36 @@ class SubjectKeys:
                 key = self.masters.unwrap(row["master_key_id"], subject_id, bytes(row["wrapped_key"]))
                 self._remember(subject_id, AESGCM(key))
 
-    def subjects_for(self, curs: Any, indexes: Iterable[str]) -> dict[str, UUID]:
-        """The subject of each blind index, creating a subject and its data key for a new one."""
-        wanted = sorted(set(indexes))
-        if not wanted:
-            return {}
-        live = f"SELECT subject_id, blind_index, wrapped_key, master_key_id FROM {SUBJECT_KEYS} WHERE blind_index = ANY(%s) AND wrapped_key IS NOT NULL"
-        curs.execute(live, (wanted,))
-        rows = curs.fetchall()
-        missing = set(wanted) - {r["blind_index"] for r in rows}
-        if missing:
-            new = []
-            for index in sorted(missing):
-                subject_id, key = uuid4(), AESGCM.generate_key(bit_length=256)
-                new.append((subject_id, index, self.masters.wrap(subject_id, key), self.masters.current_id))
-            curs.execute(
-                f"INSERT INTO {SUBJECT_KEYS} (subject_id, blind_index, wrapped_key, master_key_id)"
-                f" SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bytea[], %s::text[])"
-                f" ON CONFLICT (blind_index) WHERE wrapped_key IS NOT NULL DO NOTHING",
-                tuple(map(list, zip(*new))),
-            )
-            # Another process may have created some of them first: read what won.
-            curs.execute(live, (sorted(missing),))
-            rows = [*rows, *curs.fetchall()]
-        result = {}
-        for row in rows:
-            subject_id = row["subject_id"]
-            result[row["blind_index"]] = subject_id
-            if not self.cached(subject_id)[0]:
-                key = self.masters.unwrap(row["master_key_id"], subject_id, bytes(row["wrapped_key"]))
-                self._remember(subject_id, AESGCM(key))
-        return result
+    def subject_for_index(self, index: str) -> UUID | None:
+        """The key set this process last used for the person with this blind index, if still
+        cached and live here."""
+        with self._lock:
+            entry = self._by_index.get(index)
+            if entry is None or self._clock() > entry[0]:
+                return None
+            return entry[1]
+
+    def new_subject(self, index: str, pending: PendingKeys) -> UUID:
+        """A new key set for a person, cached at once and written with the save (``pending``)."""
+        subject_id, key = uuid4(), AESGCM.generate_key(bit_length=256)
+        pending.keys.append((subject_id, index, self.masters.wrap(subject_id, key), self.masters.current_id))
+        self._remember(subject_id, AESGCM(key))
+        with self._lock:
+            if len(self._by_index) >= self.cache_size:
+                self._by_index.clear()
+            self._by_index[index] = (self._clock() + self.cache_seconds, subject_id)
+        return subject_id
+
+    def discard(self, pending: PendingKeys) -> None:
+        """A save failed: forget what it would have added, and the key sets it reused (one
+        may be erased)."""
+        dropped = {k[0] for k in pending.keys} | pending.reused
+        self.forget(dropped)
+        with self._lock:
+            for index in [i for i, (_, s) in self._by_index.items() if s in dropped]:
+                del self._by_index[index]
+        for aggregate_id in pending.links:
+            self._subject_of.pop(aggregate_id, None)
 
     def subjects_of(self, curs: Any, aggregate_ids: Iterable[UUID]) -> dict[UUID, UUID]:
         """The subject of each aggregate the cache does not know."""
@@ -222,17 +266,6 @@ class SubjectKeys:
             for row in curs.fetchall():
                 self.remember_subject(row["aggregate_id"], row["subject_id"])
         return {a: self._subject_of[a] for a in aggregate_ids if a in self._subject_of}
-
-    def link(self, curs: Any, links: Mapping[UUID, UUID]) -> None:
-        """Record the subject of new aggregates (before their events are saved: a link to an
-        aggregate whose save then failed points at nothing and costs nothing)."""
-        if links:
-            curs.execute(
-                f"INSERT INTO {SUBJECT_AGGREGATES} (aggregate_id, subject_id) SELECT * FROM unnest(%s::uuid[], %s::uuid[])"
-                f" ON CONFLICT DO NOTHING", (list(links), list(links.values())),
-            )
-            for aggregate_id, subject_id in links.items():
-                self.remember_subject(aggregate_id, subject_id)
 
     # -- erasure and rotation ----------------------------------------------------------------
 

@@ -27,11 +27,13 @@ from uuid import UUID
 
 import orjson
 from cryptography.exceptions import InvalidTag
-from eventsourcing.persistence import EventStore, Mapper, StoredEvent
+from eventsourcing.persistence import EventStore, Mapper, Notification, Recording, StoredEvent
 from eventsourcing.utils import get_topic
 
-from infrastructure.privacy.keys import NONCE_BYTES, BlindIndex, SubjectKeys
-from infrastructure.privacy.personal_fields import AGGREGATE, APPLICANT, PERSONAL_FIELDS, REQUEST
+from infrastructure.privacy.keys import ERASED_MARKER, NONCE_BYTES, BlindIndex, PendingKeys, SubjectKeys
+from infrastructure.privacy.personal_fields import APPLICANT, PERSONAL_FIELDS, REQUEST, Classification
+
+_NONE = Classification(None)
 
 ERASED = "[erased]"
 ENVELOPE = "_pd_"
@@ -55,6 +57,27 @@ def subject_in(state: bytes) -> UUID | None:
         start = len(_SUBJECT_PREFIX)
         return UUID(state[start:start + 36].decode())
     return None
+
+
+def _json_native(value: Any) -> bool:
+    """Only JSON's own types (what requests and outside answers carry): such a value is encoded
+    with orjson, which the transcoder reads back the same; anything else goes through the
+    transcoder, which records its type."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None or kind is float:
+        return True
+    if kind is dict:
+        return all(type(k) is str and _json_native(v) for k, v in value.items())
+    if kind is list:
+        return all(_json_native(v) for v in value)
+    return False
+
+
+def encode_plain(fallback: Any) -> Any:
+    def encode(value: Any) -> bytes:
+        return orjson.dumps(value) if _json_native(value) else fallback(value)  # type: ignore[no-any-return]
+
+    return encode
 
 
 class FieldCipher:
@@ -111,50 +134,48 @@ class PersonalDataMapper(Mapper):
         super().__init__(transcoder=base.transcoder, compressor=base.compressor, cipher=base.cipher)
         self.keys = keys
         self.blind_index = blind_index
-        self.fields = FieldCipher(keys, self.transcoder.encode, self.transcoder.decode)
+        self.fields = FieldCipher(keys, encode_plain(self.transcoder.encode), self.transcoder.decode)
 
     # -- writing -----------------------------------------------------------------------------
 
-    def prepare(self, events: Sequence[Any]) -> None:
-        """Resolve the subjects and keys of the events of one save, in one transaction: create
-        the subjects of new applicants, tie new requests and payments to their subject, and
-        load the keys the cache does not hold."""
-        indexes: dict[UUID, str] = {}
-        payments: dict[UUID, UUID] = {}
+    def prepare(self, events: Sequence[Any]) -> PendingKeys:
+        """Resolve the subjects and keys of the events of one save. A new request's applicant
+        gets the key set this process has cached for them, else a new one; what is new is
+        returned, to be written in the save's own transaction. The database is read only for
+        an aggregate or key this process has not seen (then in one query each)."""
+        pending = PendingKeys()
         unknown: set[UUID] = set()
+        created = {e.originator_id for e in events if PERSONAL_FIELDS.get(get_topic(type(e)), _NONE).subject == APPLICANT}
         for event in events:
             rule = PERSONAL_FIELDS.get(get_topic(type(event)))
             if rule is None or rule.subject is None:
                 continue
             if rule.subject == APPLICANT:
-                indexes[event.originator_id] = self.blind_index(event.applicant["national_id"])
+                index = self.blind_index(event.applicant["national_id"])
+                subject_id = self.keys.subject_for_index(index)
+                if subject_id is None:
+                    subject_id = self.keys.new_subject(index, pending)
+                else:
+                    pending.reused.add(subject_id)
+                pending.links[event.originator_id] = subject_id
+                self.keys.remember_subject(event.originator_id, subject_id)
             elif rule.subject == REQUEST:
-                payments[event.originator_id] = event.request_id
-                if event.request_id not in indexes and self.keys.subject_of(event.request_id) is None:
+                if event.request_id not in created and self.keys.subject_of(event.request_id) is None:
                     unknown.add(event.request_id)
-            elif event.originator_id not in indexes and event.originator_id not in payments and self.keys.subject_of(event.originator_id) is None:
+            elif event.originator_id not in created and self.keys.subject_of(event.originator_id) is None:
                 unknown.add(event.originator_id)
-        if not indexes and not payments and not unknown:
-            self._load_missing(events)
-            return
-        with self.keys.transaction() as curs:
-            by_index = self.keys.subjects_for(curs, indexes.values())
-            links = {aggregate_id: by_index[index] for aggregate_id, index in indexes.items()}
-            for aggregate_id, subject_id in links.items():
-                self.keys.remember_subject(aggregate_id, subject_id)
-            self.keys.subjects_of(curs, unknown)
-            for payment_id, request_id in payments.items():
-                subject_id = self.keys.subject_of(request_id)
-                if subject_id is not None:
-                    links[payment_id] = subject_id
-            self.keys.link(curs, links)
-            self.keys.load(curs, {s for s in (self.keys.subject_of(e.originator_id) for e in events) if s is not None})
-
-    def _load_missing(self, events: Sequence[Any]) -> None:
-        subjects = {s for s in (self.keys.subject_of(e.originator_id) for e in events) if s is not None}
-        if any(not self.keys.cached(s)[0] for s in subjects):
+        needed = {s for s in (self.keys.subject_of(e.originator_id) for e in events) if s is not None}
+        if unknown or any(not self.keys.cached(s)[0] for s in needed):
             with self.keys.transaction(commit=False) as curs:
-                self.keys.load(curs, subjects)
+                self.keys.subjects_of(curs, unknown)
+                self.keys.load(curs, {s for s in (self.keys.subject_of(a) for a in unknown) if s is not None} | needed)
+        for event in events:
+            if PERSONAL_FIELDS.get(get_topic(type(event)), _NONE).subject == REQUEST:
+                subject_id = self.keys.subject_of(event.request_id)
+                if subject_id is not None:
+                    pending.links[event.originator_id] = subject_id
+                    self.keys.remember_subject(event.originator_id, subject_id)
+        return pending
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         topic = get_topic(type(domain_event))
@@ -163,10 +184,8 @@ class PersonalDataMapper(Mapper):
             return super().to_stored_event(domain_event)
         subject_id = self.keys.subject_of(domain_event.originator_id)
         if subject_id is None:
-            self.prepare([domain_event])
-            subject_id = self.keys.subject_of(domain_event.originator_id)
-            if subject_id is None:
-                raise LookupError(f"no data subject is known for {topic} of {domain_event.originator_id}")
+            # Only through the personal event store, which prepares a save's subjects first.
+            raise LookupError(f"no data subject is known for {topic} of {domain_event.originator_id}")
         state = dict(vars(domain_event))
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
@@ -218,18 +237,51 @@ class PersonalDataMapper(Mapper):
 
 
 class PersonalEventStore(EventStore):
-    """The event store, resolving the keys of a save's events at once before encoding them."""
+    """The event store: resolves a save's subjects and keys, then writes the new key sets in
+    the same transaction as the events (``PersonalKeysRecorder``)."""
 
-    def put(self, domain_events: Sequence[Any], **kwargs: Any) -> Any:
-        prepare = getattr(self.mapper, "prepare", None)
-        if prepare is not None and domain_events:
-            prepare(domain_events)
-        return super().put(domain_events, **kwargs)
+    mapper: PersonalDataMapper
+
+    def put(self, domain_events: Sequence[Any], **kwargs: Any) -> list[Recording]:
+        if not domain_events:
+            return []
+        for attempt in range(2):
+            pending = self.mapper.prepare(domain_events)
+            stored_events = [self.mapper.to_stored_event(e) for e in domain_events]
+            try:
+                notification_ids = self.recorder.insert_events(stored_events, personal_keys=pending, **kwargs)
+            except Exception as error:
+                self.mapper.keys.discard(pending)
+                if attempt == 0 and pending.reused and ERASED_MARKER in str(error):
+                    continue  # a reused key set was erased meanwhile: again, with a new one
+                raise
+            break
+        recordings = []
+        if notification_ids:
+            for d, s, n_id in zip(domain_events, stored_events, notification_ids, strict=True):
+                recordings.append(Recording(d, Notification(originator_id=s.originator_id, originator_version=s.originator_version,
+                                                            topic=s.topic, state=s.state, id=n_id)))
+        return recordings
+
+
+def _with_personal_keys(recorder: Any) -> None:
+    """Make eventsourcing's PostgreSQL recorder write a save's new key sets and subjects in
+    the save's own transaction: its ``_insert_events`` hook runs first in the pipeline."""
+    original = recorder._insert_events
+
+    def insert_events(curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        pending = kwargs.get("personal_keys")
+        if pending:
+            pending.write(curs)
+        original(curs, stored_events, **kwargs)
+
+    recorder._insert_events = insert_events
 
 
 def install(app: Any, keys: SubjectKeys, blind_index: BlindIndex) -> PersonalDataMapper:
     """Put the personal-data mapper into an eventsourcing application, after it is built."""
     mapper = PersonalDataMapper(app.mapper, keys, blind_index)
+    _with_personal_keys(app.recorder)
     events = PersonalEventStore(mapper=mapper, recorder=app.recorder)
     app.mapper = mapper
     app.events = events

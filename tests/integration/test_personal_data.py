@@ -129,3 +129,30 @@ def test_the_api_refuses_to_start_without_a_master_key_and_says_why(settings: Se
     assert refused.returncode != 0
     assert "ONESTOP_MASTER_KEY or ONESTOP_MASTER_KEY_FILE is required" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+async def test_a_key_set_erased_by_another_process_is_not_reused_for_a_new_request(settings: Settings) -> None:
+    from application.commands import SubmitCommand
+    from domain.actors import Actor
+
+    def filing(key: str) -> SubmitCommand:
+        body = complaint()
+        return SubmitCommand(body=body, actor=Actor(sub=CITIZEN_ID, role="citizen", pid=CITIZEN_ID), request_hash=key, idempotency_key=key)
+
+    app = build_back_office(settings)
+    fresh = build_back_office(settings)
+    try:
+        first = app.submit(filing("one")).state
+        # Another process erases the person: this one still has their key set cached.
+        with psycopg.connect(settings.database.conninfo(), autocommit=True) as conn:
+            conn.execute("UPDATE subject_keys SET wrapped_key = NULL, erased_at = now()")
+        second = app.submit(filing("two")).state
+        uuid = __import__("uuid")
+        assert fresh.get_request(uuid.UUID(second["id"])).applicant["name"] == NAME  # readable: under a new key set
+        assert fresh.get_request(uuid.UUID(first["id"])).applicant["name"] == "[erased]"
+        with psycopg.connect(settings.database.conninfo()) as conn:
+            rows = conn.execute("SELECT count(*), count(wrapped_key), count(DISTINCT blind_index) FROM subject_keys").fetchone()
+        assert rows == (2, 1, 1)
+    finally:
+        app.close()
+        fresh.close()
