@@ -12,9 +12,10 @@ hash chain covers the ciphertext and erasure changes no stored byte.
 Reading: a field whose subject's key is deleted reads ``"[erased]"``. Writing for an erased
 subject stores ``"[erased]"`` in its personal fields: nothing new is kept about them.
 
-Keys are resolved for a whole ``save()`` before its events are encoded (one transaction, a few
-statements: ``prepare``), and for a whole batch of stored events before they are decoded
-(``prefetch``), never one query an event.
+Keys are resolved for a whole ``save()`` before its events are encoded (``prepare``: from the
+cache, else one query), new key sets are written in the save's own transaction
+(``PersonalEventStore``), and a whole batch of stored events has its keys loaded before it is
+decoded (``prefetch``): never one query an event.
 """
 
 from __future__ import annotations
