@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from api.auth import make_token
-from tests.conftest import JWT_SECRET, KEY_ENV, ROOT, create_database, drop_database, free_port, settings_for, unavailable
+from tests.conftest import JWT_SECRET, KEY_ENV, ROOT, SECRETS_KEY, create_database, drop_database, free_port, settings_for, unavailable
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402  (after the import check above)
@@ -52,7 +52,7 @@ class Stack:
         env = {
             **os.environ,
             "ONESTOP_DATABASE_URL": database_url,
-            "ONESTOP_JWT_SECRET": JWT_SECRET, **KEY_ENV,
+            "ONESTOP_JWT_SECRET": JWT_SECRET, **KEY_ENV, "ONESTOP_SECRETS_KEY": SECRETS_KEY,
             "ONESTOP_PORT": str(self.port),
             "ONESTOP_POOL_SIZE": "3",
             "ONESTOP_BANK_CALLBACK_SECRET": BANK_SECRET,
