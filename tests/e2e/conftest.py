@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.conftest import JWT_SECRET, KEY_ENV, ROOT, create_database, drop_database, free_port
+from tests.conftest import JWT_SECRET, ROOT, create_database, drop_database, free_port
 
 
 @dataclass
@@ -64,9 +64,11 @@ def stop_stack(process: subprocess.Popen[str]) -> None:
 def stack(postgres_server: str, tmp_path: Path) -> Iterator[RunningStack]:
     """`onestop run` on a fresh database of the test server, on a free port."""
     url = create_database(postgres_server, "onestop_e2e")
-    env = {**os.environ, "ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET, **KEY_ENV,
+    env = {**os.environ, "ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET,
            "ONESTOP_PORT": str(free_port()), "ONESTOP_DATA_DIR": str(tmp_path / "data")}
     running = start_stack(env)
+    # The keys of personal data were not given: `onestop run` made them in the data dir.
+    assert (tmp_path / "data" / "master_key").exists() and (tmp_path / "data" / "blind_index_key").exists()
     try:
         yield running
     finally:
