@@ -152,31 +152,41 @@ class ErasureFollower:
     caught up: as their one writer, nothing in flight can bring the fields back after it (the
     API's purge at the erasure is only the first, immediate one)."""
 
-    def __init__(self, personal_data: PostgresPersonalData) -> None:
+    def __init__(self, personal_data: PostgresPersonalData, *, save_every: int = 500) -> None:
         self.personal_data = personal_data
         self.datastore = personal_data.keys.datastore
+        # The position is kept in memory and saved when an erasure was purged, or every
+        # ``save_every`` calls: a restart scans the log again from the saved one, which costs a
+        # range read, never a wrong result (purging twice changes nothing).
+        self.save_every = save_every
+        self._position: int | None = None
+        self._calls = 0
 
     def catch_up(self) -> int:
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(f"SELECT position FROM {ERASURES_FOLLOWED} WHERE name = 'views'")
-            row = curs.fetchone()
-            position = row["position"] if row else 0
+            if self._position is None:
+                curs.execute(f"SELECT position FROM {ERASURES_FOLLOWED} WHERE name = 'views'")
+                row = curs.fetchone()
+                self._position = row["position"] if row else 0
             curs.execute(f"SELECT coalesce(max(notification_id), 0) AS head FROM {EVENTS_TABLE}")
             head = curs.fetchone()["head"]
-            if head <= position:
+            if head <= self._position:
                 return 0
             curs.execute(
                 f"SELECT state FROM {EVENTS_TABLE} WHERE notification_id > %s AND notification_id <= %s AND topic = %s"
-                f" ORDER BY notification_id", (position, head, _ERASED_TOPIC),
+                f" ORDER BY notification_id", (self._position, head, _ERASED_TOPIC),
             )
             erasures = [orjson.loads(bytes(r["state"])) for r in curs.fetchall()]
         subjects = [UUID(s) for state in erasures for s in state.get("subjects", ())]
         if subjects:
             self.personal_data.keys.forget(subjects)
             self.personal_data.purge(self.personal_data.aggregates(subjects))
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(
-                f"INSERT INTO {ERASURES_FOLLOWED} (name, position) VALUES ('views', %s)"
-                f" ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position", (head,),
-            )
+        self._position = head
+        self._calls += 1
+        if erasures or self._calls % self.save_every == 0:
+            with self.datastore.transaction(commit=True) as curs:
+                curs.execute(
+                    f"INSERT INTO {ERASURES_FOLLOWED} (name, position) VALUES ('views', %s)"
+                    f" ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position", (head,),
+                )
         return len(erasures)

@@ -42,6 +42,7 @@ KEYS = "_keys_"
 SUBJECT = "_subject_"
 _SUBJECT_PREFIX = b'{"' + SUBJECT.encode() + b'":"'
 ERASURE_TOPIC = "onestop:DataSubject.Erased"
+_LOOKUP = object()
 
 
 def _aad(subject_id: UUID, field: str) -> bytes:
@@ -102,28 +103,36 @@ class FieldCipher:
             envelope[KEYS] = list(value)
         return envelope
 
-    def open(self, subject_id: UUID, field: str, envelope: dict[str, Any]) -> Any:
-        aead = self.keys.cipher(subject_id)
+    def open(self, subject_id: UUID, field: str, envelope: dict[str, Any], aead: Any = _LOOKUP) -> Any:
+        if aead is _LOOKUP:
+            aead = self.keys.cipher(subject_id)
         if aead is None:
             keys = envelope.get(KEYS)
             return {k: ERASED for k in keys} if keys is not None else ERASED
         try:
             raw = base64.b64decode(envelope[ENVELOPE])
-            return self._decode(aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(subject_id, field)))
+            plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(subject_id, field))
         except (InvalidTag, binascii.Error, ValueError):
-            # Written under another key (a subject erased and its id reused cannot happen: ids
-            # are random), or altered: it cannot be read, which is what erased means to a reader.
+            # Written under another key, or altered: it cannot be read, which is what erased
+            # means to a reader.
             keys = envelope.get(KEYS)
             return {k: ERASED for k in keys} if keys is not None else ERASED
+        # Plain JSON (what encode_plain wrote with orjson) needs no reviving of typed values.
+        return orjson.loads(plain) if b'"_type_"' not in plain else self._decode(plain)
 
-    def reveal(self, state: dict[str, Any], subject_id: UUID) -> dict[str, Any]:
-        """Open every envelope of a decoded state in place (top-level fields and ``actor.sub``)."""
-        for field, value in state.items():
-            if is_envelope(value):
-                state[field] = self.open(subject_id, field, value)
+    def reveal(self, state: dict[str, Any], subject_id: UUID, fields: Iterable[str] | None = None) -> dict[str, Any]:
+        """Open the envelopes of a decoded state in place: of ``fields`` (the event type's
+        personal fields) or, without them, of every top-level field; and ``actor.sub``."""
+        aead = self.keys.cipher(subject_id)
+        for field in (state if fields is None else fields):
+            value = state.get(field)
+            if type(value) is dict and ENVELOPE in value:
+                state[field] = self.open(subject_id, field, value, aead)
         actor = state.get("actor")
-        if type(actor) is dict and is_envelope(actor.get("sub")):
-            state["actor"] = {**actor, "sub": self.open(subject_id, "actor.sub", actor["sub"])}
+        if type(actor) is dict:
+            sub = actor.get("sub")
+            if type(sub) is dict and ENVELOPE in sub:
+                state["actor"] = {**actor, "sub": self.open(subject_id, "actor.sub", sub, aead)}
         return state
 
 
@@ -136,6 +145,7 @@ class PersonalDataMapper(Mapper):
         self.keys = keys
         self.blind_index = blind_index
         self.fields = FieldCipher(keys, encode_plain(self.transcoder.encode), self.transcoder.decode)
+        self._uuids: dict[str, UUID] = {}
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -228,9 +238,14 @@ class PersonalDataMapper(Mapper):
         state = event.__dict__
         subject = state.pop(SUBJECT, None)
         if subject is not None:
-            subject_id = UUID(subject)
+            subject_id = self._uuids.get(subject)
+            if subject_id is None:
+                if len(self._uuids) > 100_000:
+                    self._uuids.clear()
+                subject_id = self._uuids[subject] = UUID(subject)
             self.keys.remember_subject(stored_event.originator_id, subject_id)  # type: ignore[arg-type]
-            self.fields.reveal(state, subject_id)
+            rule = PERSONAL_FIELDS.get(stored_event.topic)
+            self.fields.reveal(state, subject_id, rule.fields if rule is not None else None)
         elif stored_event.topic == ERASURE_TOPIC:
             # Every process that reads the log forgets an erased person's keys at once.
             self.keys.forget(UUID(s) for s in state.get("subjects", ()))
