@@ -57,6 +57,8 @@ class ApiContext:
     browser_origins: tuple[str, ...] = ()  # where sign-in may return to and cookie writes may come from
     public_url: str | None = None  # the API's own origin as browsers see it (callback URLs); None: from the request
 
+    # The keyed blind index of a national ID (lists by applicant filter on it, never the plain ID).
+    blind_index: Callable[[str], str] = field(default=lambda national_id: national_id)
 
 
 def create_app(ctx: ApiContext) -> web.Application:

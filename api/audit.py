@@ -3,6 +3,7 @@ requests and payments (the ``as_of`` hooks of the request and payment routes).""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, Awaitable, Callable
 
@@ -20,6 +21,26 @@ from application.history import History
 from application.ports import AuditTrail, LogFilter
 from domain.actors import Actor
 
+access_log = logging.getLogger("onestop.privacy.access")
+
+
+
+def plain_reads(request: web.Request, actor: Actor) -> str | None:
+    """``?plain=1`` needs an ``X-Purpose`` header: personal fields in the clear, and the read
+    recorded in the access log with that purpose. Without ``plain`` they stay ciphertext with
+    the subject reference. Returns the purpose of a plain read, or None."""
+    raw = request.query.get("plain")
+    if raw is None or raw in ("0", "false"):
+        return None
+    if raw not in ("1", "true"):
+        raise HttpProblem(400, "Bad query parameter", "plain must be 1 or 0", [("plain", "must be 1, true, 0 or false")])
+    reason = purpose(request)
+    if not reason:
+        raise HttpProblem(400, "Purpose required", "reading personal data in the clear needs the purpose of the read in X-Purpose",
+                          [("X-Purpose", "must say why, in 1 to 200 characters")])
+    access_log.info("plain read of personal data by %s (%s): %s %s, purpose: %s",
+                    actor.sub, actor.role, request.method, request.path_qs, reason)
+    return reason
 
 
 class AuditApi:
@@ -60,7 +81,8 @@ class AuditApi:
         after = query_position(request, "after")
         limit = query_int(request, "limit", 100, 1, 1000)
         reason = purpose(request)
-        items, next_position = await self.log.page(after, limit, log_filter)
+        plain = plain_reads(request, actor) is not None
+        items, next_position = await self.log.page(after, limit, log_filter, plain=plain)
         await disclose_events(request, actor, disclosures.AUDIT_EVENTS, None, items, reason)
         next_cursor = None if next_position is None else cursor_of(next_position)
         return json_response({"items": items, "next_cursor": next_cursor}, headers=next_link(request, next_cursor, "after"))
@@ -71,6 +93,7 @@ class AuditApi:
         log_filter = self._filter(request)
         # Parsed before the answer starts: a bad header must still get its 400.
         reason = purpose(request)
+        plain = plain_reads(request, actor) is not None
 
         async def observe(events: list[dict]) -> None:
             await disclose_events(request, actor, disclosures.AUDIT_EXPORT, None, events, reason)
@@ -80,7 +103,7 @@ class AuditApi:
             "Content-Disposition": 'attachment; filename="onestop-events.ndjson"',
         })
         await response.prepare(request)
-        async for chunk in self.log.export(log_filter, observe):
+        async for chunk in self.log.export(log_filter, observe, plain=plain):
             # Each write waits for the client when the transport's buffer is full.
             await response.write(chunk)
         await response.write_eof()

@@ -178,7 +178,7 @@ def openapi_document() -> dict[str, Any]:
                     {"name": "status", "in": "query", "required": False, "schema": {"type": "string", "enum": list(STATUSES)}},
                     {"name": "service", "in": "query", "required": False, "schema": {"type": "string", "enum": sorted(SERVICES)}},
                     *({"name": n, "in": "query", "required": False, "schema": {"type": "string", "maxLength": 40}} for n in ("organization", "filed_at")),
-                    {"name": "applicant", "in": "query", "required": False, "schema": {"type": "string", "pattern": "^[0-9]{13}$"}, "description": "the applicant's national ID (staff)"},
+                    {"name": "applicant", "in": "query", "required": False, "schema": {"type": "string", "pattern": "^[0-9]{13}$"}, "description": "the applicant's national ID (staff); matched by its keyed blind index"},
                     {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}, "description": "opaque: the next_cursor of an earlier page; anything else is refused with 400"},
                     {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                     min_position,
@@ -394,21 +394,40 @@ def _add_audit_and_integrations(paths: dict[str, Any], schemas: dict[str, Any], 
     paths["/v1/service-requests/{id}"]["get"]["responses"].update(_problems(400, 403))
     paths["/v1/payments/{id}"]["get"]["parameters"] = [id_param, as_of]
     paths["/v1/payments/{id}"]["get"]["responses"].update(_problems(400, 403))
+    plain = [query("plain", {"type": "string", "enum": ["1", "0", "true", "false"]},
+                   "1: personal fields in the clear (needs X-Purpose, added with the access log's reads; the read is logged);"
+                   " else ciphertext with the subject reference")]
     paths["/v1/audit/events"] = {"get": {
         "summary": "The global event log, in order, as stored (auditors)",
         "parameters": [after, query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
                        query("type", {"type": "string"}, "event types such as ServiceRequest.Submitted, comma-separated"),
-                       organization, *time_range],
+                       organization, *time_range, *plain],
         "responses": {"200": {"description": "a page; next_cursor is null at the end of the log", **_json(page)}, **_problems(400, 401, 403)},
     }}
     paths["/v1/audit/export"] = {"get": {
         "summary": "The log (or a time range) as NDJSON, streamed, with each event's chain link (auditors)",
-        "parameters": [organization, *time_range],
+        "parameters": [organization, *time_range, *plain],
         "responses": {"200": {"description": "one event per line", "content": {"application/x-ndjson": {}}}, **_problems(400, 401, 403)},
     }}
     paths["/v1/audit/verify"] = {"get": {
         "summary": "Recompute the hash chain over the log and report the first break (auditors)",
         "responses": {"200": {"description": "the verdict", **_json(_ref("ChainVerdict"))}, **_problems(401, 403)},
+    }}
+    from api.data_subjects import ERASURE_SCHEMA
+
+    schemas["ErasureRequest"] = ERASURE_SCHEMA
+    schemas["Erasure"] = {"type": "object", "required": ["subject", "status"], "properties": {
+        "subject": {"type": "string", "description": "the keyed blind index of the national ID"},
+        "status": {"const": "erased"}, "erased_at": {"type": ["string", "null"], "format": "date-time"},
+        "basis": _NULLABLE_STR, "reason": _NULLABLE_STR, "erasures": {"type": "integer"},
+        "position": {"type": ["integer", "null"]}, "purged": {"type": "object"}}}
+    paths["/v1/data-subjects/{national_id}/erasure"] = {"post": {
+        "summary": "Erase a person's personal data by deleting their keys (dpo, admin); events stay, their fields read [erased]",
+        "operationId": "eraseDataSubject", "tags": ["personal-data"],
+        "parameters": [{"name": "national_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{13}$"}}],
+        "requestBody": {"required": True, **_json(_ref("ErasureRequest"))},
+        "responses": {"200": {"description": "erased (again: the erasure recorded before)", **_json(_ref("Erasure"))},
+                      **_problems(400, 401, 403, 404, 409, 422)},
     }}
     types = query("types", {"type": "string"}, "CloudEvents types, comma-separated")
     paths["/v1/streams/events"] = {"get": {
@@ -451,7 +470,8 @@ def _add_personal_data(paths: dict[str, Any]) -> None:
     """A person's own data, the DPO's export and access log, and ``X-Purpose`` on every read
     the access log records."""
     purpose = {"name": "X-Purpose", "in": "header", "required": False,
-               "description": "why staff read this person's data; kept in the access log (at most 200 characters, no control characters)",
+               "description": "why staff read this person's data; kept in the access log (at most 200 characters, no control characters);"
+                              " required with plain=1 on the audit reads",
                "schema": {"type": "string", "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}}
     for path, method in (("/v1/service-requests/{id}", "get"), ("/v1/service-requests/{id}/events", "get"), ("/v1/service-requests", "get"),
                          ("/v1/audit/events", "get"), ("/v1/audit/export", "get")):
@@ -547,7 +567,7 @@ TAGS = {
     "bank": "The bank's signed payment notices",
     "audit": "Auditors: the log as stored, the hash chain, exports",
     "integrations": "Integrators: the CloudEvents feed, live stream and webhooks",
-    "personal-data": "Personal data (PDPA): access, portability and who looked",
+    "personal-data": "Personal data (PDPA): access, portability, who looked, and erasure",
     "documentation": "This document, and the interactive documentation over it",
     "land-tax": "Land and building tax: the tax roll, notices, the amount due, payments and warnings",
     "sign-in": "Browsers: sign in at a trusted issuer, the session, sign out",
@@ -557,7 +577,7 @@ _TAG_OF_PREFIX = (
     ("/v1/service-requests", "service-requests"), ("/v1/payments", "payments"), ("/v1/payment-notifications", "bank"),
     ("/v1/organizations/{code}/", "officers"), ("/v1/jobs", "officers"), ("/v1/audit", "audit"),
     ("/v1/streams", "integrations"), ("/v1/subscriptions", "integrations"), ("/v1/docs", "documentation"),
-    ("/v1/land-tax", "land-tax"), ("/v1/allowances", "allowances"),
+    ("/v1/land-tax", "land-tax"), ("/v1/allowances", "allowances"), ("/v1/data-subjects", "personal-data"),
 )
 # Text a query value may hold: no control characters but tab, line feed and carriage return.
 STORABLE_TEXT = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F]*$"

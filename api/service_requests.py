@@ -73,9 +73,13 @@ async def list_requests(request: web.Request) -> web.Response:
         if name in allowed and value not in allowed[name]:
             raise HttpProblem(400, "Bad query parameter", f"unknown {name} {value!r}", [(name, "must be one of " + ", ".join(allowed[name]))])
         filters[name] = value
+    blind_index = request.app[CTX].blind_index
+    if "applicant" in filters:
+        filters["applicant_index"] = blind_index(filters.pop("applicant"))
     scope: dict[str, Any] = {}
     if actor.role == "citizen":
-        scope["applicant_national_id"] = actor.pid
+        # A citizen without a national ID (pid) has no requests to list.
+        scope["applicant_index"] = blind_index(actor.pid) if actor.pid else ""
     elif actor.role == "officer":
         scope["org"] = actor.org
     return await keyset_page(request, lambda limit, after: request.app[CTX].read_model.list_requests(filters, scope, limit, after),

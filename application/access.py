@@ -28,7 +28,9 @@ ON_BEHALF_FIELD = "on_behalf_of_applicant"
 
 DECISIONS = ("assign", "request-info", "approve", "reject", "complete", "assess-fee", "retry")
 APPLICANT_ACTIONS = ("provide-info", "withdraw")
-ACTIONS = ("read", "submit", *DECISIONS, "record-cash", *APPLICANT_ACTIONS)
+# Erasing a person's personal data (PDPA s.33): the data protection officer (`dpo`) or an admin.
+ERASE_SUBJECT = "erase-subject"
+ACTIONS = ("read", "submit", *DECISIONS, "record-cash", *APPLICANT_ACTIONS, ERASE_SUBJECT)
 
 _ALL_DECISIONS = {action: YES for action in DECISIONS}
 _FOR_THE_APPLICANT = {action: ON_BEHALF for action in APPLICANT_ACTIONS}
@@ -40,9 +42,10 @@ ACCESS: dict[tuple[str, str], dict[str, str]] = {
     ("officer", FILING_COUNTER): {"read": YES, "submit": YES, "record-cash": YES, **_FOR_THE_APPLICANT},
     ("officer", RESPONSIBLE_ORG): {"read": YES, **_ALL_DECISIONS, "record-cash": YES, **_FOR_THE_APPLICANT},
     ("auditor", ANY): {"read": YES},
-    # The data protection officer: reads personal data to answer data subjects; acts on nothing.
-    ("dpo", ANY): {"read": YES},
-    ("admin", ANY): {"read": YES, "submit": YES, **_ALL_DECISIONS, "record-cash": YES, **_FOR_THE_APPLICANT},
+    # The data protection officer: reads personal data to answer data subjects, and erases it
+    # where the law allows; acts on nothing else.
+    ("dpo", ANY): {"read": YES, ERASE_SUBJECT: YES},
+    ("admin", ANY): {"read": YES, "submit": YES, **_ALL_DECISIONS, "record-cash": YES, **_FOR_THE_APPLICANT, ERASE_SUBJECT: YES},
 }
 
 
@@ -141,6 +144,10 @@ def check_assurance(actor: Actor, service_code: str, min_ial: str) -> None:
             f"{service_code} needs identity assurance level {min_ial} or higher; this sign-in has {actor.ial}",
             [("ial", f"must be at least {min_ial}: sign in again with a stronger identity proofing")],
         )
+def check_can_erase(actor: Actor) -> None:
+    """Refuse unless the table lets ``actor`` erase a person's data."""
+    if permission(actor, ERASE_SUBJECT, {}) is None:
+        raise Forbidden(f"the {actor.role} role may not erase personal data (the dpo and admin roles may)")
 
 
 def _who_may(role: str, action: str) -> str:

@@ -11,7 +11,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from application.errors import NotFound, StaleVersion
-from application.ports import Clock, ReferenceIssuer
+from application.ports import Clock, PersonalData, ReferenceIssuer
 from domain.allowance import AllowanceRules
 from domain.catalogue import FeeSchedule
 from domain.calendar import bangkok_day
@@ -48,6 +48,8 @@ class BackOfficeBase(Application[UUID]):
         self.biller_id = biller_id
         self.references = references
         self.clock = clock
+        # Per-person keys and erasure (PDPA); set by the composition root, None in memory.
+        self.personal_data: PersonalData | None = None
 
     def fees_on(self, at: datetime) -> FeeSchedule:
         """The fees in force on the Bangkok day of ``at``."""

@@ -72,7 +72,10 @@ class Disclosures:
         found: dict[str, str] = {}
         for event in events:
             applicant = (event.get("data") or {}).get("applicant")
-            if event.get("type") == "ServiceRequest.Submitted" and isinstance(applicant, dict) and applicant.get("national_id"):
+            # Read in the clear only: an export without ``plain`` carries ciphertext, and the
+            # person is then found through the views.
+            national_id = applicant.get("national_id") if isinstance(applicant, dict) else None
+            if event.get("type") == "ServiceRequest.Submitted" and isinstance(national_id, str) and national_id.isdigit():
                 found[event["aggregate_id"]] = applicant["national_id"]
         missing = sorted({e["aggregate_id"] for e in events if e.get("aggregate_id") and e["aggregate_id"] not in found})
         if missing:

@@ -187,13 +187,16 @@ class AuditTrail(Timeline):
     """Port: the whole log as auditors read it, and its tamper evidence."""
 
     @abc.abstractmethod
-    async def page(self, after: int, limit: int, log_filter: LogFilter) -> tuple[list[dict[str, Any]], int | None]:
-        """Events after position ``after``, in log order, as stored; and the position to
-        continue after, or None when there are no more for now."""
+    async def page(self, after: int, limit: int, log_filter: LogFilter, *, plain: bool = False) -> tuple[list[dict[str, Any]], int | None]:
+        """Events after position ``after``, in log order, as stored (personal fields as
+        ciphertext with the subject reference, unless ``plain``); and the position to continue
+        after, or None when there are no more for now."""
 
     @abc.abstractmethod
-    def export(self, log_filter: LogFilter, observe: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None) -> AsyncIterator[bytes]:
-        """The matching events as NDJSON chunks, in constant memory; ``observe`` sees each
+    def export(self, log_filter: LogFilter, observe: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None, *,
+               plain: bool = False) -> AsyncIterator[bytes]:
+        """The matching events as NDJSON chunks, in constant memory (personal fields as
+        ciphertext with the subject reference, unless ``plain``); ``observe`` sees each
         chunk's events before it is given out (the access log records whose they are)."""
 
     @abc.abstractmethod
@@ -474,3 +477,27 @@ class AllowanceQueries(abc.ABC):
     @abc.abstractmethod
     async def list_recipients(self, filters: dict[str, Any], limit: int, after: str | None) -> list[dict[str, Any]]:
         """Recipients in id order after the cursor, narrowed by organisation, status and band."""
+class PersonalData(abc.ABC):
+    """Personal data of data subjects (PDPA): the keyed blind index of national IDs, each
+    person's data keys, and the plain copies of their fields kept outside the log."""
+
+    @abc.abstractmethod
+    def index(self, national_id: str) -> str:
+        """The keyed blind index of a national ID."""
+
+    @abc.abstractmethod
+    def subjects(self, index: str) -> list[UUID]:
+        """Every key set (subject id) the person with this blind index has had, live or erased."""
+
+    @abc.abstractmethod
+    def aggregates(self, subjects: list[UUID]) -> list[UUID]:
+        """The requests and payments whose personal fields are under these subjects' keys."""
+
+    @abc.abstractmethod
+    def erase_keys(self, subjects: list[UUID]) -> int:
+        """Delete the subjects' data keys (crypto-shredding); returns how many were deleted."""
+
+    @abc.abstractmethod
+    def purge(self, aggregates: list[UUID]) -> dict[str, int]:
+        """Replace the plain copies of these aggregates' fields (views, the published feed,
+        webhook deliveries) with what the log reads for them now; how many rows, by kind."""

@@ -29,6 +29,8 @@ import asyncpg
 REPO = Path(__file__).resolve().parent.parent
 PG_ADMIN_DSN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Keys of personal data for every OneStop process of one bench run (fresh each run).
+KEY_ENV = {name: __import__("base64").b64encode(os.urandom(32)).decode() for name in ("ONESTOP_MASTER_KEY", "ONESTOP_BLIND_INDEX_KEY")}
 
 
 # --- ports and databases ------------------------------------------------------------------
@@ -352,7 +354,8 @@ def generate_events(dsn: str, count: int, *, batch: int = 500, organizations: Se
     from onestop.bootstrap import build_back_office
     from onestop.settings import Settings
 
-    settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "bench-" + secrets.token_hex(16), "ONESTOP_DEV_TOKENS": "1"})
+    settings = Settings.from_env({**os.environ, "ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "bench-" + secrets.token_hex(16), "ONESTOP_DEV_TOKENS": "1",
+                                  **KEY_ENV})
     app = build_back_office(settings)
     citizen = Actor(sub="3100600445635", role="citizen", pid="3100600445635")
     applicant = {"national_id": "3100600445635", "name": "สมชาย ใจดี"}

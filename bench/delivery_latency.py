@@ -84,7 +84,7 @@ async def main_async(args: argparse.Namespace) -> int:
     dbname = await h.create_database("onestop_lbench")
     dsn = h.db_dsn(dbname)
     port = h.free_port()
-    env = {**os.environ, "ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": secrets.token_urlsafe(32), "ONESTOP_DEV_TOKENS": "1", "ONESTOP_PORT": str(port),
+    env = {**os.environ, "ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": secrets.token_urlsafe(32), "ONESTOP_DEV_TOKENS": "1", **h.KEY_ENV, "ONESTOP_PORT": str(port),
            "ONESTOP_SECRETS_KEY": secrets.token_urlsafe(32),
            "ONESTOP_HOST": "127.0.0.1", "ONESTOP_LOG_LEVEL": "WARNING", "ONESTOP_WEBHOOKS_ALLOW_PRIVATE": "1"}
     env.pop("ONESTOP_BROKER_URL", None)

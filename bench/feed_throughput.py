@@ -120,7 +120,7 @@ async def wait_published(dsn: str, head: int, timeout: float = 600.0) -> float:
 async def main_async(args: argparse.Namespace) -> int:
     dbname = await h.create_database("onestop_fbench")
     dsn = h.db_dsn(dbname)
-    env = {**os.environ, "ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": secrets.token_urlsafe(32), "ONESTOP_DEV_TOKENS": "1", "ONESTOP_SECRETS_KEY": secrets.token_urlsafe(32),
+    env = {**os.environ, "ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": secrets.token_urlsafe(32), "ONESTOP_DEV_TOKENS": "1", **h.KEY_ENV, "ONESTOP_SECRETS_KEY": secrets.token_urlsafe(32),
            "ONESTOP_PORT": str(h.free_port()), "ONESTOP_HOST": "127.0.0.1", "ONESTOP_LOG_LEVEL": "WARNING"}
     exe = h.onestop_command()
     children: list[h.Child] = []

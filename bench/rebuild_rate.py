@@ -45,7 +45,7 @@ def read_only(dsn: str) -> tuple[int, float]:
     from onestop.bootstrap import build_back_office
     from onestop.settings import Settings
 
-    app = build_back_office(Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "x"}))
+    app = build_back_office(Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "x", **h.KEY_ENV}))
     try:
         started, count, position = time.perf_counter(), 0, 0
         while True:
@@ -69,7 +69,7 @@ def followers(dsn: str) -> list[tuple[str, int, float]]:
     from infrastructure.integrations.event_feed import FeedFollower
     from onestop.settings import Settings
 
-    settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "x"})
+    settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "x", **h.KEY_ENV})
     with psycopg.connect(settings.database.conninfo(), autocommit=True) as conn:
         conn.execute("TRUNCATE event_feed, aggregate_organizations, audit_chain, audit_chain_head")
     app = build_back_office(settings)
@@ -87,7 +87,7 @@ def followers(dsn: str) -> list[tuple[str, int, float]]:
 async def main_async(args: argparse.Namespace) -> int:
     dbname = await h.create_database("onestop_rbench")
     dsn = h.db_dsn(dbname)
-    env = {**os.environ, "ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": secrets.token_urlsafe(32), "ONESTOP_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": secrets.token_urlsafe(32), **h.KEY_ENV, "ONESTOP_LOG_LEVEL": "WARNING"}
     exe = h.onestop_command()
     rates: list[float] = []
     try:

@@ -165,7 +165,7 @@ async def start_onestop(dbname: str, log_dir: Path, started: list[h.Child]) -> S
     env = dict(os.environ)
     env.update({
         "ONESTOP_DATABASE_URL": h.db_dsn(dbname),
-        "ONESTOP_JWT_SECRET": secrets.token_urlsafe(48),
+        "ONESTOP_JWT_SECRET": secrets.token_urlsafe(48), **h.KEY_ENV,
         "ONESTOP_DEV_TOKENS": "1",
         "ONESTOP_SECRETS_KEY": secrets.token_urlsafe(32),
         "ONESTOP_PORT": str(port),

@@ -99,7 +99,7 @@ async def start_stack(dbname: str, args: argparse.Namespace, log_dir: Path, star
     env = dict(os.environ)
     env.update({
         "ONESTOP_DATABASE_URL": h.db_dsn(dbname),
-        "ONESTOP_JWT_SECRET": secret,
+        "ONESTOP_JWT_SECRET": secret, **h.KEY_ENV,
         "ONESTOP_DEV_TOKENS": "1",
         "ONESTOP_HOST": "127.0.0.1",
         "ONESTOP_PORT": str(api_port),

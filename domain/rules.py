@@ -112,6 +112,16 @@ class CriterionEntry:
 _E = TypeVar("_E", LandTaxEntry, CalendarEntry, ReductionEntry, HotelFeeEntry, AmountEntry, AllowanceEntry)
 
 
+@dataclass(frozen=True)
+class RetentionEntry:
+    """How long a service's records are kept after the request closed, before the person's
+    personal data in them is erased (``service`` "*": every service without its own entry)."""
+
+    dated: Dated
+    service: str
+    years: int
+
+
 def _in_force(entries: Iterable[_E], on: date, organization: str | None = None) -> _E | None:
     """The entry in force on ``on``: the organisation's own latest one, else the general one."""
     best: dict[bool, _E] = {}
@@ -138,6 +148,7 @@ class RuleBook:
     payment_validity: Sequence[AmountEntry] = ()
     allowance: Sequence[AllowanceEntry] = ()
     allowance_criteria: Sequence[CriterionEntry] = ()
+    retention: Sequence[RetentionEntry] = ()
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -164,6 +175,15 @@ class RuleBook:
     def reduction(self, tax_year: int) -> ReductionEntry | None:
         found = [r for r in self.reductions if r.tax_year == tax_year]
         return max(found, key=lambda r: r.dated.effective_from) if found else None
+
+    def retention_years(self, service: str, on: date) -> int | None:
+        """Years a closed request of ``service`` is kept (its own entry in force, else the "*"
+        one); None when the rules set none (then nothing of it is erased by retention)."""
+        for wanted in (service, "*"):
+            entry = _in_force([e for e in self.retention if e.service == wanted], on)
+            if entry is not None:
+                return entry.years
+        return None
 
     def hotel_fee(self, organization: str, on: date) -> HotelFeeEntry:
         entry = _in_force(self.hotel_fees, on, organization)

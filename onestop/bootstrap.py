@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from eventsourcing.postgres import PostgresDatastore
@@ -77,7 +78,14 @@ def build_directory() -> Directory:
     return Directory(SEED_ORGANIZATIONS)
 
 
-def build_back_office(settings: Settings, *, clock: Clock | None = None, create_table: bool = False, pool_max: int | None = None) -> BackOffice:
+def build_back_office(settings: Settings, *, clock: Clock | None = None, create_table: bool = False, pool_max: int | None = None,
+                      personal_data: bool = True) -> BackOffice:
+    """The application on PostgreSQL. With ``personal_data`` (every process but ``migrate``)
+    the master and blind-index keys are required (SettingsError before anything connects), and
+    personal fields are encrypted per person unless ONESTOP_ENCRYPT_PERSONAL_DATA=off."""
+    if personal_data:
+        settings.require_master_key()
+        settings.require_blind_index_key()
     env = eventsourcing_env(settings, create_table=create_table, pool_max=pool_max)
     clock = clock or SystemClock()
     rules = load_rule_book(settings)
@@ -94,7 +102,23 @@ def build_back_office(settings: Settings, *, clock: Clock | None = None, create_
     )
     app.references = PostgresReferenceIssuer(datastore(app))
     app.batch_lines = settings.allowance_batch_lines
+    if personal_data:
+        install_personal_data(settings, app)
     return app
+
+
+def install_personal_data(settings: Settings, app: BackOffice) -> None:
+    """Per-person encryption in the event store's mapper, the blind index, and the erasure
+    adapter (infrastructure/privacy/)."""
+    from infrastructure.privacy.erasure import PostgresPersonalData
+    from infrastructure.privacy.keys import BlindIndex, MasterKeys, SubjectKeys
+    from infrastructure.privacy.mapper import install
+
+    blind_index = BlindIndex(settings.require_blind_index_key())
+    keys = SubjectKeys(datastore(app), MasterKeys(settings.require_master_key(), settings.master_key_previous),
+                       cache_size=settings.key_cache_size, cache_seconds=settings.key_cache_seconds)
+    mapper = install(app, keys, blind_index) if settings.encrypt_personal_data else None
+    app.personal_data = PostgresPersonalData(app, keys, blind_index, mapper)
 
 
 class _LateReferences(PostgresReferenceIssuer):
@@ -102,17 +126,76 @@ class _LateReferences(PostgresReferenceIssuer):
         pass
 
 
+def rotate_master_key(settings: Settings, new_key_file: Path | None) -> dict[str, object]:
+    """Re-wrap every data key with a new master key, from ``new_key_file`` (a random key is
+    written there if it does not exist) or, without one, a new key that replaces the one in
+    ONESTOP_MASTER_KEY_FILE (the old kept as ``<file>.previous``). Events are not touched."""
+    import os
+
+    from infrastructure.privacy.keys import MasterKeys, master_key_id, rotate
+    from infrastructure.secret_box import new_key, parse_key
+
+    old = MasterKeys(settings.require_master_key(), settings.master_key_previous)
+    in_place = new_key_file is None
+    target = new_key_file or Path(f"{settings.master_key_file}.new")
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(new_key() + "\n")
+    try:
+        key = parse_key(target.read_text())
+    except ValueError as error:
+        raise SettingsError(f"{target}: {error}: a master key is the base64 of 32 random bytes") from None
+    app = build_back_office(settings, personal_data=False)
+    try:
+        rewrapped = rotate(datastore(app), old, key)
+    finally:
+        app.close()
+    if in_place:
+        current = settings.master_key_file
+        assert current is not None
+        current.replace(Path(f"{current}.previous"))
+        target.replace(current)
+        target = current
+    return {"rewrapped": rewrapped, "master_key_id": master_key_id(key), "key_file": str(target),
+            "note": "restart every process with the new key; keys made meanwhile under the old one are re-wrapped by running this again"
+                    " with ONESTOP_MASTER_KEY_PREVIOUS set to the old key"}
+
+
+def retention(settings: Settings, *, sweep: bool, clock: Clock | None = None) -> dict[str, object]:
+    """People whose every request passed its retention period: listed (``sweep`` False) or
+    erased by deleting their keys (``sweep`` True)."""
+    from application.erasure import erase_by_index
+    from domain.actors import SYSTEM
+    from infrastructure.privacy.retention import expired_subjects
+
+    app = build_back_office(settings, clock=clock)
+    try:
+        found = expired_subjects(datastore(app), app.rules or load_rule_book(settings), app.clock.now())
+        erased = []
+        if sweep:
+            for expired in found:
+                basis = (f"retention period passed for {', '.join(expired.services)} (rules file [[retention]]);"
+                         " PDPA s.33(1): no longer necessary for the purpose")
+                erased.append(erase_by_index(app, expired.subject, basis, SYSTEM, reason="retention"))
+        return {"would_erase" if not sweep else "erased": [e.as_dict() for e in found], "count": len(found) if not sweep else len(erased)}
+    finally:
+        app.close()
+
+
 def datastore(app: BackOffice) -> PostgresDatastore:
     return app.recorder.datastore  # type: ignore[attr-defined,no-any-return]
 
 
 def build_views(app: BackOffice) -> ViewsRecorder:
-    return ViewsRecorder(datastore(app))
+    personal = getattr(app, "personal_data", None)
+    return ViewsRecorder(datastore(app), blind_index=personal.index if personal is not None else None)
 
 
 def migrate(settings: Settings) -> None:
     """Create every table, index and sequence OneStop needs. Safe to run again."""
-    app = build_back_office(settings, create_table=True)
+    app = build_back_office(settings, create_table=True, personal_data=False)
     try:
         views = build_views(app)
         views.create_table()
@@ -192,10 +275,14 @@ async def build_api(settings: Settings) -> web.Application:
                      health_checks=[database_health, *outside_checks], on_cleanup=[close_all],
                      bank_callback_secret=settings.bank_callback_secret, jwt_max_ttl_seconds=settings.jwt_max_ttl_seconds,
                      limits=limit_settings(settings), cors_origins=settings.cors_origins)
+    if app.personal_data is not None:
+        ctx.blind_index = app.personal_data.index
+        read_model.reveal = app.personal_data.reveal_all  # type: ignore[attr-defined]
+    from api import data_subjects
     from infrastructure.eventstore.follower_status import FollowerWatch
 
     ctx.followers = FollowerWatch(read_model.pool, stall_seconds=settings.stall_seconds)
-    ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes, allowances_routes(read_model.pool)])
+    ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes, allowances_routes(read_model.pool), data_subjects.routes])
     add_personal_data(ctx, settings, read_model.pool)
     from infrastructure.land_tax.views import PostgresLandTaxViews
 
@@ -369,9 +456,11 @@ def integration_schema() -> list[str]:
     from infrastructure.privacy import access_log
 
     from infrastructure.integrations import stream_tickets
+    from infrastructure.privacy import erasure as privacy_erasure
+    from infrastructure.privacy import keys as privacy_keys
 
     return [*event_feed.SCHEMA_STATEMENTS, *audit_chain.SCHEMA_STATEMENTS, *subscriptions.SCHEMA_STATEMENTS, *access_log.SCHEMA_STATEMENTS,
-            *stream_tickets.SCHEMA_STATEMENTS]
+            *stream_tickets.SCHEMA_STATEMENTS, *privacy_keys.SCHEMA_STATEMENTS, *privacy_erasure.SCHEMA_STATEMENTS]
 
 
 # -- personal data: who looked, and what is held about a person ---------------------------------
@@ -387,15 +476,16 @@ def subject_data_sources(pool: object) -> list[SubjectDataSource]:
 
 def add_personal_data(ctx: ApiContext, settings: Settings, pool: object) -> None:
     """The access log (batched, flushed before the read model's pool closes), the subject
-    references, and the export's data sources, on ``ctx``."""
+    references (the same keyed blind index as the event store's), and the export's data
+    sources, on ``ctx``."""
     from application.disclosures import Disclosures
     from infrastructure.privacy.access_log import BatchedAccessLog
+    from infrastructure.privacy.keys import BlindIndex
     from infrastructure.privacy.subject_data import PostgresSubjectLookup
-    from infrastructure.privacy.subject_index import HmacSubjectIndex
 
     access_log = BatchedAccessLog(pool, flush_ms=settings.access_log_flush_ms, batch_rows=settings.access_log_batch_rows)  # type: ignore[arg-type]
     ctx.access_log = access_log
-    ctx.disclosures = Disclosures(access_log, HmacSubjectIndex(settings.require_blind_index_key()),
+    ctx.disclosures = Disclosures(access_log, BlindIndex(settings.require_blind_index_key()),
                                   PostgresSubjectLookup(pool), SystemClock())  # type: ignore[arg-type]
     ctx.subject_sources = subject_data_sources(pool)
     ctx.on_cleanup.insert(0, access_log.close)
@@ -408,7 +498,14 @@ def build_followers(app: BackOffice) -> list[Callable[[], object]]:
     from infrastructure.allowance.register import RegisterFollower
     from infrastructure.integrations.event_feed import FeedFollower
 
-    return [FeedFollower(datastore(app)).catch_up, ChainFollower(datastore(app)).catch_up, RegisterFollower(datastore(app)).catch_up]
+    personal = getattr(app, "personal_data", None)
+    reveal = getattr(personal, "reveal_all", None)
+    followers = [FeedFollower(datastore(app), reveal=reveal).catch_up]
+    if personal is not None and personal.mapper is not None:
+        from infrastructure.privacy.erasure import ErasureFollower
+
+        followers.append(ErasureFollower(personal).catch_up)
+    return [*followers, ChainFollower(datastore(app)).catch_up, RegisterFollower(datastore(app)).catch_up]
 
 
 def webhook_agents(database_url: str, hooks: WebhookSettings, *, pool_size: int = 2) -> Callable[[], Awaitable[WebhookDeliverer]]:
@@ -456,8 +553,13 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
 
     notifier = FeedNotifier(settings.database.url())
     await notifier.start()
-    log = AuditLog(pool)  # type: ignore[arg-type]
-    audit = AuditApi(log, History(ctx.app, log, ctx.bus.call), {t.partition(":")[2]: t for t in TOPIC_OF_TYPE.values()})
+    personal = ctx.app.personal_data
+    log = AuditLog(pool, reveal=personal.reveal_all if personal is not None else None)  # type: ignore[arg-type,attr-defined]
+    from domain.data_subject import DataSubject
+
+    # Auditors filter by every stored type: the published ones and the erasures (not published).
+    topics = [*TOPIC_OF_TYPE.values(), DataSubject.Registered.TOPIC, DataSubject.Erased.TOPIC]
+    audit = AuditApi(log, History(ctx.app, log, ctx.bus.call), {t.partition(":")[2]: t for t in topics})
     from infrastructure.integrations.stream_tickets import PostgresStreamTickets
 
     stream_api = StreamsApi(EventFeed(pool, notifier),  # type: ignore[arg-type]

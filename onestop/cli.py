@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from onestop.settings import Settings, SettingsError
@@ -269,6 +271,28 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     {"registry": run_registry, "bank": run_bank, "oidc": run_oidc}[args.system](args.rest)
 
 
+def cmd_keys(args: argparse.Namespace) -> None:
+    """`onestop keys rotate`: re-wrap every person's data key with a new master key; events are
+    not touched."""
+    from onestop.bootstrap import rotate_master_key
+
+    settings = _need_database(_settings(require_secret=False))
+    new_file = Path(args.new_key_file) if args.new_key_file else None
+    if new_file is None and settings.master_key_file is None:
+        sys.exit("onestop: give --new-key-file PATH (a new key is written there if the file does not exist);"
+                 " with ONESTOP_MASTER_KEY_FILE the key in that file is replaced")
+    result = rotate_master_key(settings, new_file)
+    print(json.dumps(result, indent=2))
+
+
+def cmd_retention(args: argparse.Namespace) -> None:
+    """`onestop retention report|sweep`: who retention erases (report: nobody is erased)."""
+    from onestop.bootstrap import retention
+
+    settings = _need_database(_settings(require_secret=False))
+    print(json.dumps(retention(settings, sweep=args.action == "sweep"), indent=2, ensure_ascii=False))
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=os.environ.get("ONESTOP_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     parser = argparse.ArgumentParser(prog="onestop", description="OneStop back office")
@@ -309,8 +333,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("action", choices=["verify"], help="verify: recompute the event log's hash chain and report the first break")
     p.set_defaults(fn=cmd_audit)
     sub.add_parser("webhooks", help="deliver webhooks: follow the published feed and enqueue deliveries").set_defaults(fn=cmd_webhooks)
+    p = sub.add_parser("keys", help="keys of personal data")
+    p.add_argument("action", choices=["rotate"], help="rotate: re-wrap every data key with a new master key (events are not touched)")
+    p.add_argument("--new-key-file", help="file of the new master key (created with a random key if missing); default: replace"
+                                          " the key in ONESTOP_MASTER_KEY_FILE, keeping the old one as <file>.previous")
+    p.set_defaults(fn=cmd_keys)
+    p = sub.add_parser("retention", help="erase people whose every request passed its retention period")
+    p.add_argument("action", choices=["report", "sweep"], help="report: list who would be erased (dry run); sweep: erase them")
+    p.set_defaults(fn=cmd_retention)
     args = parser.parse_args(argv)
-    args.fn(args)
+    try:
+        args.fn(args)
+    except SettingsError as error:  # a missing or malformed setting: say which, without a traceback
+        sys.exit(f"onestop: {error}")
 
 
 if __name__ == "__main__":

@@ -26,13 +26,14 @@ from domain.rules import (
     HotelFeeEntry,
     LandTaxEntry,
     ReductionEntry,
+    RetentionEntry,
     RuleBook,
     RulesError,
 )
 
 DEFAULT_RULES_FILE = Path(__file__).with_name("rules.toml")
 TOP_LEVEL = {"land_tax", "hotel_fee", "certified_copy", "flyer_permit", "payment_validity", "elderly_allowance",
-             "elderly_allowance_criterion"}
+             "elderly_allowance_criterion", "retention"}
 SATANG_PER_BAHT = 100
 
 
@@ -177,7 +178,7 @@ def parse_rules(text: str, origin: str = "rules file") -> RuleBook:
     if unknown:
         raise RulesError(origin, f"unknown table(s) {', '.join(sorted(unknown))}; expected {', '.join(sorted(TOP_LEVEL))} "
                                  "(the old fees-file shape is no longer read: see README 'Taxes and fees')")
-    book: dict[str, list[Any]] = {k: [] for k in ("land_tax", "calendars", "reductions", "hotel_fees", "certified_copies", "flyer_permits", "payment_validity")}
+    book: dict[str, list[Any]] = {k: [] for k in ("land_tax", "calendars", "reductions", "hotel_fees", "certified_copies", "flyer_permits", "payment_validity", "retention")}
     if "land_tax" in data:
         _land_tax(book, data["land_tax"])
     for i, h in enumerate(data.get("hotel_fee", [])):
@@ -196,8 +197,18 @@ def parse_rules(text: str, origin: str = "rules file") -> RuleBook:
         book["payment_validity"].append(AmountEntry(_dated(name, v), "", _int(name, v, "hours")))
     allowance = tuple(_allowance(f"elderly_allowance[{i}]", a) for i, a in enumerate(data.get("elderly_allowance", [])))
     criteria = tuple(_criterion(f"elderly_allowance_criterion[{i}]", c) for i, c in enumerate(data.get("elderly_allowance_criterion", [])))
+    for i, r in enumerate(data.get("retention", [])):
+        name = f"retention[{i}]"
+        dated = _dated(name, r)
+        service = r.get("service")
+        if not isinstance(service, str) or not service:
+            raise RulesError(name, "service is required: a service code, or \"*\" for every other service")
+        years = _int(name, r, "years_after_closing")
+        if years < 1:
+            raise RulesError(name, "years_after_closing must be at least 1")
+        book["retention"].append(RetentionEntry(dated, service, years))
     return RuleBook(
-        allowance=allowance, allowance_criteria=criteria,
+        allowance=allowance, allowance_criteria=criteria, retention=tuple(book["retention"]),
         land_tax=tuple(book["land_tax"]), calendars=tuple(book["calendars"]), reductions=tuple(book["reductions"]),
         hotel_fees=tuple(book["hotel_fees"]), certified_copies=tuple(book["certified_copies"]),
         flyer_permits=tuple(book["flyer_permits"]), payment_validity=tuple(book["payment_validity"]),

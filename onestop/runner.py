@@ -163,6 +163,11 @@ def run_all(args: argparse.Namespace) -> None:
     if not os.environ.get("ONESTOP_SECRETS_KEY"):
         # token_urlsafe(32) is the URL-safe base64 of 32 random bytes: the key's format.
         env["ONESTOP_SECRETS_KEY"] = _secret(settings.data_dir, "secrets_key")
+    if not os.environ.get("ONESTOP_MASTER_KEY") and not os.environ.get("ONESTOP_MASTER_KEY_FILE"):
+        # The master key of personal data stays in its file (processes read it from there), so
+        # that `onestop keys rotate` can replace it.
+        _secret(settings.data_dir, "master_key")
+        env["ONESTOP_MASTER_KEY_FILE"] = str((settings.data_dir / "master_key").resolve())
     if not os.environ.get("ONESTOP_BLIND_INDEX_KEY"):
         env["ONESTOP_BLIND_INDEX_KEY"] = _secret(settings.data_dir, "blind_index_key")
     settings = Settings.from_env(env)

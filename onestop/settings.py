@@ -120,6 +120,15 @@ class Settings:
     jwks_min_refresh_seconds: float = 10.0
     sign_in_origins: tuple[str, ...] = ()
     public_url: str | None = None
+    # Personal data (infrastructure/privacy/): the master key that wraps each person's data key
+    # (ONESTOP_MASTER_KEY, or read from ONESTOP_MASTER_KEY_FILE), older master keys still
+    # accepted during a rotation, and the cache of unwrapped keys (the blind-index key is above).
+    master_key: bytes | None = field(default=None, repr=False)
+    master_key_file: Path | None = None
+    master_key_previous: tuple[bytes, ...] = field(default=(), repr=False)
+    encrypt_personal_data: bool = True
+    key_cache_size: int = 50_000
+    key_cache_seconds: float = 300.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -143,12 +152,26 @@ class Settings:
             )
         return self.secrets_key
 
+    def require_master_key(self) -> bytes:
+        """The master key of personal data; SettingsError when it is not set: every process
+        that reads or writes events needs it, and refuses to start without it."""
+        if self.master_key is None:
+            raise SettingsError(
+                "ONESTOP_MASTER_KEY or ONESTOP_MASTER_KEY_FILE is required: personal data in the event log is encrypted"
+                " with keys wrapped by it. Give the base64 of 32 random bytes (`python -c \"import base64, os;"
+                " print(base64.b64encode(os.urandom(32)).decode())\"`), or a file holding it (`onestop run` makes one in"
+                " ONESTOP_DATA_DIR). Keep it apart from the database and its backups: without it no personal data reads."
+            )
+        return self.master_key
+
     def require_blind_index_key(self) -> bytes:
-        """The key of subject references; SettingsError when it is not set (the API needs it)."""
+        """The key of the national-ID blind index; SettingsError when it is not set."""
         if self.blind_index_key is None:
             raise SettingsError(
-                "ONESTOP_BLIND_INDEX_KEY is required to record who read personal data: the base64 of 32 random bytes"
-                " (`onestop run` makes one and keeps it in ONESTOP_DATA_DIR); keep it apart from ONESTOP_SECRETS_KEY"
+                "ONESTOP_BLIND_INDEX_KEY is required: national IDs are looked up, and readers of personal data recorded,"
+                " by a keyed blind index (HMAC-SHA-256); keep it apart from ONESTOP_SECRETS_KEY."
+                " Give the base64 of 32 random bytes (`onestop run` makes one in ONESTOP_DATA_DIR); it must stay the"
+                " same for the life of the database"
             )
         return self.blind_index_key
 
@@ -219,14 +242,6 @@ class Settings:
                 secrets_key = parse_key(env["ONESTOP_SECRETS_KEY"])
             except ValueError as error:
                 raise SettingsError(f"ONESTOP_SECRETS_KEY {error}: it must be the base64 of 32 random bytes") from None
-        blind_index_key = None
-        if env.get("ONESTOP_BLIND_INDEX_KEY"):
-            from infrastructure.secret_box import parse_key
-
-            try:
-                blind_index_key = parse_key(env["ONESTOP_BLIND_INDEX_KEY"])
-            except ValueError as error:
-                raise SettingsError(f"ONESTOP_BLIND_INDEX_KEY {error}: it must be the base64 of 32 random bytes") from None
         # Where browser sign-in may return to: its own list, else the CORS allowlist (one parser for both).
         cors_origins = parse_origins(env.get("ONESTOP_CORS_ORIGINS", ""))
         sign_in_origins = (parse_origins(env["ONESTOP_SIGN_IN_ORIGINS"], "ONESTOP_SIGN_IN_ORIGINS")
@@ -234,7 +249,9 @@ class Settings:
         public_url = (env.get("ONESTOP_PUBLIC_URL") or "").rstrip("/") or None
         if public_url is not None and not public_url.startswith(("http://", "https://")):
             raise SettingsError("ONESTOP_PUBLIC_URL must be the API's origin as browsers reach it, such as https://onestop.example.go.th")
+        privacy = _privacy_settings(env)
         return cls(
+            **privacy,
             database_url=database_url,
             data_dir=Path(env.get("ONESTOP_DATA_DIR", ".onestop")),
             host=env.get("ONESTOP_HOST", "127.0.0.1"),
@@ -263,7 +280,6 @@ class Settings:
             webhook_sweep_seconds=numbers["WEBHOOK_SWEEP_SECONDS"],
             sse_heartbeat_seconds=numbers["SSE_HEARTBEAT_SECONDS"],
             secrets_key=secrets_key,
-            blind_index_key=blind_index_key,
             access_log_flush_ms=int(_seconds(env, "ACCESS_LOG_FLUSH_MS", 200)),
             access_log_batch_rows=int(_seconds(env, "ACCESS_LOG_BATCH_ROWS", 500)),
             rate_limits=rate_limits == "on",
@@ -326,3 +342,48 @@ def parse_origins(raw: str, setting: str = "ONESTOP_CORS_ORIGINS") -> tuple[str,
         if origin not in origins:
             origins.append(origin)
     return tuple(origins)
+def _key(env: Mapping[str, str], name: str, value: str) -> bytes:
+    from infrastructure.secret_box import parse_key
+
+    try:
+        return parse_key(value)
+    except ValueError as error:
+        raise SettingsError(f"{name} {error}: it must be the base64 of 32 random bytes") from None
+
+
+def _privacy_settings(env: Mapping[str, str]) -> dict[str, object]:
+    """The personal-data settings (keys, encryption switch, key cache)."""
+    result: dict[str, object] = {}
+    key_file = env.get("ONESTOP_MASTER_KEY_FILE") or None
+    if env.get("ONESTOP_MASTER_KEY"):
+        result["master_key"] = _key(env, "ONESTOP_MASTER_KEY", env["ONESTOP_MASTER_KEY"])
+    elif key_file is not None:
+        path = Path(key_file)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise SettingsError(f"ONESTOP_MASTER_KEY_FILE {key_file} cannot be read ({error.strerror}): without the master key"
+                                " no personal data can be read or written") from None
+        result["master_key"] = _key(env, f"ONESTOP_MASTER_KEY_FILE ({key_file})", text)
+    if key_file is not None:
+        result["master_key_file"] = Path(key_file)
+    if env.get("ONESTOP_MASTER_KEY_PREVIOUS"):
+        result["master_key_previous"] = tuple(
+            _key(env, "ONESTOP_MASTER_KEY_PREVIOUS", part) for part in env["ONESTOP_MASTER_KEY_PREVIOUS"].split(",") if part.strip()
+        )
+    if env.get("ONESTOP_BLIND_INDEX_KEY"):
+        result["blind_index_key"] = _key(env, "ONESTOP_BLIND_INDEX_KEY", env["ONESTOP_BLIND_INDEX_KEY"])
+    switch = env.get("ONESTOP_ENCRYPT_PERSONAL_DATA", "on").strip().lower()
+    if switch not in ("on", "off"):
+        raise SettingsError(f"ONESTOP_ENCRYPT_PERSONAL_DATA must be on or off, not {switch!r}")
+    result["encrypt_personal_data"] = switch == "on"
+    for name, default in (("KEY_CACHE_SIZE", 50_000), ("KEY_CACHE_SECONDS", 300)):
+        raw = env.get(f"ONESTOP_{name}", str(default))
+        try:
+            number = float(raw)
+        except ValueError:
+            raise SettingsError(f"ONESTOP_{name} must be a number, not {raw!r}") from None
+        if number <= 0:
+            raise SettingsError(f"ONESTOP_{name} must be greater than zero")
+        result[name.lower()] = int(number) if name == "KEY_CACHE_SIZE" else number
+    return result

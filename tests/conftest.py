@@ -19,8 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 # ONESTOP_SECRETS_KEY of the tests: the base64 of 32 bytes.
 SECRETS_KEY = "b25lc3RvcC10ZXN0LWtleS0zMi1ieXRlcy1sb25nISE="
-# ONESTOP_BLIND_INDEX_KEY of the tests: another 32 bytes.
+# ONESTOP_MASTER_KEY and ONESTOP_BLIND_INDEX_KEY of the tests: base64 of 32 bytes each.
+MASTER_KEY = "b25lc3RvcC10ZXN0LW1hc3Rlci1rZXktMzItYnl0ZXM="
 BLIND_INDEX_KEY = "b25lc3RvcC10ZXN0LWJsaW5kLWluZGV4LWtleS0zMiE="
+# What every `onestop` process of the tests needs besides the database and the JWT secret.
+KEY_ENV = {"ONESTOP_MASTER_KEY": MASTER_KEY, "ONESTOP_BLIND_INDEX_KEY": BLIND_INDEX_KEY}
 
 
 def unavailable(reason: str) -> None:
@@ -80,7 +83,7 @@ def drop_database(server_url: str, url: str) -> None:
 
 def settings_for(url: str, **extra: str) -> Settings:
     env = {"ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET, "ONESTOP_DEV_TOKENS": "1", "ONESTOP_POOL_SIZE": "4", "ONESTOP_SECRETS_KEY": SECRETS_KEY,
-           "ONESTOP_BLIND_INDEX_KEY": BLIND_INDEX_KEY, **extra}
+           "ONESTOP_MASTER_KEY": MASTER_KEY, "ONESTOP_BLIND_INDEX_KEY": BLIND_INDEX_KEY, **extra}
     return Settings.from_env(env)
 
 

@@ -1,8 +1,9 @@
 """The auditors' reads of the event log (asyncpg): the global ordered log with filters, a
 streamed NDJSON export, the timeline that as-of reads replay, and chain verification.
 
-Auditors see events as stored (``stored_event_document``: nothing masked); the published feed
-is for integrators.
+Auditors see events as stored (``stored_event_document``: nothing masked), personal fields as
+the ciphertext the log holds with the subject reference beside them; ``plain`` reads open them
+(the API asks a purpose for that, and logs it). The published feed is for integrators.
 
 Time filters (``since``/``until``) are exact and need no scan of the whole log: the feed table
 indexes every published event's time, so the positions below the first event at or after
@@ -12,6 +13,7 @@ published yet are scanned and filtered in SQL like any other.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import asyncpg
@@ -34,8 +36,17 @@ _COLUMNS = "e.notification_id, e.originator_id::text AS aggregate_id, e.originat
 
 
 class AuditLog(AuditTrail):
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, reveal: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None) -> None:
         self.pool = pool
+        # Opens personal fields for ``plain`` reads (a batch at a time, in a thread: it may read
+        # keys from the database). Without it, plain reads are as stored.
+        self.reveal = reveal
+
+    async def _documents(self, rows: list[Any], plain: bool) -> list[dict[str, Any]]:
+        documents = [stored_event_document(row) for row in rows]
+        if plain and self.reveal is not None and documents:
+            documents = await asyncio.to_thread(self.reveal, documents)
+        return documents
 
     async def _where(self, conn: asyncpg.Connection, after: int, log_filter: LogFilter, args: list[Any]) -> str:
         def arg(value: Any) -> str:
@@ -61,7 +72,7 @@ class AuditLog(AuditTrail):
                 clauses.append(f"{_TIME} <= {arg(log_filter.until)}")
         return " AND ".join(clauses)
 
-    async def page(self, after: int, limit: int, log_filter: LogFilter) -> tuple[list[dict[str, Any]], int | None]:
+    async def page(self, after: int, limit: int, log_filter: LogFilter, *, plain: bool = False) -> tuple[list[dict[str, Any]], int | None]:
         """Events after position ``after`` in log order; the position to continue after, or
         None when the log has no more (for now)."""
         async with self.pool.acquire() as conn:
@@ -70,11 +81,11 @@ class AuditLog(AuditTrail):
             rows = await conn.fetch(
                 f"SELECT {_COLUMNS} FROM {EVENTS_TABLE} e WHERE {where} ORDER BY e.notification_id LIMIT {int(limit)}", *args,
             )
-        items = [stored_event_document(row) for row in rows]
+        items = await self._documents(rows, plain)
         return items, (items[-1]["position"] if len(items) == limit else None)
 
     async def export(self, log_filter: LogFilter, observe: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None,
-                     *, batch_size: int = 1000) -> AsyncIterator[bytes]:
+                     *, plain: bool = False, batch_size: int = 1000) -> AsyncIterator[bytes]:
         """The matching events as NDJSON (one event per line, with its chain link), a chunk per
         batch, read with a server-side cursor in one read-only snapshot: memory stays constant
         however long the log is."""
@@ -90,7 +101,7 @@ class AuditLog(AuditTrail):
                     rows = await cursor.fetch(batch_size)
                     if not rows:
                         return
-                    documents = [stored_event_document(row) for row in rows]
+                    documents = await self._documents(rows, plain)
                     if observe is not None:
                         await observe(documents)
                     yield b"".join(

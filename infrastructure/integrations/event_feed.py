@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import asyncpg
 
@@ -62,8 +62,12 @@ class FeedFollower:
     """Writes the CloudEvent of every new event to ``event_feed``. Runs in the elected
     projector only (one writer), after the views' catch-up."""
 
-    def __init__(self, datastore: Any, *, batch_size: int = 2000) -> None:
+    def __init__(self, datastore: Any, *, batch_size: int = 2000,
+                 reveal: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None) -> None:
         self.datastore = datastore
+        # Opens the personal fields encrypted per person (infrastructure/privacy/), for the
+        # allowlist to pick from; an erased person's read "[erased]".
+        self.reveal = reveal
         self.batch_size = batch_size
         self._position: int | None = None
         self._organizations: dict[str, str] = {}
@@ -96,6 +100,8 @@ class FeedFollower:
 
     def _publish(self, rows: list[Mapping[str, Any]]) -> None:
         documents = [stored_event_document(row) for row in rows]
+        if self.reveal is not None:
+            documents = self.reveal(documents)
         new_organizations = {
             d["aggregate_id"]: d["data"]["organization"] for d in documents
             if d["type"] in _NAMES_ORGANIZATION and d["data"].get("organization")

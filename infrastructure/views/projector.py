@@ -54,6 +54,20 @@ class Projector:
 
     def _apply(self, _: int, notifications: Any) -> int:
         events, topics, unreadable = [], [], []
+        # The personal-data mapper loads a batch's keys in one query before decoding it; when
+        # some event in the batch cannot be read back, each is decoded alone to set it aside.
+        decode_all = getattr(self.app.mapper, "to_domain_events", None)
+        if decode_all is not None:
+            try:
+                decoded = decode_all(notifications)
+            except CONNECTION_ERRORS:
+                raise
+            except Exception:
+                decoded = None
+            if decoded is not None:
+                self.views.apply_batch([(event, n.id) for event, n in zip(decoded, notifications)], notifications[-1].id,
+                                       [n.topic for n in notifications])
+                return notifications[-1].id
         for n in notifications:
             try:
                 events.append((self.app.mapper.to_domain_event(n), n.id))

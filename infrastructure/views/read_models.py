@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 import asyncpg
 
@@ -84,6 +84,14 @@ class PostgresReadModel(ReadModel):
         self._position = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._listener: asyncpg.Connection | None = None
+        # Opens personal fields encrypted per person in event documents (a batch at a time; it
+        # may read keys from the database, so it runs in a thread). Set by the composition root.
+        self.reveal: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+
+    async def _revealed(self, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.reveal is None or not documents:
+            return documents
+        return await asyncio.to_thread(self.reveal, documents)
 
     @classmethod
     async def connect(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> PostgresReadModel:
@@ -135,10 +143,11 @@ class PostgresReadModel(ReadModel):
         for column in ("status", "service", "organization", "filed_at"):
             if filters.get(column) is not None:
                 where.append(f"{column} = {arg(filters[column])}")
-        if filters.get("applicant") is not None:
-            where.append(f"applicant_national_id = {arg(filters['applicant'])}")
-        if "applicant_national_id" in scope:
-            where.append(f"applicant_national_id = {arg(scope['applicant_national_id'])}")
+        # Applicants are found by the blind index of their national ID, which the API computes.
+        if "applicant_index" in filters:
+            where.append(f"applicant_index = {arg(filters['applicant_index'])}")
+        if "applicant_index" in scope:
+            where.append(f"applicant_index = {arg(scope['applicant_index'])}")
         if "org" in scope:
             org = arg(scope["org"])
             where.append(f"(organization = {org} OR filed_at = {org})")
@@ -170,7 +179,7 @@ class PostgresReadModel(ReadModel):
             f"SELECT notification_id, originator_id::text AS aggregate_id, originator_version, topic, state"
             f" FROM {EVENTS_TABLE} WHERE originator_id = ANY($1::uuid[]) ORDER BY notification_id"
         )
-        events = [stored_event_document(row) for row in await self.pool.fetch(sql, [request_id])]
+        events = await self._revealed([stored_event_document(row) for row in await self.pool.fetch(sql, [request_id])])
         if not events or events[0]["type"] != "ServiceRequest.Submitted":
             return None
         submitted = events[0]["data"]
@@ -181,7 +190,7 @@ class PostgresReadModel(ReadModel):
         }
         payment_ids = [e["data"]["payment_id"] for e in events if e["type"] == "ServiceRequest.FeeAssessed"]
         if payment_ids:
-            events += [stored_event_document(row) for row in await self.pool.fetch(sql, payment_ids)]
+            events += await self._revealed([stored_event_document(row) for row in await self.pool.fetch(sql, payment_ids)])
             events.sort(key=lambda e: e["position"])
         return events, access
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
@@ -40,6 +40,7 @@ REQUEST_COLUMNS = (
     "id", "reference", "service", "organization", "filed_at", "channel", "status", "version", "position",
     "applicant_national_id", "applicant_name", "details", "assigned_to", "submitted_at", "updated_at",
     "due_at", "outcome", "result", "action_required", "payment_id", "payment_amount_satang", "payment_status",
+    "applicant_index",
 )
 PAYMENT_COLUMNS = (
     "id", "request_id", "reference", "organization", "amount_satang", "status", "promptpay_payload",
@@ -51,6 +52,7 @@ SECONDARY_INDEXES = (
     "request_summaries_reference", "request_summaries_org", "request_summaries_filed", "request_summaries_applicant",
     "request_summaries_recent", "request_summaries_payment", "payments_view_reference", "work_queue_org",
     *land_tax_views.SECONDARY_INDEXES,
+    "request_summaries_applicant_index",
 )
 
 SCHEMA_STATEMENTS = [
@@ -61,7 +63,11 @@ SCHEMA_STATEMENTS = [
         details jsonb NOT NULL, assigned_to text, submitted_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL, due_at timestamptz NOT NULL, outcome text, result jsonb,
         action_required jsonb, payment_id uuid, payment_amount_satang bigint, payment_status text)""",
+    # The keyed blind index of the applicant's national ID (infrastructure/privacy/keys.py): lists
+    # by applicant filter on it, never on the plain ID.
+    "ALTER TABLE request_summaries ADD COLUMN IF NOT EXISTS applicant_index text",
     "CREATE UNIQUE INDEX IF NOT EXISTS request_summaries_reference ON request_summaries (reference)",
+    "CREATE INDEX IF NOT EXISTS request_summaries_applicant_index ON request_summaries (applicant_index, submitted_at DESC, id DESC)",
     "CREATE INDEX IF NOT EXISTS request_summaries_org ON request_summaries (organization, submitted_at DESC, id DESC)",
     "CREATE INDEX IF NOT EXISTS request_summaries_filed ON request_summaries (filed_at, submitted_at DESC, id DESC)",
     "CREATE INDEX IF NOT EXISTS request_summaries_applicant ON request_summaries (applicant_national_id, submitted_at DESC, id DESC)",
@@ -141,8 +147,9 @@ ADD_COUNTS = _bulk_upsert(
 class ViewsRecorder(PostgresTrackingRecorder):
     """Writes all OneStop views and their tracking record in one transaction per batch."""
 
-    def __init__(self, datastore: PostgresDatastore) -> None:
+    def __init__(self, datastore: PostgresDatastore, *, blind_index: Callable[[str], str] | None = None) -> None:
         super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
+        self.blind_index = blind_index
         from psycopg.sql import SQL
 
         self.sql_create_statements.extend(SQL(s) for s in SCHEMA_STATEMENTS)  # type: ignore[arg-type]
@@ -250,18 +257,29 @@ class ViewsRecorder(PostgresTrackingRecorder):
             if increment is not None:
                 key, column, amount = increment
                 counts[key][column] += amount
+        for request_id in filed:
+            row = requests[request_id]
+            row["applicant_index"] = self._index(row["applicant_national_id"])
         self._write(curs, requests.values(), payments.values(), counts)
         if land_tax:
             land_tax_views.apply_land_tax(curs, land_tax)
+
+    def _index(self, national_id: Any) -> str | None:
+        # An erased applicant's ID reads "[erased]": no index, so no list finds the request.
+        if self.blind_index is None or not isinstance(national_id, str) or not national_id.isdigit():
+            return None
+        return self.blind_index(national_id)
 
     def lock_for_writing(self, curs: Any) -> None:
         """Take the views' write lock for ``curs``'s transaction (the projector waits meanwhile)."""
         self._begin(curs)
 
-    def refold(self, curs: Any, events: Sequence[tuple[Any, int]], counted: set[int]) -> None:
+    def refold(self, curs: Any, events: Sequence[tuple[Any, int]], counted: Iterable[int] = ()) -> None:
         """Compute the rows of the aggregates of ``events`` again from all their events (given in
         log order, up to the views' position): their rows are replaced; only the events at
-        ``counted`` positions (set aside until now) add to the daily counts."""
+        ``counted`` positions (set aside until now) add to the daily counts. Erasure uses it
+        with none counted: the rows become what a rebuild would make of them."""
+        counted = set(counted)
         request_ids = [e.originator_id for e, _ in events if isinstance(e, ServiceRequest.Event)]
         payment_ids = [e.originator_id for e, _ in events if isinstance(e, Payment.Event)]
         curs.execute("DELETE FROM request_summaries WHERE id = ANY(%s)", (request_ids,))

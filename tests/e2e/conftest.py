@@ -67,6 +67,8 @@ def stack(postgres_server: str, tmp_path: Path) -> Iterator[RunningStack]:
     env = {**os.environ, "ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET, "ONESTOP_DEV_TOKENS": "1",
            "ONESTOP_PORT": str(free_port()), "ONESTOP_DATA_DIR": str(tmp_path / "data")}
     running = start_stack(env)
+    # The keys of personal data were not given: `onestop run` made them in the data dir.
+    assert (tmp_path / "data" / "master_key").exists() and (tmp_path / "data" / "blind_index_key").exists()
     try:
         yield running
     finally:

@@ -20,7 +20,7 @@ import dramatiq
 
 from onestop.bootstrap import build_dispatcher, build_job_runtime
 from onestop.settings import Settings
-from tests.conftest import SECRETS_KEY, JWT_SECRET, ROOT, free_port, unavailable
+from tests.conftest import JWT_SECRET, KEY_ENV, ROOT, SECRETS_KEY, free_port, unavailable
 from tests.integration.api_harness import Harness, eventually, token
 
 RABBITMQ_URL = os.environ.get("ONESTOP_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672")
@@ -161,7 +161,7 @@ def process_env(settings: Settings) -> dict[str, str]:
     return {
         **os.environ,
         "ONESTOP_DATABASE_URL": settings.database_url or "",
-        "ONESTOP_JWT_SECRET": JWT_SECRET,
+        "ONESTOP_JWT_SECRET": JWT_SECRET, **KEY_ENV,
         "ONESTOP_DEV_TOKENS": "1",
         "ONESTOP_BROKER_URL": settings.broker_url or "",
         "ONESTOP_REGISTRY_URL": settings.registry_url or "",

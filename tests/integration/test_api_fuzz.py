@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from api.auth import make_token
-from tests.conftest import BLIND_INDEX_KEY, JWT_SECRET, ROOT, SECRETS_KEY, create_database, drop_database, free_port, settings_for, unavailable
+from tests.conftest import JWT_SECRET, KEY_ENV, ROOT, SECRETS_KEY, create_database, drop_database, free_port, settings_for, unavailable
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402  (after the import check above)
@@ -50,14 +50,13 @@ class Stack:
         env = {
             **os.environ,
             "ONESTOP_DATABASE_URL": database_url,
-            "ONESTOP_JWT_SECRET": JWT_SECRET,
+            "ONESTOP_JWT_SECRET": JWT_SECRET, **KEY_ENV,
             "ONESTOP_DEV_TOKENS": "1",
             "ONESTOP_PORT": str(self.port),
             "ONESTOP_POOL_SIZE": "3",
             "ONESTOP_BANK_CALLBACK_SECRET": BANK_SECRET,
             "ONESTOP_RATE_LIMITS": "off",
             "ONESTOP_WEBHOOKS_ALLOW_PRIVATE": "0",
-            "ONESTOP_BLIND_INDEX_KEY": BLIND_INDEX_KEY,
             "ONESTOP_SECRETS_KEY": SECRETS_KEY,
         }
         # The API's log goes to a file, not a pipe nobody reads while it runs (a full pipe would stall it).
@@ -94,7 +93,7 @@ class Stack:
 def stack(postgres_server: str) -> Iterator[Stack]:
     url = create_database(postgres_server, "onestop_fuzz")
     try:
-        subprocess.run([*_onestop(), "migrate"], cwd=ROOT, env={**os.environ, "ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET},
+        subprocess.run([*_onestop(), "migrate"], cwd=ROOT, env={**os.environ, "ONESTOP_DATABASE_URL": url, "ONESTOP_JWT_SECRET": JWT_SECRET, **KEY_ENV},
                        check=True, capture_output=True, timeout=120)
         running = Stack(url)
         try:

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from onestop.settings import Settings
-from tests.conftest import JWT_SECRET, ROOT
+from tests.conftest import JWT_SECRET, KEY_ENV, ROOT
 from tests.integration.api_harness import (
     AUDITOR, CITIZEN, INTEGRATOR, OFFICER, FollowingProjectorThread, Harness, complaint, serving, token, wait_until_followed,
 )
@@ -125,7 +125,11 @@ async def test_the_audit_log_lists_every_event_in_order_with_filters_and_cursors
     everything = await all_pages("")
     assert [e["position"] for e in everything] == sorted(e["position"] for e in everything) and len(everything) == api.event_count()
     assert set(everything[0]) >= {"position", "type", "aggregate_id", "version", "occurred_at", "actor", "data"}
-    assert everything[0]["data"]["applicant"]["name"] == "สมชาย ใจดี"  # auditors see events as stored
+    # Auditors see events as stored: personal fields as ciphertext, with the subject reference.
+    assert set(everything[0]["data"]["applicant"]) == {"_pd_", "_keys_"} and everything[0]["data"]["_subject_"]
+    assert "สมชาย" not in str(everything[0])
+    clear = await read(api, "/v1/audit/events?limit=1&plain=1", AUDITOR | {"X-Purpose": "case review 42"})
+    assert clear["items"][0]["data"]["applicant"]["name"] == "สมชาย ใจดี"
     assert [e["type"] for e in await all_pages("&type=ServiceRequest.Approved")] == ["ServiceRequest.Approved"]
     phrae = await all_pages("&organization=MUN-PHRAE")
     assert len(phrae) == 2 and {e["aggregate_id"] for e in phrae} != {first["id"]}
@@ -155,7 +159,7 @@ async def test_the_export_streams_every_event_as_one_json_line_with_its_chain_li
 
 
 def run_cli_verify(settings: Settings) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ONESTOP_DATABASE_URL": settings.database_url or "", "ONESTOP_JWT_SECRET": JWT_SECRET}
+    env = {**os.environ, "ONESTOP_DATABASE_URL": settings.database_url or "", "ONESTOP_JWT_SECRET": JWT_SECRET, **KEY_ENV}
     return subprocess.run([sys.executable, "-m", "onestop.cli", "audit", "verify"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
 
@@ -172,9 +176,9 @@ async def test_changing_one_stored_event_is_reported_by_verify_over_http_and_the
     cli = run_cli_verify(api.settings)
     assert cli.returncode == 0 and json.loads(cli.stdout)["status"] == "intact"
 
-    tampered = 7  # the third request's Submitted event: someone rewrites the complaint
+    tampered = 7  # the third request's Submitted event: someone moves it to another organisation
     with psycopg.connect(api.settings.database.conninfo(), autocommit=True) as conn:
-        changed = conn.execute("UPDATE onestop_events SET state = convert_to(replace(convert_from(state, 'UTF8'), 'ไฟถนนดับ', 'ไฟถนนติด'), 'UTF8')"
+        changed = conn.execute("UPDATE onestop_events SET state = convert_to(replace(convert_from(state, 'UTF8'), 'MUN-SAENSUK', 'MUN-PHRAE'), 'UTF8')"
                                " WHERE notification_id = %s AND topic = 'onestop:ServiceRequest.Submitted'", (tampered,))
         assert changed.rowcount == 1
     broken = await read(api, "/v1/audit/verify", ADMIN)

@@ -11,7 +11,7 @@ import pytest
 
 from onestop.bootstrap import build_back_office, build_views
 from infrastructure.views.projector import Projector
-from tests.conftest import JWT_SECRET, ROOT
+from tests.conftest import JWT_SECRET, KEY_ENV, ROOT
 from tests.integration.api_harness import CITIZEN, OFFICER, Harness, complaint
 
 pytestmark = pytest.mark.postgres
@@ -48,14 +48,14 @@ async def test_rebuild_gives_identical_views(api: Harness) -> None:
         assert before["daily_counts"] != "0:"
         refused = subprocess.run(
             [sys.executable, "-m", "onestop.cli", "projector", "--rebuild"],
-            env={**os.environ, "ONESTOP_DATABASE_URL": api.settings.database_url, "ONESTOP_JWT_SECRET": JWT_SECRET},
+            env={**os.environ, "ONESTOP_DATABASE_URL": api.settings.database_url, "ONESTOP_JWT_SECRET": JWT_SECRET, **KEY_ENV},
             cwd=ROOT, capture_output=True, text=True, timeout=120,
         )
         assert refused.returncode != 0 and "a projector is running" in refused.stderr
         assert api.projector is not None
         api.projector.stop.set()
         api.projector.thread.join(10)
-        env = {**os.environ, "ONESTOP_DATABASE_URL": api.settings.database_url, "ONESTOP_JWT_SECRET": JWT_SECRET}
+        env = {**os.environ, "ONESTOP_DATABASE_URL": api.settings.database_url, "ONESTOP_JWT_SECRET": JWT_SECRET, **KEY_ENV}
         result = subprocess.run(
             [sys.executable, "-m", "onestop.cli", "projector", "--rebuild", "--batch-size", "7"],
             env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,

@@ -1,0 +1,208 @@
+"""What encrypting personal data per person costs: submit throughput and rebuild rate with
+encryption on, against the same with ``ONESTOP_ENCRYPT_PERSONAL_DATA=off``, in the same run.
+
+    .venv/bin/python bench/privacy_cost.py [--requests 2000] [--batch 20] [--threads 4] [--rounds 3]
+
+1. Two fresh databases on 127.0.0.1:5432 (dropped at the end), `migrate`d: one written with
+   encryption on, one with it off (the baseline).
+2. Submit: ``--rounds`` rounds, each submitting ``--requests`` requests to each database in
+   turn (on, then off, alternating which goes first), through ``BackOffice.submit_many`` in
+   batches of ``--batch`` from ``--threads`` threads, as the API's command bus coalesces
+   concurrent submissions; every request is a different person (a new data key each: the
+   worst case), a complaint or, every fifth, a flyer permit with its payment. Also one
+   request per save (``--batch 1`` behaviour) from one thread: the cost when nothing coalesces.
+3. Over HTTP (``--http-rounds``, 0 to skip): ``onestop api`` and ``onestop projector`` on each
+   database, as deployed, loaded by ``bench/submit_throughput.py``'s client (``--clients``
+   concurrent ``POST /v1/service-requests``; one citizen token, so one person).
+4. Rebuild: every view rebuilt from each database's log (the projector's own code), twice.
+
+Target: encryption costs at most 15% of submit throughput. Exit 0 when it ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _harness as h  # noqa: E402
+
+TARGET_COST = 0.15
+
+
+def national_id(n: int) -> str:
+    from domain.national_id import national_id_check_digit
+
+    first = f"1{n:011d}"
+    return first + str(national_id_check_digit(first))
+
+
+def settings_for(dsn: str, encrypt: bool):  # type: ignore[no-untyped-def]
+    from onestop.settings import Settings
+
+    return Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "bench-secret", "ONESTOP_POOL_SIZE": "4",
+                              "ONESTOP_ENCRYPT_PERSONAL_DATA": "on" if encrypt else "off", **h.KEY_ENV})
+
+
+def submit(app, first: int, count: int, batch: int, threads: int) -> float:  # type: ignore[no-untyped-def]
+    """Requests per second for ``count`` submissions of new people from ``threads`` threads."""
+    from application.commands import SubmitCommand
+    from domain.actors import Actor
+
+    complaint = {"subject": "ไฟถนนดับ", "description": "ไฟถนนหน้าบ้านดับสามคืน", "location": "ซอย 5"}
+    flyer = {"description": "ประกาศงานวัด", "area": "ตลาด", "start_date": "2026-12-01", "end_date": "2026-12-07", "quantity": 200}
+    commands = []
+    for n in range(first, first + count):
+        pid = national_id(n)
+        body = {"service": "local.flyer-permit", "details": flyer} if n % 5 == 0 else {"service": "complaint", "details": complaint}
+        body.update(organization="MUN-SAENSUK", channel="web", applicant={"national_id": pid, "name": f"ผู้ยื่น {n}"})
+        commands.append(SubmitCommand(body=body, actor=Actor(sub=pid, role="citizen", pid=pid), request_hash=f"b{n}", idempotency_key=str(uuid.uuid4())))
+    batches = [commands[i:i + batch] for i in range(0, len(commands), batch)]
+    lock = threading.Lock()
+    errors: list[object] = []
+
+    def work() -> None:
+        while True:
+            with lock:
+                if not batches:
+                    return
+                mine = batches.pop()
+            for result in app.submit_many(mine):
+                if isinstance(result, Exception):
+                    errors.append(result)
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"{len(errors)} submissions failed, first: {errors[0]!r}")
+    return count / elapsed
+
+
+def rebuild(settings) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    from infrastructure.views.projector import Projector
+    from onestop.bootstrap import build_back_office, build_views
+
+    app = build_back_office(settings)
+    try:
+        projector = Projector(app, build_views(app), batch_size=10_000)
+        started = time.perf_counter()
+        done = projector.rebuild(settings.database.conninfo())
+        return done, done / (time.perf_counter() - started)
+    finally:
+        app.close()
+
+
+async def http_rounds(names: dict[bool, str], args: argparse.Namespace) -> dict[bool, list[float]]:
+    """Requests per second of the deployed API with encryption on and off, alternating."""
+    import tempfile
+
+    import submit_throughput as st
+
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    started: list[h.Child] = []
+    saved = os.environ.get("ONESTOP_ENCRYPT_PERSONAL_DATA")
+    load = argparse.Namespace(clients=args.clients, requests=args.http_requests, max_seconds=60.0, warmup=100)
+    with tempfile.TemporaryDirectory(prefix="onestop-privacy-") as log_dir:
+        try:
+            systems = {}
+            for mode, name in names.items():
+                os.environ["ONESTOP_ENCRYPT_PERSONAL_DATA"] = "on" if mode else "off"
+                systems[mode] = await st.start_onestop(name, Path(log_dir), started)
+            for round_ in range(args.http_rounds):
+                for mode in ((True, False) if round_ % 2 == 0 else (False, True)):
+                    system = systems[mode]
+                    result = await st.measure(f"encryption {'on' if mode else 'off'}", system.url, system.token, load, system.pids)
+                    if result.error_count:
+                        raise RuntimeError(f"{result.error_count} requests did not answer 201")
+                    rates[mode].append(result.rps)
+        finally:
+            h.stop_children(started)
+            if saved is None:
+                os.environ.pop("ONESTOP_ENCRYPT_PERSONAL_DATA", None)
+            else:
+                os.environ["ONESTOP_ENCRYPT_PERSONAL_DATA"] = saved
+    return rates
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--single", type=int, default=300, help="requests submitted one per save, one thread")
+    parser.add_argument("--http-rounds", type=int, default=3, help="rounds over HTTP against `onestop api` (0: skip)")
+    parser.add_argument("--http-requests", type=int, default=1500, help="measured requests per HTTP round and mode")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients")
+    args = parser.parse_args()
+
+    from onestop.bootstrap import build_back_office, migrate
+
+    print(f"PostgreSQL {await h.server_version()}; {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
+    names = {True: await h.create_database("bench_privacy_on"), False: await h.create_database("bench_privacy_off")}
+    try:
+        settings = {mode: settings_for(h.db_dsn(name), mode) for mode, name in names.items()}
+        for s in settings.values():
+            migrate(s)
+        apps = {mode: build_back_office(s) for mode, s in settings.items()}
+        try:
+            rates: dict[bool, list[float]] = {True: [], False: []}
+            single: dict[bool, list[float]] = {True: [], False: []}
+            first = 1
+            for round_ in range(args.rounds):
+                order = (True, False) if round_ % 2 == 0 else (False, True)
+                for mode in order:
+                    rates[mode].append(submit(apps[mode], first, args.requests, args.batch, args.threads))
+                    first += args.requests
+                for mode in order:
+                    single[mode].append(submit(apps[mode], first, args.single, 1, 1))
+                    first += args.single
+        finally:
+            for app in apps.values():
+                app.close()
+        http = await http_rounds(names, args) if args.http_rounds else {True: [], False: []}
+        rebuilt: dict[bool, list[float]] = {True: [], False: []}
+        events = 0
+        for round_ in range(2):
+            for mode in ((True, False) if round_ == 0 else (False, True)):
+                events, rate = rebuild(settings[mode])
+                rebuilt[mode].append(rate)
+    finally:
+        for name in names.values():
+            await h.drop_database(name)
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    print(f"\nsubmit, {args.requests} new people a round, batches of {args.batch}, {args.threads} threads ({args.rounds} rounds, median):")
+    print(f"  encryption off (baseline): {med(rates[False]):8.0f} requests/s   rounds: {', '.join(f'{r:.0f}' for r in rates[False])}")
+    print(f"  encryption on:             {med(rates[True]):8.0f} requests/s   rounds: {', '.join(f'{r:.0f}' for r in rates[True])}")
+    cost = 1 - med(rates[True]) / med(rates[False])
+    print(f"  cost: {cost:.1%} of submit throughput (target <= {TARGET_COST:.0%}): {'met' if cost <= TARGET_COST else 'NOT met'}")
+    print(f"\nsubmit, one request per save, one thread ({args.single} a round, median):")
+    print(f"  off {med(single[False]):.0f}/s, on {med(single[True]):.0f}/s: cost {1 - med(single[True]) / med(single[False]):.1%}")
+    if http[True]:
+        print(f"\nsubmit over HTTP (onestop api, {args.clients} clients, {args.http_requests} requests a round, median of {args.http_rounds}):")
+        print(f"  encryption off (baseline): {med(http[False]):8.0f} requests/s   rounds: {', '.join(f'{r:.0f}' for r in http[False])}")
+        print(f"  encryption on:             {med(http[True]):8.0f} requests/s   rounds: {', '.join(f'{r:.0f}' for r in http[True])}")
+        http_cost = 1 - med(http[True]) / med(http[False])
+        print(f"  cost: {http_cost:.1%} of submit throughput (target <= {TARGET_COST:.0%}): {'met' if http_cost <= TARGET_COST else 'NOT met'}")
+    print(f"\nrebuild of every view, {events} events (2 runs, median):")
+    print(f"  off {med(rebuilt[False]):.0f} events/s, on {med(rebuilt[True]):.0f} events/s: cost {1 - med(rebuilt[True]) / med(rebuilt[False]):.1%}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

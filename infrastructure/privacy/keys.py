@@ -1,0 +1,320 @@
+"""Keys of personal data: the master key, one data key per data subject, and the blind index.
+
+- Each data subject (a person: the applicant of requests) has a random AES-256 data key. Their
+  personal fields are encrypted with it (``mapper.py``). Erasure deletes it: every copy of their
+  fields, in the log and in every backup, is then unreadable (crypto-shredding).
+- Data keys are kept in ``subject_keys``, each wrapped (AES-256-GCM) by the master key
+  (``ONESTOP_MASTER_KEY`` or ``ONESTOP_MASTER_KEY_FILE``), with the wrapping key's id beside it,
+  so the master key can be rotated by re-wrapping the data keys, without touching any event.
+- A subject is found by the blind index of its national ID: HMAC-SHA-256 under a separate key
+  (``ONESTOP_BLIND_INDEX_KEY``), so neither the table nor the views hold a plain national ID,
+  and someone with the database but not that key cannot look a person up.
+- ``subject_aggregates`` ties each request and payment to its subject.
+
+Unwrapped keys are cached in memory (bounded, with a time to live, so that an erasure done by
+another process is honoured here within that time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import threading
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from uuid import UUID, uuid4
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from application.ports import SubjectIndex
+from domain.errors import OneStopError
+
+SUBJECT_KEYS = "subject_keys"
+SUBJECT_AGGREGATES = "subject_aggregates"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+
+SCHEMA_STATEMENTS = [
+    f"""CREATE TABLE IF NOT EXISTS {SUBJECT_KEYS} (
+        subject_id uuid PRIMARY KEY, blind_index text NOT NULL, wrapped_key bytea, master_key_id text,
+        created_at timestamptz NOT NULL DEFAULT now(), erased_at timestamptz)""",
+    # A person's key sets (usually one; a process that does not have theirs cached makes a new
+    # one rather than ask the database before each save), found by their blind index.
+    f"CREATE INDEX IF NOT EXISTS {SUBJECT_KEYS}_blind_index ON {SUBJECT_KEYS} (blind_index)",
+    f"""CREATE TABLE IF NOT EXISTS {SUBJECT_AGGREGATES} (
+        aggregate_id uuid PRIMARY KEY, subject_id uuid NOT NULL)""",
+    f"CREATE INDEX IF NOT EXISTS {SUBJECT_AGGREGATES}_subject ON {SUBJECT_AGGREGATES} (subject_id)",
+]
+
+# Written in the transaction that saves the events which use them (eventsourcing's recorder
+# runs ``_insert_events`` first in its pipeline): no extra round trip, and a save that fails
+# leaves no key behind.
+_INSERT_KEYS = (
+    f"INSERT INTO {SUBJECT_KEYS} (subject_id, blind_index, wrapped_key, master_key_id)"
+    f" SELECT * FROM unnest(%b::uuid[], %b::text[], %b::bytea[], %b::text[])"
+)
+_INSERT_LINKS = (
+    f"INSERT INTO {SUBJECT_AGGREGATES} (aggregate_id, subject_id) SELECT * FROM unnest(%b::uuid[], %b::uuid[])"
+    f" ON CONFLICT DO NOTHING"
+)
+# A key set reused from the cache for a new request must still be live: if another process
+# erased the person meanwhile, the save fails with this marker and is tried again with a new
+# key set. (The message depends on the row count, so the planner cannot fold it away.)
+ERASED_MARKER = "onestop: data subject erased"
+_CHECK_LIVE = (
+    f"SELECT CASE WHEN count(*) < %s THEN CAST('{ERASED_MARKER}: ' || count(*)::text AS int) ELSE 0 END AS ok"
+    f" FROM {SUBJECT_KEYS} WHERE subject_id = ANY(%b) AND wrapped_key IS NOT NULL"
+)
+
+
+class PendingKeys:
+    """What one save adds: new key sets, new aggregates' subjects, and key sets reused for new
+    aggregates (checked live in the same transaction)."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[UUID, str, bytes, str]] = []
+        self.links: dict[UUID, UUID] = {}
+        self.reused: set[UUID] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.keys or self.links)
+
+    def write(self, curs: Any) -> None:
+        if self.keys:
+            curs.execute(_INSERT_KEYS, tuple(map(list, zip(*self.keys))))
+        if self.links:
+            curs.execute(_INSERT_LINKS, (list(self.links), list(self.links.values())))
+        if self.reused:
+            curs.execute(_CHECK_LIVE, (len(self.reused), list(self.reused)))
+
+
+class KeyUnreadable(OneStopError):
+    """A data key is wrapped by a master key this process does not have."""
+
+
+def master_key_id(key: bytes) -> str:
+    """A short public name of a master key: which key wrapped a data key, without revealing it."""
+    return hashlib.sha256(b"onestop master key id\0" + key).hexdigest()[:16]
+
+
+class MasterKeys:
+    """The master key that wraps data keys, and older ones still accepted for unwrapping (during
+    a rotation)."""
+
+    def __init__(self, current: bytes, previous: Sequence[bytes] = ()) -> None:
+        self.current_id = master_key_id(current)
+        self._keys = {master_key_id(k): AESGCM(k) for k in (*previous, current)}
+        self._current = AESGCM(current)
+
+    def wrap(self, subject_id: UUID, data_key: bytes) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._current.encrypt(nonce, data_key, b"subject-key:" + subject_id.bytes)
+
+    def unwrap(self, key_id: str, subject_id: UUID, wrapped: bytes) -> bytes:
+        aead = self._keys.get(key_id)
+        if aead is None:
+            raise KeyUnreadable(f"the data key of subject {subject_id} is wrapped by master key {key_id}, which is not configured"
+                                " (set ONESTOP_MASTER_KEY_PREVIOUS during a rotation)")
+        try:
+            return aead.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], b"subject-key:" + subject_id.bytes)
+        except InvalidTag:
+            raise KeyUnreadable(f"the data key of subject {subject_id} does not unwrap with master key {key_id}") from None
+
+    def knows(self, key_id: str) -> bool:
+        return key_id in self._keys
+
+
+class BlindIndex(SubjectIndex):
+    """The keyed blind index of a national ID: equal IDs give equal indexes, and the index
+    reveals nothing without the key. It is also the subject reference of the access log."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def __call__(self, national_id: str) -> str:
+        digits = "".join(ch for ch in national_id if not ch.isspace() and ch != "-")
+        return hmac.new(self._key, b"national-id\0" + digits.encode(), hashlib.sha256).hexdigest()
+
+    def reference(self, national_id: str) -> str:
+        return self(national_id)
+
+
+ERASED = None  # a subject whose key is deleted: the cache remembers it as None
+
+
+class SubjectKeys:
+    """The data keys in PostgreSQL (through the event store's connection pool), with a bounded
+    in-memory cache of unwrapped keys. Thread-safe."""
+
+    def __init__(self, datastore: Any, masters: MasterKeys, *, cache_size: int = 50_000, cache_seconds: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.datastore = datastore
+        self.masters = masters
+        self.cache_size = cache_size
+        self.cache_seconds = cache_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._ciphers: OrderedDict[UUID, tuple[float, AESGCM | None]] = OrderedDict()
+        self._subject_of: dict[UUID, UUID] = {}
+        self._by_index: dict[str, tuple[float, UUID]] = {}
+
+    @contextmanager
+    def transaction(self, commit: bool = True) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as curs:
+            yield curs
+
+    # -- the cache ---------------------------------------------------------------------------
+
+    def cached(self, subject_id: UUID) -> tuple[bool, AESGCM | None]:
+        """(known, cipher): a cipher of None for a known subject means erased."""
+        with self._lock:
+            entry = self._ciphers.get(subject_id)
+            if entry is None:
+                return False, None
+            if self._clock() > entry[0]:
+                del self._ciphers[subject_id]
+                return False, None
+            self._ciphers.move_to_end(subject_id)
+            return True, entry[1]
+
+    def _remember(self, subject_id: UUID, cipher: AESGCM | None) -> None:
+        with self._lock:
+            self._ciphers[subject_id] = (self._clock() + self.cache_seconds, cipher)
+            self._ciphers.move_to_end(subject_id)
+            while len(self._ciphers) > self.cache_size:
+                self._ciphers.popitem(last=False)
+
+    def forget(self, subject_ids: Iterable[UUID]) -> None:
+        subject_ids = set(subject_ids)
+        with self._lock:
+            for subject_id in subject_ids:
+                self._ciphers.pop(subject_id, None)
+            for index in [i for i, (_, s) in self._by_index.items() if s in subject_ids]:
+                del self._by_index[index]
+        # Subjects of aggregates stay true after an erasure: only the keys go.
+
+    def subject_of(self, aggregate_id: UUID) -> UUID | None:
+        return self._subject_of.get(aggregate_id)
+
+    def remember_subject(self, aggregate_id: UUID, subject_id: UUID) -> None:
+        if len(self._subject_of) >= self.cache_size * 4:
+            self._subject_of.clear()
+        self._subject_of[aggregate_id] = subject_id
+
+    # -- reading and creating keys -----------------------------------------------------------
+
+    def cipher(self, subject_id: UUID) -> AESGCM | None:
+        """The subject's data key (None when erased or unknown)."""
+        known, cipher = self.cached(subject_id)
+        if known:
+            return cipher
+        with self.transaction(commit=False) as curs:
+            self.load(curs, [subject_id])
+        return self.cached(subject_id)[1]
+
+    def load(self, curs: Any, subject_ids: Iterable[UUID]) -> None:
+        """Load the keys of these subjects into the cache, in one query."""
+        wanted = [s for s in set(subject_ids) if not self.cached(s)[0]]
+        if not wanted:
+            return
+        curs.execute(f"SELECT subject_id, wrapped_key, master_key_id FROM {SUBJECT_KEYS} WHERE subject_id = ANY(%s)", (wanted,))
+        found = {row["subject_id"]: row for row in curs.fetchall()}
+        for subject_id in wanted:
+            row = found.get(subject_id)
+            if row is None or row["wrapped_key"] is None:
+                self._remember(subject_id, ERASED)
+            else:
+                key = self.masters.unwrap(row["master_key_id"], subject_id, bytes(row["wrapped_key"]))
+                self._remember(subject_id, AESGCM(key))
+
+    def subject_for_index(self, index: str) -> UUID | None:
+        """The key set this process last used for the person with this blind index, if still
+        cached and live here."""
+        with self._lock:
+            entry = self._by_index.get(index)
+            if entry is None or self._clock() > entry[0]:
+                return None
+            return entry[1]
+
+    def new_subject(self, index: str, pending: PendingKeys) -> UUID:
+        """A new key set for a person, cached at once and written with the save (``pending``)."""
+        subject_id, key = uuid4(), AESGCM.generate_key(bit_length=256)
+        pending.keys.append((subject_id, index, self.masters.wrap(subject_id, key), self.masters.current_id))
+        self._remember(subject_id, AESGCM(key))
+        with self._lock:
+            if len(self._by_index) >= self.cache_size:
+                self._by_index.clear()
+            self._by_index[index] = (self._clock() + self.cache_seconds, subject_id)
+        return subject_id
+
+    def discard(self, pending: PendingKeys) -> None:
+        """A save failed: forget what it would have added, and the key sets it reused (one
+        may be erased)."""
+        dropped = {k[0] for k in pending.keys} | pending.reused
+        self.forget(dropped)
+        with self._lock:
+            for index in [i for i, (_, s) in self._by_index.items() if s in dropped]:
+                del self._by_index[index]
+        for aggregate_id in pending.links:
+            self._subject_of.pop(aggregate_id, None)
+
+    def subjects_of(self, curs: Any, aggregate_ids: Iterable[UUID]) -> dict[UUID, UUID]:
+        """The subject of each aggregate the cache does not know."""
+        wanted = [a for a in set(aggregate_ids) if a not in self._subject_of]
+        if wanted:
+            curs.execute(f"SELECT aggregate_id, subject_id FROM {SUBJECT_AGGREGATES} WHERE aggregate_id = ANY(%s)", (wanted,))
+            for row in curs.fetchall():
+                self.remember_subject(row["aggregate_id"], row["subject_id"])
+        return {a: self._subject_of[a] for a in aggregate_ids if a in self._subject_of}
+
+    # -- erasure and rotation ----------------------------------------------------------------
+
+    def erase(self, curs: Any, subject_ids: Sequence[UUID]) -> int:
+        """Delete the data keys of these subjects (the person filing again starts a new
+        subject). Returns how many keys were deleted."""
+        if not subject_ids:
+            return 0
+        curs.execute(
+            f"UPDATE {SUBJECT_KEYS} SET wrapped_key = NULL, master_key_id = NULL, erased_at = now()"
+            f" WHERE subject_id = ANY(%s) AND wrapped_key IS NOT NULL", (list(subject_ids),),
+        )
+        deleted = curs.rowcount
+        self.forget(subject_ids)
+        return deleted
+
+    def aggregates_of(self, curs: Any, subject_ids: Sequence[UUID]) -> list[UUID]:
+        curs.execute(f"SELECT aggregate_id FROM {SUBJECT_AGGREGATES} WHERE subject_id = ANY(%s)", (list(subject_ids),))
+        return [row["aggregate_id"] for row in curs.fetchall()]
+
+
+def rotate(datastore: Any, old: MasterKeys, new_key: bytes, *, batch_size: int = 1000) -> int:
+    """Re-wrap every data key not yet wrapped by ``new_key`` with it (unwrapping with ``old``'s
+    keys), a batch per transaction; safe to run again after an interruption. Events are not
+    touched. Returns how many keys were re-wrapped."""
+    new = MasterKeys(new_key)
+    done = 0
+    while True:
+        with datastore.transaction(commit=True) as curs:
+            curs.execute(
+                f"SELECT subject_id, wrapped_key, master_key_id FROM {SUBJECT_KEYS}"
+                f" WHERE wrapped_key IS NOT NULL AND master_key_id <> %s ORDER BY subject_id LIMIT %s FOR UPDATE",
+                (new.current_id, batch_size),
+            )
+            rows = curs.fetchall()
+            if not rows:
+                return done
+            ids, wrapped = [], []
+            for row in rows:
+                key = old.unwrap(row["master_key_id"], row["subject_id"], bytes(row["wrapped_key"]))
+                ids.append(row["subject_id"])
+                wrapped.append(new.wrap(row["subject_id"], key))
+            curs.execute(
+                f"UPDATE {SUBJECT_KEYS} k SET wrapped_key = t.w, master_key_id = %s"
+                f" FROM unnest(%s::uuid[], %s::bytea[]) AS t(id, w) WHERE k.subject_id = t.id",
+                (new.current_id, ids, wrapped),
+            )
+            done += len(rows)

@@ -1,0 +1,96 @@
+"""Which fields are personal is data: every stored event is classified, and the classification
+names fields the events have."""
+
+from __future__ import annotations
+
+import typing
+
+import pytest
+from eventsourcing.domain import DomainEvent
+
+from infrastructure.privacy.keys import BlindIndex, MasterKeys, KeyUnreadable
+from infrastructure.privacy.personal_fields import APPLICANT, PERSONAL_FIELDS, REQUEST
+from onestop.settings import Settings, SettingsError
+from tests.unit.test_topics import _stored_events
+
+KEY_A = "b25lc3RvcC10ZXN0LW1hc3Rlci1rZXktMzItYnl0ZXM="
+KEY_B = "b25lc3RvcC10ZXN0LWJsaW5kLWluZGV4LWtleS0zMiE="
+
+
+def _fields(event: type[DomainEvent]) -> set[str]:
+    names: set[str] = set()
+    for klass in event.__mro__:
+        names |= set(getattr(klass, "__annotations__", {}))
+    return names
+
+
+@pytest.mark.parametrize("event", _stored_events(), ids=lambda e: e.__qualname__)
+def test_every_stored_event_is_classified_and_its_personal_fields_exist(event: type[DomainEvent]) -> None:
+    assert event.TOPIC in PERSONAL_FIELDS, f"{event.TOPIC} is not classified in infrastructure/privacy/personal_fields.py"
+    rule = PERSONAL_FIELDS[event.TOPIC]
+    assert set(rule.fields) <= _fields(event)
+    if rule.subject == APPLICANT:
+        assert "applicant" in _fields(event)
+    if rule.subject == REQUEST:
+        assert "request_id" in _fields(event)
+
+
+def test_the_classification_names_no_topic_the_domain_does_not_have() -> None:
+    assert set(PERSONAL_FIELDS) == {e.TOPIC for e in _stored_events()}
+
+
+def test_the_applicant_and_what_the_citizen_typed_are_personal_and_amounts_are_not() -> None:
+    submitted = PERSONAL_FIELDS["onestop:ServiceRequest.Submitted"]
+    assert {"applicant", "details"} <= set(submitted.fields)
+    assert "message" in PERSONAL_FIELDS["onestop:ServiceRequest.InfoProvided"].fields
+    assert "registry" in PERSONAL_FIELDS["onestop:ServiceRequest.ApplicantVerified"].fields
+    assert PERSONAL_FIELDS["onestop:Payment.Received"].fields == ()
+
+
+def test_a_data_key_wrapped_by_one_master_key_unwraps_only_with_it_or_after_rotation() -> None:
+    from base64 import b64decode
+    from uuid import uuid4
+
+    subject, data_key = uuid4(), b"k" * 32
+    old = MasterKeys(b64decode(KEY_A))
+    wrapped = old.wrap(subject, data_key)
+    assert old.unwrap(old.current_id, subject, wrapped) == data_key
+    new = MasterKeys(b64decode(KEY_B))
+    with pytest.raises(KeyUnreadable):
+        new.unwrap(old.current_id, subject, wrapped)
+    with pytest.raises(KeyUnreadable):
+        old.unwrap(old.current_id, uuid4(), wrapped)  # bound to its subject
+    during_rotation = MasterKeys(b64decode(KEY_B), previous=[b64decode(KEY_A)])
+    assert during_rotation.unwrap(old.current_id, subject, wrapped) == data_key
+
+
+def test_the_blind_index_is_stable_keyed_and_ignores_separators() -> None:
+    index = BlindIndex(b"a" * 32)
+    assert index("3100600445635") == index("3-1006-00445-63-5") == index(" 3100600445635 ")
+    assert index("3100600445635") != index("1101700230705")
+    assert BlindIndex(b"b" * 32)("3100600445635") != index("3100600445635")
+    assert "3100600445635" not in index("3100600445635") and len(index("3100600445635")) == 64
+
+
+def test_settings_read_the_master_key_from_its_file_and_name_a_missing_one(tmp_path: typing.Any) -> None:
+    key_file = tmp_path / "master_key"
+    key_file.write_text(KEY_A + "\n")
+    settings = Settings.from_env({"ONESTOP_MASTER_KEY_FILE": str(key_file), "ONESTOP_BLIND_INDEX_KEY": KEY_B})
+    assert settings.require_master_key() != settings.require_blind_index_key()
+    with pytest.raises(SettingsError, match="ONESTOP_MASTER_KEY or ONESTOP_MASTER_KEY_FILE is required"):
+        Settings.from_env({}).require_master_key()
+    with pytest.raises(SettingsError, match="cannot be read"):
+        Settings.from_env({"ONESTOP_MASTER_KEY_FILE": str(tmp_path / "nowhere")})
+    with pytest.raises(SettingsError, match="ONESTOP_MASTER_KEY .*32"):
+        Settings.from_env({"ONESTOP_MASTER_KEY": "c2hvcnQ="})
+    with pytest.raises(SettingsError, match="ONESTOP_ENCRYPT_PERSONAL_DATA"):
+        Settings.from_env({"ONESTOP_ENCRYPT_PERSONAL_DATA": "maybe"})
+
+
+def test_the_application_refuses_to_start_without_a_master_key() -> None:
+    from onestop.bootstrap import build_back_office
+
+    settings = Settings.from_env({"ONESTOP_DATABASE_URL": "postgresql://u:p@db.invalid:5432/onestop", "ONESTOP_JWT_SECRET": "x",
+                                  "ONESTOP_BLIND_INDEX_KEY": KEY_B})
+    with pytest.raises(SettingsError, match="ONESTOP_MASTER_KEY"):
+        build_back_office(settings)  # refused before it connects to anything
