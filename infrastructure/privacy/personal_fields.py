@@ -70,5 +70,28 @@ PERSONAL_FIELDS: dict[str, Classification] = {
     "onestop:DataSubject.Erased": Classification(None),
 }
 
+_A = "onestop:Recipient."
+_T = "onestop:TaxNotice."
+# Events of the elderly allowance and the land-and-building tax: they came with features merged
+# after per-person encryption was designed, and are NOT yet encrypted. Several hold personal
+# data in the clear (the recipient's national ID, birth date and payout account; the lines of a
+# disbursement batch; a notice's owner ID and name; the tax roll's rows and owners) and erasure
+# does not reach them. Some name one person (Recipient.*, TaxNotice.*: a subject kind found from
+# ``national_id`` / ``owner_id`` is still to be added to the mapper); the batch events name many
+# (TaxRoll.*, DisbursementBatch.*: they need a key per element). Listed here, by name, so the
+# gap is visible and a test fails when a new event is left out; see README "Personal data".
+NOT_YET_ENCRYPTED: dict[str, tuple[str, ...]] = {
+    _A + "Registered": ("national_id", "birth_date", "payout"),
+    _A + "Suspended": ("reason",), _A + "Resumed": ("reason",), _A + "Ended": ("reason",), _A + "BandChanged": (),
+    "onestop:AllowanceRun.Started": (), "onestop:AllowanceRun.Planned": (), "onestop:AllowanceRun.RetryRequested": (),
+    "onestop:AllowanceRun.Failed": (),
+    "onestop:DisbursementBatch.Prepared": ("lines",), "onestop:DisbursementBatch.Settled": ("results",),
+    _T + "Issued": ("owner_id", "owner_name", "parcels"), _T + "PaymentOpened": (), _T + "PaymentReceived": (),
+    _T + "WarningRecorded": (),
+    "onestop:TaxRoll.Opened": (), "onestop:TaxRoll.ParcelsRecorded": ("rows",), "onestop:TaxRoll.ParcelsRevalued": ("rows",),
+    "onestop:TaxRoll.NoticesIssued": ("owners",),
+}
+PERSONAL_FIELDS.update({topic: Classification(None) for topic in NOT_YET_ENCRYPTED})
+
 # The aggregates' first events, which tie the aggregate to its subject.
 FIRST_EVENTS = frozenset({_R + "Submitted", _P + "Opened"})

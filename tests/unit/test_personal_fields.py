@@ -94,3 +94,12 @@ def test_the_application_refuses_to_start_without_a_master_key() -> None:
                                   "ONESTOP_BLIND_INDEX_KEY": KEY_B})
     with pytest.raises(SettingsError, match="ONESTOP_MASTER_KEY"):
         build_back_office(settings)  # refused before it connects to anything
+
+
+def test_the_events_not_yet_encrypted_name_fields_they_have() -> None:
+    from infrastructure.privacy.personal_fields import NOT_YET_ENCRYPTED
+
+    events = {e.TOPIC: e for e in _stored_events()}
+    for topic, fields in NOT_YET_ENCRYPTED.items():
+        assert set(fields) <= _fields(events[topic]), topic
+        assert PERSONAL_FIELDS[topic].subject is None
