@@ -56,7 +56,8 @@ class Disclosures:
         if not self.recorded(actor):
             return
         at = self.clock.now()
-        refs = {self.index.reference(n) for n in national_ids if n}
+        # An erased person's ID reads "[erased]": there is nobody left to record the read against.
+        refs = {self.index.reference(n) for n in national_ids if n and n.isdigit()}
         if refs:
             self.log.record([
                 AccessEntry(at=at, subject_ref=ref, actor_sub=actor.sub, actor_role=actor.role, actor_org=actor.org,

@@ -79,6 +79,7 @@ class PendingKeys:
         self.keys: list[tuple[UUID, str, bytes, str]] = []
         self.links: dict[UUID, UUID] = {}
         self.reused: set[UUID] = set()
+        self.subjectless: set[UUID] = set()  # aggregates of this save that have no data subject
 
     def __bool__(self) -> bool:
         return bool(self.keys or self.links)
