@@ -228,16 +228,21 @@ class PersonalDataMapper(Mapper):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def prefetch(self, stored_events: Iterable[StoredEvent]) -> None:
-        """Load the keys of a batch of stored events in one query (the projector, a rebuild)."""
+    def prefetch(self, stored_events: Iterable[StoredEvent], curs: Any | None = None) -> None:
+        """Load the keys of a batch of stored events in one query (the projector, a rebuild);
+        with ``curs``, in that cursor's transaction (a caller that holds the pool's only
+        connection)."""
         subjects = set()
         for stored in stored_events:
             subject_id = subject_in(stored.state) if not (self.compressor or self.cipher) else None
             if subject_id is not None:
                 subjects.add(subject_id)
         if any(not self.keys.cached(s)[0] for s in subjects):
-            with self.keys.transaction(commit=False) as curs:
+            if curs is not None:
                 self.keys.load(curs, subjects)
+                return
+            with self.keys.transaction(commit=False) as own:
+                self.keys.load(own, subjects)
 
     def to_domain_events(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
         self.prefetch(stored_events)

@@ -175,11 +175,14 @@ class Projector:
             f"SELECT notification_id, originator_id, originator_version, topic, state FROM {EVENTS_TABLE}"
             f" WHERE originator_id = ANY(%s) AND notification_id <= %s ORDER BY notification_id", (list(ids), until),
         )
+        rows = curs.fetchall()
+        stored = [StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])) for r in rows]
+        # The personal-data mapper's keys, read in this transaction: it holds the pool's only connection.
+        prefetch = getattr(self.app.mapper, "prefetch", None)
+        if prefetch is not None:
+            prefetch(stored, curs)
         to_event = self.app.mapper.to_domain_event
-        return [
-            (to_event(StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))), r["notification_id"])
-            for r in curs.fetchall()
-        ]
+        return [(to_event(s), r["notification_id"]) for s, r in zip(stored, rows)]
 
     def run(self, stop: threading.Event, conninfo: str, *, poll_seconds: float = 1.0) -> None:
         """Hold the election lock, then follow the log until ``stop`` is set; lost connections

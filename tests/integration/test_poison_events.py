@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from infrastructure.views.projection_failures import count_projection_failures
+from tests.conftest import KEY_ENV
 from tests.integration.api_harness import OFFICER, Harness, eventually, write_an_old_style_assignment
 
 pytestmark = pytest.mark.postgres
@@ -63,6 +64,8 @@ async def test_an_event_the_views_cannot_apply_is_set_aside_the_views_go_on_and_
 
     monkeypatch.setattr(views_module, "fold_request", fixed_fold)
     monkeypatch.setenv("ONESTOP_DATABASE_URL", api.settings.database_url or "")
+    for name, value in KEY_ENV.items():  # the projector needs the personal-data keys
+        monkeypatch.setenv(name, value)
     from onestop.cli import main
 
     # Beside the live projector: both take the views' write lock.
@@ -92,6 +95,8 @@ async def test_a_rebuild_lists_the_events_it_set_aside_and_retry_failed_reports_
     api.projector.stop.set()
     api.projector.thread.join(10)
     monkeypatch.setenv("ONESTOP_DATABASE_URL", api.settings.database_url or "")
+    for name, value in KEY_ENV.items():  # the projector needs the personal-data keys
+        monkeypatch.setenv(name, value)
     from onestop.cli import main
 
     main(["projector", "--rebuild"])
