@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from infrastructure.views.projector import ADVISORY_LOCK_KEY
-from tests.conftest import JWT_SECRET, ROOT
+from tests.conftest import JWT_SECRET, KEY_ENV, ROOT
 
 pytestmark = pytest.mark.postgres
 
@@ -27,7 +27,7 @@ def _lock_holders(conninfo: str, key: int) -> int:
 
 
 def test_sigterm_makes_the_projector_release_its_election_lock_and_exit_0(settings) -> None:  # type: ignore[no-untyped-def]
-    env = {**os.environ, "ONESTOP_DATABASE_URL": settings.database_url, "ONESTOP_JWT_SECRET": JWT_SECRET, "ONESTOP_POOL_SIZE": "2"}
+    env = {**os.environ, "ONESTOP_DATABASE_URL": settings.database_url, "ONESTOP_JWT_SECRET": JWT_SECRET, "ONESTOP_POOL_SIZE": "2", **KEY_ENV}
     process = subprocess.Popen([sys.executable, "-m", "onestop.cli", "projector"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
