@@ -24,7 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 from uuid import UUID, uuid4
 
 from cryptography.exceptions import InvalidTag

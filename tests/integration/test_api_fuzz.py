@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from api.auth import make_token
-from tests.conftest import JWT_SECRET, KEY_ENV, ROOT, SECRETS_KEY, create_database, drop_database, free_port, settings_for, unavailable
+from tests.conftest import JWT_SECRET, KEY_ENV, ROOT, SECRETS_KEY, create_database, drop_database, free_port, settings_for
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402  (after the import check above)

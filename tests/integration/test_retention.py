@@ -11,7 +11,7 @@ import pytest
 from application.ports import Clock
 from onestop.bootstrap import retention
 from onestop.settings import Settings
-from tests.integration.api_harness import CITIZEN, CITIZEN_ID, OFFICER, Harness, complaint, serving, token
+from tests.integration.api_harness import CITIZEN, OFFICER, Harness, complaint, serving, token
 
 pytestmark = pytest.mark.postgres
 
