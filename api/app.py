@@ -10,10 +10,10 @@ from aiohttp import web
 
 from api import catalogue, health, metrics, organizations, payments, privacy, service_requests, docs, land_tax
 from api.app_key import CTX
-from api.http import MAX_BODY, query_middleware
+from api.http import MAX_BODY, query_middleware, shown
 from api.cors import enable_cors
 from api.limits import EdgeLimits, LimitSettings, limits_middleware
-from api.problems import problem_middleware
+from api.problems import HttpProblem, problem_middleware
 from application.back_office import BackOffice
 from application.ports import LandTaxViews, ReadModel, UseCaseRunner, SessionStore, SignInClient, TokenVerifier
 from api.auth import VerifiedTokens, identity_middleware
@@ -61,10 +61,31 @@ class ApiContext:
     blind_index: Callable[[str], str] = field(default=lambda national_id: national_id)
 
 
+def documented_query_middleware() -> Any:
+    """Refuse (400 naming it) a query parameter the operation does not take (see the OpenAPI document)."""
+    from api.openapi import QueryParameters, openapi_document
+
+    known = QueryParameters(openapi_document())
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.query:
+            allowed = known.allowed(request.method, request.path)
+            if allowed is not None:
+                for name in request.query:
+                    if name not in allowed:
+                        raise HttpProblem(400, "Bad query parameter", f"{shown(name)} is not a parameter of this operation",
+                                          [(shown(name), "is not a parameter of this operation; see /v1/openapi.json")])
+        return await handler(request)
+
+    return middleware
+
+
 def create_app(ctx: ApiContext) -> web.Application:
     # The limits run inside the problem middleware, so what they refuse is problem+json too; then
     # who is calling (once per request), then the query check, before any handler parses a parameter.
-    app = web.Application(middlewares=[problem_middleware, limits_middleware(EdgeLimits(ctx.limits)), identity_middleware(), query_middleware],
+    app = web.Application(middlewares=[problem_middleware, limits_middleware(EdgeLimits(ctx.limits)), identity_middleware(), query_middleware,
+                                       documented_query_middleware()],
                           client_max_size=MAX_BODY, handler_args=ctx.limits.handler_args())
     app[CTX] = ctx
     metrics.install(app)

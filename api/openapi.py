@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -680,3 +681,26 @@ def _complete(paths: dict[str, Any]) -> None:
             for status in ("429", "503"):
                 if status in responses and "content" in responses[status]:
                     responses[status] = {**responses[status], "headers": _RETRY_AFTER}
+
+
+class QueryParameters:
+    """The query parameters each operation of the OpenAPI document takes, so that a call with one
+    it does not take is refused (400 naming it) rather than silently ignored: a misspelt filter
+    would otherwise widen a list without the caller knowing."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self._operations: list[tuple[str, re.Pattern[str], frozenset[str]]] = []
+        templates = sorted(document["paths"].items(), key=lambda item: item[0].count("{"))  # literal paths first
+        for path, item in templates:
+            pattern = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$")
+            for method, operation in item.items():
+                names = frozenset(p["name"] for p in operation.get("parameters", ()) if p.get("in") == "query")
+                self._operations.append((method.upper(), pattern, names))
+
+    def allowed(self, method: str, path: str) -> frozenset[str] | None:
+        """The names ``method`` on ``path`` takes; None for a path the document does not describe."""
+        method = "GET" if method == "HEAD" else method
+        for candidate, pattern, names in self._operations:
+            if candidate == method and pattern.match(path):
+                return names
+        return None
