@@ -17,7 +17,7 @@ from application.allowance import ELDERLY_ALLOWANCE, AllowanceOffice
 from application.commands import ACTION_SCHEMAS, RECORD_CASH_SCHEMA, SubmitCommand
 from application.errors import IdempotencyKeyReused, StaleVersion
 from application.ids import ID_NAMESPACE
-from application.land_tax import LandTaxOffice, can_see_notice, notice_document, notice_row
+from application.land_tax import LandTaxOffice, notice_document, notice_row
 from application.outcomes import Outcome
 from application.outside_results import OutsideResults, verification_facts
 from application.json_schema import check

@@ -14,7 +14,7 @@ from application.back_office import BackOffice
 from application.errors import Forbidden
 from application.ports import Clock, ReferenceIssuer
 from domain.actors import Actor
-from domain.allowance import AllowanceRun, Recipient
+from domain.allowance import Recipient
 from domain.organizations import SEED_ORGANIZATIONS, Directory
 from onestop.rules_file import load_rules
 from onestop.settings import DEMO_BILLER_ID
