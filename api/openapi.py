@@ -165,7 +165,10 @@ def openapi_document() -> dict[str, Any]:
         "/v1/services/{code}": {"get": {"summary": "One service with the JSON Schema of its details", "security": [],
                                         "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string", "enum": sorted(SERVICES)}}],
                                         "responses": {"200": {"description": "service"}, **_problems(404)}}},
-        "/v1/organizations": {"get": {"summary": "Organisations", "security": [], "responses": {"200": {"description": "organisations"}}}},
+        "/v1/organizations": {"get": {"summary": "Organisations", "security": [], "parameters": [
+            {"name": "kind", "in": "query", "required": False, "schema": {"type": "string", "enum": ["pao", "municipality", "sao"]}},
+            {"name": "province", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 100}}],
+            "responses": {"200": {"description": "organisations"}}}},
         "/v1/service-requests": {
             "post": {
                 "summary": "File a request (a citizen for themself, an officer at a counter on a citizen's behalf)",
@@ -393,7 +396,7 @@ def _add_audit_and_integrations(paths: dict[str, Any], schemas: dict[str, Any], 
     organization = query("organization", {"type": "string"}, "only events of this organisation's requests and payments")
     as_of = query("as_of", _TS, "auditors and admins: the state at this moment, replayed from the events (404 before it existed)")
     paths["/v1/service-requests/{id}"]["get"]["responses"].update(_problems(400, 403))
-    paths["/v1/payments/{id}"]["get"]["parameters"] = [id_param, as_of]
+    paths["/v1/payments/{id}"]["get"]["parameters"] = [id_param, as_of, {"name": "min_position", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}]
     paths["/v1/payments/{id}"]["get"]["responses"].update(_problems(400, 403))
     plain = [query("plain", {"type": "string", "enum": ["1", "0", "true", "false"]},
                    "1: personal fields in the clear (needs X-Purpose, added with the access log's reads; the read is logged);"
@@ -448,7 +451,8 @@ def _add_audit_and_integrations(paths: dict[str, Any], schemas: dict[str, Any], 
         "post": {"summary": "Subscribe a URL to webhooks (Standard Webhooks signatures; the secret is shown once)", "parameters": [idem],
                  "requestBody": {"required": True, **_json(_ref("SubscriptionCreate"))},
                  "responses": {"201": {"description": "subscribed", **subscription}, **_problems(400, 401, 403, 422)}},
-        "get": {"summary": "The caller's subscriptions", "parameters": [query("cursor", {"type": "string"}, "next_cursor of an earlier page")],
+        "get": {"summary": "The caller's subscriptions", "parameters": [query("cursor", {"type": "string"}, "next_cursor of an earlier page"),
+                                                                       query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size")],
                 "responses": {"200": {"description": "a page", **_json(page)}, **_problems(401, 403)}},
     }
     paths["/v1/subscriptions/{id}"] = {
@@ -457,7 +461,8 @@ def _add_audit_and_integrations(paths: dict[str, Any], schemas: dict[str, Any], 
         "delete": {"summary": "Unsubscribe", "parameters": [id_param], "responses": {"204": {"description": "gone"}, **_problems(401, 403, 404)}},
     }
     paths["/v1/subscriptions/{id}/deliveries"] = {"get": {
-        "summary": "Deliveries in log order, each with its attempts", "parameters": [id_param, after],
+        "summary": "Deliveries in log order, each with its attempts",
+        "parameters": [id_param, after, query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "page size")],
         "responses": {"200": {"description": "a page", **_json(page)}, **_problems(400, 401, 403, 404)},
     }}
     paths["/v1/subscriptions/{id}/replay"] = {"post": {
