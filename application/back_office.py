@@ -12,6 +12,7 @@ from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.persistence import IntegrityError, Recording
 
+from application.appointments import AppointmentBook
 from application.access import ON_BEHALF_FIELD, check_can_act, check_can_submit
 from application.commands import ACTION_SCHEMAS, RECORD_CASH_SCHEMA, SubmitCommand
 from application.errors import IdempotencyKeyReused, StaleVersion
@@ -40,7 +41,7 @@ def access_fields(request: ServiceRequest) -> dict[str, Any]:
     }
 
 
-class BackOffice(OutsideResults):
+class BackOffice(AppointmentBook, OutsideResults):
     name = "OneStop"
 
     # -- submit ------------------------------------------------------------------------------
@@ -97,7 +98,7 @@ class BackOffice(OutsideResults):
             return uuid4()
         return uuid5(ID_NAMESPACE, f"request\n{command.actor.sub}\n{command.idempotency_key}")
 
-    def _prepare_submission(self, command: SubmitCommand, reference: str) -> list[Any]:
+    def _prepare_submission(self, command: SubmitCommand, reference: str, *, appointment_id: UUID | None = None) -> list[Any]:
         submission = check_submission(command.body, self.directory, check)
         actor = command.actor
         filed_at = submission.filed_at.code
@@ -121,6 +122,7 @@ class BackOffice(OutsideResults):
             details=submission.details,
             due_at=at + timedelta(days=submission.service.sla_days),
             request_hash=command.request_hash,
+            **({"appointment_id": appointment_id} if appointment_id is not None else {}),
         )
         payment = self._advance(request, submission.service, actor, submission.channel, at)
         return [request, payment] if payment else [request]

@@ -76,6 +76,10 @@ class Service:
     fulfilment: str | None = None
     sla_days: int = 15
     fee_kind: str = "none"  # none | per_copy | flat_permit | hotel_fee | assessed
+    # False for a service kept only so that old requests still load and project: new
+    # submissions are refused (``civil.appointment``, replaced by /v1/appointments).
+    accepts_submissions: bool = True
+    replaced_by: str | None = None
 
     def offered_at(self, org: Organization) -> bool:
         return org.kind in self.offered_by
@@ -101,6 +105,7 @@ class Service:
             "needs_verification": self.needs_verification,
             "has_fee": self.fee_kind != "none",
             "sla_days": self.sla_days,
+            **({"accepts_submissions": False, "replaced_by": self.replaced_by} if not self.accepts_submissions else {}),
         }
 
 
@@ -131,7 +136,7 @@ SERVICES: dict[str, Service] = {
         Service(
             "civil.appointment", "ขอรับบริการล่วงหน้า", "Book a counter slot", EVERY_KIND,
             _obj({"service": {"type": "string", "minLength": 1, "maxLength": 64}, "slot": {"type": "string", "format": "date-time"}}, "service", "slot"),
-            sla_days=1,
+            sla_days=1, accepts_submissions=False, replaced_by="/v1/appointments",
         ),
         Service(
             "local.flyer-permit", "ขออนุญาตโฆษณาด้วยการปิด ทิ้ง หรือโปรยแผ่นประกาศ", "Flyer and poster permit (Public Cleanliness Act s.10)", MUN_SAO,

@@ -188,6 +188,10 @@ async def build_api(settings: Settings) -> web.Application:
 
     ctx.followers = FollowerWatch(read_model.pool, stall_seconds=settings.stall_seconds)
     ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes])
+    from api.appointments import AppointmentsApi
+    from infrastructure.views.appointments import PostgresAppointmentViews
+
+    ctx.extra_routes.append(AppointmentsApi(PostgresAppointmentViews(read_model.pool)).routes())
     shutdown = await add_audit_and_integrations(ctx, settings, read_model.pool)
     web_app = create_app(ctx)
     web_app.on_shutdown.extend(shutdown)
