@@ -20,6 +20,7 @@ from application.errors import NotFound
 from application.ports import AppointmentViews
 from domain.appointments import APPOINTMENT_STATUSES, days, slots_on
 from domain.calendar import BANGKOK, bangkok_day
+from domain.catalogue import SERVICES
 
 MAX_RANGE_DAYS = 31
 READERS = ("citizen", "officer", "auditor", "admin")
@@ -59,17 +60,16 @@ class AppointmentsApi:
         if service not in BOOKABLE_SERVICES:
             raise HttpProblem(400, "Bad query parameter", "service must be a service taken at the counter",
                               [("service", "must be one of " + ", ".join(BOOKABLE_SERVICES))])
-        from domain.catalogue import SERVICES
-
+        # Well-formed but not acceptable: 422, as for bodies.
         if not SERVICES[service].offered_at(org):
-            raise HttpProblem(400, "Bad query parameter", f"{org.code} does not offer {service}", [("service", f"is not offered by {org.code}")])
+            raise HttpProblem(422, "Invalid request", f"{org.code} does not offer {service}", [("service", f"is not offered by {org.code}")])
         now = office.clock.now()
         first = query_date(request, "from", bangkok_day(now))
         last = query_date(request, "to", first)
         if last < first:
-            raise HttpProblem(400, "Bad query parameter", "to must not be before from", [("to", "is before from")])
+            raise HttpProblem(422, "Invalid request", "to must not be before from", [("to", "is before from")])
         if (last - first).days >= MAX_RANGE_DAYS:
-            raise HttpProblem(400, "Bad query parameter", f"ask for at most {MAX_RANGE_DAYS} days at once", [("to", f"is more than {MAX_RANGE_DAYS} days after from")])
+            raise HttpProblem(422, "Invalid request", f"ask for at most {MAX_RANGE_DAYS} days at once", [("to", f"is more than {MAX_RANGE_DAYS - 1} days after from")])
         await wait_for_views(request)
         rules = office.appointment_rules
         closed = rules.closed(org.code, first, last)
