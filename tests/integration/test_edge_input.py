@@ -17,9 +17,9 @@ from aiohttp.test_utils import TestServer
 
 from application.back_office import SubmitCommand
 from domain.actors import Actor
-from infrastructure.bootstrap import build_back_office
-from infrastructure.outside_systems import HttpCivilRegistry, HttpPaymentGateway
-from infrastructure.settings import Settings
+from onestop.bootstrap import build_back_office
+from infrastructure.jobs.outside_systems import HttpCivilRegistry, HttpPaymentGateway
+from onestop.settings import Settings
 from tests.integration.api_harness import AUDITOR, CITIZEN, CITIZEN_ID, INTEGRATOR, OFFICER, Harness, complaint, serving, token
 
 pytestmark = pytest.mark.postgres
