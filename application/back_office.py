@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from application.access import ON_BEHALF_FIELD, check_assurance, check_can_act, check_can_submit
 from application.allowance import ELDERLY_ALLOWANCE, AllowanceOffice
+from application.appointments import AppointmentBook
 from application.commands import ACTION_SCHEMAS, RECORD_CASH_SCHEMA, SubmitCommand
 from application.errors import IdempotencyKeyReused, StaleVersion
 from application.ids import ID_NAMESPACE
@@ -42,7 +43,7 @@ def access_fields(request: ServiceRequest) -> dict[str, Any]:
     }
 
 
-class BackOffice(LandTaxOffice, OutsideResults, AllowanceOffice):
+class BackOffice(AppointmentBook, LandTaxOffice, OutsideResults, AllowanceOffice):
     name = "OneStop"
 
     # -- submit ------------------------------------------------------------------------------
@@ -99,7 +100,7 @@ class BackOffice(LandTaxOffice, OutsideResults, AllowanceOffice):
             return uuid4()
         return uuid5(ID_NAMESPACE, f"request\n{command.actor.sub}\n{command.idempotency_key}")
 
-    def _prepare_submission(self, command: SubmitCommand, reference: str) -> list[Any]:
+    def _prepare_submission(self, command: SubmitCommand, reference: str, *, appointment_id: UUID | None = None) -> list[Any]:
         submission = check_submission(command.body, self.directory, check)
         actor = command.actor
         filed_at = submission.filed_at.code
@@ -124,6 +125,7 @@ class BackOffice(LandTaxOffice, OutsideResults, AllowanceOffice):
             details=submission.details,
             due_at=at + timedelta(days=submission.service.sla_days),
             request_hash=command.request_hash,
+            **({"appointment_id": appointment_id} if appointment_id is not None else {}),
         )
         payment = self._advance(request, submission.service, actor, submission.channel, at)
         return [request, payment] if payment else [request]

@@ -474,3 +474,23 @@ class AllowanceQueries(abc.ABC):
     @abc.abstractmethod
     async def list_recipients(self, filters: dict[str, Any], limit: int, after: str | None) -> list[dict[str, Any]]:
         """Recipients in id order after the cursor, narrowed by organisation, status and band."""
+
+
+# -- counter appointments -------------------------------------------------------------------------
+
+
+class AppointmentViews(abc.ABC):
+    """Port: reads of the appointments view (README "Appointments")."""
+
+    @abc.abstractmethod
+    async def get(self, appointment_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """``(document, access fields)`` of one appointment, or None when the view lacks it."""
+
+    @abc.abstractmethod
+    async def list(self, *, organization: str | None, applicant: str | None, service: str | None, status: str | None,
+                   since: datetime | None, until: datetime | None, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+        """Appointments by start time (then id), narrowed by the filters, after a cursor."""
+
+    @abc.abstractmethod
+    async def seats_taken(self, organization: str, service: str, since: datetime, until: datetime) -> dict[datetime, int]:
+        """Seats held per slot start (bookings not cancelled) between two times."""

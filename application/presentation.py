@@ -32,6 +32,7 @@ def request_document(
     result: dict[str, Any] | None,
     action_required: dict[str, Any] | None,
     payment: dict[str, Any] | None,
+    appointment_id: UUID | str | None = None,
 ) -> dict[str, Any]:
     return {
         "id": str(id),
@@ -53,6 +54,7 @@ def request_document(
         "result": result,
         "action_required": action_required,
         "payment": payment,
+        "appointment_id": str(appointment_id) if appointment_id else None,
     }
 
 
@@ -83,6 +85,7 @@ def describe_request(request: ServiceRequest, payment: Payment | None, position:
         result=request.result,
         action_required=request.action_required,
         payment=payment_summary(payment.id, payment.amount_satang, payment.status) if payment else None,
+        appointment_id=getattr(request, "appointment_id", None),
     )
 
 

@@ -57,6 +57,7 @@ def fold_request(row: dict[str, Any] | None, event: Any, position: int) -> dict[
             "payment_id": None,
             "payment_amount_satang": None,
             "payment_status": None,
+            "appointment_id": getattr(event, "appointment_id", None),
         }
     if row is None:
         raise LookupError(f"event {type(event).__name__} for unknown request {event.originator_id}")

@@ -201,6 +201,10 @@ async def build_api(settings: Settings) -> web.Application:
 
     ctx.land_tax = PostgresLandTaxViews(read_model.pool)
     add_identity(ctx, settings, read_model.pool)
+    from api.appointments import AppointmentsApi
+    from infrastructure.views.appointments import PostgresAppointmentViews
+
+    ctx.extra_routes.append(AppointmentsApi(PostgresAppointmentViews(read_model.pool)).routes())
     shutdown = await add_audit_and_integrations(ctx, settings, read_model.pool)
     web_app = create_app(ctx)
     web_app.on_shutdown.extend(shutdown)

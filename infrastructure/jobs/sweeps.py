@@ -33,6 +33,8 @@ BATCH = 500
 class SweepResult:
     resent: int = 0
     expired: int = 0
+    reminded: int = 0
+    no_shows: int = 0
 
 
 class Sweeper:
@@ -47,7 +49,34 @@ class Sweeper:
 
     def sweep(self) -> SweepResult:
         """One pass of both sweeps; return what was done."""
-        return SweepResult(resent=self.resend_stale_jobs(), expired=self.expire_payments())
+        reminded, no_shows = self.sweep_appointments()
+        return SweepResult(resent=self.resend_stale_jobs(), expired=self.expire_payments(), reminded=reminded, no_shows=no_shows)
+
+    def sweep_appointments(self) -> tuple[int, int]:
+        """Reminders whose lead time has come (``appointment.reminder-due`` in the feed), and
+        no-shows: bookings not checked in by the end of their slot plus the grace. The
+        appointments view finds candidates; each appointment's own calendar decides."""
+        now = self.app.clock.now()
+        rules = self.app.appointment_rules
+        lead = max([rules.default.reminder_lead_minutes, *(c.reminder_lead_minutes for *_, c in rules.calendars)])
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                "SELECT id FROM appointments_view WHERE status = 'booked' AND ("
+                " ends_at <= %s OR (NOT reminded AND starts_at > %s AND starts_at <= %s))"
+                " ORDER BY starts_at LIMIT %s",
+                (now, now, now + timedelta(minutes=lead), BATCH),
+            )
+            ids = [row["id"] for row in curs.fetchall()]
+        reminded = no_shows = 0
+        for appointment_id in ids:
+            try:
+                done = self.app.sweep_appointment(appointment_id, SWEEPER)
+            except Exception as error:  # changed at this moment, for example: look again next time
+                log.warning("could not sweep appointment %s yet: %s", appointment_id, error)
+                continue
+            reminded += done.reminded
+            no_shows += done.no_shows
+        return reminded, no_shows
 
     def resend_stale_jobs(self) -> int:
         """Send again every job pending (or between retries) for longer than the stale time: its

@@ -18,7 +18,7 @@ from infrastructure.views.recorder import TRACKING_TABLE, VIEWS_CHANNEL, VIEWS_N
 REQUEST_SELECT = (
     "SELECT id::text AS id, reference, service, organization, filed_at, channel, status, version, position,"
     " applicant_national_id, applicant_name, details, assigned_to, submitted_at, updated_at, due_at, outcome,"
-    " result, action_required, payment_id::text AS payment_id, payment_amount_satang, payment_status"
+    " result, action_required, payment_id::text AS payment_id, payment_amount_satang, payment_status, appointment_id::text AS appointment_id"
     " FROM request_summaries"
 )
 
@@ -64,6 +64,7 @@ def request_from_row(row: asyncpg.Record) -> tuple[dict[str, Any], dict[str, Any
         result=row["result"],
         action_required=row["action_required"],
         payment=payment_summary(row["payment_id"], row["payment_amount_satang"], row["payment_status"]),
+        appointment_id=row.get("appointment_id"),
     )
     access = {
         "organization": row["organization"],

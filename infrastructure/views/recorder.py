@@ -16,7 +16,9 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 
+from application.appointment_views import APPOINTMENT_COLUMNS, fold_appointment
 from application.projections import COUNT_COLUMNS, count_increments, fold_payment, fold_request, is_in_work_queue
+from domain.appointments import Appointment
 from domain.payment import Payment
 from domain.service_request import ServiceRequest
 from infrastructure.eventstore.following import CONNECTION_ERRORS
@@ -40,16 +42,18 @@ REQUEST_COLUMNS = (
     "id", "reference", "service", "organization", "filed_at", "channel", "status", "version", "position",
     "applicant_national_id", "applicant_name", "details", "assigned_to", "submitted_at", "updated_at",
     "due_at", "outcome", "result", "action_required", "payment_id", "payment_amount_satang", "payment_status",
+    "appointment_id",
 )
 PAYMENT_COLUMNS = (
     "id", "request_id", "reference", "organization", "amount_satang", "status", "promptpay_payload",
     "expires_at", "version", "position", "method", "updated_at", "discrepancies", "notice_id", "instalment",
 )
 JSON_COLUMNS = frozenset({"details", "result", "action_required", "discrepancies"})
-VIEW_TABLES = ("request_summaries", "payments_view", "work_queue", "daily_counts", *land_tax_views.VIEW_TABLES)
+VIEW_TABLES = ("request_summaries", "payments_view", "work_queue", "daily_counts", "appointments_view", *land_tax_views.VIEW_TABLES)
 SECONDARY_INDEXES = (
     "request_summaries_reference", "request_summaries_org", "request_summaries_filed", "request_summaries_applicant",
     "request_summaries_recent", "request_summaries_payment", "payments_view_reference", "work_queue_org",
+    "appointments_view_org", "appointments_view_applicant", "appointments_view_open",
     *land_tax_views.SECONDARY_INDEXES,
 )
 
@@ -61,6 +65,8 @@ SCHEMA_STATEMENTS = [
         details jsonb NOT NULL, assigned_to text, submitted_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL, due_at timestamptz NOT NULL, outcome text, result jsonb,
         action_required jsonb, payment_id uuid, payment_amount_satang bigint, payment_status text)""",
+    # Added with counter appointments: the appointment a counter check-in started the request from.
+    "ALTER TABLE request_summaries ADD COLUMN IF NOT EXISTS appointment_id uuid",
     "CREATE UNIQUE INDEX IF NOT EXISTS request_summaries_reference ON request_summaries (reference)",
     "CREATE INDEX IF NOT EXISTS request_summaries_org ON request_summaries (organization, submitted_at DESC, id DESC)",
     "CREATE INDEX IF NOT EXISTS request_summaries_filed ON request_summaries (filed_at, submitted_at DESC, id DESC)",
@@ -87,16 +93,26 @@ SCHEMA_STATEMENTS = [
         submitted int NOT NULL DEFAULT 0, approved int NOT NULL DEFAULT 0, rejected int NOT NULL DEFAULT 0,
         completed int NOT NULL DEFAULT 0, withdrawn int NOT NULL DEFAULT 0, paid_satang bigint NOT NULL DEFAULT 0,
         PRIMARY KEY (organization, day, service))""",
+    """CREATE TABLE IF NOT EXISTS appointments_view (
+        id uuid PRIMARY KEY, organization text NOT NULL, service text NOT NULL, starts_at timestamptz NOT NULL,
+        ends_at timestamptz NOT NULL, status text NOT NULL, applicant_national_id text NOT NULL, applicant_name text NOT NULL,
+        request_id uuid, reminded boolean NOT NULL, version int NOT NULL, position bigint NOT NULL,
+        booked_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS appointments_view_org ON appointments_view (organization, service, starts_at, id)",
+    "CREATE INDEX IF NOT EXISTS appointments_view_applicant ON appointments_view (applicant_national_id, starts_at, id)",
+    "CREATE INDEX IF NOT EXISTS appointments_view_open ON appointments_view (starts_at) WHERE status = 'booked'",
     *land_tax_views.SCHEMA_STATEMENTS,
 ]
 
 
 COLUMN_TYPES = {
-    "id": "uuid", "request_id": "uuid", "payment_id": "uuid", "notice_id": "uuid", "instalment": "int4", "version": "int4", "position": "int8",
+    "id": "uuid", "request_id": "uuid", "payment_id": "uuid", "notice_id": "uuid", "instalment": "int4", "appointment_id": "uuid",
+    "version": "int4", "position": "int8",
     "amount_satang": "int8", "payment_amount_satang": "int8", "submitted_at": "timestamptz",
     "updated_at": "timestamptz", "due_at": "timestamptz", "expires_at": "timestamptz", "day": "date",
     "submitted": "int4", "approved": "int4", "rejected": "int4", "completed": "int4", "withdrawn": "int4",
-    "paid_satang": "int8",
+    "paid_satang": "int8", "starts_at": "timestamptz", "ends_at": "timestamptz", "booked_at": "timestamptz",
+    "reminded": "bool",
 }
 
 
@@ -131,6 +147,7 @@ QUEUE_COLUMNS = ("request_id", "organization", "reference", "service", "status",
 COUNT_KEY = ("organization", "day", "service")
 UPSERT_REQUESTS = _bulk_upsert("request_summaries", REQUEST_COLUMNS, ("id",), _replace_all(REQUEST_COLUMNS))
 UPSERT_PAYMENTS = _bulk_upsert("payments_view", PAYMENT_COLUMNS, ("id",), _replace_all(PAYMENT_COLUMNS))
+UPSERT_APPOINTMENTS = _bulk_upsert("appointments_view", APPOINTMENT_COLUMNS, ("id",), _replace_all(APPOINTMENT_COLUMNS))
 UPSERT_QUEUE = _bulk_upsert("work_queue", QUEUE_COLUMNS, ("request_id",), _replace_all(QUEUE_COLUMNS))
 ADD_COUNTS = _bulk_upsert(
     "daily_counts", (*COUNT_KEY, *COUNT_COLUMNS), COUNT_KEY,
@@ -227,7 +244,13 @@ class ViewsRecorder(PostgresTrackingRecorder):
         requests = self._load(curs, "request_summaries", REQUEST_COLUMNS, request_ids - filed)
         counts: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_COLUMNS, 0))
         land_tax: list[tuple[Any, int]] = []
+        booked = {e.originator_id for e, _ in events if isinstance(e, Appointment.Booked)}
+        appointments = self._load(curs, "appointments_view", APPOINTMENT_COLUMNS,
+                                  {e.originator_id for e, _ in events if isinstance(e, Appointment.Event)} - booked)
         for event, position in events:
+            if isinstance(event, Appointment.Event):
+                appointments[event.originator_id] = fold_appointment(appointments.get(event.originator_id), event, position)
+                continue
             if isinstance(event, ServiceRequest.Event):
                 row = requests[event.originator_id] = fold_request(requests.get(event.originator_id), event, position)
                 organization, service = row["organization"], row["service"]
@@ -253,6 +276,8 @@ class ViewsRecorder(PostgresTrackingRecorder):
         self._write(curs, requests.values(), payments.values(), counts)
         if land_tax:
             land_tax_views.apply_land_tax(curs, land_tax)
+        if appointments:
+            curs.execute(UPSERT_APPOINTMENTS, _column_arrays(list(appointments.values()), APPOINTMENT_COLUMNS))
 
     def lock_for_writing(self, curs: Any) -> None:
         """Take the views' write lock for ``curs``'s transaction (the projector waits meanwhile)."""
@@ -267,6 +292,7 @@ class ViewsRecorder(PostgresTrackingRecorder):
         curs.execute("DELETE FROM request_summaries WHERE id = ANY(%s)", (request_ids,))
         curs.execute("DELETE FROM work_queue WHERE request_id = ANY(%s)", (request_ids,))
         curs.execute("DELETE FROM payments_view WHERE id = ANY(%s)", (payment_ids,))
+        curs.execute("DELETE FROM appointments_view WHERE id = ANY(%s)", ([e.originator_id for e, _ in events if isinstance(e, Appointment.Event)],))
         self._fold_and_write(curs, events, counted)
 
     @staticmethod
@@ -317,7 +343,7 @@ class ViewsRecorder(PostgresTrackingRecorder):
     def checksum(self) -> dict[str, str]:
         """An md5 per view over its rows in key order: equal checksums mean equal contents."""
         keys = {"request_summaries": "id", "payments_view": "id", "work_queue": "request_id", "daily_counts": "organization, day, service",
-                **land_tax_views.CHECKSUM_KEYS}
+                "appointments_view": "id", **land_tax_views.CHECKSUM_KEYS}
         result = {}
         with self.datastore.transaction(commit=False) as curs:
             for table, key in keys.items():
