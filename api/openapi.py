@@ -19,7 +19,8 @@ REQUEST_STATE = {
     "required": ["id", "reference", "service", "organization", "filed_at", "status", "version", "position", "payment"],
     "properties": {
         "id": {"type": "string", "format": "uuid"},
-        "reference": {"type": "string", "pattern": "^[A-Z0-9-]{1,20}$"},
+        "reference": {"type": "string", "pattern": "^[0-9A-Z]{1,20}$|^OS[0-9]{2}-[0-9]{7}$",
+                      "description": "bank-safe ([0-9A-Z], at most 20), e.g. OS690000042; references issued before that rule keep their hyphen (OS69-0000042)"},
         "service": {"type": "string", "enum": sorted(SERVICES)},
         "organization": {"type": "string"},
         "filed_at": {"type": "string"},
@@ -48,7 +49,7 @@ PAYMENT = {
     "properties": {
         "id": {"type": "string", "format": "uuid"},
         "request_id": {"type": "string", "format": "uuid"},
-        "reference": {"type": "string"},
+        "reference": {"type": "string", "pattern": "^[0-9A-Z]{1,20}$|^OS[0-9]{2}-[0-9]{7}$", "description": "the bill-payment Ref1"},
         "organization": {"type": "string"},
         "amount_satang": {"type": "integer"},
         "status": {"type": "string", "enum": ["awaiting_payment", "paid", "expired", "refunded"]},

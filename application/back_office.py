@@ -27,7 +27,7 @@ from domain.eligibility import age_on, monthly_elderly_allowance_satang, registr
 from domain.errors import InvalidCommand, OneStopError, TransitionNotAllowed
 from domain.land_tax import land_building_tax_satang
 from domain.payment import AWAITING_PAYMENT as PAYMENT_OPEN, Payment
-from domain.promptpay import bill_payment_payload
+from domain.promptpay import bank_reference, bill_payment_payload
 from domain.service_request import VERIFYING, ServiceRequest
 from domain.submission import check_submission
 
@@ -151,16 +151,19 @@ class BackOffice(OutsideResults):
         return None
 
     def _open_payment(self, request: ServiceRequest, amount_satang: int, actor: Actor, channel: str, at: datetime) -> Payment:
+        # The payment's reference is what goes to the bank as Ref1, so it is the bank-safe form
+        # (the same as the request's for references issued since the rule).
+        ref1 = bank_reference(request.reference)
         payment = Payment.open(
             id=uuid5(ID_NAMESPACE, f"payment\n{request.id}\n{request.version}"),
             at=at,
             actor=actor,
             channel=channel,
             request_id=request.id,
-            reference=request.reference,
+            reference=ref1,
             organization=request.organization,
             amount_satang=amount_satang,
-            promptpay_payload=bill_payment_payload(biller_id=self.biller_id, ref1=request.reference, amount_satang=amount_satang),
+            promptpay_payload=bill_payment_payload(biller_id=self.biller_id, ref1=ref1, amount_satang=amount_satang),
             expires_at=at + timedelta(hours=self.fees_on(at).payment_validity_hours),
         )
         request.assess_fee(amount_satang, payment.id, actor, channel, at)

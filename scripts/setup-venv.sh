@@ -12,6 +12,12 @@ if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
     if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
     else sudo apt-get update -qq && sudo apt-get install -y -qq python3-venv >/dev/null; fi
 fi
+# Receipts are printed in Thai: a Thai TrueType font (Debian's TLWG fonts, e.g. Garuda).
+if ! [ -f /usr/share/fonts/truetype/tlwg/Garuda.ttf ] && command -v apt-get >/dev/null; then
+    echo "installing fonts-thai-tlwg (Thai fonts for receipts)" >&2
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq fonts-thai-tlwg >/dev/null
+    else sudo apt-get update -qq && sudo apt-get install -y -qq fonts-thai-tlwg >/dev/null; fi
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
