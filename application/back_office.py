@@ -232,7 +232,10 @@ class BackOffice(OutsideResults):
     # -- payments ----------------------------------------------------------------------------
 
     def record_cash(self, payment_id: UUID, body: Any, actor: Actor, if_match: int | None) -> Outcome:
-        """An officer takes the fee in cash at a counter."""
+        """An officer takes the fee in cash at a counter; the receipt is issued with it."""
+        return self.retrying(lambda: self._record_cash(payment_id, body, actor, if_match))
+
+    def _record_cash(self, payment_id: UUID, body: Any, actor: Actor, if_match: int | None) -> Outcome:
         errors = check(RECORD_CASH_SCHEMA, body)
         if errors:
             raise InvalidCommand("the body does not fit record-cash", errors)
@@ -244,7 +247,7 @@ class BackOffice(OutsideResults):
         at = self.clock.now()
         payment.receive(body["amount_satang"], "cash", None, actor, "counter", at)
         request.settle_payment(payment.id, actor, "counter", at)
-        position = self._save(payment, request)
+        position = self._save(payment, request, *self._issue_receipt(payment, request, actor, "counter", at))
         return Outcome(describe_payment(payment, position), related=describe_request(request, payment, position))
 
     def record_verification(self, request_id: UUID, result: dict[str, Any], actor: Actor) -> Outcome:
