@@ -92,6 +92,7 @@ PUBLISHED_FIELDS: dict[str, FieldRules] = {
     "Payment.ReceivedAfterExpiry": {"amount_satang": KEEP, "provider_payment_id": TEXT},
     "Payment.Expired": {"reason": TEXT},
     "Payment.Refunded": {"amount_satang": KEEP, "refund_id": TEXT, "reason": TEXT},
+    "Payment.ReceiptIssued": {"receipt_id": UUID_HEX, "receipt_number": KEEP},
     "UnmatchedPayment.Recorded": {"provider": TEXT, "provider_payment_id": TEXT, "reference": TEXT, "amount_satang": KEEP},
 }
 
