@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from application.receipts import Receipts
+from application.reconciliation import Reconciliations
 from application.ids import ID_NAMESPACE
 from application.outcomes import Outcome
 from application.presentation import describe_payment, describe_request
@@ -60,7 +61,7 @@ def fulfilment_facts(answer: dict[str, Any]) -> dict[str, Any]:
     return {name: _scalar(answer[name]) for name in FULFILMENT_FIELDS if name in answer}
 
 
-class OutsideResults(Receipts):
+class OutsideResults(Receipts, Reconciliations):
     """The use cases that record outside answers; BackOffice builds on them."""
 
     def record_fulfilment(self, request_id: UUID, result: dict[str, Any], actor: Actor) -> Outcome:

@@ -158,7 +158,7 @@ class PostgresReadModel(ReadModel):
         row = await self.pool.fetchrow(
             "SELECT p.id::text AS id, p.request_id::text AS request_id, p.reference, p.organization, p.amount_satang,"
             " p.status, p.promptpay_payload, p.expires_at, p.version, p.position, p.method, p.updated_at,"
-            " p.discrepancies, r.filed_at, r.applicant_national_id"
+            " p.discrepancies, p.receipt, r.filed_at, r.applicant_national_id"
             " FROM payments_view p JOIN request_summaries r ON r.id = p.request_id WHERE p.id = $1::uuid",
             payment_id,
         )
@@ -166,7 +166,7 @@ class PostgresReadModel(ReadModel):
             return None
         document = payment_document(**{k: row[k] for k in (
             "id", "request_id", "reference", "organization", "amount_satang", "status", "promptpay_payload",
-            "expires_at", "version", "position", "method", "updated_at", "discrepancies")})
+            "expires_at", "version", "position", "method", "updated_at", "discrepancies", "receipt")})
         access = {"organization": row["organization"], "filed_at": row["filed_at"], "applicant_national_id": row["applicant_national_id"]}
         return document, access
 

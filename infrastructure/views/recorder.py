@@ -16,8 +16,9 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 
-from application.projections import COUNT_COLUMNS, count_increments, fold_payment, fold_request, is_in_work_queue
+from application.projections import COUNT_COLUMNS, count_increments, fold_payment, fold_receipt, fold_request, is_in_work_queue
 from domain.payment import Payment
+from domain.receipt import Receipt
 from domain.service_request import ServiceRequest
 from infrastructure.eventstore.following import CONNECTION_ERRORS
 from infrastructure.json_codec import dumps_str
@@ -43,13 +44,18 @@ REQUEST_COLUMNS = (
 )
 PAYMENT_COLUMNS = (
     "id", "request_id", "reference", "organization", "amount_satang", "status", "promptpay_payload",
-    "expires_at", "version", "position", "method", "updated_at", "discrepancies",
+    "expires_at", "version", "position", "method", "updated_at", "discrepancies", "receipt",
 )
-JSON_COLUMNS = frozenset({"details", "result", "action_required", "discrepancies"})
-VIEW_TABLES = ("request_summaries", "payments_view", "work_queue", "daily_counts")
+RECEIPT_COLUMNS = (
+    "id", "number", "organization", "fiscal_year", "sequence", "payment_id", "request_id", "reference", "payer", "items",
+    "amount_satang", "method", "issued_at", "issued_on", "status", "void_reason", "voided_at", "version", "position",
+)
+JSON_COLUMNS = frozenset({"details", "result", "action_required", "discrepancies", "receipt", "payer", "items"})
+VIEW_TABLES = ("request_summaries", "payments_view", "work_queue", "daily_counts", "receipts_view")
 SECONDARY_INDEXES = (
     "request_summaries_reference", "request_summaries_org", "request_summaries_filed", "request_summaries_applicant",
     "request_summaries_recent", "request_summaries_payment", "payments_view_reference", "work_queue_org",
+    "receipts_view_book", "receipts_view_day",
 )
 
 SCHEMA_STATEMENTS = [
@@ -82,6 +88,16 @@ SCHEMA_STATEMENTS = [
         submitted int NOT NULL DEFAULT 0, approved int NOT NULL DEFAULT 0, rejected int NOT NULL DEFAULT 0,
         completed int NOT NULL DEFAULT 0, withdrawn int NOT NULL DEFAULT 0, paid_satang bigint NOT NULL DEFAULT 0,
         PRIMARY KEY (organization, day, service))""",
+    # Added with receipts: a database made before them gets the column here.
+    "ALTER TABLE payments_view ADD COLUMN IF NOT EXISTS receipt jsonb",
+    """CREATE TABLE IF NOT EXISTS receipts_view (
+        id uuid PRIMARY KEY, number text NOT NULL, organization text NOT NULL, fiscal_year int NOT NULL,
+        sequence int NOT NULL, payment_id uuid NOT NULL, request_id uuid, reference text NOT NULL, payer jsonb NOT NULL,
+        items jsonb NOT NULL, amount_satang bigint NOT NULL, method text NOT NULL, issued_at timestamptz NOT NULL,
+        issued_on date NOT NULL, status text NOT NULL, void_reason text, voided_at timestamptz, version int NOT NULL,
+        position bigint NOT NULL)""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS receipts_view_book ON receipts_view (organization, fiscal_year, sequence)",
+    "CREATE INDEX IF NOT EXISTS receipts_view_day ON receipts_view (organization, issued_on, sequence)",
 ]
 
 
@@ -90,7 +106,8 @@ COLUMN_TYPES = {
     "amount_satang": "int8", "payment_amount_satang": "int8", "submitted_at": "timestamptz",
     "updated_at": "timestamptz", "due_at": "timestamptz", "expires_at": "timestamptz", "day": "date",
     "submitted": "int4", "approved": "int4", "rejected": "int4", "completed": "int4", "withdrawn": "int4",
-    "paid_satang": "int8",
+    "paid_satang": "int8", "fiscal_year": "int4", "sequence": "int4", "issued_at": "timestamptz", "issued_on": "date",
+    "voided_at": "timestamptz",
 }
 
 
@@ -125,6 +142,7 @@ QUEUE_COLUMNS = ("request_id", "organization", "reference", "service", "status",
 COUNT_KEY = ("organization", "day", "service")
 UPSERT_REQUESTS = _bulk_upsert("request_summaries", REQUEST_COLUMNS, ("id",), _replace_all(REQUEST_COLUMNS))
 UPSERT_PAYMENTS = _bulk_upsert("payments_view", PAYMENT_COLUMNS, ("id",), _replace_all(PAYMENT_COLUMNS))
+UPSERT_RECEIPTS = _bulk_upsert("receipts_view", RECEIPT_COLUMNS, ("id",), _replace_all(RECEIPT_COLUMNS))
 UPSERT_QUEUE = _bulk_upsert("work_queue", QUEUE_COLUMNS, ("request_id",), _replace_all(QUEUE_COLUMNS))
 ADD_COUNTS = _bulk_upsert(
     "daily_counts", (*COUNT_KEY, *COUNT_COLUMNS), COUNT_KEY,
@@ -215,6 +233,9 @@ class ViewsRecorder(PostgresTrackingRecorder):
         request_ids |= {p["request_id"] for p in payments.values()}
         request_ids |= {e.request_id for e, _ in events if isinstance(e, Payment.Opened)}
         requests = self._load(curs, "request_summaries", REQUEST_COLUMNS, request_ids - filed)
+        issued = {e.originator_id for e, _ in events if isinstance(e, Receipt.Issued)}
+        receipt_ids = {e.originator_id for e, _ in events if isinstance(e, Receipt.Event)} - issued
+        receipts = self._load(curs, "receipts_view", RECEIPT_COLUMNS, receipt_ids)
         counts: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_COLUMNS, 0))
         for event, position in events:
             if isinstance(event, ServiceRequest.Event):
@@ -223,6 +244,9 @@ class ViewsRecorder(PostgresTrackingRecorder):
                 payment = payments[event.originator_id] = fold_payment(payments.get(event.originator_id), event, position)
                 row = requests[payment["request_id"]]
                 row["payment_status"] = payment["status"]
+            elif isinstance(event, Receipt.Event):
+                receipts[event.originator_id] = fold_receipt(receipts.get(event.originator_id), event, position)
+                continue
             else:
                 continue
             if counted is not None and position not in counted:
@@ -232,6 +256,8 @@ class ViewsRecorder(PostgresTrackingRecorder):
                 key, column, amount = increment
                 counts[key][column] += amount
         self._write(curs, requests.values(), payments.values(), counts)
+        if receipts:
+            curs.execute(UPSERT_RECEIPTS, _column_arrays(list(receipts.values()), RECEIPT_COLUMNS))
 
     def lock_for_writing(self, curs: Any) -> None:
         """Take the views' write lock for ``curs``'s transaction (the projector waits meanwhile)."""
@@ -243,6 +269,8 @@ class ViewsRecorder(PostgresTrackingRecorder):
         ``counted`` positions (set aside until now) add to the daily counts."""
         request_ids = [e.originator_id for e, _ in events if isinstance(e, ServiceRequest.Event)]
         payment_ids = [e.originator_id for e, _ in events if isinstance(e, Payment.Event)]
+        receipt_ids = [e.originator_id for e, _ in events if isinstance(e, Receipt.Event)]
+        curs.execute("DELETE FROM receipts_view WHERE id = ANY(%s)", (receipt_ids,))
         curs.execute("DELETE FROM request_summaries WHERE id = ANY(%s)", (request_ids,))
         curs.execute("DELETE FROM work_queue WHERE request_id = ANY(%s)", (request_ids,))
         curs.execute("DELETE FROM payments_view WHERE id = ANY(%s)", (payment_ids,))
@@ -295,7 +323,8 @@ class ViewsRecorder(PostgresTrackingRecorder):
 
     def checksum(self) -> dict[str, str]:
         """An md5 per view over its rows in key order: equal checksums mean equal contents."""
-        keys = {"request_summaries": "id", "payments_view": "id", "work_queue": "request_id", "daily_counts": "organization, day, service"}
+        keys = {"request_summaries": "id", "payments_view": "id", "work_queue": "request_id", "daily_counts": "organization, day, service",
+                "receipts_view": "id"}
         result = {}
         with self.datastore.transaction(commit=False) as curs:
             for table, key in keys.items():
