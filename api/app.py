@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from api import catalogue, health, metrics, organizations, payments, service_requests
+from api import catalogue, health, metrics, money_trail, organizations, payments, service_requests
 from api.app_key import CTX
 from api.http import MAX_BODY, query_middleware
 from api.limits import EdgeLimits, LimitSettings, limits_middleware
@@ -37,6 +37,11 @@ class ApiContext:
     followers: Any = None
     on_cleanup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    # The money trail: application.ports.MoneyTrailQueries and ReceiptPrinter; the public base
+    # URL printed in receipts' QR codes (None: the URL the request came to).
+    money_trail: Any = None
+    receipt_printer: Any = None
+    public_url: str | None = None
 
 
 def create_app(ctx: ApiContext) -> web.Application:
@@ -50,6 +55,7 @@ def create_app(ctx: ApiContext) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(payments.routes)
     app.add_routes(organizations.routes)
+    app.add_routes(money_trail.routes)
     for extra in ctx.extra_routes:
         app.add_routes(extra)
     # The request routes last: /v1/service-requests/{id}/{action} would shadow more specific ones.

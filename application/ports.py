@@ -282,10 +282,6 @@ class MoneyTrailQueries(abc.ABC):
     async def payment_by_reference(self, reference: str) -> dict[str, Any] | None:
         """The newest payment with this Ref1 as ``{id, organization, status}``, or None."""
 
-    @abc.abstractmethod
-    async def get_reconciliation(self, organization: str, day: Any) -> dict[str, Any] | None:
-        """The latest reconciliation of an organisation's day, or None."""
-
 
 class BankSettlements(abc.ABC):
     """The bank's settlement file of a day: what it credited, one line per payment."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import date
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from eventsourcing.postgres import PostgresDatastore
 
@@ -20,6 +21,8 @@ from infrastructure.eventstore.references import CREATE_SEQUENCE, PostgresRefere
 from onestop.rules_file import load_rules
 from onestop.settings import Settings, SettingsError
 from infrastructure.views.recorder import ViewsRecorder
+
+log = logging.getLogger("onestop.bootstrap")
 
 if TYPE_CHECKING:  # the processes import these lazily, so that each loads only what it runs
     from aiohttp import web
@@ -188,10 +191,24 @@ async def build_api(settings: Settings) -> web.Application:
 
     ctx.followers = FollowerWatch(read_model.pool, stall_seconds=settings.stall_seconds)
     ctx.extra_routes.extend([payment_notices.routes, jobs_api.routes])
+    add_money_trail(ctx, settings, read_model.pool)
     shutdown = await add_audit_and_integrations(ctx, settings, read_model.pool)
     web_app = create_app(ctx)
     web_app.on_shutdown.extend(shutdown)
     return web_app
+
+
+def add_money_trail(ctx: ApiContext, settings: Settings, pool: Any) -> None:
+    """Receipts' queries and printer. Without a Thai font the API answers receipts as JSON only."""
+    from infrastructure.money_trail.queries import PostgresMoneyTrail
+    from infrastructure.money_trail.receipt_pdf import FpdfReceiptPrinter, ThaiFontMissing
+
+    ctx.money_trail = PostgresMoneyTrail(pool)
+    ctx.public_url = settings.public_url
+    try:
+        ctx.receipt_printer = FpdfReceiptPrinter()
+    except ThaiFontMissing as missing:
+        log.warning("receipts as PDF are off: %s", missing)
 
 
 def limit_settings(settings: Settings) -> LimitSettings:

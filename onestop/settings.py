@@ -66,6 +66,7 @@ class Settings:
     registry_url: str | None = None
     bank_url: str | None = None
     bank_callback_secret: str = ""
+    public_url: str | None = None  # ONESTOP_PUBLIC_URL: the API's public base URL, printed in receipts' QR codes
     webhooks_allow_private: bool = False
     job_max_retries: int = 8
     job_min_backoff_ms: int = 1000
@@ -198,6 +199,7 @@ class Settings:
             registry_url=env.get("ONESTOP_REGISTRY_URL") or None,
             bank_url=env.get("ONESTOP_BANK_URL") or None,
             bank_callback_secret=env.get("ONESTOP_BANK_CALLBACK_SECRET", ""),
+            public_url=env.get("ONESTOP_PUBLIC_URL") or None,
             webhooks_allow_private=env.get("ONESTOP_WEBHOOKS_ALLOW_PRIVATE") == "1",
             job_max_retries=int(numbers["JOB_MAX_RETRIES"]),
             job_min_backoff_ms=int(numbers["JOB_MIN_BACKOFF_MS"]),
