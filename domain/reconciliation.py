@@ -93,7 +93,7 @@ class Reconciliation(BaseAggregate[UUID]):
     class Opened(Event, AggregateCreated):
         TOPIC = "onestop:Reconciliation.Opened"
         organization: str
-        day: date
+        day: str  # ISO date (the event store keeps JSON types)
 
     class Recorded(Event):
         TOPIC = "onestop:Reconciliation.Recorded"
@@ -105,16 +105,16 @@ class Reconciliation(BaseAggregate[UUID]):
             reconciliation.settlement_lines = self.settlement_lines
             reconciliation.runs += 1
 
-    def __init__(self, *, organization: str, day: date) -> None:
+    def __init__(self, *, organization: str, day: str) -> None:
         self.organization = organization
-        self.day = day
+        self.day = date.fromisoformat(day)
         self.result: dict[str, Any] | None = None
         self.settlement_lines = 0
         self.runs = 0
 
     @classmethod
     def open(cls, *, id: UUID, organization: str, day: date, at: datetime) -> Reconciliation:
-        return cls._create(cls.Opened, id=id, timestamp=at, organization=organization, day=day)
+        return cls._create(cls.Opened, id=id, timestamp=at, organization=organization, day=day.isoformat())
 
     def record(self, result: dict[str, Any], settlement_lines: int, at: datetime) -> bool:
         """Record a run's result; False (and nothing recorded) when it is the same as the last."""

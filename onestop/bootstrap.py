@@ -211,6 +211,27 @@ def add_money_trail(ctx: ApiContext, settings: Settings, pool: Any) -> None:
         log.warning("receipts as PDF are off: %s", missing)
 
 
+async def reconcile(settings: Settings, day: date) -> list[dict[str, Any]]:
+    """Reconcile one Bangkok day with the bank's settlement file (``onestop reconcile --day``)."""
+    import asyncpg
+
+    from application.reconciliation import reconcile_day
+    from infrastructure.money_trail.bank_settlements import HttpBankSettlements
+    from infrastructure.money_trail.queries import PostgresMoneyTrail
+    from infrastructure.views.read_models import _init_connection
+
+    if settings.bank_url is None:
+        raise SettingsError("ONESTOP_BANK_URL is needed to read the bank's settlement file")
+    app = build_back_office(settings, pool_max=2)
+    pool = await asyncpg.create_pool(settings.database.url(), min_size=1, max_size=2, init=_init_connection)
+    try:
+        settlements = HttpBankSettlements(settings.bank_url, timeout_seconds=settings.outside_timeout_seconds)
+        return await reconcile_day(day, app, settlements, PostgresMoneyTrail(pool))
+    finally:
+        await pool.close()
+        app.close()
+
+
 def limit_settings(settings: Settings) -> LimitSettings:
     """The API's abuse limits, from the settings."""
     from api.limits import LimitSettings
