@@ -236,8 +236,10 @@ def openapi_document() -> dict[str, Any]:
 def _add_money_trail(paths: dict[str, Any], schemas: dict[str, Any], id_param: dict[str, Any], if_match: dict[str, Any]) -> None:
     """Receipts, reconciliations with the bank, and the revenue export."""
     from application.receipts import VOID_SCHEMA
+    from domain.organizations import SEED_ORGANIZATIONS
 
-    organization = {"name": "organization", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1},
+    codes = sorted(o.code for o in SEED_ORGANIZATIONS) + ["UNASSIGNED"]
+    organization = {"name": "organization", "in": "query", "required": True, "schema": {"type": "string", "enum": codes},
                     "description": "an organisation's code (officers: their own); UNASSIGNED for settlement lines of no known organisation"}
     day = {"name": "day", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}, "description": "a Bangkok day"}
     money = {"type": "integer", "minimum": 0}
