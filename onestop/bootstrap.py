@@ -232,6 +232,13 @@ async def reconcile(settings: Settings, day: date) -> list[dict[str, Any]]:
         app.close()
 
 
+def daily_reconciliation(settings: Settings) -> Callable[[date], object] | None:
+    """What the sweeper runs each morning for the day before; None without a bank to ask."""
+    if settings.bank_url is None:
+        return None
+    return lambda day: asyncio.run(reconcile(settings, day))
+
+
 def limit_settings(settings: Settings) -> LimitSettings:
     """The API's abuse limits, from the settings."""
     from api.limits import LimitSettings

@@ -180,8 +180,10 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
         from infrastructure.jobs.sweeps import Sweeper
         from onestop.bootstrap import build_sweeper_send
 
+        from onestop.bootstrap import daily_reconciliation
+
         sweeper = Sweeper(dispatcher.app, build_sweeper_send(settings, broker, marker), stale_seconds=settings.job_stale_seconds,
-                          retry_grace_seconds=settings.job_max_backoff_ms / 1000)
+                          retry_grace_seconds=settings.job_max_backoff_ms / 1000, reconcile=daily_reconciliation(settings))
         # Supervised: a sweeper that loses its connection ends the process, and the supervisor
         # restarts it (the sweeps are idempotent and elected).
         start_thread("sweeper", sweeper.run, stop, settings.database.conninfo(), daemon=True, every_seconds=settings.job_sweep_seconds)

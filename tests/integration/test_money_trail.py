@@ -199,3 +199,31 @@ async def test_the_revenue_export_has_a_line_per_receipt_with_its_revenue_code(s
     assert rows[0]["revenue_code_confirmed"] == "false" and rows[0]["description"] == "ภาษีที่ดินและสิ่งปลูกสร้าง"
     refused = await api.client.get(f"/v1/revenue?organization={ORG}", headers=OFFICER)
     assert refused.status == 400 and [e["field"] for e in (await refused.json())["errors"]] == ["day"]
+
+
+async def test_the_sweeper_reconciles_the_day_before_once_each_morning(settings: Settings) -> None:
+    from datetime import timedelta, timezone
+
+    from infrastructure.jobs.sweeps import Sweeper
+    from onestop.bootstrap import build_back_office
+
+    class At:
+        def __init__(self, at: datetime) -> None:
+            self.at = at
+
+        def now(self) -> datetime:
+            return self.at
+
+    clock = At(datetime(2026, 12, 3, 5, 59, tzinfo=BANGKOK))
+    app = build_back_office(settings, clock=clock)  # type: ignore[arg-type]
+    days: list[Any] = []
+    try:
+        sweeper = Sweeper(app, lambda job, delay: None, stale_seconds=60, reconcile=days.append)
+        assert sweeper.reconcile_yesterday() is None  # before six in the morning in Bangkok
+        clock.at = datetime(2026, 12, 3, 6, 0, tzinfo=BANGKOK).astimezone(timezone.utc)
+        assert sweeper.reconcile_yesterday() is not None and sweeper.reconcile_yesterday() is None
+        clock.at += timedelta(days=1)
+        sweeper.reconcile_yesterday()
+        assert [d.isoformat() for d in days] == ["2026-12-02", "2026-12-03"]
+    finally:
+        app.close()
