@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from api import catalogue, health, metrics, organizations, payments, privacy, service_requests, docs, land_tax
+from api import catalogue, health, metrics, money_trail, organizations, payments, privacy, service_requests, docs, land_tax
 from api.app_key import CTX
 from api.http import MAX_BODY, query_middleware
 from api.cors import enable_cors
@@ -57,6 +57,10 @@ class ApiContext:
     browser_origins: tuple[str, ...] = ()  # where sign-in may return to and cookie writes may come from
     public_url: str | None = None  # the API's own origin as browsers see it (callback URLs); None: from the request
 
+    # The money trail: application.ports.MoneyTrailQueries and ReceiptPrinter; the public base
+    # URL printed in receipts' QR codes (None: the URL the request came to).
+    money_trail: Any = None
+    receipt_printer: Any = None
 
 
 def create_app(ctx: ApiContext) -> web.Application:
@@ -73,6 +77,7 @@ def create_app(ctx: ApiContext) -> web.Application:
     app.add_routes(privacy.routes)
     app.add_routes(docs.routes)
     app.add_routes(land_tax.routes)
+    app.add_routes(money_trail.routes)
     for extra in ctx.extra_routes:
         app.add_routes(extra)
     # The request routes last: /v1/service-requests/{id}/{action} would shadow more specific ones.

@@ -20,7 +20,8 @@ REQUEST_STATE = {
     "required": ["id", "reference", "service", "organization", "filed_at", "status", "version", "position", "payment"],
     "properties": {
         "id": {"type": "string", "format": "uuid"},
-        "reference": {"type": "string", "pattern": "^[A-Z0-9-]{1,20}$"},
+        "reference": {"type": "string", "pattern": "^[0-9A-Z]{1,20}$|^OS[0-9]{2}-[0-9]{7}$",
+                      "description": "bank-safe ([0-9A-Z], at most 20), e.g. OS690000042; references issued before that rule keep their hyphen (OS69-0000042)"},
         "service": {"type": "string", "enum": sorted(SERVICES)},
         "organization": {"type": "string"},
         "filed_at": {"type": "string"},
@@ -52,7 +53,7 @@ PAYMENT = {
         "request_id": {"type": ["string", "null"], "format": "uuid", "description": "the request the fee is for; null for land tax"},
         "notice_id": {"type": ["string", "null"], "format": "uuid", "description": "the land-tax notice the payment is for"},
         "instalment": {"type": ["integer", "null"], "description": "the instalment paid; null: everything due"},
-        "reference": {"type": "string"},
+        "reference": {"type": "string", "pattern": "^[0-9A-Z]{1,20}$|^OS[0-9]{2}-[0-9]{7}$", "description": "the bill-payment Ref1"},
         "organization": {"type": "string"},
         "amount_satang": {"type": "integer"},
         "status": {"type": "string", "enum": list(PAYMENT_STATUSES)},
@@ -60,6 +61,8 @@ PAYMENT = {
         "expires_at": _TS,
         "version": {"type": "integer"},
         "method": _NULLABLE_STR,
+        "receipt": {"type": ["object", "null"], "description": "the official receipt, once the money is received",
+                    "properties": {"id": {"type": "string", "format": "uuid"}, "number": {"type": "string", "pattern": "^[0-9A-Z]{1,20}$"}}},
     },
 }
 PROBLEM = {
@@ -212,6 +215,7 @@ def openapi_document() -> dict[str, Any]:
     _add_land_tax(paths, schemas, id_param, if_match, min_position)
     _add_allowances(paths)
     _add_appointments(paths, schemas, id_param, idem, if_match, min_position)
+    _add_money_trail(paths, schemas, id_param, if_match)
     _add_audit_and_integrations(paths, schemas, id_param, idem)
     _add_personal_data(paths)
     _add_sign_in(paths)
@@ -433,6 +437,87 @@ def _add_appointments(paths: dict[str, Any], schemas: dict[str, Any], id_param: 
         }}
 
 
+def _add_money_trail(paths: dict[str, Any], schemas: dict[str, Any], id_param: dict[str, Any], if_match: dict[str, Any]) -> None:
+    """Receipts, reconciliations with the bank, and the revenue export."""
+    from application.receipts import VOID_SCHEMA
+    from domain.organizations import SEED_ORGANIZATIONS
+
+    codes = sorted(o.code for o in SEED_ORGANIZATIONS) + ["UNASSIGNED"]
+    organization = {"name": "organization", "in": "query", "required": True, "schema": {"type": "string", "enum": codes},
+                    "description": "an organisation's code (officers: their own); UNASSIGNED for settlement lines of no known organisation"}
+    day = {"name": "day", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}, "description": "a Bangkok day"}
+    money = {"type": "integer", "minimum": 0}
+    schemas["Receipt"] = {
+        "type": "object",
+        "required": ["id", "number", "organization", "fiscal_year", "sequence", "payment_id", "amount_satang", "amount_words", "status"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"}, "number": {"type": "string", "pattern": "^[0-9A-Z]{1,20}$"},
+            "organization": {"type": "string"}, "fiscal_year": {"type": "integer", "description": "Buddhist era, October to September"},
+            "sequence": {"type": "integer", "minimum": 1}, "payment_id": {"type": "string", "format": "uuid"},
+            "request_id": {"type": ["string", "null"], "format": "uuid"}, "reference": {"type": "string"},
+            "payer": {"type": "object", "properties": {"name": {"type": "string"}}},
+            "items": {"type": "array", "items": {"type": "object", "properties": {
+                "description": {"type": "string"}, "revenue_code": {"type": "string"}, "revenue_code_confirmed": {"type": "boolean"},
+                "amount_satang": money}}},
+            "amount_satang": money, "amount_words": {"type": "string", "description": "the amount in Thai words"},
+            "method": {"type": "string", "enum": ["cash", "promptpay"]}, "issued_at": _TS, "issued_on": {"type": "string", "format": "date"},
+            "status": {"type": "string", "enum": ["issued", "void"]}, "void_reason": _NULLABLE_STR,
+            "voided_at": {"type": ["string", "null"], "format": "date-time"}, "version": {"type": "integer"},
+        },
+    }
+    schemas["ReceiptVerification"] = {"type": "object", "required": ["number", "organization", "amount_satang", "issued_on", "status"],
+                                      "properties": {"number": {"type": "string"}, "organization": {"type": "string"},
+                                                     "fiscal_year": {"type": "integer"}, "amount_satang": money,
+                                                     "issued_on": {"type": "string", "format": "date"},
+                                                     "status": {"type": "string", "enum": ["issued", "void"]}}}
+    schemas["VoidReceipt"] = VOID_SCHEMA
+    line = {"type": "object", "properties": {"reference": {"type": "string"}, "amount_satang": money,
+                                             "receipt_number": {"type": "string"}, "bank_payment_id": {"type": "string"}}}
+    schemas["Reconciliation"] = {"type": "object", "required": ["organization", "day", "matched", "missing", "unknown", "mismatched", "balanced"],
+                                 "properties": {"organization": {"type": "string"}, "day": {"type": "string", "format": "date"},
+                                                "settlement_lines": {"type": "integer"}, "settled_satang": money,
+                                                "matched": {"type": "object", "properties": {"count": {"type": "integer"}, "amount_satang": money}},
+                                                "missing": {"type": "array", "items": line}, "unknown": {"type": "array", "items": line},
+                                                "mismatched": {"type": "array", "items": line}, "balanced": {"type": "boolean"},
+                                                "runs": {"type": "integer"}, "recorded_at": _TS}}
+    paths["/v1/receipts"] = {"get": {
+        "summary": "An organisation's receipts of a fiscal year, in number order (staff)",
+        "parameters": [organization,
+                       {"name": "fiscal_year", "in": "query", "schema": {"type": "integer", "minimum": 2500, "maximum": 2700},
+                        "description": "Buddhist era (October to September); default the current one"},
+                       {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                       {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "a page", **_json({"type": "object", "properties": {
+            "items": {"type": "array", "items": _ref("Receipt")}, "next_cursor": _NULLABLE_STR}})}, **_problems(400, 401, 403, 503)},
+    }}
+    paths["/v1/receipts/{id}"] = {"get": {
+        "summary": "A receipt as JSON, or as PDF with Accept: application/pdf (Thai, with a QR to its verification)",
+        "parameters": [id_param],
+        "responses": {"200": {"description": "the receipt", "content": {"application/json": {"schema": _ref("Receipt")}, "application/pdf": {}}},
+                      **_problems(401, 403, 404, 406)},
+    }}
+    paths["/v1/receipts/{id}/verify"] = {"get": {
+        "summary": "Public: a receipt's number, amount, day and status (no personal data): where its QR leads",
+        "security": [], "parameters": [id_param],
+        "responses": {"200": {"description": "the receipt as issued", **_json(_ref("ReceiptVerification"))}, **_problems(404)},
+    }}
+    paths["/v1/receipts/{id}/void"] = {"post": {
+        "summary": "Void a receipt with a reason; it keeps its number (officers of the organisation)",
+        "parameters": [id_param, if_match], "requestBody": {"required": True, **_json(_ref("VoidReceipt"))},
+        "responses": {"200": {"description": "the void receipt", **_json(_ref("Receipt"))}, **_problems(401, 403, 404, 409, 412, 422)},
+    }}
+    paths["/v1/reconciliations"] = {"get": {
+        "summary": "The reconciliation of an organisation's day with the bank's settlement file: matched, missing, unknown",
+        "parameters": [organization, day],
+        "responses": {"200": {"description": "the latest run", **_json(_ref("Reconciliation"))}, **_problems(400, 401, 403, 404)},
+    }}
+    paths["/v1/revenue"] = {"get": {
+        "summary": "The day's receipts as CSV, one line per item with its revenue code, for the accounting system",
+        "parameters": [organization, day],
+        "responses": {"200": {"description": "CSV with a header line", "content": {"text/csv": {}}}, **_problems(400, 401, 403, 503)},
+    }}
+
+
 def _add_audit_and_integrations(paths: dict[str, Any], schemas: dict[str, Any], id_param: dict[str, Any], idem: dict[str, Any]) -> None:
     """Auditors' and integrators' paths: the audit log, as_of, the event feed, SSE, webhooks."""
     from api.subscriptions import SUBSCRIPTION_SCHEMA
@@ -629,13 +714,14 @@ TAGS = {
     "sign-in": "Browsers: sign in at a trusted issuer, the session, sign out",
     "allowances": "The elderly allowance: the register of recipients and the monthly runs",
     "appointments": "Counter appointments: slots, booking, cancel, reschedule, check-in (they replace the civil.appointment service)",
+    "money": "Receipts, reconciliation with the bank, revenue for the accounts",
 }
 _TAG_OF_PREFIX = (
     ("/v1/service-requests", "service-requests"), ("/v1/payments", "payments"), ("/v1/payment-notifications", "bank"),
     ("/v1/organizations/{code}/", "officers"), ("/v1/jobs", "officers"), ("/v1/audit", "audit"),
     ("/v1/streams", "integrations"), ("/v1/subscriptions", "integrations"), ("/v1/docs", "documentation"),
     ("/v1/land-tax", "land-tax"), ("/v1/allowances", "allowances"),
-    ("/v1/appointments", "appointments"),
+    ("/v1/appointments", "appointments"), ("/v1/receipts", "money"), ("/v1/reconciliations", "money"), ("/v1/revenue", "money"),
 )
 # Text a query value may hold: no control characters but tab, line feed and carriage return.
 STORABLE_TEXT = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F]*$"

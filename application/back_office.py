@@ -30,7 +30,7 @@ from domain.eligibility import age_on, monthly_elderly_allowance_satang, registr
 from domain.errors import InvalidCommand, OneStopError, TransitionNotAllowed
 from domain.land_tax import land_building_tax_satang
 from domain.payment import AWAITING_PAYMENT as PAYMENT_OPEN, Payment
-from domain.promptpay import bill_payment_payload
+from domain.promptpay import bank_reference, bill_payment_payload
 from domain.service_request import VERIFYING, ServiceRequest
 from domain.submission import check_submission
 
@@ -156,16 +156,19 @@ class BackOffice(AppointmentBook, LandTaxOffice, OutsideResults, AllowanceOffice
         return None
 
     def _open_payment(self, request: ServiceRequest, amount_satang: int, actor: Actor, channel: str, at: datetime) -> Payment:
+        # The payment's reference is what goes to the bank as Ref1, so it is the bank-safe form
+        # (the same as the request's for references issued since the rule).
+        ref1 = bank_reference(request.reference)
         payment = Payment.open(
             id=uuid5(ID_NAMESPACE, f"payment\n{request.id}\n{request.version}"),
             at=at,
             actor=actor,
             channel=channel,
             request_id=request.id,
-            reference=request.reference,
+            reference=ref1,
             organization=request.organization,
             amount_satang=amount_satang,
-            promptpay_payload=bill_payment_payload(biller_id=self.biller_id, ref1=request.reference, amount_satang=amount_satang),
+            promptpay_payload=bill_payment_payload(biller_id=self.biller_id, ref1=ref1, amount_satang=amount_satang),
             expires_at=at + timedelta(hours=self.fees_on(at).payment_validity_hours),
         )
         request.assess_fee(amount_satang, payment.id, actor, channel, at)
@@ -240,7 +243,10 @@ class BackOffice(AppointmentBook, LandTaxOffice, OutsideResults, AllowanceOffice
     # -- payments ----------------------------------------------------------------------------
 
     def record_cash(self, payment_id: UUID, body: Any, actor: Actor, if_match: int | None) -> Outcome:
-        """An officer takes the fee in cash at a counter."""
+        """An officer takes the fee in cash at a counter; the receipt is issued with it."""
+        return self.retrying(lambda: self._record_cash(payment_id, body, actor, if_match))
+
+    def _record_cash(self, payment_id: UUID, body: Any, actor: Actor, if_match: int | None) -> Outcome:
         errors = check(RECORD_CASH_SCHEMA, body)
         if errors:
             raise InvalidCommand("the body does not fit record-cash", errors)
@@ -254,7 +260,7 @@ class BackOffice(AppointmentBook, LandTaxOffice, OutsideResults, AllowanceOffice
         at = self.clock.now()
         payment.receive(body["amount_satang"], "cash", None, actor, "counter", at)
         request.settle_payment(payment.id, actor, "counter", at)
-        position = self._save(payment, request)
+        position = self._save(payment, request, *self._issue_receipt(payment, request, actor, "counter", at))
         return Outcome(describe_payment(payment, position), related=describe_request(request, payment, position))
 
     def _record_notice_cash(self, payment: Payment, body: dict[str, Any], actor: Actor, if_match: int | None) -> Outcome:

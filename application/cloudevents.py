@@ -102,6 +102,7 @@ PUBLISHED_FIELDS: dict[str, FieldRules] = {
     "Appointment.CheckedIn": {"request_id": UUID_HEX},
     "Appointment.MarkedNoShow": {},
     "Appointment.ReminderDue": {"start": KEEP},
+    "Payment.ReceiptIssued": {"receipt_id": UUID_HEX, "receipt_number": KEEP},
     "UnmatchedPayment.Recorded": {"provider": TEXT, "provider_payment_id": TEXT, "reference": TEXT, "amount_satang": KEEP},
     # The elderly allowance: never birth dates or payout accounts, and no batch's lines.
     "Recipient.Registered": {"organization": KEEP, "start_month": KEEP, "band_amount_satang": KEEP},

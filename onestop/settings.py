@@ -119,7 +119,7 @@ class Settings:
     oidc_issuers_file: Path | None = None
     jwks_min_refresh_seconds: float = 10.0
     sign_in_origins: tuple[str, ...] = ()
-    public_url: str | None = None
+    public_url: str | None = None  # ONESTOP_PUBLIC_URL: also printed in receipts' QR codes (the verify URL)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
