@@ -13,22 +13,25 @@ from aiohttp import web
 from api.app_key import CTX
 from api.auth import authenticate
 from api.consistency import position_headers, wait_for_views
-from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_uuid, query_date, query_int, read_json
+from api.pagination import keyset_page
+from api.http import etag, if_match, json_response, parse_uuid, query_date, query_int, read_json
 from api.problems import HttpProblem
+from application.access import ORGANIZATION_VIEWERS, STAFF
 from application.presentation import verification_document
 from domain.calendar import bangkok_day
 from domain.promptpay import format_amount
 from domain.receipt import fiscal_year
 
 routes = web.RouteTableDef()
-STAFF = ("officer", "auditor", "admin")
+# Receipts, reconciliations and revenue are an organisation's books: its officers, auditors, admins.
+BOOK_READERS = ORGANIZATION_VIEWERS
 REVENUE_COLUMNS = ("receipt_number", "issued_on", "fiscal_year", "organization", "revenue_code", "revenue_code_confirmed",
                    "description", "amount", "amount_satang", "method", "reference", "payment_id", "status")
 
 
 def _organization_query(request: web.Request) -> str:
     """``?organization=``: required, known, and the caller's own for an officer."""
-    actor = authenticate(request, *STAFF)
+    actor = authenticate(request, *BOOK_READERS)
     code = request.query.get("organization")
     if not code:
         raise HttpProblem(400, "Bad query parameter", "organization is required", [("organization", "is required")])
@@ -54,24 +57,15 @@ def _verify_url(request: web.Request, receipt_id: str) -> str:
 async def list_receipts(request: web.Request) -> web.Response:
     code = _organization_query(request)
     year = query_int(request, "fiscal_year", fiscal_year(bangkok_day(request.app[CTX].app.clock.now())), 2500, 2700)
-    limit = query_int(request, "limit", 50, 1, 200)
-    cursor = decode_cursor(request.query.get("cursor"), 1)
-    after = None
-    if cursor is not None:
-        if not isinstance(cursor[0], int) or isinstance(cursor[0], bool) or not 0 <= cursor[0] < 2**31:
-            raise HttpProblem(400, "Bad cursor", "the cursor is not one this API issued", [("cursor", "is not valid")])
-        after = cursor[0]
-    await wait_for_views(request)
-    items = await request.app[CTX].money_trail.list_receipts(code, year, limit + 1, after)
-    next_cursor = None
-    if len(items) > limit:
-        items = items[:limit]
-        next_cursor = encode_cursor([items[-1]["sequence"]])
-    return json_response({"items": items, "next_cursor": next_cursor})
+
+    async def fetch(limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+        return await request.app[CTX].money_trail.list_receipts(code, year, limit, None if after is None else after[0])  # type: ignore[no-any-return]
+
+    return await keyset_page(request, fetch, lambda row: [row["sequence"]], kinds=("sequence",))
 
 
 async def _receipt(request: web.Request) -> dict[str, Any]:
-    actor = authenticate(request, "citizen", *STAFF)
+    actor = authenticate(request, "citizen", *BOOK_READERS)
     receipt_id = parse_uuid(request.match_info["id"])
     ctx = request.app[CTX]
     # The event store answers for a receipt the views do not have yet, and checks who may read it.
@@ -107,7 +101,7 @@ async def verify_receipt(request: web.Request) -> web.Response:
 
 @routes.post("/v1/receipts/{id}/void")
 async def void_receipt(request: web.Request) -> web.Response:
-    actor = authenticate(request, "officer", "admin")
+    actor = authenticate(request, *STAFF)
     receipt_id = UUID(parse_uuid(request.match_info["id"]))
     version = if_match(request)
     body = await read_json(request)

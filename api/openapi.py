@@ -734,7 +734,7 @@ PAGED_LISTS = {
     ("get", "/v1/jobs"): "cursor", ("get", "/v1/audit/events"): "after", ("get", "/v1/streams/events"): "after",
     ("get", "/v1/subscriptions"): "cursor", ("get", "/v1/subscriptions/{id}/deliveries"): "after",
     ("get", "/v1/data-subjects/{national_id}/access-log"): "after", ("get", "/v1/land-tax/notices"): "cursor",
-    ("get", "/v1/appointments"): "cursor",
+    ("get", "/v1/appointments"): "cursor", ("get", "/v1/receipts"): "cursor",
 }
 _LINK = {"Link": {"description": 'RFC 8288 `<...>; rel="next"`: this request\'s address with the cursor of the next page; absent on the last page',
                   "required": False, "schema": {"type": "string"}}}
