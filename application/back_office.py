@@ -273,7 +273,7 @@ class BackOffice(AppointmentBook, LandTaxOffice, OutsideResults, AllowanceOffice
         at = self.clock.now()
         payment.receive(body["amount_satang"], "cash", None, actor, "counter", at)
         notice = self._settle_notice(payment, actor, "counter", at)
-        position = self._save(payment, notice)
+        position = self._save(payment, notice, *self._issue_notice_receipt(payment, notice, actor, "counter", at))
         return Outcome(describe_payment(payment, position), related=notice_document(notice_row(notice, position), bangkok_day(at)))
 
     def record_verification(self, request_id: UUID, result: dict[str, Any], actor: Actor) -> Outcome:

@@ -19,7 +19,7 @@ from domain.actors import Actor
 from eventsourcing.persistence import IntegrityError
 
 from domain.payment import AWAITING_PAYMENT, EXPIRED, PAID, Payment, UnmatchedPayment
-from domain.service_request import APPROVED, ServiceRequest
+from domain.service_request import APPROVED
 
 
 # What the registry's answer about an applicant may leave in the log: only the facts the rules
@@ -176,7 +176,8 @@ class OutsideResults(Receipts, Reconciliations):
             payment.record_discrepancy(amount_satang, provider_payment_id, f"{amount_satang} satang paid, {payment.amount_satang} owed", actor, at)
         else:
             payment.receive(amount_satang, "promptpay", provider_payment_id, actor, "system", at)
-            changed.append(self._settle_notice(payment, actor, "system", at))  # type: ignore[attr-defined]
+            notice = self._settle_notice(payment, actor, "system", at)  # type: ignore[attr-defined]
+            changed += [notice, *self._issue_notice_receipt(payment, notice, actor, "system", at)]
             verdict = "recorded"
         position = self._save(*changed)
         return verdict, Outcome(describe_payment(payment, position))

@@ -38,7 +38,6 @@ VOID_SCHEMA = {
     "required": ["reason"],
     "additionalProperties": False,
 }
-STAFF_READERS = ("officer", "auditor", "admin")
 
 
 def book_id(organization: str, year: int) -> UUID:
@@ -56,6 +55,24 @@ def receipt_items(service: str, details: dict[str, Any], amount_satang: int) -> 
     if service == "civil.certified-copy" and "copies" in details:
         description += f" ({details['copies']} ฉบับ)"
     return [{"description": description, "revenue_code": code.code, "revenue_code_confirmed": code.confirmed, "amount_satang": amount_satang}]
+
+
+LAND_TAX_SERVICE = "local.land-building-tax"
+# The parts of a land-tax payment (Land and Building Tax Act B.E. 2562): the tax, the surcharge
+# (เบี้ยปรับ, s.68-69) and the 1% a month (เงินเพิ่ม, s.70), each a line of the receipt.
+_NOTICE_PARTS = (("tax_satang", "ภาษีที่ดินและสิ่งปลูกสร้าง"), ("surcharge_satang", "เบี้ยปรับ"), ("interest_satang", "เงินเพิ่ม"))
+
+
+def notice_receipt_items(notice_number: str, tax_year: int, instalment: int | None, breakdown: dict[str, int] | None,
+                         amount_satang: int) -> list[dict[str, Any]]:
+    """What a receipt for a land-tax notice's payment lists: the tax, and the penalties when any,
+    under the land-tax revenue code."""
+    code = revenue_code(LAND_TAX_SERVICE)
+    split = breakdown or {"tax_satang": amount_satang}
+    when = f"ปี {tax_year} ใบแจ้ง {notice_number}" + (f" งวดที่ {instalment}" if instalment is not None else "")
+    return [{"description": f"{name} ({when})" if key == "tax_satang" else name, "revenue_code": code.code,
+             "revenue_code_confirmed": code.confirmed, "amount_satang": split[key]}
+            for key, name in _NOTICE_PARTS if split.get(key)]
 
 
 class Receipts(BackOfficeBase):
@@ -97,6 +114,11 @@ class Receipts(BackOfficeBase):
         payment.record_receipt(receipt.id, receipt.number, actor, channel, at)
         return [book, receipt]
 
+    def _issue_notice_receipt(self, payment: Payment, notice: Any, actor: Actor, channel: str, at: datetime) -> list[Any]:
+        """The receipt for a land-tax notice's payment (no request): paid by the notice's owner."""
+        items = notice_receipt_items(notice.number, notice.tax_year, payment.instalment, payment.breakdown, payment.paid_amount_satang)
+        return self._issue_receipt(payment, None, actor, channel, at, items=items, payer={"name": notice.owner_name})
+
     def get_receipt(self, receipt_id: UUID) -> Receipt:
         try:
             receipt = self.repository.get(receipt_id)
@@ -106,8 +128,9 @@ class Receipts(BackOfficeBase):
             raise NotFound("no such receipt")
         return receipt
 
-    def check_can_read_receipt(self, actor: Actor, organization: str, request_id: UUID | None) -> None:
-        """Staff of the organisation, auditors and admins; a citizen only their own request's."""
+    def check_can_read_receipt(self, actor: Actor, organization: str, request_id: UUID | None, payment_id: UUID | None = None) -> None:
+        """Staff of the organisation, auditors and admins; a citizen only their own request's, or
+        their own land-tax notice's."""
         if actor.role in ("auditor", "admin") or (actor.role == "officer" and actor.org == organization):
             return
         if actor.role == "citizen" and request_id is not None:
@@ -118,11 +141,15 @@ class Receipts(BackOfficeBase):
             else:
                 if actor.pid is not None and request.applicant.get("national_id") == actor.pid:
                     return
+        if actor.role == "citizen" and request_id is None and payment_id is not None and actor.pid is not None:
+            notice_id = self.get_payment(payment_id).notice_id
+            if notice_id is not None and self.get_notice(notice_id).owner_id == actor.pid:
+                return
         raise NotFound("no such receipt")
 
     def read_receipt(self, receipt_id: UUID, actor: Actor) -> dict[str, Any]:
         receipt = self.get_receipt(receipt_id)
-        self.check_can_read_receipt(actor, receipt.organization, receipt.request_id)
+        self.check_can_read_receipt(actor, receipt.organization, receipt.request_id, receipt.payment_id)
         return describe_receipt(receipt, None)
 
     def void_receipt(self, receipt_id: UUID, body: Any, actor: Actor, if_match: int | None) -> Outcome:
@@ -131,7 +158,7 @@ class Receipts(BackOfficeBase):
         if errors:
             raise InvalidCommand("the body does not fit void", errors)
         receipt = self.get_receipt(receipt_id)
-        self.check_can_read_receipt(actor, receipt.organization, receipt.request_id)
+        self.check_can_read_receipt(actor, receipt.organization, receipt.request_id, receipt.payment_id)
         if not (actor.role == "admin" or (actor.role == "officer" and actor.org == receipt.organization)):
             raise Forbidden("only an officer of the organisation that issued a receipt may void it")
         if if_match is not None and if_match != receipt.version:
