@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from api import catalogue, health, metrics, organizations, payments, privacy, service_requests, docs, land_tax
+from api import catalogue, health, metrics, money_trail, organizations, payments, privacy, service_requests, docs, land_tax
 from api.app_key import CTX
 from api.http import MAX_BODY, query_middleware, shown
 from api.cors import enable_cors
@@ -60,6 +60,11 @@ class ApiContext:
     # The keyed blind index of a national ID (lists by applicant filter on it, never the plain ID).
     blind_index: Callable[[str], str] = field(default=lambda national_id: national_id)
 
+    # The money trail: application.ports.MoneyTrailQueries and ReceiptPrinter; the public base
+    # URL printed in receipts' QR codes (None: the URL the request came to).
+    money_trail: Any = None
+    receipt_printer: Any = None
+
 
 def documented_query_middleware() -> Any:
     """Refuse (400 naming it) a query parameter the operation does not take (see the OpenAPI document)."""
@@ -96,6 +101,7 @@ def create_app(ctx: ApiContext) -> web.Application:
     app.add_routes(privacy.routes)
     app.add_routes(docs.routes)
     app.add_routes(land_tax.routes)
+    app.add_routes(money_trail.routes)
     for extra in ctx.extra_routes:
         app.add_routes(extra)
     # The request routes last: /v1/service-requests/{id}/{action} would shadow more specific ones.

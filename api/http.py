@@ -238,6 +238,8 @@ def encode_cursor(values: list[Any]) -> str:
 _CURSOR_PARTS = {
     "time": lambda v: isinstance(v, str) and v.isascii() and _aware(v),
     "uuid": lambda v: isinstance(v, str) and _is_uuid(v),
+    # a position in a numbered series, such as a receipt's sequence in its book
+    "sequence": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**31,
 }
 
 

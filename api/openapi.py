@@ -21,7 +21,8 @@ REQUEST_STATE = {
     "required": ["id", "reference", "service", "organization", "filed_at", "status", "version", "position", "payment"],
     "properties": {
         "id": {"type": "string", "format": "uuid"},
-        "reference": {"type": "string", "pattern": "^[A-Z0-9-]{1,20}$"},
+        "reference": {"type": "string", "pattern": "^[0-9A-Z]{1,20}$|^OS[0-9]{2}-[0-9]{7}$",
+                      "description": "bank-safe ([0-9A-Z], at most 20), e.g. OS690000042; references issued before that rule keep their hyphen (OS69-0000042)"},
         "service": {"type": "string", "enum": sorted(SERVICES)},
         "organization": {"type": "string"},
         "filed_at": {"type": "string"},
@@ -42,6 +43,7 @@ REQUEST_STATE = {
             "type": ["object", "null"],
             "properties": {"id": {"type": "string", "format": "uuid"}, "amount_satang": {"type": "integer"}, "status": {"type": "string"}},
         },
+        "appointment_id": {"type": ["string", "null"], "description": "the counter appointment whose check-in started it"},
     },
 }
 PAYMENT = {
@@ -52,7 +54,7 @@ PAYMENT = {
         "request_id": {"type": ["string", "null"], "format": "uuid", "description": "the request the fee is for; null for land tax"},
         "notice_id": {"type": ["string", "null"], "format": "uuid", "description": "the land-tax notice the payment is for"},
         "instalment": {"type": ["integer", "null"], "description": "the instalment paid; null: everything due"},
-        "reference": {"type": "string"},
+        "reference": {"type": "string", "pattern": "^[0-9A-Z]{1,20}$|^OS[0-9]{2}-[0-9]{7}$", "description": "the bill-payment Ref1"},
         "organization": {"type": "string"},
         "amount_satang": {"type": "integer"},
         "status": {"type": "string", "enum": list(PAYMENT_STATUSES)},
@@ -60,6 +62,8 @@ PAYMENT = {
         "expires_at": _TS,
         "version": {"type": "integer"},
         "method": _NULLABLE_STR,
+        "receipt": {"type": ["object", "null"], "description": "the official receipt, once the money is received",
+                    "properties": {"id": {"type": "string", "format": "uuid"}, "number": {"type": "string", "pattern": "^[0-9A-Z]{1,20}$"}}},
     },
 }
 PROBLEM = {
@@ -171,7 +175,7 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": {"description": "organisations"}}}},
         "/v1/service-requests": {
             "post": {
-                "summary": "File a request (a citizen for themself, an officer at a counter on a citizen's behalf)",
+                "summary": "File a request (a citizen for themself, an officer at a counter on a citizen's behalf); civil.appointment is no longer taken: book with POST /v1/appointments",
                 "parameters": [idem],
                 "requestBody": {"required": True, **_json(_ref("Submission"))},
                 "responses": {"201": {"description": "filed", **_json(_ref("RequestState"))}, **_problems(400, 401, 403, 413, 422)},
@@ -214,6 +218,8 @@ def openapi_document() -> dict[str, Any]:
     _add_operations(paths)
     _add_land_tax(paths, schemas, id_param, if_match, min_position)
     _add_allowances(paths)
+    _add_appointments(paths, schemas, id_param, idem, if_match, min_position)
+    _add_money_trail(paths, schemas, id_param, if_match)
     _add_audit_and_integrations(paths, schemas, id_param, idem)
     _add_personal_data(paths)
     _add_sign_in(paths)
@@ -358,6 +364,161 @@ def _add_sign_in(paths: dict[str, Any]) -> None:
         "operationId": "signOut", "tags": ["sign-in"], "security": [{"session": []}],
         "parameters": [{"name": "X-CSRF-Token", "in": "header", "schema": {"type": "string"}}],
         "responses": {"204": {"description": "signed out"}, **_problems(401, 403)},
+    }}
+
+
+def _add_appointments(paths: dict[str, Any], schemas: dict[str, Any], id_param: dict[str, Any], idem: dict[str, Any],
+                      if_match: dict[str, Any], min_position: dict[str, Any]) -> None:
+    """Counter appointments (they replace the civil.appointment service)."""
+    from application.appointments import BOOK_SCHEMA, BOOKABLE_SERVICES, CANCEL_SCHEMA, CHECK_IN_SCHEMA, RESCHEDULE_SCHEMA
+    from domain.appointments import APPOINTMENT_STATUSES
+    from domain.organizations import SEED_ORGANIZATIONS
+
+    bangkok_time = {"type": "string", "format": "date-time", "description": "Asia/Bangkok, with its offset (+07:00)"}
+    schemas["Appointment"] = {
+        "type": "object",
+        "required": ["id", "organization", "service", "start", "end", "status", "version"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"}, "organization": {"type": "string"}, "service": {"type": "string"},
+            "start": bangkok_time, "end": bangkok_time, "status": {"type": "string", "enum": list(APPOINTMENT_STATUSES)},
+            "applicant": {"type": "object", "properties": {"national_id": {"type": "string"}, "name": {"type": "string"}}},
+            "request_id": {"type": ["string", "null"], "description": "the service request a check-in started"},
+            "reminded": {"type": "boolean"}, "version": {"type": "integer"}, "position": {"type": ["integer", "null"]},
+            "booked_at": _TS, "updated_at": _TS,
+        },
+    }
+    schemas["Booking"] = BOOK_SCHEMA
+    schemas["Appointment.cancel"] = CANCEL_SCHEMA
+    schemas["Appointment.reschedule"] = RESCHEDULE_SCHEMA
+    schemas["Appointment.check-in"] = CHECK_IN_SCHEMA
+    orgs = {"type": "string", "enum": [o.code for o in SEED_ORGANIZATIONS]}
+    services = {"type": "string", "enum": list(BOOKABLE_SERVICES)}
+    day = {"type": "string", "format": "date"}
+
+    def query(name: str, schema: dict[str, Any], required: bool = False, description: str = "") -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": required, "schema": schema, **({"description": description} if description else {})}
+
+    state = {"description": "the appointment", **_json(_ref("Appointment"))}
+    paths["/v1/appointments/slots"] = {"get": {
+        "summary": "A counter's slots with seats, booked and available, Bangkok time (closed days left out); at most 31 days",
+        "parameters": [query("organization", orgs, True), query("service", services, True),
+                       query("from", day, False, "first Bangkok day (default today)"),
+                       query("to", day, False, "last Bangkok day (default from); at most 30 days after from, else 422"), min_position],
+        "responses": {"200": {"description": "slots", **_json({"type": "object", "properties": {
+            "items": {"type": "array", "items": {"type": "object", "properties": {
+                "start": bangkok_time, "end": bangkok_time, "seats": {"type": "integer"}, "booked": {"type": "integer"}, "available": {"type": "integer"}}}},
+            "closed": {"type": "array", "items": {"type": "object"}}}})}, **_problems(400, 401, 422, 503)},
+    }}
+    paths["/v1/appointments"] = {
+        "post": {
+            "summary": "Book a counter slot (a citizen for themself, an officer of the organisation for a caller); replaces the civil.appointment service",
+            "parameters": [idem], "requestBody": {"required": True, **_json(_ref("Booking"))},
+            "responses": {"201": {"description": "booked", **_json(_ref("Appointment"))},
+                          "409": {"description": "problem: slot-full (every seat taken) or too-many-bookings (the applicant's limit for the service)",
+                                  "content": {"application/problem+json": {"schema": _ref("Problem")}}},
+                          **_problems(400, 401, 403, 422)},
+        },
+        "get": {
+            "summary": "Appointments by start time: officers their organisation's, citizens their own",
+            "parameters": [query("organization", orgs), query("day", day, False, "a Bangkok day"), query("service", services),
+                           query("status", {"type": "string", "enum": list(APPOINTMENT_STATUSES)}),
+                           query("limit", {"type": "integer", "minimum": 1, "maximum": 200}), query("cursor", {"type": "string"}), min_position],
+            "responses": {"200": {"description": "a page", **_json({"type": "object", "properties": {
+                "items": {"type": "array", "items": _ref("Appointment")}, "next_cursor": _NULLABLE_STR}})}, **_problems(400, 401, 403, 503)},
+        },
+    }
+    paths["/v1/appointments/{id}"] = {"get": {
+        "summary": "One appointment", "parameters": [id_param, min_position],
+        "responses": {"200": state, **_problems(401, 403, 404)},
+    }}
+    for action, summary, code in (("cancel", "Cancel a booking and free its seat", "200"),
+                                  ("reschedule", "Move a booking to another slot (the new seat is taken and the old freed at once)", "200"),
+                                  ("check-in", "The applicant is at the counter: start the service request (channel counter), linked both ways", "201")):
+        paths[f"/v1/appointments/{{id}}/{action}"] = {"post": {
+            "summary": summary, "parameters": [id_param, if_match],
+            "requestBody": {"required": action == "reschedule", **_json(_ref(f"Appointment.{action}"))},
+            "responses": {code: state, **_problems(400, 401, 403, 404, 409, 412, 422)},
+        }}
+
+
+def _add_money_trail(paths: dict[str, Any], schemas: dict[str, Any], id_param: dict[str, Any], if_match: dict[str, Any]) -> None:
+    """Receipts, reconciliations with the bank, and the revenue export."""
+    from application.receipts import VOID_SCHEMA
+    from domain.organizations import SEED_ORGANIZATIONS
+
+    codes = sorted(o.code for o in SEED_ORGANIZATIONS) + ["UNASSIGNED"]
+    organization = {"name": "organization", "in": "query", "required": True, "schema": {"type": "string", "enum": codes},
+                    "description": "an organisation's code (officers: their own); UNASSIGNED for settlement lines of no known organisation"}
+    day = {"name": "day", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}, "description": "a Bangkok day"}
+    money = {"type": "integer", "minimum": 0}
+    schemas["Receipt"] = {
+        "type": "object",
+        "required": ["id", "number", "organization", "fiscal_year", "sequence", "payment_id", "amount_satang", "amount_words", "status"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"}, "number": {"type": "string", "pattern": "^[0-9A-Z]{1,20}$"},
+            "organization": {"type": "string"}, "fiscal_year": {"type": "integer", "description": "Buddhist era, October to September"},
+            "sequence": {"type": "integer", "minimum": 1}, "payment_id": {"type": "string", "format": "uuid"},
+            "request_id": {"type": ["string", "null"], "format": "uuid"}, "reference": {"type": "string"},
+            "payer": {"type": "object", "properties": {"name": {"type": "string"}}},
+            "items": {"type": "array", "items": {"type": "object", "properties": {
+                "description": {"type": "string"}, "revenue_code": {"type": "string"}, "revenue_code_confirmed": {"type": "boolean"},
+                "amount_satang": money}}},
+            "amount_satang": money, "amount_words": {"type": "string", "description": "the amount in Thai words"},
+            "method": {"type": "string", "enum": ["cash", "promptpay"]}, "issued_at": _TS, "issued_on": {"type": "string", "format": "date"},
+            "status": {"type": "string", "enum": ["issued", "void"]}, "void_reason": _NULLABLE_STR,
+            "voided_at": {"type": ["string", "null"], "format": "date-time"}, "version": {"type": "integer"},
+        },
+    }
+    schemas["ReceiptVerification"] = {"type": "object", "required": ["number", "organization", "amount_satang", "issued_on", "status"],
+                                      "properties": {"number": {"type": "string"}, "organization": {"type": "string"},
+                                                     "fiscal_year": {"type": "integer"}, "amount_satang": money,
+                                                     "issued_on": {"type": "string", "format": "date"},
+                                                     "status": {"type": "string", "enum": ["issued", "void"]}}}
+    schemas["VoidReceipt"] = VOID_SCHEMA
+    line = {"type": "object", "properties": {"reference": {"type": "string"}, "amount_satang": money,
+                                             "receipt_number": {"type": "string"}, "bank_payment_id": {"type": "string"}}}
+    schemas["Reconciliation"] = {"type": "object", "required": ["organization", "day", "matched", "missing", "unknown", "mismatched", "balanced"],
+                                 "properties": {"organization": {"type": "string"}, "day": {"type": "string", "format": "date"},
+                                                "settlement_lines": {"type": "integer"}, "settled_satang": money,
+                                                "matched": {"type": "object", "properties": {"count": {"type": "integer"}, "amount_satang": money}},
+                                                "missing": {"type": "array", "items": line}, "unknown": {"type": "array", "items": line},
+                                                "mismatched": {"type": "array", "items": line}, "balanced": {"type": "boolean"},
+                                                "runs": {"type": "integer"}, "recorded_at": _TS}}
+    paths["/v1/receipts"] = {"get": {
+        "summary": "An organisation's receipts of a fiscal year, in number order (staff)",
+        "parameters": [organization,
+                       {"name": "fiscal_year", "in": "query", "schema": {"type": "integer", "minimum": 2500, "maximum": 2700},
+                        "description": "Buddhist era (October to September); default the current one"},
+                       {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                       {"name": "cursor", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "a page", **_json({"type": "object", "properties": {
+            "items": {"type": "array", "items": _ref("Receipt")}, "next_cursor": _NULLABLE_STR}})}, **_problems(400, 401, 403, 503)},
+    }}
+    paths["/v1/receipts/{id}"] = {"get": {
+        "summary": "A receipt as JSON, or as PDF with Accept: application/pdf (Thai, with a QR to its verification)",
+        "parameters": [id_param],
+        "responses": {"200": {"description": "the receipt", "content": {"application/json": {"schema": _ref("Receipt")}, "application/pdf": {}}},
+                      **_problems(401, 403, 404, 406)},
+    }}
+    paths["/v1/receipts/{id}/verify"] = {"get": {
+        "summary": "Public: a receipt's number, amount, day and status (no personal data): where its QR leads",
+        "security": [], "parameters": [id_param],
+        "responses": {"200": {"description": "the receipt as issued", **_json(_ref("ReceiptVerification"))}, **_problems(404)},
+    }}
+    paths["/v1/receipts/{id}/void"] = {"post": {
+        "summary": "Void a receipt with a reason; it keeps its number (officers of the organisation)",
+        "parameters": [id_param, if_match], "requestBody": {"required": True, **_json(_ref("VoidReceipt"))},
+        "responses": {"200": {"description": "the void receipt", **_json(_ref("Receipt"))}, **_problems(401, 403, 404, 409, 412, 422)},
+    }}
+    paths["/v1/reconciliations"] = {"get": {
+        "summary": "The reconciliation of an organisation's day with the bank's settlement file: matched, missing, unknown",
+        "parameters": [organization, day],
+        "responses": {"200": {"description": "the latest run", **_json(_ref("Reconciliation"))}, **_problems(400, 401, 403, 404)},
+    }}
+    paths["/v1/revenue"] = {"get": {
+        "summary": "The day's receipts as CSV, one line per item with its revenue code, for the accounting system",
+        "parameters": [organization, day],
+        "responses": {"200": {"description": "CSV with a header line", "content": {"text/csv": {}}}, **_problems(400, 401, 403, 503)},
     }}
 
 
@@ -578,12 +739,15 @@ TAGS = {
     "land-tax": "Land and building tax: the tax roll, notices, the amount due, payments and warnings",
     "sign-in": "Browsers: sign in at a trusted issuer, the session, sign out",
     "allowances": "The elderly allowance: the register of recipients and the monthly runs",
+    "appointments": "Counter appointments: slots, booking, cancel, reschedule, check-in (they replace the civil.appointment service)",
+    "money": "Receipts, reconciliation with the bank, revenue for the accounts",
 }
 _TAG_OF_PREFIX = (
     ("/v1/service-requests", "service-requests"), ("/v1/payments", "payments"), ("/v1/payment-notifications", "bank"),
     ("/v1/organizations/{code}/", "officers"), ("/v1/jobs", "officers"), ("/v1/audit", "audit"),
     ("/v1/streams", "integrations"), ("/v1/subscriptions", "integrations"), ("/v1/docs", "documentation"),
     ("/v1/land-tax", "land-tax"), ("/v1/allowances", "allowances"), ("/v1/data-subjects", "personal-data"),
+    ("/v1/appointments", "appointments"), ("/v1/receipts", "money"), ("/v1/reconciliations", "money"), ("/v1/revenue", "money"),
 )
 # Text a query value may hold: no control characters but tab, line feed and carriage return.
 STORABLE_TEXT = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F]*$"
@@ -596,6 +760,7 @@ PAGED_LISTS = {
     ("get", "/v1/jobs"): "cursor", ("get", "/v1/audit/events"): "after", ("get", "/v1/streams/events"): "after",
     ("get", "/v1/subscriptions"): "cursor", ("get", "/v1/subscriptions/{id}/deliveries"): "after",
     ("get", "/v1/data-subjects/{national_id}/access-log"): "after", ("get", "/v1/land-tax/notices"): "cursor",
+    ("get", "/v1/appointments"): "cursor", ("get", "/v1/receipts"): "cursor",
 }
 _LINK = {"Link": {"description": 'RFC 8288 `<...>; rel="next"`: this request\'s address with the cursor of the next page; absent on the last page',
                   "required": False, "schema": {"type": "string"}}}

@@ -7,7 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
+from application.appointments import SlotBusy
 from application.errors import Forbidden, IdempotencyKeyReused, NotFound, StaleVersion
+from domain.appointments import SlotFull, TooManyBookings
 from domain.errors import DomainError, InvalidCommand, OneStopError, TransitionNotAllowed
 from api.encoding import dumps
 
@@ -33,6 +35,9 @@ _MAPPING: list[tuple[type[Exception], int, str]] = [
     (NotFound, 404, "Not found"),
     (Forbidden, 403, "Forbidden"),
     (StaleVersion, 412, "Precondition failed"),
+    (SlotFull, 409, "Slot full"),
+    (TooManyBookings, 409, "Too many bookings"),
+    (SlotBusy, 409, "Slot busy"),
     (TransitionNotAllowed, 409, "Not allowed in the current state"),
     (DomainError, 409, "Conflict with a business rule"),
 ]

@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from application.access import ON_BEHALF_FIELD, check_assurance, check_can_act, check_can_submit
 from application.allowance import ELDERLY_ALLOWANCE, AllowanceOffice
+from application.appointments import AppointmentBook
 from application.commands import ACTION_SCHEMAS, RECORD_CASH_SCHEMA, SubmitCommand
 from application.errors import IdempotencyKeyReused, StaleVersion
 from application.ids import ID_NAMESPACE
@@ -29,7 +30,7 @@ from domain.eligibility import age_on, monthly_elderly_allowance_satang, registr
 from domain.errors import InvalidCommand, OneStopError, TransitionNotAllowed
 from domain.land_tax import land_building_tax_satang
 from domain.payment import AWAITING_PAYMENT as PAYMENT_OPEN, Payment
-from domain.promptpay import bill_payment_payload
+from domain.promptpay import bank_reference, bill_payment_payload
 from domain.service_request import VERIFYING, ServiceRequest
 from domain.submission import check_submission
 
@@ -42,7 +43,7 @@ def access_fields(request: ServiceRequest) -> dict[str, Any]:
     }
 
 
-class BackOffice(LandTaxOffice, OutsideResults, AllowanceOffice):
+class BackOffice(AppointmentBook, LandTaxOffice, OutsideResults, AllowanceOffice):
     name = "OneStop"
 
     # -- submit ------------------------------------------------------------------------------
@@ -99,7 +100,7 @@ class BackOffice(LandTaxOffice, OutsideResults, AllowanceOffice):
             return uuid4()
         return uuid5(ID_NAMESPACE, f"request\n{command.actor.sub}\n{command.idempotency_key}")
 
-    def _prepare_submission(self, command: SubmitCommand, reference: str) -> list[Any]:
+    def _prepare_submission(self, command: SubmitCommand, reference: str, *, appointment_id: UUID | None = None) -> list[Any]:
         submission = check_submission(command.body, self.directory, check)
         actor = command.actor
         filed_at = submission.filed_at.code
@@ -124,6 +125,7 @@ class BackOffice(LandTaxOffice, OutsideResults, AllowanceOffice):
             details=submission.details,
             due_at=at + timedelta(days=submission.service.sla_days),
             request_hash=command.request_hash,
+            **({"appointment_id": appointment_id} if appointment_id is not None else {}),
         )
         payment = self._advance(request, submission.service, actor, submission.channel, at)
         return [request, payment] if payment else [request]
@@ -154,16 +156,19 @@ class BackOffice(LandTaxOffice, OutsideResults, AllowanceOffice):
         return None
 
     def _open_payment(self, request: ServiceRequest, amount_satang: int, actor: Actor, channel: str, at: datetime) -> Payment:
+        # The payment's reference is what goes to the bank as Ref1, so it is the bank-safe form
+        # (the same as the request's for references issued since the rule).
+        ref1 = bank_reference(request.reference)
         payment = Payment.open(
             id=uuid5(ID_NAMESPACE, f"payment\n{request.id}\n{request.version}"),
             at=at,
             actor=actor,
             channel=channel,
             request_id=request.id,
-            reference=request.reference,
+            reference=ref1,
             organization=request.organization,
             amount_satang=amount_satang,
-            promptpay_payload=bill_payment_payload(biller_id=self.biller_id, ref1=request.reference, amount_satang=amount_satang),
+            promptpay_payload=bill_payment_payload(biller_id=self.biller_id, ref1=ref1, amount_satang=amount_satang),
             expires_at=at + timedelta(hours=self.fees_on(at).payment_validity_hours),
         )
         request.assess_fee(amount_satang, payment.id, actor, channel, at)
@@ -238,7 +243,10 @@ class BackOffice(LandTaxOffice, OutsideResults, AllowanceOffice):
     # -- payments ----------------------------------------------------------------------------
 
     def record_cash(self, payment_id: UUID, body: Any, actor: Actor, if_match: int | None) -> Outcome:
-        """An officer takes the fee in cash at a counter."""
+        """An officer takes the fee in cash at a counter; the receipt is issued with it."""
+        return self.retrying(lambda: self._record_cash(payment_id, body, actor, if_match))
+
+    def _record_cash(self, payment_id: UUID, body: Any, actor: Actor, if_match: int | None) -> Outcome:
         errors = check(RECORD_CASH_SCHEMA, body)
         if errors:
             raise InvalidCommand("the body does not fit record-cash", errors)
@@ -252,7 +260,7 @@ class BackOffice(LandTaxOffice, OutsideResults, AllowanceOffice):
         at = self.clock.now()
         payment.receive(body["amount_satang"], "cash", None, actor, "counter", at)
         request.settle_payment(payment.id, actor, "counter", at)
-        position = self._save(payment, request)
+        position = self._save(payment, request, *self._issue_receipt(payment, request, actor, "counter", at))
         return Outcome(describe_payment(payment, position), related=describe_request(request, payment, position))
 
     def _record_notice_cash(self, payment: Payment, body: dict[str, Any], actor: Actor, if_match: int | None) -> Outcome:
@@ -265,7 +273,7 @@ class BackOffice(LandTaxOffice, OutsideResults, AllowanceOffice):
         at = self.clock.now()
         payment.receive(body["amount_satang"], "cash", None, actor, "counter", at)
         notice = self._settle_notice(payment, actor, "counter", at)
-        position = self._save(payment, notice)
+        position = self._save(payment, notice, *self._issue_notice_receipt(payment, notice, actor, "counter", at))
         return Outcome(describe_payment(payment, position), related=notice_document(notice_row(notice, position), bangkok_day(at)))
 
     def record_verification(self, request_id: UUID, result: dict[str, Any], actor: Actor) -> Outcome:

@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping
 from uuid import UUID
 
+from domain.appointments import Appointment
 from domain.national_id import mask_national_id
 from domain.allowance import AllowanceRun, DisbursementBatch, Recipient
 from domain.payment import Payment, UnmatchedPayment
@@ -93,6 +94,15 @@ PUBLISHED_FIELDS: dict[str, FieldRules] = {
     "Payment.ReceivedAfterExpiry": {"amount_satang": KEEP, "provider_payment_id": TEXT},
     "Payment.Expired": {"reason": TEXT},
     "Payment.Refunded": {"amount_satang": KEEP, "refund_id": TEXT, "reason": TEXT},
+    # Counter appointments: times and links only, never the applicant (integrators that send
+    # reminders look the person up in their own systems by the appointment's id).
+    "Appointment.Booked": {"organization": KEEP, "service": KEEP, "start": KEEP, "end": KEEP},
+    "Appointment.Cancelled": {},
+    "Appointment.Rescheduled": {"previous_start": KEEP, "start": KEEP, "end": KEEP},
+    "Appointment.CheckedIn": {"request_id": UUID_HEX},
+    "Appointment.MarkedNoShow": {},
+    "Appointment.ReminderDue": {"start": KEEP},
+    "Payment.ReceiptIssued": {"receipt_id": UUID_HEX, "receipt_number": KEEP},
     "UnmatchedPayment.Recorded": {"provider": TEXT, "provider_payment_id": TEXT, "reference": TEXT, "amount_satang": KEEP},
     # The elderly allowance: never birth dates or payout accounts, and no batch's lines.
     "Recipient.Registered": {"organization": KEEP, "start_month": KEEP, "band_amount_satang": KEEP},
@@ -119,7 +129,7 @@ _DIGIT_RUN = re.compile(rf"[+(]{{0,2}}\d(?:{_SEPARATORS}{{0,3}}\d)*")
 _PHONE_MIN_DIGITS = 9  # 02-123-4567; mobiles have 10 (081-234-5678), +66 81 234 5678 has 11
 _NATIONAL_ID_DIGITS = 13
 
-_AGGREGATES = (ServiceRequest, Payment, UnmatchedPayment, Recipient, AllowanceRun, DisbursementBatch)
+_AGGREGATES = (ServiceRequest, Payment, UnmatchedPayment, Recipient, AllowanceRun, DisbursementBatch, Appointment)
 
 
 def _kebab(name: str) -> str:
@@ -133,6 +143,16 @@ def cloudevent_type(event_type: str) -> str:
     name = event_type.partition(":")[2] or event_type
     aggregate, _, event = name.partition(".")
     return f"{TYPE_PREFIX}{_kebab(aggregate)}.{_kebab(event)}.{TYPE_VERSION}"
+
+
+# Aggregates that only hold capacity for others: their events are never published.
+UNPUBLISHED_AGGREGATES = frozenset({"Slot", "BookingLedger"})
+
+
+def is_published(event_type: str) -> bool:
+    """Whether events of ``event_type`` (``Slot.SeatHeld`` or its topic) go to the feed."""
+    name = event_type.partition(":")[2] or event_type
+    return name.partition(".")[0] not in UNPUBLISHED_AGGREGATES
 
 
 def _event_topics() -> dict[str, str]:

@@ -10,7 +10,8 @@ from datetime import date
 from typing import Any
 from uuid import UUID, uuid5
 
-from application.base import BackOfficeBase
+from application.receipts import Receipts
+from application.reconciliation import Reconciliations
 from application.ids import ID_NAMESPACE
 from application.outcomes import Outcome
 from application.presentation import describe_payment, describe_request
@@ -18,7 +19,7 @@ from domain.actors import Actor
 from eventsourcing.persistence import IntegrityError
 
 from domain.payment import AWAITING_PAYMENT, EXPIRED, PAID, Payment, UnmatchedPayment
-from domain.service_request import APPROVED, ServiceRequest
+from domain.service_request import APPROVED
 
 
 # What the registry's answer about an applicant may leave in the log: only the facts the rules
@@ -63,7 +64,7 @@ def fulfilment_facts(answer: dict[str, Any]) -> dict[str, Any]:
     return {name: _scalar(answer[name]) for name in FULFILMENT_FIELDS if name in answer}
 
 
-class OutsideResults(BackOfficeBase):
+class OutsideResults(Receipts, Reconciliations):
     """The use cases that record outside answers; BackOffice builds on them."""
 
     def record_fulfilment(self, request_id: UUID, result: dict[str, Any], actor: Actor) -> Outcome:
@@ -112,8 +113,12 @@ class OutsideResults(BackOfficeBase):
 
         The same provider payment twice is one payment. Money that does not match what is owed
         is recorded as a discrepancy and moves nothing; money after expiry is to be refunded.
+        Money received gets its receipt in the same transaction.
         Returns the verdict ("recorded", "duplicate", "discrepancy", "refund_due") and the outcome.
         """
+        return self.retrying(lambda: self._record_bank_payment(payment_id, reference, amount_satang, provider_payment_id, actor))
+
+    def _record_bank_payment(self, payment_id: UUID, reference: str, amount_satang: int, provider_payment_id: str, actor: Actor) -> tuple[str, Outcome]:
         payment = self.get_payment(payment_id)
         if payment.notice_id is not None:
             return self._record_notice_bank_payment(payment, reference, amount_satang, provider_payment_id, actor)
@@ -121,7 +126,7 @@ class OutsideResults(BackOfficeBase):
         at = self.clock.now()
         if payment.has_seen(provider_payment_id):
             return "duplicate", Outcome(describe_payment(payment, None), replayed=True, related=describe_request(request, payment, None))
-        changed: list[Payment | ServiceRequest] = [payment]
+        changed: list[Any] = [payment]
         verdict = "discrepancy"
         if reference != payment.reference:
             payment.record_discrepancy(amount_satang, provider_payment_id, f"Ref1 {reference} does not match {payment.reference}", actor, at)
@@ -136,6 +141,7 @@ class OutsideResults(BackOfficeBase):
             payment.receive(amount_satang, "promptpay", provider_payment_id, actor, "system", at)
             request.settle_payment(payment.id, actor, "system", at)
             changed.append(request)
+            changed += self._issue_receipt(payment, request, actor, "system", at)
             verdict = "recorded"
         position = self._save(*changed)
         return verdict, Outcome(describe_payment(payment, position), related=describe_request(request, payment, position))
@@ -170,7 +176,8 @@ class OutsideResults(BackOfficeBase):
             payment.record_discrepancy(amount_satang, provider_payment_id, f"{amount_satang} satang paid, {payment.amount_satang} owed", actor, at)
         else:
             payment.receive(amount_satang, "promptpay", provider_payment_id, actor, "system", at)
-            changed.append(self._settle_notice(payment, actor, "system", at))  # type: ignore[attr-defined]
+            notice = self._settle_notice(payment, actor, "system", at)  # type: ignore[attr-defined]
+            changed += [notice, *self._issue_notice_receipt(payment, notice, actor, "system", at)]
             verdict = "recorded"
         position = self._save(*changed)
         return verdict, Outcome(describe_payment(payment, position))

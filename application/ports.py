@@ -501,3 +501,66 @@ class PersonalData(abc.ABC):
     def purge(self, aggregates: list[UUID]) -> dict[str, int]:
         """Replace the plain copies of these aggregates' fields (views, the published feed,
         webhook deliveries) with what the log reads for them now; how many rows, by kind."""
+
+
+# -- counter appointments -------------------------------------------------------------------------
+
+
+class AppointmentViews(abc.ABC):
+    """Port: reads of the appointments view (README "Appointments")."""
+
+    @abc.abstractmethod
+    async def get(self, appointment_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """``(document, access fields)`` of one appointment, or None when the view lacks it."""
+
+    @abc.abstractmethod
+    async def list(self, *, organization: str | None, applicant: str | None, service: str | None, status: str | None,
+                   since: datetime | None, until: datetime | None, limit: int, after: tuple[Any, ...] | None) -> list[dict[str, Any]]:
+        """Appointments by start time (then id), narrowed by the filters, after a cursor."""
+
+    @abc.abstractmethod
+    async def seats_taken(self, organization: str, service: str, since: datetime, until: datetime) -> dict[datetime, int]:
+        """Seats held per slot start (bookings not cancelled) between two times."""
+
+
+# -- the money trail -------------------------------------------------------------------------------
+
+
+class MoneyTrailQueries(abc.ABC):
+    """Receipts, reconciliations and revenue, read from the views (asyncpg)."""
+
+    @abc.abstractmethod
+    async def get_receipt(self, receipt_id: str) -> dict[str, Any] | None:
+        """One receipt as clients see it, or None."""
+
+    @abc.abstractmethod
+    async def list_receipts(self, organization: str, fiscal_year: int, limit: int, after: int | None) -> list[dict[str, Any]]:
+        """An organisation's receipts of a fiscal year in number order, after a sequence number."""
+
+    @abc.abstractmethod
+    async def receipts_on(self, organization: str, day: Any) -> list[dict[str, Any]]:
+        """An organisation's receipts issued on a Bangkok day, in number order."""
+
+    @abc.abstractmethod
+    async def promptpay_receipts_on(self, day: Any) -> list[dict[str, Any]]:
+        """Every receipt for money received by PromptPay on a Bangkok day (all organisations)."""
+
+    @abc.abstractmethod
+    async def payment_by_reference(self, reference: str) -> dict[str, Any] | None:
+        """The newest payment with this Ref1 as ``{id, organization, status}``, or None."""
+
+
+class BankSettlements(abc.ABC):
+    """The bank's settlement file of a day: what it credited, one line per payment."""
+
+    @abc.abstractmethod
+    async def settlement(self, day: Any) -> list[dict[str, Any]]:
+        """Lines ``{bank_payment_id, reference, amount_satang, paid_at, biller_id}`` of the day."""
+
+
+class ReceiptPrinter(abc.ABC):
+    """Prints a receipt as PDF."""
+
+    @abc.abstractmethod
+    def pdf(self, receipt: dict[str, Any], organization: dict[str, Any], verify_url: str) -> bytes:
+        """The receipt as a one-page PDF with a QR that leads to ``verify_url``."""

@@ -12,6 +12,7 @@ from typing import Any
 from domain.calendar import bangkok_day
 from domain import payment
 from domain.payment import Payment
+from domain.receipt import Receipt
 from domain.service_request import APPROVED, COMPLETED, FINAL, REJECTED, SUBMITTED, WITHDRAWN, ServiceRequest
 
 COUNTED = {
@@ -57,6 +58,7 @@ def fold_request(row: dict[str, Any] | None, event: Any, position: int) -> dict[
             "payment_id": None,
             "payment_amount_satang": None,
             "payment_status": None,
+            "appointment_id": getattr(event, "appointment_id", None),
         }
     if row is None:
         raise LookupError(f"event {type(event).__name__} for unknown request {event.originator_id}")
@@ -103,6 +105,7 @@ def fold_payment(row: dict[str, Any] | None, event: Any, position: int) -> dict[
             "discrepancies": [],
             "notice_id": getattr(event, "notice_id", None),
             "instalment": getattr(event, "instalment", None),
+            "receipt": None,
         }
     if row is None:
         raise LookupError(f"event {type(event).__name__} for unknown payment {event.originator_id}")
@@ -119,6 +122,44 @@ def fold_payment(row: dict[str, Any] | None, event: Any, position: int) -> dict[
         row["status"] = payment.REFUNDED
     elif isinstance(event, Payment.Discrepancy):
         row["discrepancies"] = [*row["discrepancies"], {"amount_satang": event.amount_satang, "reason": event.reason}]
+    elif isinstance(event, Payment.ReceiptIssued):
+        row["receipt"] = {"id": str(event.receipt_id), "number": event.receipt_number}
+    return row
+
+
+def fold_receipt(row: dict[str, Any] | None, event: Any, position: int) -> dict[str, Any]:
+    """Apply one Receipt event to a receipt row."""
+    if isinstance(event, Receipt.Issued):
+        return {
+            "id": event.originator_id,
+            "number": event.number,
+            "organization": event.organization,
+            "fiscal_year": event.fiscal_year,
+            "sequence": event.sequence,
+            "payment_id": event.payment_id,
+            "request_id": event.request_id,
+            "reference": event.reference,
+            "payer": event.payer,
+            "items": event.items,
+            "amount_satang": event.amount_satang,
+            "method": event.method,
+            "issued_at": event.timestamp,
+            "issued_on": bangkok_day(event.timestamp),
+            "status": "issued",
+            "void_reason": None,
+            "voided_at": None,
+            "version": event.originator_version,
+            "position": position,
+        }
+    if row is None:
+        raise LookupError(f"event {type(event).__name__} for unknown receipt {event.originator_id}")
+    row = dict(row)
+    row["version"] = event.originator_version
+    row["position"] = position
+    if isinstance(event, Receipt.Voided):
+        row["status"] = "void"
+        row["void_reason"] = event.reason
+        row["voided_at"] = event.timestamp
     return row
 
 

@@ -89,6 +89,10 @@ class Service:
     # The lowest identity assurance level (ThaiD's `ial`) a citizen's token must carry to file
     # or act on this service; README "Signing in" says why each level was chosen.
     min_ial: str = BASIC_IAL
+    # False for a service kept only so that old requests still load and project: new
+    # submissions are refused (``civil.appointment``, replaced by /v1/appointments).
+    accepts_submissions: bool = True
+    replaced_by: str | None = None
 
     def offered_at(self, org: Organization) -> bool:
         return org.kind in self.offered_by
@@ -129,6 +133,7 @@ class Service:
             "has_fee": self.fee_kind != "none",
             "sla_days": self.sla_days,
             "min_ial": self.min_ial,
+            **({"accepts_submissions": False, "replaced_by": self.replaced_by} if not self.accepts_submissions else {}),
         }
 
 
@@ -159,7 +164,7 @@ SERVICES: dict[str, Service] = {
         Service(
             "civil.appointment", "ขอรับบริการล่วงหน้า", "Book a counter slot", EVERY_KIND,
             _obj({"service": {"type": "string", "minLength": 1, "maxLength": 64}, "slot": {"type": "string", "format": "date-time"}}, "service", "slot"),
-            sla_days=1,
+            sla_days=1, accepts_submissions=False, replaced_by="/v1/appointments",
         ),
         Service(
             "local.flyer-permit", "ขออนุญาตโฆษณาด้วยการปิด ทิ้ง หรือโปรยแผ่นประกาศ", "Flyer and poster permit (Public Cleanliness Act s.10)", MUN_SAO,

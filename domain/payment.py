@@ -86,6 +86,16 @@ class Payment(BaseAggregate[UUID]):
             payment.provider_payment_ids.append(self.provider_payment_id)
             payment.refund_due = True
 
+    class ReceiptIssued(Event):
+        """The official receipt for the money received (saved with it, in one transaction)."""
+
+        TOPIC = "onestop:Payment.ReceiptIssued"
+        receipt_id: UUID
+        receipt_number: str
+
+        def apply(self, payment: Payment) -> None:
+            payment.receipt = {"id": str(self.receipt_id), "number": self.receipt_number}
+
     class Expired(Event):
         TOPIC = "onestop:Payment.Expired"
         reason: str
@@ -133,6 +143,7 @@ class Payment(BaseAggregate[UUID]):
         self.discrepancies: list[dict[str, Any]] = []
         self.charge_id: str | None = None
         self.refund_due = False
+        self.receipt: dict[str, str] | None = None
 
     @classmethod
     def open(cls, *, id: UUID, at: datetime, actor: Actor, channel: str, **fields: Any) -> Payment:
@@ -149,6 +160,12 @@ class Payment(BaseAggregate[UUID]):
             raise PaymentNotOpen(f"amount {amount_satang} does not match the {self.amount_satang} satang owed")
         self.trigger_event(self.Received, amount_satang=amount_satang, method=method,
                            provider_payment_id=provider_payment_id, actor=actor.as_dict(), channel=channel, timestamp=at)
+
+    def record_receipt(self, receipt_id: UUID, receipt_number: str, actor: Actor, channel: str, at: datetime) -> None:
+        if self.status != PAID or self.receipt is not None:
+            raise PaymentNotOpen("a receipt is issued once, for a payment received")
+        self.trigger_event(self.ReceiptIssued, receipt_id=receipt_id, receipt_number=receipt_number,
+                           actor=actor.as_dict(), channel=channel, timestamp=at)
 
     def record_discrepancy(self, amount_satang: int, provider_payment_id: str | None, reason: str, actor: Actor, at: datetime) -> None:
         self.trigger_event(self.Discrepancy, amount_satang=amount_satang, provider_payment_id=provider_payment_id,

@@ -6,12 +6,15 @@ bank's payment notice can be matched to the request.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from domain.errors import InvalidValue
 
 BILL_PAYMENT_AID = "A000000677010112"
 THB = "764"
+# Bank apps accept only digits and capital letters in Ref1/Ref2, at most 20 of them.
+BANK_REFERENCE = re.compile(r"[0-9A-Z]{1,20}")
 
 
 class InvalidPromptPayPayload(InvalidValue):
@@ -38,6 +41,15 @@ def crc16_ccitt_false(data: bytes) -> int:
     return crc
 
 
+def bank_reference(reference: str) -> str:
+    """The Ref1 form of a OneStop reference: only ``[0-9A-Z]``. References issued before the
+    rule (``OS69-0000042``) lose their hyphen (``OS690000042``); new ones are already bank-safe."""
+    safe = re.sub(r"[^0-9A-Z]", "", reference.upper())
+    if not BANK_REFERENCE.fullmatch(safe):
+        raise InvalidPromptPayPayload(f"reference {reference!r} has no bank-safe form of 1 to 20 characters")
+    return safe
+
+
 def _tlv(tag: str, value: str) -> str:
     if len(value) > 99:
         raise InvalidPromptPayPayload(f"tag {tag} value is longer than 99 characters")
@@ -55,8 +67,10 @@ def bill_payment_payload(
     """Build a bill-payment (tag 30) payload; dynamic (tag 01 = 12) when an amount is set."""
     if not (len(biller_id) == 15 and biller_id.isdigit()):
         raise InvalidPromptPayPayload("biller ID must be 15 digits (13-digit tax ID + suffix)")
-    if not ref1 or len(ref1) > 20:
-        raise InvalidPromptPayPayload("Ref1 must be 1 to 20 characters")
+    if not BANK_REFERENCE.fullmatch(ref1):
+        raise InvalidPromptPayPayload("Ref1 must be 1 to 20 characters, digits and capital letters only")
+    if ref2 is not None and ref2 and not BANK_REFERENCE.fullmatch(ref2):
+        raise InvalidPromptPayPayload("Ref2 must be 1 to 20 characters, digits and capital letters only")
     if amount_satang is not None and amount_satang <= 0:
         raise InvalidPromptPayPayload("amount must be positive")
     merchant = _tlv("00", BILL_PAYMENT_AID) + _tlv("01", biller_id) + _tlv("02", ref1)

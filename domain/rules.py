@@ -14,6 +14,7 @@ from datetime import date
 from typing import Iterable, Mapping, Sequence, TypeVar
 
 from domain.allowance import AllowanceError, AllowanceRules, Criterion, check_rules as check_allowance_rules
+from domain.appointments import AppointmentRules
 from domain.catalogue import FeeSchedule
 from domain.errors import DomainError
 from domain.land_tax import LAND_USES, LandTaxRates, TaxYearCalendar
@@ -150,6 +151,8 @@ class RuleBook:
     allowance_criteria: Sequence[CriterionEntry] = ()
     retention: Sequence[RetentionEntry] = ()
     extra: Mapping[str, object] = field(default_factory=dict)
+    # Counter calendars, public holidays and closures (README "Appointments").
+    appointments: AppointmentRules = field(default_factory=AppointmentRules)
 
     def __post_init__(self) -> None:
         check_ceilings(self)
@@ -301,6 +304,16 @@ def check_ceilings(book: RuleBook) -> None:
             check_allowance_rules(a.dated.name or "elderly_allowance", a.rules)
         except AllowanceError as error:
             raise RulesError(a.dated.name or "elderly_allowance", str(error).partition(": ")[2]) from None
+    for org, svc, _, cal in book.appointments.calendars:
+        name = f"appointments.calendar {org} {svc}"
+        if not 5 <= cal.slot_minutes <= 480 or not 1 <= cal.seats <= 1000 or cal.max_open_per_applicant < 1:
+            raise RulesError(name, "slot_minutes must be 5 to 480, seats 1 to 1000, max_open_per_applicant at least 1")
+        if cal.no_show_grace_minutes < 0 or cal.reminder_lead_minutes < 0 or not 1 <= cal.horizon_days <= 366:
+            raise RulesError(name, "grace and reminder lead cannot be negative; horizon_days is 1 to 366")
+        for weekday, periods in cal.hours.items():
+            for opens, closes in periods:
+                if closes <= opens:
+                    raise RulesError(name, f"an opening period on weekday {weekday} closes before it opens")
     for group, entries in (("certified_copy", book.certified_copies), ("flyer_permit", book.flyer_permits), ("payment_validity", book.payment_validity)):
         for a in entries:
             if a.value <= 0:

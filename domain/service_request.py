@@ -64,6 +64,8 @@ class ServiceRequest(BaseAggregate[UUID]):
         details: dict[str, Any]
         due_at: datetime
         request_hash: str
+        # Set when an officer checked in a counter appointment (README "Appointments").
+        appointment_id: UUID | None = None
 
     class VerificationStarted(Event):
         TOPIC = "onestop:ServiceRequest.VerificationStarted"
@@ -186,6 +188,7 @@ class ServiceRequest(BaseAggregate[UUID]):
         due_at: datetime,
         request_hash: str,
         actor: dict[str, Any],
+        appointment_id: UUID | None = None,
     ) -> None:
         self.reference = reference
         self.service = service
@@ -207,6 +210,7 @@ class ServiceRequest(BaseAggregate[UUID]):
         self.outcome: str | None = None
         self.result: dict[str, Any] | None = None
         self.action_required: dict[str, str] | None = None
+        self.appointment_id = appointment_id
 
     @classmethod
     def file(cls, *, id: UUID, at: datetime, actor: Actor, channel: str, **fields: Any) -> ServiceRequest:

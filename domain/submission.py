@@ -19,7 +19,8 @@ SchemaCheck = Callable[[dict[str, Any], Any, str], list[tuple[str, str]]]
 SUBMISSION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "service": {"type": "string", "enum": sorted(SERVICES)},
+        # Only services that take new submissions (civil.appointment is replaced by /v1/appointments).
+        "service": {"type": "string", "enum": sorted(code for code, s in SERVICES.items() if s.accepts_submissions)},
         "organization": {"type": "string", "minLength": 1, "maxLength": 40},
         "filed_at": {"type": "string", "minLength": 1, "maxLength": 40},
         "channel": {"type": "string", "enum": [c for c in CHANNELS if c != "system"]},

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable, Any
 
 from eventsourcing.postgres import PostgresDatastore
 
@@ -21,6 +22,8 @@ from infrastructure.eventstore.references import CREATE_SEQUENCE, PostgresRefere
 from onestop.rules_file import load_rules
 from onestop.settings import Settings, SettingsError
 from infrastructure.views.recorder import ViewsRecorder
+
+log = logging.getLogger("onestop.bootstrap")
 
 if TYPE_CHECKING:  # the processes import these lazily, so that each loads only what it runs
     from aiohttp import web
@@ -288,6 +291,11 @@ async def build_api(settings: Settings) -> web.Application:
 
     ctx.land_tax = PostgresLandTaxViews(read_model.pool)
     add_identity(ctx, settings, read_model.pool)
+    from api.appointments import AppointmentsApi
+    from infrastructure.views.appointments import PostgresAppointmentViews
+
+    ctx.extra_routes.append(AppointmentsApi(PostgresAppointmentViews(read_model.pool)).routes())
+    add_money_trail(ctx, settings, read_model.pool)
     shutdown = await add_audit_and_integrations(ctx, settings, read_model.pool)
     web_app = create_app(ctx)
     web_app.on_shutdown.extend(shutdown)
@@ -337,6 +345,46 @@ def allowances_routes(pool: object) -> web.RouteTableDef:
     from infrastructure.allowance.register import RegisterQueries
 
     return AllowancesApi(RegisterQueries(pool)).routes()  # type: ignore[arg-type]
+
+
+def add_money_trail(ctx: ApiContext, settings: Settings, pool: Any) -> None:
+    """Receipts' queries and printer. Without a Thai font the API answers receipts as JSON only."""
+    from infrastructure.money_trail.queries import PostgresMoneyTrail
+    from infrastructure.money_trail.receipt_pdf import FpdfReceiptPrinter, ThaiFontMissing
+
+    ctx.money_trail = PostgresMoneyTrail(pool)  # receipts' QR codes use ctx.public_url (add_identity sets it)
+    try:
+        ctx.receipt_printer = FpdfReceiptPrinter()
+    except ThaiFontMissing as missing:
+        log.warning("receipts as PDF are off: %s", missing)
+
+
+async def reconcile(settings: Settings, day: date) -> list[dict[str, Any]]:
+    """Reconcile one Bangkok day with the bank's settlement file (``onestop reconcile --day``)."""
+    import asyncpg
+
+    from application.reconciliation import reconcile_day
+    from infrastructure.money_trail.bank_settlements import HttpBankSettlements
+    from infrastructure.money_trail.queries import PostgresMoneyTrail
+    from infrastructure.views.read_models import _init_connection
+
+    if settings.bank_url is None:
+        raise SettingsError("ONESTOP_BANK_URL is needed to read the bank's settlement file")
+    app = build_back_office(settings, pool_max=2)
+    pool = await asyncpg.create_pool(settings.database.url(), min_size=1, max_size=2, init=_init_connection)
+    try:
+        settlements = HttpBankSettlements(settings.bank_url, timeout_seconds=settings.outside_timeout_seconds)
+        return await reconcile_day(day, app, settlements, PostgresMoneyTrail(pool))
+    finally:
+        await pool.close()
+        app.close()
+
+
+def daily_reconciliation(settings: Settings) -> Callable[[date], object] | None:
+    """What the sweeper runs each morning for the day before; None without a bank to ask."""
+    if settings.bank_url is None:
+        return None
+    return lambda day: asyncio.run(reconcile(settings, day))
 
 
 def limit_settings(settings: Settings) -> LimitSettings:

@@ -191,8 +191,10 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
         from infrastructure.jobs.sweeps import Sweeper
         from onestop.bootstrap import build_sweeper_send
 
+        from onestop.bootstrap import daily_reconciliation
+
         sweeper = Sweeper(dispatcher.app, build_sweeper_send(settings, broker, marker), stale_seconds=settings.job_stale_seconds,
-                          retry_grace_seconds=settings.job_max_backoff_ms / 1000)
+                          retry_grace_seconds=settings.job_max_backoff_ms / 1000, reconcile=daily_reconciliation(settings))
         # Supervised: a sweeper that loses its connection ends the process, and the supervisor
         # restarts it (the sweeps are idempotent and elected).
         start_thread("sweeper", sweeper.run, stop, settings.database.conninfo(), daemon=True, every_seconds=settings.job_sweep_seconds)
@@ -263,6 +265,28 @@ def cmd_run(args: argparse.Namespace) -> None:
     from onestop.runner import run_all
 
     run_all(args)
+
+
+def cmd_reconcile(args: argparse.Namespace) -> None:
+    from datetime import date, datetime, timedelta
+
+    from domain.calendar import BANGKOK
+    from domain.errors import OneStopError
+    from onestop.bootstrap import reconcile
+
+    settings = _need_database(_settings(require_secret=False))
+    try:
+        day = date.fromisoformat(args.day) if args.day else datetime.now(BANGKOK).date() - timedelta(days=1)
+    except ValueError:
+        sys.exit("onestop: --day must be a date as YYYY-MM-DD")
+    try:
+        results = asyncio.run(reconcile(settings, day))
+    except (OneStopError, SettingsError) as error:
+        sys.exit(f"onestop: {error}")
+    for result in results:
+        print(f"{result['organization']} {result['day']}: matched {result['matched']['count']} ({result['matched']['amount_satang']} satang),"
+              f" missing {len(result['missing'])}, unknown {len(result['unknown'])}, mismatched {len(result['mismatched'])}")
+    sys.exit(0 if all(r["balanced"] for r in results) else 1)
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
@@ -341,6 +365,9 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("retention", help="erase people whose every request passed its retention period")
     p.add_argument("action", choices=["report", "sweep"], help="report: list who would be erased (dry run); sweep: erase them")
     p.set_defaults(fn=cmd_retention)
+    p = sub.add_parser("reconcile", help="match the bank's settlement file of a day to the receipts; exit 1 when something does not match")
+    p.add_argument("--day", help="the Bangkok day, YYYY-MM-DD (default: yesterday)")
+    p.set_defaults(fn=cmd_reconcile)
     args = parser.parse_args(argv)
     try:
         args.fn(args)

@@ -8,13 +8,15 @@ README "Taxes and fees"; the shipped defaults are `rules.toml` next to this modu
 
 from __future__ import annotations
 
+import re
 import tomllib
-from datetime import date
+from datetime import date, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from domain.allowance import MOVED_RULES, OPERATORS, AllowanceRules, Criterion
+from domain.appointments import ANY_SERVICE, WEEKDAYS, AppointmentRules, ClosedDay, CounterCalendar
 from domain.land_tax import LAND_USES, LandTaxRates, TaxYearCalendar
 from domain.rules import (
     ANY_ORGANIZATION,
@@ -33,7 +35,7 @@ from domain.rules import (
 
 DEFAULT_RULES_FILE = Path(__file__).with_name("rules.toml")
 TOP_LEVEL = {"land_tax", "hotel_fee", "certified_copy", "flyer_permit", "payment_validity", "elderly_allowance",
-             "elderly_allowance_criterion", "retention"}
+             "elderly_allowance_criterion", "retention", "appointments"}
 SATANG_PER_BAHT = 100
 
 
@@ -168,6 +170,70 @@ def _criterion(name: str, raw: dict[str, Any]) -> CriterionEntry:
     return CriterionEntry(dated, criterion)
 
 
+_PERIOD = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
+_CALENDAR_KEYS = {"effective_from", "source", "organization", "confirmed", "note", "service", "hours", "slot_minutes", "seats",
+                  "max_open_per_applicant", "no_show_grace_minutes", "reminder_lead_hours", "horizon_days"}
+
+
+def _hours(name: str, raw: Any) -> dict[int, tuple[tuple[time, time], ...]]:
+    """``{mon = ["08:30-12:00", "13:00-16:30"], ...}``: opening periods per weekday, Bangkok time."""
+    if not isinstance(raw, dict) or set(raw) - set(WEEKDAYS):
+        raise RulesError(name, f"hours must be a table of {', '.join(WEEKDAYS)}")
+    hours: dict[int, tuple[tuple[time, time], ...]] = {}
+    for day, periods in raw.items():
+        periods = [periods] if isinstance(periods, str) else periods
+        parsed = []
+        for period in periods if isinstance(periods, list) else [None]:
+            match = _PERIOD.match(period) if isinstance(period, str) else None
+            if match is None:
+                raise RulesError(name, f"hours.{day}: each period is \"HH:MM-HH:MM\"")
+            h1, m1, h2, m2 = (int(g) for g in match.groups())
+            parsed.append((time(h1, m1), time(23, 59, 59) if h2 == 24 else time(h2, m2)))
+        hours[WEEKDAYS.index(day)] = tuple(parsed)
+    return hours
+
+
+def _appointments(raw: Any) -> AppointmentRules:
+    if not isinstance(raw, dict) or set(raw) - {"calendar", "holidays", "closures"}:
+        raise RulesError("appointments", "has the tables calendar, holidays and closures only")
+    calendars = []
+    for i, c in enumerate(raw.get("calendar", [])):
+        name = f"appointments.calendar[{i}]"
+        dated = _dated(name, c)
+        unknown = set(c) - _CALENDAR_KEYS
+        if unknown:
+            raise RulesError(name, f"unknown key(s) {', '.join(sorted(unknown))}")
+        defaults = CounterCalendar(hours={})
+        numbers = {}
+        for key in ("slot_minutes", "seats", "max_open_per_applicant", "no_show_grace_minutes", "reminder_lead_hours", "horizon_days"):
+            numbers[key] = _int(name, c, key) if key in c else None
+        calendar = CounterCalendar(
+            hours=_hours(name, c.get("hours", {})),
+            slot_minutes=numbers["slot_minutes"] or defaults.slot_minutes,
+            seats=numbers["seats"] or defaults.seats,
+            max_open_per_applicant=numbers["max_open_per_applicant"] or defaults.max_open_per_applicant,
+            no_show_grace_minutes=defaults.no_show_grace_minutes if numbers["no_show_grace_minutes"] is None else numbers["no_show_grace_minutes"],
+            reminder_lead_minutes=defaults.reminder_lead_minutes if numbers["reminder_lead_hours"] is None else numbers["reminder_lead_hours"] * 60,
+            horizon_days=numbers["horizon_days"] or defaults.horizon_days,
+        )
+        calendars.append((dated.organization, str(c.get("service", ANY_SERVICE)), dated.effective_from, calendar))
+    closed: list[ClosedDay] = []
+    for group in ("holidays", "closures"):
+        for i, h in enumerate(raw.get(group, [])):
+            name = f"appointments.{group}[{i}]"
+            dated = _dated(name, h)
+            entries = h.get("days")
+            if not isinstance(entries, list) or not entries:
+                raise RulesError(name, "days must be a list of {date, name}")
+            for j, d in enumerate(entries):
+                if not isinstance(d, dict) or not isinstance(d.get("date"), date) or not isinstance(d.get("name"), str):
+                    raise RulesError(f"{name}.days[{j}]", "needs date (a TOML date) and name")
+                if "year" in h and d["date"].year != h["year"]:
+                    raise RulesError(f"{name}.days[{j}]", f"{d['date']} is not in {h['year']}")
+                closed.append(ClosedDay(d["date"], d["name"], dated.organization, bool(d.get("confirmed", dated.confirmed))))
+    return AppointmentRules(calendars=tuple(calendars), closed_days=tuple(closed))
+
+
 def parse_rules(text: str, origin: str = "rules file") -> RuleBook:
     """Parse and check a rules file's text. Raises `RulesError` naming the bad entry."""
     try:
@@ -212,6 +278,7 @@ def parse_rules(text: str, origin: str = "rules file") -> RuleBook:
         land_tax=tuple(book["land_tax"]), calendars=tuple(book["calendars"]), reductions=tuple(book["reductions"]),
         hotel_fees=tuple(book["hotel_fees"]), certified_copies=tuple(book["certified_copies"]),
         flyer_permits=tuple(book["flyer_permits"]), payment_validity=tuple(book["payment_validity"]),
+        **({"appointments": _appointments(data["appointments"])} if "appointments" in data else {}),
     )
 
 

@@ -119,7 +119,7 @@ class Settings:
     oidc_issuers_file: Path | None = None
     jwks_min_refresh_seconds: float = 10.0
     sign_in_origins: tuple[str, ...] = ()
-    public_url: str | None = None
+    public_url: str | None = None  # ONESTOP_PUBLIC_URL: also printed in receipts' QR codes (the verify URL)
     # Personal data (infrastructure/privacy/): the master key that wraps each person's data key
     # (ONESTOP_MASTER_KEY, or read from ONESTOP_MASTER_KEY_FILE), older master keys still
     # accepted during a rotation, and the cache of unwrapped keys (the blind-index key is above).

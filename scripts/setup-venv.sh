@@ -19,6 +19,12 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null \
         || echo "warning: chromium could not be installed; the browser tests will skip (and fail under CI)" >&2
 fi
+# Receipts are printed in Thai: a Thai TrueType font (Debian's TLWG fonts, e.g. Garuda).
+if ! [ -f /usr/share/fonts/truetype/tlwg/Garuda.ttf ] && command -v apt-get >/dev/null; then
+    echo "installing fonts-thai-tlwg (Thai fonts for receipts)" >&2
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq fonts-thai-tlwg >/dev/null
+    else sudo apt-get update -qq && sudo apt-get install -y -qq fonts-thai-tlwg >/dev/null; fi
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"

@@ -16,7 +16,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +35,9 @@ FIRST_BACKOFF_SECONDS = 0.2
 MAX_BACKOFF_SECONDS = 10.0
 NOTICE_TIMEOUT_SECONDS = 10.0
 RETRYABLE_4XX = (408, 429)
-SETTLEMENT_COLUMNS = ("payment_id", "reference", "ref2", "amount_satang", "paid_at")
+SETTLEMENT_COLUMNS = ("payment_id", "reference", "ref2", "amount_satang", "paid_at", "biller_id")
+# Thai banks settle by the business day in Bangkok (UTC+7).
+BANGKOK = timezone(timedelta(hours=7))
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -394,7 +396,7 @@ async def get_payments(request: web.Request) -> web.Response:
 
 
 async def get_settlement(request: web.Request) -> web.Response:
-    """GET /settlements/{YYYY-MM-DD}: CSV of that UTC day's payments."""
+    """GET /settlements/{YYYY-MM-DD}: CSV of the payments of that day in Bangkok."""
     raw = request.match_info["day"]
     try:
         day = date.fromisoformat(raw) if _DAY.match(raw) else None
@@ -406,8 +408,8 @@ async def get_settlement(request: web.Request) -> web.Response:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(SETTLEMENT_COLUMNS)
     for p in _bank(request).payments:
-        if datetime.fromisoformat(p["paid_at"]).astimezone(UTC).date() == day:
-            writer.writerow([p["payment_id"], p["reference"], p["ref2"] or "", p["amount_satang"], p["paid_at"]])
+        if datetime.fromisoformat(p["paid_at"]).astimezone(BANGKOK).date() == day:
+            writer.writerow([p["payment_id"], p["reference"], p["ref2"] or "", p["amount_satang"], p["paid_at"], p["biller_id"]])
     return web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8")
 
 

@@ -15,8 +15,12 @@ CREATE_SEQUENCE = f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}"
 
 
 def format_reference(number: int, at: datetime) -> str:
-    """``OS69-0000042``: "OS", the Buddhist Era year's last two digits, a sequence number."""
-    return f"OS{buddhist_era_year(at.year) % 100:02d}-{number:07d}"
+    """``OS690000042``: "OS", the Buddhist Era year's last two digits, a sequence number.
+
+    Only ``[0-9A-Z]`` and at most 20 characters, because the reference is the bill-payment Ref1
+    and bank apps refuse anything else. References issued before this rule (``OS69-0000042``)
+    stay in the log as they were; :func:`domain.promptpay.bank_reference` makes them bank-safe."""
+    return f"OS{buddhist_era_year(at.year) % 100:02d}{number:07d}"
 
 
 class PostgresReferenceIssuer(ReferenceIssuer):

@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping
 
 import asyncpg
 
-from application.cloudevents import to_cloudevent
+from application.cloudevents import to_cloudevent, is_published
 from application.ports import FeedPage
 from infrastructure.eventstore.following import Backoff, catch_up_in_batches
 from infrastructure.json_codec import dumps
@@ -39,7 +39,7 @@ ORGANIZATIONS_TABLE = "aggregate_organizations"
 FEED_CHANNEL = "onestop_feed"
 # The events that name their aggregate's organisation.
 _NAMES_ORGANIZATION = frozenset({"ServiceRequest.Submitted", "Payment.Opened", "Recipient.Registered", "AllowanceRun.Started",
-                                 "DisbursementBatch.Prepared"})
+                                 "DisbursementBatch.Prepared", "Appointment.Booked"})
 _CACHE_LIMIT = 200_000
 
 SCHEMA_STATEMENTS = [
@@ -99,7 +99,10 @@ class FeedFollower:
         return int(rows[-1]["notification_id"])
 
     def _publish(self, rows: list[Mapping[str, Any]]) -> None:
-        documents = [stored_event_document(row) for row in rows]
+        # Internal aggregates (a slot's seats, an applicant's open bookings) are not published.
+        documents = [d for d in map(stored_event_document, rows) if is_published(d["type"])]
+        if not documents:
+            return
         if self.reveal is not None:
             documents = self.reveal(documents)
         new_organizations = {

@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import Callable
 
 import psycopg
 
 from application.back_office import BackOffice
 from application.jobs import EXPIRE_PAYMENT, Job
 from domain.actors import Actor
+from domain.calendar import BANGKOK
 from infrastructure.jobs.dispatcher import Send
 from infrastructure.jobs.jobs_store import JobsStore
 
@@ -33,11 +35,21 @@ BATCH = 500
 class SweepResult:
     resent: int = 0
     expired: int = 0
+    reminded: int = 0
+    no_shows: int = 0
+    reconciled: date | None = None
 
 
 class Sweeper:
-    def __init__(self, app: BackOffice, send: Send, *, stale_seconds: float, retry_grace_seconds: float = 0.0) -> None:
+    def __init__(self, app: BackOffice, send: Send, *, stale_seconds: float, retry_grace_seconds: float = 0.0,
+                 reconcile: Callable[[date], object] | None = None, reconcile_after_hour: int = 6) -> None:
         self.app = app
+        # The daily reconciliation with the bank: once a day, after the bank's settlement file of
+        # the day before is out (``reconcile_after_hour``, Bangkok time). It records only what
+        # changed, so running it again after a restart is harmless.
+        self.reconcile = reconcile
+        self.reconcile_after_hour = reconcile_after_hour
+        self.reconciled_through: date | None = None
         self.send = send
         self.stale_seconds = stale_seconds
         # A job between retries waits up to the longest backoff before anyone touches it.
@@ -47,7 +59,48 @@ class Sweeper:
 
     def sweep(self) -> SweepResult:
         """One pass of both sweeps; return what was done."""
-        return SweepResult(resent=self.resend_stale_jobs(), expired=self.expire_payments())
+        reminded, no_shows = self.sweep_appointments()
+        return SweepResult(resent=self.resend_stale_jobs(), expired=self.expire_payments(), reminded=reminded, no_shows=no_shows,
+                           reconciled=self.reconcile_yesterday())
+
+    def sweep_appointments(self) -> tuple[int, int]:
+        """Reminders whose lead time has come (``appointment.reminder-due`` in the feed), and
+        no-shows: bookings not checked in by the end of their slot plus the grace. The
+        appointments view finds candidates; each appointment's own calendar decides."""
+        now = self.app.clock.now()
+        rules = self.app.appointment_rules
+        lead = max([rules.default.reminder_lead_minutes, *(c.reminder_lead_minutes for *_, c in rules.calendars)])
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                "SELECT id FROM appointments_view WHERE status = 'booked' AND ("
+                " ends_at <= %s OR (NOT reminded AND starts_at > %s AND starts_at <= %s))"
+                " ORDER BY starts_at LIMIT %s",
+                (now, now, now + timedelta(minutes=lead), BATCH),
+            )
+            ids = [row["id"] for row in curs.fetchall()]
+        reminded = no_shows = 0
+        for appointment_id in ids:
+            try:
+                done = self.app.sweep_appointment(appointment_id, SWEEPER)
+            except Exception as error:  # changed at this moment, for example: look again next time
+                log.warning("could not sweep appointment %s yet: %s", appointment_id, error)
+                continue
+            reminded += done.reminded
+            no_shows += done.no_shows
+        return reminded, no_shows
+
+    def reconcile_yesterday(self) -> date | None:
+        """Reconcile the day before with the bank, once, when its time has come; the day done."""
+        if self.reconcile is None:
+            return None
+        now = self.app.clock.now().astimezone(BANGKOK)
+        yesterday = now.date() - timedelta(days=1)
+        if now.hour < self.reconcile_after_hour or self.reconciled_through == yesterday:
+            return None
+        self.reconcile(yesterday)  # an error leaves the day to the next sweep
+        self.reconciled_through = yesterday
+        log.info("reconciled %s with the bank's settlement file", yesterday)
+        return yesterday
 
     def resend_stale_jobs(self) -> int:
         """Send again every job pending (or between retries) for longer than the stale time: its

@@ -62,6 +62,7 @@ PERSONAL_FIELDS: dict[str, Classification] = {
     _P + "ReceivedAfterExpiry": Classification(AGGREGATE),
     _P + "Expired": Classification(AGGREGATE),
     _P + "Refunded": Classification(AGGREGATE),
+    _P + "ReceiptIssued": Classification(AGGREGATE),
     # Money for an unknown reference: no person is known.
     "onestop:UnmatchedPayment.Recorded": Classification(None),
     # A person as the erasure knows them (a keyed blind index), and the erasure itself (the legal
@@ -90,6 +91,16 @@ NOT_YET_ENCRYPTED: dict[str, tuple[str, ...]] = {
     _T + "WarningRecorded": (),
     "onestop:TaxRoll.Opened": (), "onestop:TaxRoll.ParcelsRecorded": ("rows",), "onestop:TaxRoll.ParcelsRevalued": ("rows",),
     "onestop:TaxRoll.NoticesIssued": ("owners",),
+    # Counter appointments: the applicant who booked; a slot and a person's open bookings hold ids only.
+    "onestop:Appointment.Booked": ("applicant",), "onestop:Appointment.Cancelled": ("reason",),
+    "onestop:Appointment.Rescheduled": (), "onestop:Appointment.CheckedIn": (), "onestop:Appointment.MarkedNoShow": (),
+    "onestop:Appointment.ReminderDue": (),
+    "onestop:Slot.Opened": (), "onestop:Slot.SeatHeld": (), "onestop:Slot.SeatReleased": (),
+    "onestop:BookingLedger.Opened": (), "onestop:BookingLedger.Added": (), "onestop:BookingLedger.Removed": (),
+    # The money trail: a receipt names its payer (kept as a financial record, as payments are);
+    # numbers, amounts and the bank's settlement lines are not personal.
+    "onestop:Receipt.Issued": ("payer",), "onestop:Receipt.Voided": (), "onestop:ReceiptBook.Opened": (),
+    "onestop:ReceiptBook.NumberTaken": (), "onestop:Reconciliation.Opened": (), "onestop:Reconciliation.Recorded": (),
 }
 PERSONAL_FIELDS.update({topic: Classification(None) for topic in NOT_YET_ENCRYPTED})
 

@@ -18,7 +18,7 @@ from infrastructure.views.recorder import TRACKING_TABLE, VIEWS_CHANNEL, VIEWS_N
 REQUEST_SELECT = (
     "SELECT id::text AS id, reference, service, organization, filed_at, channel, status, version, position,"
     " applicant_national_id, applicant_name, details, assigned_to, submitted_at, updated_at, due_at, outcome,"
-    " result, action_required, payment_id::text AS payment_id, payment_amount_satang, payment_status"
+    " result, action_required, payment_id::text AS payment_id, payment_amount_satang, payment_status, appointment_id::text AS appointment_id"
     " FROM request_summaries"
 )
 
@@ -64,6 +64,7 @@ def request_from_row(row: asyncpg.Record) -> tuple[dict[str, Any], dict[str, Any
         result=row["result"],
         action_required=row["action_required"],
         payment=payment_summary(row["payment_id"], row["payment_amount_satang"], row["payment_status"]),
+        appointment_id=row.get("appointment_id"),
     )
     access = {
         "organization": row["organization"],
@@ -159,7 +160,7 @@ class PostgresReadModel(ReadModel):
         row = await self.pool.fetchrow(
             "SELECT p.id::text AS id, p.request_id::text AS request_id, p.reference, p.organization, p.amount_satang,"
             " p.status, p.promptpay_payload, p.expires_at, p.version, p.position, p.method, p.updated_at,"
-            " p.discrepancies, p.notice_id::text AS notice_id, p.instalment,"
+            " p.discrepancies, p.notice_id::text AS notice_id, p.instalment, p.receipt,"
             " coalesce(r.filed_at, p.organization) AS filed_at, coalesce(r.applicant_national_id, n.owner_id) AS applicant_national_id"
             " FROM payments_view p LEFT JOIN request_summaries r ON r.id = p.request_id"
             " LEFT JOIN land_tax_notices n ON n.id = p.notice_id WHERE p.id = $1::uuid",
@@ -169,7 +170,7 @@ class PostgresReadModel(ReadModel):
             return None
         document = payment_document(**{k: row[k] for k in (
             "id", "request_id", "reference", "organization", "amount_satang", "status", "promptpay_payload",
-            "expires_at", "version", "position", "method", "updated_at", "discrepancies", "notice_id", "instalment")})
+            "expires_at", "version", "position", "method", "updated_at", "discrepancies", "notice_id", "instalment", "receipt")})
         access = {"organization": row["organization"], "filed_at": row["filed_at"], "applicant_national_id": row["applicant_national_id"]}
         return document, access
 

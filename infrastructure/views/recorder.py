@@ -16,8 +16,11 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 
-from application.projections import COUNT_COLUMNS, count_increments, fold_payment, fold_request, is_in_work_queue
+from application.appointment_views import APPOINTMENT_COLUMNS, fold_appointment
+from application.projections import COUNT_COLUMNS, count_increments, fold_payment, fold_receipt, fold_request, is_in_work_queue
+from domain.appointments import Appointment
 from domain.payment import Payment
+from domain.receipt import Receipt
 from domain.service_request import ServiceRequest
 from infrastructure.eventstore.following import CONNECTION_ERRORS
 from infrastructure.json_codec import dumps_str
@@ -41,16 +44,23 @@ REQUEST_COLUMNS = (
     "applicant_national_id", "applicant_name", "details", "assigned_to", "submitted_at", "updated_at",
     "due_at", "outcome", "result", "action_required", "payment_id", "payment_amount_satang", "payment_status",
     "applicant_index",
+    "appointment_id",
 )
 PAYMENT_COLUMNS = (
     "id", "request_id", "reference", "organization", "amount_satang", "status", "promptpay_payload",
-    "expires_at", "version", "position", "method", "updated_at", "discrepancies", "notice_id", "instalment",
+    "expires_at", "version", "position", "method", "updated_at", "discrepancies", "notice_id", "instalment", "receipt",
 )
-JSON_COLUMNS = frozenset({"details", "result", "action_required", "discrepancies"})
-VIEW_TABLES = ("request_summaries", "payments_view", "work_queue", "daily_counts", *land_tax_views.VIEW_TABLES)
+RECEIPT_COLUMNS = (
+    "id", "number", "organization", "fiscal_year", "sequence", "payment_id", "request_id", "reference", "payer", "items",
+    "amount_satang", "method", "issued_at", "issued_on", "status", "void_reason", "voided_at", "version", "position",
+)
+JSON_COLUMNS = frozenset({"details", "result", "action_required", "discrepancies", "receipt", "payer", "items"})
+VIEW_TABLES = ("request_summaries", "payments_view", "work_queue", "daily_counts", "appointments_view", "receipts_view",
+               *land_tax_views.VIEW_TABLES)
 SECONDARY_INDEXES = (
     "request_summaries_reference", "request_summaries_org", "request_summaries_filed", "request_summaries_applicant",
     "request_summaries_recent", "request_summaries_payment", "payments_view_reference", "work_queue_org",
+    "appointments_view_org", "appointments_view_applicant", "appointments_view_open", "receipts_view_book", "receipts_view_day",
     *land_tax_views.SECONDARY_INDEXES,
     "request_summaries_applicant_index",
 )
@@ -66,6 +76,8 @@ SCHEMA_STATEMENTS = [
     # The keyed blind index of the applicant's national ID (infrastructure/privacy/keys.py): lists
     # by applicant filter on it, never on the plain ID.
     "ALTER TABLE request_summaries ADD COLUMN IF NOT EXISTS applicant_index text",
+    # Added with counter appointments: the appointment a counter check-in started the request from.
+    "ALTER TABLE request_summaries ADD COLUMN IF NOT EXISTS appointment_id uuid",
     "CREATE UNIQUE INDEX IF NOT EXISTS request_summaries_reference ON request_summaries (reference)",
     "CREATE INDEX IF NOT EXISTS request_summaries_applicant_index ON request_summaries (applicant_index, submitted_at DESC, id DESC)",
     "CREATE INDEX IF NOT EXISTS request_summaries_org ON request_summaries (organization, submitted_at DESC, id DESC)",
@@ -93,16 +105,37 @@ SCHEMA_STATEMENTS = [
         submitted int NOT NULL DEFAULT 0, approved int NOT NULL DEFAULT 0, rejected int NOT NULL DEFAULT 0,
         completed int NOT NULL DEFAULT 0, withdrawn int NOT NULL DEFAULT 0, paid_satang bigint NOT NULL DEFAULT 0,
         PRIMARY KEY (organization, day, service))""",
+    """CREATE TABLE IF NOT EXISTS appointments_view (
+        id uuid PRIMARY KEY, organization text NOT NULL, service text NOT NULL, starts_at timestamptz NOT NULL,
+        ends_at timestamptz NOT NULL, status text NOT NULL, applicant_national_id text NOT NULL, applicant_name text NOT NULL,
+        request_id uuid, reminded boolean NOT NULL, version int NOT NULL, position bigint NOT NULL,
+        booked_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS appointments_view_org ON appointments_view (organization, service, starts_at, id)",
+    "CREATE INDEX IF NOT EXISTS appointments_view_applicant ON appointments_view (applicant_national_id, starts_at, id)",
+    "CREATE INDEX IF NOT EXISTS appointments_view_open ON appointments_view (starts_at) WHERE status = 'booked'",
+    # Added with receipts: a database made before them gets the column here.
+    "ALTER TABLE payments_view ADD COLUMN IF NOT EXISTS receipt jsonb",
+    """CREATE TABLE IF NOT EXISTS receipts_view (
+        id uuid PRIMARY KEY, number text NOT NULL, organization text NOT NULL, fiscal_year int NOT NULL,
+        sequence int NOT NULL, payment_id uuid NOT NULL, request_id uuid, reference text NOT NULL, payer jsonb NOT NULL,
+        items jsonb NOT NULL, amount_satang bigint NOT NULL, method text NOT NULL, issued_at timestamptz NOT NULL,
+        issued_on date NOT NULL, status text NOT NULL, void_reason text, voided_at timestamptz, version int NOT NULL,
+        position bigint NOT NULL)""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS receipts_view_book ON receipts_view (organization, fiscal_year, sequence)",
+    "CREATE INDEX IF NOT EXISTS receipts_view_day ON receipts_view (organization, issued_on, sequence)",
     *land_tax_views.SCHEMA_STATEMENTS,
 ]
 
 
 COLUMN_TYPES = {
-    "id": "uuid", "request_id": "uuid", "payment_id": "uuid", "notice_id": "uuid", "instalment": "int4", "version": "int4", "position": "int8",
+    "id": "uuid", "request_id": "uuid", "payment_id": "uuid", "notice_id": "uuid", "instalment": "int4", "appointment_id": "uuid",
+    "version": "int4", "position": "int8",
     "amount_satang": "int8", "payment_amount_satang": "int8", "submitted_at": "timestamptz",
     "updated_at": "timestamptz", "due_at": "timestamptz", "expires_at": "timestamptz", "day": "date",
     "submitted": "int4", "approved": "int4", "rejected": "int4", "completed": "int4", "withdrawn": "int4",
-    "paid_satang": "int8",
+    "paid_satang": "int8", "starts_at": "timestamptz", "ends_at": "timestamptz", "booked_at": "timestamptz",
+    "reminded": "bool", "fiscal_year": "int4", "sequence": "int4", "issued_at": "timestamptz", "issued_on": "date",
+    "voided_at": "timestamptz",
 }
 
 
@@ -137,6 +170,8 @@ QUEUE_COLUMNS = ("request_id", "organization", "reference", "service", "status",
 COUNT_KEY = ("organization", "day", "service")
 UPSERT_REQUESTS = _bulk_upsert("request_summaries", REQUEST_COLUMNS, ("id",), _replace_all(REQUEST_COLUMNS))
 UPSERT_PAYMENTS = _bulk_upsert("payments_view", PAYMENT_COLUMNS, ("id",), _replace_all(PAYMENT_COLUMNS))
+UPSERT_APPOINTMENTS = _bulk_upsert("appointments_view", APPOINTMENT_COLUMNS, ("id",), _replace_all(APPOINTMENT_COLUMNS))
+UPSERT_RECEIPTS = _bulk_upsert("receipts_view", RECEIPT_COLUMNS, ("id",), _replace_all(RECEIPT_COLUMNS))
 UPSERT_QUEUE = _bulk_upsert("work_queue", QUEUE_COLUMNS, ("request_id",), _replace_all(QUEUE_COLUMNS))
 ADD_COUNTS = _bulk_upsert(
     "daily_counts", (*COUNT_KEY, *COUNT_COLUMNS), COUNT_KEY,
@@ -232,9 +267,18 @@ class ViewsRecorder(PostgresTrackingRecorder):
         request_ids |= {p["request_id"] for p in payments.values() if p["request_id"] is not None}
         request_ids |= {e.request_id for e, _ in events if isinstance(e, Payment.Opened) and e.request_id is not None}
         requests = self._load(curs, "request_summaries", REQUEST_COLUMNS, request_ids - filed)
+        issued = {e.originator_id for e, _ in events if isinstance(e, Receipt.Issued)}
+        receipt_ids = {e.originator_id for e, _ in events if isinstance(e, Receipt.Event)} - issued
+        receipts = self._load(curs, "receipts_view", RECEIPT_COLUMNS, receipt_ids)
         counts: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_COLUMNS, 0))
         land_tax: list[tuple[Any, int]] = []
+        booked = {e.originator_id for e, _ in events if isinstance(e, Appointment.Booked)}
+        appointments = self._load(curs, "appointments_view", APPOINTMENT_COLUMNS,
+                                  {e.originator_id for e, _ in events if isinstance(e, Appointment.Event)} - booked)
         for event, position in events:
+            if isinstance(event, Appointment.Event):
+                appointments[event.originator_id] = fold_appointment(appointments.get(event.originator_id), event, position)
+                continue
             if isinstance(event, ServiceRequest.Event):
                 row = requests[event.originator_id] = fold_request(requests.get(event.originator_id), event, position)
                 organization, service = row["organization"], row["service"]
@@ -246,6 +290,9 @@ class ViewsRecorder(PostgresTrackingRecorder):
                     row = requests[payment["request_id"]]
                     row["payment_status"] = payment["status"]
                     organization, service = row["organization"], row["service"]
+            elif isinstance(event, Receipt.Event):
+                receipts[event.originator_id] = fold_receipt(receipts.get(event.originator_id), event, position)
+                continue
             elif land_tax_views.touches_land_tax(event):
                 land_tax.append((event, position))
                 continue
@@ -263,6 +310,10 @@ class ViewsRecorder(PostgresTrackingRecorder):
         self._write(curs, requests.values(), payments.values(), counts)
         if land_tax:
             land_tax_views.apply_land_tax(curs, land_tax)
+        if appointments:
+            curs.execute(UPSERT_APPOINTMENTS, _column_arrays(list(appointments.values()), APPOINTMENT_COLUMNS))
+        if receipts:
+            curs.execute(UPSERT_RECEIPTS, _column_arrays(list(receipts.values()), RECEIPT_COLUMNS))
 
     def _index(self, national_id: Any) -> str | None:
         # An erased applicant's ID reads "[erased]": no index, so no list finds the request.
@@ -282,9 +333,12 @@ class ViewsRecorder(PostgresTrackingRecorder):
         counted = set(counted)
         request_ids = [e.originator_id for e, _ in events if isinstance(e, ServiceRequest.Event)]
         payment_ids = [e.originator_id for e, _ in events if isinstance(e, Payment.Event)]
+        receipt_ids = [e.originator_id for e, _ in events if isinstance(e, Receipt.Event)]
+        curs.execute("DELETE FROM receipts_view WHERE id = ANY(%s)", (receipt_ids,))
         curs.execute("DELETE FROM request_summaries WHERE id = ANY(%s)", (request_ids,))
         curs.execute("DELETE FROM work_queue WHERE request_id = ANY(%s)", (request_ids,))
         curs.execute("DELETE FROM payments_view WHERE id = ANY(%s)", (payment_ids,))
+        curs.execute("DELETE FROM appointments_view WHERE id = ANY(%s)", ([e.originator_id for e, _ in events if isinstance(e, Appointment.Event)],))
         self._fold_and_write(curs, events, counted)
 
     @staticmethod
@@ -335,7 +389,7 @@ class ViewsRecorder(PostgresTrackingRecorder):
     def checksum(self) -> dict[str, str]:
         """An md5 per view over its rows in key order: equal checksums mean equal contents."""
         keys = {"request_summaries": "id", "payments_view": "id", "work_queue": "request_id", "daily_counts": "organization, day, service",
-                **land_tax_views.CHECKSUM_KEYS}
+                "appointments_view": "id", "receipts_view": "id", **land_tax_views.CHECKSUM_KEYS}
         result = {}
         with self.datastore.transaction(commit=False) as curs:
             for table, key in keys.items():

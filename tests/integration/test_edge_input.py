@@ -45,7 +45,8 @@ async def post_raw(api: Harness, path: str, raw: bytes, headers: dict[str, str])
     [
         ("civil.address-change", "MUN-SAENSUK", {"to_house_id": "../people?limit=5"}, "details.to_house_id"),
         ("welfare.elderly-allowance", "MUN-SAENSUK", {"bank_account": "x"}, "details.bank_account"),
-        ("civil.appointment", "MUN-SAENSUK", {"service": "ทะเบียน", "slot": "not-a-date"}, "details.slot"),
+        # Replaced by /v1/appointments: refused for new submissions, naming the service.
+        ("civil.appointment", "MUN-SAENSUK", {"service": "ทะเบียน", "slot": "2026-12-01T09:00:00+07:00"}, "service"),
         ("local.flyer-permit", "MUN-SAENSUK", {"description": "d", "area": "a", "start_date": "aaa", "end_date": "aaa", "quantity": 1}, "details.start_date"),
         ("local.hotel-fee", "PAO-CBI", {"month": "x", "room_revenue_satang": 100}, "details.month"),
         ("complaint", "MUN-SAENSUK", {"subject": "s", "description": "a\u0000b"}, "details.description"),

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -458,12 +458,12 @@ async def test_the_settlement_file_lists_the_days_payments() -> None:
     async with bank_with_receiver(Receiver()) as bank:
         payload = bill_payment_payload(biller_id=BILLER, ref1="OSS9", amount_satang=25_050, ref2="R2")
         payment = await body(await bank.post("/pay", json={"payload": payload}))
-        today = datetime.now(UTC).date()
+        today = datetime.now(timezone(timedelta(hours=7))).date()  # the business day in Bangkok
         resp = await bank.get(f"/settlements/{today.isoformat()}")
         lines = (await resp.text()).splitlines()
         assert resp.content_type == "text/csv"
-        assert lines[0] == "payment_id,reference,ref2,amount_satang,paid_at"
-        assert lines[1:] == [f"{payment['payment_id']},OSS9,R2,25050,{payment['paid_at']}"]
+        assert lines[0] == "payment_id,reference,ref2,amount_satang,paid_at,biller_id"
+        assert lines[1:] == [f"{payment['payment_id']},OSS9,R2,25050,{payment['paid_at']},{BILLER}"]
         other_day = await bank.get(f"/settlements/{(today - timedelta(days=1)).isoformat()}")
         assert (await other_day.text()).splitlines()[1:] == []
         assert (await bank.get("/settlements/yesterday")).status == 400

@@ -43,7 +43,7 @@ class CountingReferences(ReferenceIssuer):
 
     def issue(self, count: int, at: datetime) -> list[str]:
         self.issued += count
-        return [f"OS69-{n:07d}" for n in range(self.issued - count + 1, self.issued + 1)]
+        return [f"OS69{n:07d}" for n in range(self.issued - count + 1, self.issued + 1)]
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def in_review(app: BackOffice) -> UUID:
 def test_a_complaint_is_filed_with_a_reference_and_goes_straight_to_review(app: BackOffice) -> None:
     state = submit(app, body())
     assert state["status"] == "in_review"
-    assert state["reference"] == "OS69-0000001"
+    assert state["reference"] == "OS690000001"
     assert state["position"] is not None and state["position"] >= 1
 
 
@@ -231,3 +231,31 @@ def test_a_charge_and_a_job_failure_are_recorded_once(app: BackOffice) -> None:
 def test_money_that_matches_no_payment_is_kept_once(app: BackOffice) -> None:
     assert app.record_unmatched_payment("demo-bank", "bank-9", "OS69-9999999", 5000, SYSTEM) is True
     assert app.record_unmatched_payment("demo-bank", "bank-9", "OS69-9999999", 5000, SYSTEM) is False
+
+
+class LegacyReferences(ReferenceIssuer):
+    """References in the shape issued before the bank-safe rule."""
+
+    def issue(self, count: int, at: datetime) -> list[str]:
+        return [f"OS69-{n:07d}" for n in range(1, count + 1)]
+
+
+def test_a_request_filed_with_an_old_style_reference_is_paid_with_a_bank_safe_ref1(clock: FakeClock) -> None:
+    office = BackOffice({"PERSISTENCE_MODULE": "eventsourcing.popo"}, directory=Directory(SEED_ORGANIZATIONS), fees=FEES,
+                        biller_id=DEMO_BILLER_ID, references=LegacyReferences(), clock=clock)
+    try:
+        request_id = UUID(submit(office, body("local.land-building-tax"))["id"])
+        state = office.act(request_id, "assess-fee", {"amount_satang": 5000}, OFFICER, "counter", None).state
+        payment = office.get_payment(UUID(state["payment"]["id"]))
+        assert state["reference"] == "OS69-0000001"
+        assert payment.reference == "OS690000001" == parse_payload(payment.promptpay_payload).ref1
+    finally:
+        office.close()
+
+
+def test_new_references_hold_only_digits_and_capital_letters() -> None:
+    from infrastructure.eventstore.references import format_reference
+
+    reference = format_reference(42, datetime(2026, 11, 30, tzinfo=timezone.utc))
+    assert reference == "OS690000042"
+    assert reference.isalnum() and reference.isascii() and reference.upper() == reference and len(reference) <= 20

@@ -23,7 +23,7 @@ DIRECTORY = Directory(SEED_ORGANIZATIONS)
 
 def new_request(service: str = "complaint") -> ServiceRequest:
     return ServiceRequest.file(
-        id=uuid4(), at=NOW, actor=CITIZEN, channel="web", reference="OS69-0000001", service=service,
+        id=uuid4(), at=NOW, actor=CITIZEN, channel="web", reference="OS690000001", service=service,
         organization="MUN-SAENSUK", filed_at="MUN-SAENSUK",
         applicant={"national_id": "3100600445635", "name": "สมชาย"}, details={}, due_at=NOW + timedelta(days=15),
         request_hash="h",
@@ -84,7 +84,7 @@ def test_every_event_records_the_actor_and_channel() -> None:
 
 
 def test_a_payment_for_the_wrong_amount_is_not_received() -> None:
-    payment = Payment.open(id=uuid4(), at=NOW, actor=CITIZEN, channel="web", request_id=uuid4(), reference="OS69-1",
+    payment = Payment.open(id=uuid4(), at=NOW, actor=CITIZEN, channel="web", request_id=uuid4(), reference="OS691",
                            organization="MUN-SAENSUK", amount_satang=4000, promptpay_payload="x", expires_at=NOW)
     with pytest.raises(Exception, match="does not match"):
         payment.receive(3999, "cash", None, OFFICER, "counter", NOW)

@@ -150,3 +150,36 @@ def test_notices_already_issued_keep_their_figures_when_the_rules_change(app: Ba
     assert (kept.tax_satang, kept.reduction_satang) == (900_000, 0)
     later = app.get_notice(notice_id("MUN-SAENSUK", 2569, "1101700230708"))
     assert (later.tax_satang, later.reduction_satang) == (450_000, 450_000)
+
+
+def test_a_land_tax_payment_issues_a_receipt_with_the_tax_and_each_penalty_on_its_own_line(app: BackOffice, clock: FakeClock) -> None:
+    app.begin_parcel_import(2569, OFFICER).add([row("P1", value=300_000_000)])  # 3M baht: 9,000 baht
+    app.issue_notices(2569, OFFICER)
+    nid = notice_id("MUN-SAENSUK", 2569, OWNER)
+    clock.at = datetime(2026, 8, 5, 3, 0, tzinfo=timezone.utc)  # instalment 1 (30 June) missed: all due, late
+    late = app.open_notice_payment(nid, {"instalment": None}, CITIZEN).state
+    app.record_bank_payment(app.get_payment(late["id"]).id, reference=late["reference"], amount_satang=late["amount_satang"],
+                            provider_payment_id="b:9", actor=BANK)
+    payment = app.get_payment(late["id"])
+    assert payment.receipt is not None
+    receipt = app.read_receipt(payment.receipt["id"], CITIZEN)  # the notice's owner reads it
+    assert receipt["amount_satang"] == late["amount_satang"] and receipt["request_id"] is None
+    assert receipt["payer"] == {"name": "สมชาย ใจดี"}
+    # the tax, the 10% surcharge (s.68) and the 1% a month (s.70), each a line; together what was paid
+    assert [i["description"].split(" (")[0] for i in receipt["items"]] == ["ภาษีที่ดินและสิ่งปลูกสร้าง", "เบี้ยปรับ", "เงินเพิ่ม"]
+    assert sum(i["amount_satang"] for i in receipt["items"]) == late["amount_satang"]
+    assert receipt["items"][0]["amount_satang"] == 900_000
+    with pytest.raises(NotFound):
+        app.read_receipt(payment.receipt["id"], Actor(sub="x", role="citizen", pid="1101700230708"))
+
+
+def test_cash_for_a_land_tax_notice_at_the_counter_issues_a_receipt(app: BackOffice, clock: FakeClock) -> None:
+    app.begin_parcel_import(2569, OFFICER).add([row("P1", value=50_000_000)])  # 1,500 baht
+    app.issue_notices(2569, OFFICER)
+    nid = notice_id("MUN-SAENSUK", 2569, OWNER)
+    clock.at = datetime(2026, 6, 10, 3, 0, tzinfo=timezone.utc)
+    opened = app.open_notice_payment(nid, {"instalment": None}, OFFICER).state
+    paid = app.record_cash(app.get_payment(opened["id"]).id, {"amount_satang": opened["amount_satang"]}, OFFICER, None).state
+    assert paid["receipt"]["number"].isalnum()
+    receipt = app.read_receipt(paid["receipt"]["id"], OFFICER)
+    assert receipt["method"] == "cash" and [i["amount_satang"] for i in receipt["items"]] == [150_000]

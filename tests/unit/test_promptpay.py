@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.promptpay import InvalidPromptPayPayload, bill_payment_payload, crc16_ccitt_false, parse_payload
+from domain.promptpay import InvalidPromptPayPayload, bank_reference, bill_payment_payload, crc16_ccitt_false, parse_payload
 
 SAMPLE = "00020101021130510016A000000677010112011501055230093500202085555890053037645802TH6304A648"
 
@@ -16,9 +16,9 @@ def test_crc16_ccitt_false_matches_its_check_value() -> None:
 
 
 def test_a_dynamic_payload_carries_the_amount_and_reference() -> None:
-    payload = bill_payment_payload(biller_id="099400016601001", ref1="OS69-0000042", amount_satang=12345)
+    payload = bill_payment_payload(biller_id="099400016601001", ref1="OS690000042", amount_satang=12345)
     parsed = parse_payload(payload)
-    assert (parsed.biller_id, parsed.ref1, parsed.amount_satang, parsed.dynamic) == ("099400016601001", "OS69-0000042", 12345, True)
+    assert (parsed.biller_id, parsed.ref1, parsed.amount_satang, parsed.dynamic) == ("099400016601001", "OS690000042", 12345, True)
     assert "5406123.45" in payload and payload.startswith("000201010212")
 
 
@@ -31,3 +31,14 @@ def test_a_changed_character_fails_the_crc() -> None:
 def test_a_reference_longer_than_twenty_characters_is_refused() -> None:
     with pytest.raises(InvalidPromptPayPayload):
         bill_payment_payload(biller_id="099400016601001", ref1="X" * 21, amount_satang=100)
+
+
+@pytest.mark.parametrize("ref1", ["OS69-0000042", "os690000042", "OS69 0000042", "อบต1"])
+def test_a_reference_with_anything_but_digits_and_capitals_is_refused_as_ref1(ref1: str) -> None:
+    with pytest.raises(InvalidPromptPayPayload, match="capital letters"):
+        bill_payment_payload(biller_id="099400016601001", ref1=ref1, amount_satang=100)
+
+
+def test_a_reference_issued_before_the_rule_goes_to_the_bank_without_its_hyphen() -> None:
+    assert bank_reference("OS69-0000042") == "OS690000042"
+    assert bank_reference("OS690000042") == "OS690000042"
