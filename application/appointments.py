@@ -130,7 +130,10 @@ def _parse_start(raw: str, field_name: str) -> datetime:
         value = None
     if value is None or value.tzinfo is None:
         raise InvalidCommand("the time needs an offset", [(field_name, "must be an RFC 3339 date-time with an offset")])
-    return value.astimezone(BANGKOK)
+    try:
+        return value.astimezone(BANGKOK)
+    except OverflowError:  # 9999-12-31T23:59+00:00 is in year 10000 in Bangkok
+        raise InvalidCommand("the time is out of range", [(field_name, "is not a time a slot can have")]) from None
 
 
 class AppointmentBook(BackOfficeBase):

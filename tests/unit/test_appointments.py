@@ -238,3 +238,13 @@ def test_civil_appointment_no_longer_takes_new_submissions(app: BackOffice) -> N
     with pytest.raises(InvalidCommand) as refused:
         app.submit(SubmitCommand(body=body, actor=citizen(1), request_hash=request_hash(body), idempotency_key="k"))
     assert "service" in [f for f, _ in refused.value.errors]
+
+
+def test_a_start_at_the_edge_of_the_calendar_is_refused_naming_the_field_not_a_crash() -> None:
+    from application.appointments import _parse_start
+    from domain.errors import InvalidCommand as Refused
+
+    for raw in ("9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+14:00"):
+        with pytest.raises(Refused) as refused:
+            _parse_start(raw, "start")
+        assert refused.value.errors == [("start", "is not a time a slot can have")]
