@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.app_key import CTX
+from domain.organizations import OrganizationKind
 from api.http import json_response
 from api.openapi import openapi_document
 from api.problems import HttpProblem
@@ -34,6 +35,11 @@ async def get_service(request: web.Request) -> web.Response:
 async def list_organizations(request: web.Request) -> web.Response:
     kind = request.query.get("kind")
     province = request.query.get("province")
+    kinds = [k.value for k in OrganizationKind]
+    if kind is not None and kind not in kinds:
+        raise HttpProblem(400, "Bad query parameter", f"kind must be one of {', '.join(kinds)}", [("kind", "must be one of " + ", ".join(kinds))])
+    if province is not None and len(province) > 100:
+        raise HttpProblem(400, "Bad query parameter", "province is at most 100 characters", [("province", "is at most 100 characters")])
     items = [
         o.as_dict() for o in request.app[CTX].app.directory
         if (kind is None or o.kind.value == kind) and (province is None or o.province == province)

@@ -146,7 +146,7 @@ def cloudevent_type(event_type: str) -> str:
 
 
 # Aggregates that only hold capacity for others: their events are never published.
-UNPUBLISHED_AGGREGATES = frozenset({"Slot", "BookingLedger"})
+UNPUBLISHED_AGGREGATES = frozenset({"Slot", "BookingLedger", "ReceiptBook"})  # internal counters
 
 
 def is_published(event_type: str) -> bool:

@@ -39,7 +39,7 @@ ORGANIZATIONS_TABLE = "aggregate_organizations"
 FEED_CHANNEL = "onestop_feed"
 # The events that name their aggregate's organisation.
 _NAMES_ORGANIZATION = frozenset({"ServiceRequest.Submitted", "Payment.Opened", "Recipient.Registered", "AllowanceRun.Started",
-                                 "DisbursementBatch.Prepared", "Appointment.Booked"})
+                                 "DisbursementBatch.Prepared", "Appointment.Booked", "Receipt.Issued", "Reconciliation.Opened"})
 _CACHE_LIMIT = 200_000
 
 SCHEMA_STATEMENTS = [
