@@ -60,7 +60,9 @@ class Stack:
             "ONESTOP_SECRETS_KEY": SECRETS_KEY,
         }
         # The API's log goes to a file, not a pipe nobody reads while it runs (a full pipe would stall it).
-        self.api_log = tempfile.TemporaryFile("w+")
+        # ONESTOP_FUZZ_API_LOG=<file> keeps it, to read the traceback behind a 500.
+        kept = os.environ.get("ONESTOP_FUZZ_API_LOG")
+        self.api_log = open(kept, "w+") if kept else tempfile.TemporaryFile("w+")
         self.processes = [
             subprocess.Popen([*_onestop(), "api"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=self.api_log, text=True),
             subprocess.Popen([*_onestop(), "projector"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
