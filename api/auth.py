@@ -133,6 +133,8 @@ class VerifiedTokens:
 async def actor_from_bearer(ctx: Any, token: str) -> Actor:
     """The actor a bearer token names: HS256 development tokens only when they are on, every
     other algorithm only from a trusted issuer (401 ``invalid_token`` otherwise)."""
+    if not token.isascii():  # a JWT is base64url and dots; other bytes would break the decoder
+        raise _invalid_token("the bearer token is not valid: it holds characters a JWT cannot have")
     try:
         alg = jwt.get_unverified_header(token).get("alg")
     except jwt.PyJWTError as error:
