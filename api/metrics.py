@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 
 from api.app_key import CTX
 
@@ -125,8 +126,44 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+class SubmitProfileCollector:
+    """The command bus's running totals of where submissions spend their time
+    (api.command_bus.SubmitProfile), read when scraped."""
+
+    def __init__(self, bus: Any) -> None:
+        self.bus = bus
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        profile = getattr(self.bus, "profile", None)
+        if profile is None:
+            return
+        submits = CounterMetricFamily("onestop_submits", "Service requests filed through the command bus (POST /v1/service-requests)")
+        submits.add_metric([], profile.submits)
+        yield submits
+        batches = CounterMetricFamily("onestop_submit_batches", "Transactions the command bus saved submissions in")
+        batches.add_metric([], profile.batches)
+        yield batches
+        phases = CounterMetricFamily("onestop_submit_phase_seconds",
+                                     "Seconds submissions spent per phase, summed over submissions (divide by onestop_submits_total)",
+                                     labels=["phase"])
+        for phase in profile.PHASES:
+            phases.add_metric([phase], getattr(profile, f"{phase}_seconds"))
+        yield phases
+        batch = CounterMetricFamily("onestop_submit_batch_seconds", "Seconds the command bus's batches spent per phase, each batch once",
+                                    labels=["phase"])
+        batch.add_metric(["validate"], profile.batch_validate_seconds)
+        batch.add_metric(["store"], profile.batch_store_seconds)
+        yield batch
+
+
 def install(app: web.Application) -> None:
     """Add the middleware (outermost, so it sees the problem responses too) and ``/metrics``."""
-    app[METRICS] = Metrics()
+    app[METRICS] = metrics = Metrics()
+    ctx = app.get(CTX)
+    if ctx is not None:
+        metrics.registry.register(SubmitProfileCollector(ctx.bus))  # type: ignore[arg-type]
     app.middlewares.insert(0, metrics_middleware)
     app.router.add_get("/metrics", metrics_handler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from time import perf_counter
 from typing import Any
 
 from aiohttp import web
@@ -32,14 +33,24 @@ def _channel(actor: Actor, request: web.Request) -> str:
 
 @routes.post("/v1/service-requests")
 async def submit(request: web.Request) -> web.Response:
+    started = perf_counter()
     actor = authenticate(request, *FILERS)
     key, body, body_hash = await read_idempotent(request)
     command = SubmitCommand(body=body, actor=actor, request_hash=body_hash, idempotency_key=key)
-    outcome = await request.app[CTX].bus.submit(command)
+    bus = request.app[CTX].bus
+    read = perf_counter()
+    outcome = await bus.submit(command)
+    answered = perf_counter()
     headers = {"Location": f"/v1/service-requests/{outcome.state['id']}"}
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return written(outcome.state, status=201, headers=headers)
+    response = written(outcome.state, status=201, headers=headers)
+    profile = getattr(bus, "profile", None)
+    if profile is not None:
+        profile.submits += 1
+        profile.read_seconds += read - started
+        profile.respond_seconds += perf_counter() - answered
+    return response
 
 
 @routes.get("/v1/service-requests/{id}")

@@ -30,6 +30,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Awaitable, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -96,6 +97,97 @@ def serve_baseline(port: int, dsn: str) -> None:
 
 # --- the bench ----------------------------------------------------------------------------
 
+SUBMIT_LABELS = ('method="POST"', 'route="/v1/service-requests"')
+
+
+async def scrape(metrics_url: str) -> dict[str, float]:
+    """The submit figures of OneStop's ``GET /metrics``: the command bus's phase totals
+    (``onestop_submit_*``) and the HTTP histogram's sum and count for the submit route."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(metrics_url) as resp:
+            text = await resp.text()
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        base, _, labels = name.partition("{")
+        if base.startswith("onestop_submit"):
+            found[name] = float(value)
+        elif base in ("onestop_http_request_duration_seconds_sum", "onestop_http_request_duration_seconds_count") \
+                and sorted(labels.rstrip("}").split(",")) == list(SUBMIT_LABELS):
+            found[base] = float(value)
+    return found
+
+
+@dataclass
+class Profile:
+    """Where OneStop's submits spent their time during measured phases (differences of /metrics)."""
+
+    figures: dict[str, float]
+    requests: int
+    cpu: dict[str, float]  # CPU seconds per party during the measured phases
+    client_latency: float  # sum of the client's latencies, seconds
+
+    def add(self, other: "Profile") -> "Profile":
+        keys = set(self.figures) | set(other.figures)
+        cpu_keys = set(self.cpu) | set(other.cpu)
+        return Profile({k: self.figures.get(k, 0.0) + other.figures.get(k, 0.0) for k in keys}, self.requests + other.requests,
+                       {k: self.cpu.get(k, 0.0) + other.cpu.get(k, 0.0) for k in cpu_keys}, self.client_latency + other.client_latency)
+
+
+def phase_profile(before: dict[str, float], after: dict[str, float], result: h.Result) -> Profile:
+    cpu: dict[str, float] = {}
+    if result.cpu is not None:
+        cpu = dict(result.cpu.per_server)
+        cpu["postgres"] = result.cpu.postgres
+        cpu["client"] = result.cpu.client
+    return Profile({k: after[k] - before.get(k, 0.0) for k in after}, result.requests, cpu, sum(result.latencies))
+
+
+def print_profile(profile: Profile, baseline_cpu: dict[str, float], baseline_requests: int) -> None:
+    f = profile.figures
+    submits = f.get("onestop_submits_total", 0.0)
+    if not submits:
+        print("profile: the API published no submit figures (GET /metrics)")
+        return
+    ms = lambda seconds: 1000 * seconds / submits  # noqa: E731
+    phase = lambda name: f.get(f'onestop_submit_phase_seconds_total{{phase="{name}"}}', 0.0)  # noqa: E731
+    server = f.get("onestop_http_request_duration_seconds_sum", 0.0)
+    server_count = f.get("onestop_http_request_duration_seconds_count", 0.0) or submits
+    inside = sum(phase(p) for p in ("read", "queued", "handoff", "validate", "store", "respond"))
+    batches = f.get("onestop_submit_batches_total", 0.0)
+    print(f"where a submit's time goes (OneStop, all measured phases: {submits:.0f} submits in {batches:.0f} transactions, "
+          f"{submits / batches if batches else 0:.1f} per transaction):")
+    print("  wall time a submit spends, mean ms (from the API's GET /metrics: onestop_submit_* and the HTTP histogram):")
+    rows = [
+        ("client: send to whole answer read (the bench's latency)", 1000 * profile.client_latency / profile.requests if profile.requests else 0.0),
+        ("  outside the API's middlewares (TCP, HTTP parsing and writing, event-loop queueing)",
+         1000 * profile.client_latency / profile.requests - 1000 * server / server_count if profile.requests else 0.0),
+        ("  API, first middleware in to response out (HTTP histogram)", 1000 * server / server_count),
+        ("    middlewares and routing (metrics, problems, limits, identity, query checks)", ms(server * submits / server_count - inside)),
+        ("    read: Idempotency-Key, body read, parsed to storable JSON, hashed", ms(phase("read"))),
+        ("    queued: waiting for the command bus's next batch", ms(phase("queued"))),
+        ("    hand-off: to a worker thread and the result back to the event loop", ms(phase("handoff"))),
+        ("    validation: schema, catalogue and rules, the domain's decision, references (whole batch)", ms(phase("validate"))),
+        ("    event store transaction: encode, encrypt, lock, INSERT, commit, describe (whole batch)", ms(phase("store"))),
+        ("    respond: the 201's headers and JSON", ms(phase("respond"))),
+    ]
+    for label, value in rows:
+        print(f"    {label:<100} {value:8.2f}")
+    per_batch = lambda name: 1000 * f.get(f'onestop_submit_batch_seconds_total{{phase="{name}"}}', 0.0) / batches if batches else 0.0  # noqa: E731
+    print(f"  per transaction, mean ms: validation {per_batch('validate'):.2f}, event store {per_batch('store'):.2f}")
+    if profile.requests:
+        parts = ", ".join(f"{name} {1000 * seconds / profile.requests:.2f}" for name, seconds in profile.cpu.items())
+        line = f"  CPU per submit, ms (from /proc; postgres includes the projector's writes): {parts}"
+        line += f"; total {1000 * sum(profile.cpu.values()) / profile.requests:.2f}"
+        print(line)
+    if baseline_requests:
+        parts = ", ".join(f"{name} {1000 * seconds / baseline_requests:.2f}" for name, seconds in baseline_cpu.items())
+        print(f"  CPU per insert of the baseline, ms: {parts}; total {1000 * sum(baseline_cpu.values()) / baseline_requests:.2f}")
+
 
 def onestop_command() -> str:
     candidate = Path(sys.executable).parent / "onestop"
@@ -113,7 +205,8 @@ def body_bytes() -> bytes:
     return orjson.dumps(BODY)
 
 
-async def measure(name: str, url: str, token: str, args: argparse.Namespace, server_pids: dict[str, int]) -> h.Result:
+async def measure(name: str, url: str, token: str, args: argparse.Namespace, server_pids: dict[str, int],
+                  after_warmup: Callable[[], Awaitable[None]] | None = None) -> h.Result:
     def headers() -> dict[str, str]:
         return {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}
 
@@ -123,8 +216,16 @@ async def measure(name: str, url: str, token: str, args: argparse.Namespace, ser
         if warm.error_count:
             warm.system += " (warm-up)"
             return warm
+    if after_warmup is not None:
+        await after_warmup()
     return await h.run_load(name, url, headers, body, clients=args.clients, requests=args.requests,
                             max_seconds=args.max_seconds, server_pids=server_pids)
+
+
+def result_cpu(result: h.Result) -> dict[str, float]:
+    if result.cpu is None:
+        return {}
+    return {**result.cpu.per_server, "postgres": result.cpu.postgres, "client": result.cpu.client}
 
 
 @dataclass
@@ -210,6 +311,7 @@ async def main_async(args: argparse.Namespace) -> int:
     dbname = await h.create_database("onestop_bench")
     dsn = h.db_dsn(dbname)
     rounds: list[tuple[h.Result, h.Result]] = []
+    profile: Profile | None = None
     measured: list[h.Result] = []
     started: list[h.Child] = []
     status = 0
@@ -224,10 +326,20 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"database: {dbname}", flush=True)
             baseline = await start_baseline(dsn, log_dir, started)
             onestop = await start_onestop(dbname, log_dir, started)
+            metrics_url = onestop.url.replace("/v1/service-requests", "/metrics")
             for n in range(1, args.rounds + 1):
                 pair = []
                 for system in (baseline, onestop):
-                    result = await measure(system.name, system.url, system.token, args, system.pids)
+                    before: dict[str, float] = {}
+
+                    async def after_warmup() -> None:
+                        before.update(await scrape(metrics_url))
+
+                    result = await measure(system.name, system.url, system.token, args, system.pids,
+                                           after_warmup if system is onestop else None)
+                    if system is onestop and not result.error_count:
+                        measured_profile = phase_profile(before, await scrape(metrics_url), result)
+                        profile = measured_profile if profile is None else profile.add(measured_profile)
                     system.check_alive()
                     if args.rounds > 1:
                         result.system += f" #{n}"
@@ -264,6 +376,13 @@ async def main_async(args: argparse.Namespace) -> int:
             print(f"per-round ratios: {', '.join(f'{r:.2f}' for r in per_round)} (median {statistics.median(per_round):.2f})")
         print(f"ratio OneStop / baseline throughput: {onestop_all.rps:.1f} / {baseline_all.rps:.1f} = {ratio:.2f} "
               f"(target >= {args.target:.2f}): {verdict}")
+    if status == 0 and rounds and profile is not None:
+        print()
+        baseline_cpu: dict[str, float] = {}
+        for b, _ in rounds:
+            for k, v in result_cpu(b).items():
+                baseline_cpu[k] = baseline_cpu.get(k, 0.0) + v
+        print_profile(profile, baseline_cpu, sum(b.requests for b, _ in rounds))
     if any(r.error_count for r in measured):
         h.print_errors(measured)
         print("bench: FAILED: some requests did not answer 201 (see ERROR lines above); no ratio reported", file=sys.stderr)
