@@ -10,7 +10,7 @@ from aiohttp import web
 
 from api import catalogue, health, metrics, money_trail, organizations, payments, privacy, service_requests, docs, land_tax
 from api.app_key import CTX
-from api.http import MAX_BODY, query_middleware, shown
+from api.http import MAX_BODY, check_query, shown
 from api.cors import enable_cors
 from api.limits import EdgeLimits, LimitSettings, limits_middleware
 from api.problems import HttpProblem, problem_middleware
@@ -67,15 +67,20 @@ class ApiContext:
 
 
 def documented_query_middleware() -> Any:
-    """Refuse (400 naming it) a query parameter the operation does not take (see the OpenAPI document)."""
+    """Refuse (400 naming it) a query parameter with characters no store should take
+    (``check_query``), or one the operation does not take (see the OpenAPI document). A request
+    without a query string costs one test."""
     from api.openapi import QueryParameters, openapi_document
 
     known = QueryParameters(openapi_document())
 
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.query:
-            allowed = known.allowed(request.method, request.path)
+        if request.query_string:
+            check_query(request)
+            route = request.match_info.route
+            resource = route.resource if request.match_info.http_exception is None else None
+            allowed = known.allowed(request.method, request.path, resource.canonical if resource is not None else None)
             if allowed is not None:
                 for name in request.query:
                     if name not in allowed:
@@ -89,7 +94,7 @@ def documented_query_middleware() -> Any:
 def create_app(ctx: ApiContext) -> web.Application:
     # The limits run inside the problem middleware, so what they refuse is problem+json too; then
     # who is calling (once per request), then the query check, before any handler parses a parameter.
-    app = web.Application(middlewares=[problem_middleware, limits_middleware(EdgeLimits(ctx.limits)), identity_middleware(), query_middleware,
+    app = web.Application(middlewares=[problem_middleware, limits_middleware(EdgeLimits(ctx.limits)), identity_middleware(),
                                        documented_query_middleware()],
                           client_max_size=MAX_BODY, handler_args=ctx.limits.handler_args())
     app[CTX] = ctx

@@ -128,12 +128,6 @@ def check_query(request: web.Request) -> None:
                               [(shown(name), "holds a control character or a lone surrogate")])
 
 
-@web.middleware
-async def query_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    check_query(request)
-    return await handler(request)
-
-
 def idempotency_key(request: web.Request) -> str:
     """The ``Idempotency-Key`` every POST that creates something must carry (1 to 255 printable
     characters): the same key and body replay the first response."""

@@ -860,16 +860,26 @@ class QueryParameters:
 
     def __init__(self, document: dict[str, Any]) -> None:
         self._operations: list[tuple[str, re.Pattern[str], frozenset[str]]] = []
+        # By the path template as written in the document ("/v1/service-requests/{id}"), which
+        # is the routed resource's canonical path (aiohttp's resource.canonical): one lookup.
+        self._by_template: dict[tuple[str, str], frozenset[str]] = {}
         templates = sorted(document["paths"].items(), key=lambda item: item[0].count("{"))  # literal paths first
         for path, item in templates:
             pattern = re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$")
             for method, operation in item.items():
                 names = frozenset(p["name"] for p in operation.get("parameters", ()) if p.get("in") == "query")
                 self._operations.append((method.upper(), pattern, names))
+                self._by_template[(method.upper(), path)] = names
 
-    def allowed(self, method: str, path: str) -> frozenset[str] | None:
-        """The names ``method`` on ``path`` takes; None for a path the document does not describe."""
+    def allowed(self, method: str, path: str, template: str | None = None) -> frozenset[str] | None:
+        """The names ``method`` on ``path`` takes; None for a path the document does not describe.
+        ``template``: the canonical path of the route that matched, when there is one; an
+        operation documented under it answers without matching ``path`` against every path."""
         method = "GET" if method == "HEAD" else method
+        if template is not None:
+            names = self._by_template.get((method, template))
+            if names is not None:
+                return names
         for candidate, pattern, names in self._operations:
             if candidate == method and pattern.match(path):
                 return names

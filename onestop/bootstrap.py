@@ -58,6 +58,8 @@ def eventsourcing_env(settings: Settings, *, create_table: bool = False, pool_ma
         # readers tailing the log miss events under concurrent writes.
         "CREATE_TABLE": "y" if create_table else "n",
         "TRANSCODER_TOPIC": "infrastructure.eventstore.transcoder:OrjsonTranscoder",
+        # The INSERT with binary arrays (infrastructure/eventstore/recorder.py), same lock and NOTIFY.
+        "APPLICATION_RECORDER_TOPIC": "infrastructure.eventstore.recorder:ArrayInsertRecorder",
     }
 
 
