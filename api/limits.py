@@ -185,12 +185,17 @@ def limits_middleware(limits: EdgeLimits) -> Callable[[web.Request, Any], Awaita
             # A handler marked ``streams_body`` (the tax-roll import) reads its body as a
             # stream, line by line under its own deadline, so it is not read here.
             if request.body_exists and not getattr(request.match_info.handler, "streams_body", False):
-                try:
-                    # read() keeps the bytes: the handler's own read() gets them from memory.
-                    async with asyncio.timeout(settings.body_timeout_seconds):
-                        await request.read()
-                except TimeoutError:
-                    return await _drop_slow_body(request, settings.body_timeout_seconds)
+                if request.content.is_eof():
+                    # The whole body has arrived already (a small one comes with the headers):
+                    # nothing to wait for, so no deadline to set.
+                    await request.read()
+                else:
+                    try:
+                        # read() keeps the bytes: the handler's own read() gets them from memory.
+                        async with asyncio.timeout(settings.body_timeout_seconds):
+                            await request.read()
+                    except TimeoutError:
+                        return await _drop_slow_body(request, settings.body_timeout_seconds)
             return await handler(request)
         finally:
             if release is not None:

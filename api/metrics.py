@@ -42,6 +42,7 @@ class Metrics:
         self.jobs = Gauge("onestop_jobs", "Jobs by kind and state (the jobs table)", ["kind", "state"], registry=registry)
         self.deliveries = Gauge("onestop_webhook_deliveries", "Webhook deliveries by result", ["result"], registry=registry)
         self.scrape_errors = Counter("onestop_metrics_scrape_errors", "Scrapes that could not read the database", registry=registry)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def refresh(self, ctx: Any) -> None:
         """Read what the database knows (followers, failures, jobs, deliveries) into the gauges."""
@@ -71,11 +72,20 @@ class Metrics:
             self.scrape_errors.inc()
             log.warning("metrics could not read the database: %s", error)
 
-    def observe(self, request: web.Request, status: int, seconds: float, response: web.StreamResponse | None) -> None:
-        route = _route(request)
-        self.requests.labels(route, request.method, str(status)).inc()
-        self.latency.labels(route, request.method).observe(seconds)
-        if route == NOTICES_ROUTE and request.method == "POST":
+    def observe(self, request: web.Request, status: int, seconds: float, response: web.StreamResponse | None, route: str | None = None) -> None:
+        route = route or _route(request)
+        method = request.method
+        # The labelled children, found once per (route, method, status): labels() takes a lock
+        # and builds its key on every call.
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(route, method, str(status)), self.latency.labels(route, method))
+            if len(self._children) < 10_000:
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        if route == NOTICES_ROUTE and method == "POST":
             self.notices.labels(_notice_outcome(status, response)).inc()
 
 
@@ -102,7 +112,8 @@ def _notice_outcome(status: int, response: web.StreamResponse | None) -> str:
 async def metrics_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     metrics: Metrics = request.app[METRICS]  # type: ignore[assignment]
     started = time.perf_counter()
-    live = request.method == "GET" and _route(request) == LIVE_STREAM_ROUTE
+    route = _route(request)
+    live = request.method == "GET" and route == LIVE_STREAM_ROUTE
     if live:
         metrics.streams.inc()
     response: web.StreamResponse | None = None
@@ -117,7 +128,7 @@ async def metrics_middleware(request: web.Request, handler: Callable[[web.Reques
     finally:
         if live:
             metrics.streams.dec()
-        metrics.observe(request, status, time.perf_counter() - started, response)
+        metrics.observe(request, status, time.perf_counter() - started, response, route)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
