@@ -60,23 +60,23 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
         failure: Exception | None = None
         with self.datastore.get_connection() as conn:
             assert conn.autocommit
-            with conn.pipeline() as pipeline:
-                try:
+            insert = conn.cursor()
+            try:
+                # Everything is sent when the pipeline closes, in one Sync: one round trip.
+                with conn.pipeline():
                     with conn.cursor() as curs:
                         curs.execute(_BEGIN)
                         self._insert_events(curs, stored_events, **kwargs)
-                    insert = conn.cursor()
                     self._insert_stored_events(insert, stored_events, **kwargs)
                     conn.execute(_COMMIT)
-                    pipeline.sync()
-                except Exception as error:  # raised after the pipeline is closed (psycopg warns otherwise)
-                    failure = error
-            if failure is not None:
-                # A statement failed: the server skipped the rest, the transaction is aborted.
-                if conn.info.transaction_status != TransactionStatus.IDLE:
-                    conn.execute(_ROLLBACK)
-                raise failure
+            except Exception as error:
+                failure = error
             try:
+                if failure is not None:
+                    # A statement failed: the server skipped the rest, and the transaction is aborted.
+                    if conn.info.transaction_status != TransactionStatus.IDLE:
+                        conn.execute(_ROLLBACK)
+                    raise failure
                 return self._fetch_ids_after_insert_events(insert, stored_events, **kwargs)
             finally:
                 insert.close()
