@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import psycopg
@@ -39,5 +40,26 @@ async def test_metrics_count_requests_by_route_not_raw_url_and_report_followers_
         assert got[("onestop_jobs", (("kind", "fulfil"), ("state", "pending")))] == 1
         assert got[("onestop_jobs", (("kind", "fulfil"), ("state", "failed")))] == 1
         assert got[("onestop_sse_streams_open", ())] == 0
+    finally:
+        await harness.client.close()
+
+
+async def test_metrics_say_where_submissions_spend_their_time(settings: Settings) -> None:
+    harness = await start_harness(settings)
+    try:
+        await asyncio.gather(*(harness.submit(complaint()) for _ in range(5)))
+        got = samples(await (await harness.client.get("/metrics")).text())
+        phase = lambda name: got[("onestop_submit_phase_seconds_total", (("phase", name),))]  # noqa: E731
+        assert got[("onestop_submits_total", ())] == 5
+        assert 1 <= got[("onestop_submit_batches_total", ())] <= 5
+        assert all(phase(name) >= 0 for name in ("read", "queued", "handoff", "validate", "store", "respond"))
+        # Each batch validated and stored something, and a submission waited for all of its batch.
+        assert phase("validate") > 0 and phase("store") > 0
+        for name in ("validate", "store"):
+            assert 0 < got[("onestop_submit_batch_seconds_total", (("phase", name),))] <= phase(name)
+        # The phases happen inside the handler: together no longer than the requests took.
+        inside = sum(phase(name) for name in ("read", "queued", "handoff", "validate", "store", "respond"))
+        took = got[("onestop_http_request_duration_seconds_sum", (("method", "POST"), ("route", "/v1/service-requests")))]
+        assert inside <= took
     finally:
         await harness.client.close()
