@@ -399,15 +399,23 @@ def _add_appointments(paths: dict[str, Any], schemas: dict[str, Any], id_param: 
         return {"name": name, "in": "query", "required": required, "schema": schema, **({"description": description} if description else {})}
 
     state = {"description": "the appointment", **_json(_ref("Appointment"))}
+    span = [query("from", day, False, "first Bangkok day (default today)"),
+            query("to", day, False, "last Bangkok day (default from); at most 30 days after from, else 422")]
     paths["/v1/appointments/slots"] = {"get": {
-        "summary": "A counter's slots with seats, booked and available, Bangkok time (closed days left out); at most 31 days",
-        "parameters": [query("organization", orgs, True), query("service", services, True),
-                       query("from", day, False, "first Bangkok day (default today)"),
-                       query("to", day, False, "last Bangkok day (default from); at most 30 days after from, else 422"), min_position],
-        "responses": {"200": {"description": "slots", **_json({"type": "object", "properties": {
-            "items": {"type": "array", "items": {"type": "object", "properties": {
-                "start": bangkok_time, "end": bangkok_time, "seats": {"type": "integer"}, "booked": {"type": "integer"}, "available": {"type": "integer"}}}},
-            "closed": {"type": "array", "items": {"type": "object"}}}})}, **_problems(400, 401, 422, 503)},
+        "summary": "A counter's slots with seats, booked and available, Bangkok time (closed days have none); at most 31 days",
+        "parameters": [query("organization", orgs, True), query("service", services, True), *span, min_position],
+        "responses": {"200": {"description": "slots, in time order", **_json({"type": "array", "items": {
+            "type": "object", "required": ["start", "end", "seats", "booked", "available"], "properties": {
+                "start": bangkok_time, "end": bangkok_time, "seats": {"type": "integer"}, "booked": {"type": "integer"},
+                "available": {"type": "integer", "description": "0 for a slot that has begun"}}}})},
+            **_problems(400, 401, 422, 503)},
+    }}
+    paths["/v1/appointments/closed-days"] = {"get": {
+        "summary": "An organisation's closed days (Thai public holidays and its own closures) between from and to; at most 31 days",
+        "parameters": [query("organization", orgs, True), *span],
+        "responses": {"200": {"description": "closed days, in date order", **_json({"type": "array", "items": {
+            "type": "object", "required": ["date", "name"], "properties": {"date": day, "name": {"type": "string"}}}})},
+            **_problems(400, 401, 422)},
     }}
     paths["/v1/appointments"] = {
         "post": {
