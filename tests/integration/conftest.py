@@ -31,7 +31,7 @@ async def jobs_stack(settings: Settings, rabbitmq_broker):  # type: ignore[no-un
     it wants (in-process, or as processes it may kill)."""
     import aiohttp
 
-    from tests.integration.jobs_harness import JobsStack, kill, process_env, simulator_processes, stack_settings, wait_http
+    from tests.integration.jobs_harness import JobsStack, forget, process_env, simulator_processes, stack_settings, wait_http
 
     registry_url, bank_url, simulators = simulator_processes(settings.promptpay_biller_id)
     try:
@@ -54,4 +54,4 @@ async def jobs_stack(settings: Settings, rabbitmq_broker):  # type: ignore[no-un
                 await harness.client.close()
     finally:
         for process in simulators:
-            kill(process)
+            forget(process)

@@ -53,7 +53,12 @@ async def _until_followers_at_head(stack: JobsStack, timeout: float = 60) -> flo
     async def caught_up() -> bool:
         head, views, needed, dispatched = _positions(stack)
         return views == head and dispatched >= needed
-    await eventually(caught_up, timeout, interval=0.05, what="the followers to reach the log head")
+    try:
+        await eventually(caught_up, timeout, interval=0.05, what="the followers to reach the log head")
+    except AssertionError as error:
+        head, views, needed, dispatched = _positions(stack)
+        raise AssertionError(f"{error}: log head {head}, views at {views}, dispatcher at {dispatched} (needs {needed});"
+                             f" followers in this process: {statuses()}\n{stack.describe_processes()}") from None
     return time.monotonic() - started
 
 
