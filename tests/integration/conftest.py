@@ -31,7 +31,7 @@ async def jobs_stack(settings: Settings, rabbitmq_broker):  # type: ignore[no-un
     it wants (in-process, or as processes it may kill)."""
     import aiohttp
 
-    from tests.integration.jobs_harness import JobsStack, forget, process_env, simulator_processes, stack_settings, wait_http
+    from tests.integration.jobs_harness import JobsStack, delete_queues, forget, process_env, simulator_processes, stack_settings, wait_http
 
     registry_url, bank_url, simulators = simulator_processes(settings.promptpay_biller_id)
     try:
@@ -52,6 +52,7 @@ async def jobs_stack(settings: Settings, rabbitmq_broker):  # type: ignore[no-un
                 stack.stop_all()
                 await http.close()
                 await harness.client.close()
+                delete_queues(stack_settings_.jobs_queue)
     finally:
         for process in simulators:
             forget(process)

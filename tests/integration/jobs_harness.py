@@ -69,6 +69,20 @@ def kill(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
             process.wait()
 
 
+def delete_queues(queue: str) -> None:
+    """Delete a test's jobs queue and its delay and dead-letter queues from the broker, so that
+    runs do not leave queues behind on the machine's RabbitMQ."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
+    try:
+        channel = connection.channel()
+        for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+            channel.queue_delete(name)
+    finally:
+        connection.close()
+
+
 def forget(process: subprocess.Popen[bytes]) -> None:
     """Kill ``process`` and delete its log."""
     kill(process)
