@@ -698,6 +698,8 @@ def _add_allowances(paths: dict[str, Any]) -> None:
              "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
             {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            {"name": "min_position", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
+             "description": "wait (at most 5 s, else 503) until the views include this log position, such as a suspend's OneStop-Position"},
         ],
         "responses": {"200": {"description": "a page: items and next_cursor",
                               **_json({"type": "object", "required": ["items", "next_cursor"]})}, **_problems(400, 401, 403)},
@@ -768,7 +770,7 @@ PAGED_LISTS = {
     ("get", "/v1/jobs"): "cursor", ("get", "/v1/audit/events"): "after", ("get", "/v1/streams/events"): "after",
     ("get", "/v1/subscriptions"): "cursor", ("get", "/v1/subscriptions/{id}/deliveries"): "after",
     ("get", "/v1/data-subjects/{national_id}/access-log"): "after", ("get", "/v1/land-tax/notices"): "cursor",
-    ("get", "/v1/appointments"): "cursor", ("get", "/v1/receipts"): "cursor",
+    ("get", "/v1/appointments"): "cursor", ("get", "/v1/receipts"): "cursor", ("get", "/v1/allowances/recipients"): "cursor",
 }
 _LINK = {"Link": {"description": 'RFC 8288 `<...>; rel="next"`: this request\'s address with the cursor of the next page; absent on the last page',
                   "required": False, "schema": {"type": "string"}}}

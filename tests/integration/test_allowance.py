@@ -145,14 +145,25 @@ async def test_an_approved_registration_puts_the_applicant_on_the_register_and_o
     assert response.status == 422 and (await response.json())["errors"][0]["field"] == "reason"
     response = await stack.harness.client.post(f"/v1/allowances/recipients/{rid}/suspend", json={"reason": "bank book lost"}, headers=OFFICER)
     assert response.status == 200 and (await response.json())["status"] == "suspended"
+    suspended_at = int(response.headers["OneStop-Position"])
     response = await stack.harness.client.post(f"/v1/allowances/recipients/{rid}/suspend", json={"reason": "again"}, headers=OFFICER)
     assert response.status == 409
-    app = build_back_office(stack.settings)
-    try:
-        await asyncio.to_thread(RegisterFollower(datastore(app)).catch_up)
-    finally:
-        app.close()
-    listed = await (await stack.harness.client.get("/v1/allowances/recipients?status=suspended", headers=OFFICER)).json()
+
+    async def register_catches_up_later() -> None:
+        await asyncio.sleep(0.5)
+        app = build_back_office(stack.settings)
+        try:
+            await asyncio.to_thread(RegisterFollower(datastore(app)).catch_up)
+        finally:
+            app.close()
+
+    # A read with the suspend's position waits for the register (which follows the log after
+    # the views) and sees the suspension.
+    response, _ = await asyncio.gather(
+        stack.harness.client.get(f"/v1/allowances/recipients?status=suspended&min_position={suspended_at}", headers=OFFICER),
+        register_catches_up_later())
+    assert response.status == 200, await response.text()
+    listed = await response.json()
     assert [r["id"] for r in listed["items"]] == [rid]
     assert (await stack.harness.client.get("/v1/allowances/recipients?status=active", headers=OFFICER)).status == 200
     assert (await stack.harness.client.get("/v1/allowances/recipients?organization=MUN-SAENSUK", headers=OFFICER)).status == 403
