@@ -5,7 +5,7 @@ from typing import AsyncIterator
 import pytest
 
 from onestop.settings import Settings
-from tests.integration.api_harness import Harness, ProjectorThread, serving, start_harness
+from tests.integration.api_harness import FollowingProjectorThread, Harness, ProjectorThread, serving, start_harness
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ async def jobs_stack(settings: Settings, rabbitmq_broker):  # type: ignore[no-un
         await wait_http(f"{registry_url}/health")
         await wait_http(f"{bank_url}/health")
         stack_settings_ = stack_settings(settings, registry_url, bank_url)
-        with ProjectorThread(stack_settings_) as projector:
+        with FollowingProjectorThread(stack_settings_) as projector:  # the views, the feed and the audit chain, as `onestop projector` runs them
             harness = await start_harness(stack_settings_)
             harness.projector = projector
             http = aiohttp.ClientSession()

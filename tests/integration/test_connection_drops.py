@@ -121,6 +121,7 @@ async def test_the_projector_and_the_dispatcher_survive_every_connection_dropped
     await stack.set_faults(stack.registry_url, latency_ms=100)
     stack.start("dispatcher")
     stack.start("worker")
+    stack.start("webhooks")
     people, houses = await _people(stack, 45)
     ids = await _wave(stack, people[:15], houses)
     assert _terminate(stack) >= 4
@@ -145,6 +146,20 @@ async def test_the_projector_and_the_dispatcher_survive_every_connection_dropped
     assert len(completed) == len({r[0] for r in completed}) == len(ids)
     # The in-process projector saw the drops and reconnected.
     assert statuses()["projector"].errors >= 2 and statuses()["projector"].state == "running"
+    # The feed and the audit chain caught up too, and health is ok again: every follower
+    # running at the head, every dependency up.
+
+    async def healthy() -> dict[str, Any] | None:
+        response = await stack.harness.client.get("/v1/health", headers=ADMIN)
+        body = await response.json()
+        caught_up = all(body["followers"][n]["lag"] == 0 for n in ("projector", "feed", "audit_chain"))
+        return body if body["status"] == "ok" and caught_up else None
+    try:
+        health = await eventually(healthy, 30, interval=0.5, what="health to be ok again")
+    except AssertionError:
+        response = await stack.harness.client.get("/v1/health", headers=ADMIN)
+        raise AssertionError(f"health: {await response.text()}\n{_situation(stack)}") from None
+    assert all(f["state"] == "running" for f in health["followers"].values()), health
     assert time.monotonic() - drop < 300
 
 
