@@ -167,7 +167,16 @@ async def test_cash_at_the_counter_pays_a_notice_and_a_warning_raises_the_surcha
     assert opened["amount_satang"] == 184_500
     response = await api.client.post(f"/v1/payments/{opened['id']}/record-cash", json={"amount_satang": 184_500}, headers=OFFICER)
     assert response.status == 200, await response.text()
-    assert (await response.json())["notice"]["status"] == "paid"
+    paid = await response.json()
+    assert paid["notice"]["status"] == "paid"
+    # The money trail: the receipt, numbered in the organisation's book, with the tax and each
+    # penalty on its own line, read over HTTP as the owner and the officer would.
+    receipt = await api.client.get(f"/v1/receipts/{paid['receipt']['id']}", headers=OFFICER)
+    assert receipt.status == 200, await receipt.text()
+    receipt = await receipt.json()
+    assert receipt["amount_satang"] == 184_500 and receipt["number"].startswith("R")
+    assert [i["description"].split(" (")[0] for i in receipt["items"]] == ["ภาษีที่ดินและสิ่งปลูกสร้าง", "เบี้ยปรับ", "เงินเพิ่ม"]
+    assert sum(i["amount_satang"] for i in receipt["items"]) == 184_500
 
 
 async def test_a_citizen_sees_only_their_notices_and_another_organisations_officer_gets_404(tax_api: tuple[Harness, ControlledClock]) -> None:
