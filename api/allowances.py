@@ -3,6 +3,8 @@ the monthly runs (start, progress, the CSV report for the Department of Local Ad
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 from uuid import UUID
 
@@ -10,21 +12,15 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.http import decode_cursor, encode_cursor, json_response, parse_uuid, query_int, read_json
+from api.consistency import MAX_WAIT_SECONDS, min_position, position_headers, wait_for_views
+from api.http import idempotency_key, json_response, parse_uuid, read_json
+from api.pagination import keyset_page
 from api.problems import HttpProblem
 from application.access import STAFF
 from application.ports import AllowanceQueries
 from domain.allowance import MONTH, RECIPIENT_STATUSES
 
 MAX_REASON = 500
-
-
-def _idempotency_key(request: web.Request) -> str:
-    key = request.headers.get("Idempotency-Key")
-    if not key or len(key) > 255 or not key.isprintable():
-        raise HttpProblem(400, "Idempotency-Key required", "send an Idempotency-Key header (1 to 255 printable characters)",
-                          [("Idempotency-Key", "is required")])
-    return key
 
 
 def _object(body: Any) -> dict[str, Any]:
@@ -65,14 +61,23 @@ class AllowancesApi:
             if not band.isdigit() or not 1 <= int(band) <= 100_000:
                 raise HttpProblem(400, "Bad query parameter", "band is the monthly amount in baht, such as 700", [("band", "must be a whole number of baht")])
             filters["band_amount_satang"] = int(band) * 100
-        limit = query_int(request, "limit", 50, 1, 500)
-        after = decode_cursor(request.query.get("cursor"), 1)
-        items = await self.queries.list_recipients(filters, limit + 1, after[0] if after else None)
-        next_cursor = None
-        if len(items) > limit:
-            items = items[:limit]
-            next_cursor = encode_cursor([items[-1]["id"]])
-        return json_response({"items": items, "next_cursor": next_cursor})
+        await self._wait_for_register(request)
+        return await keyset_page(request, lambda limit, after: self.queries.list_recipients(filters, limit, after[0] if after else None),
+                                 lambda r: [r["id"]], kinds=("uuid",), default=50, most=500, from_views=False)
+
+    async def _wait_for_register(self, request: web.Request) -> None:
+        """``?min_position=`` (a suspend's OneStop-Position): wait, as reads of the views do, until
+        the views and then the register, which follows the log right after them, include it."""
+        wanted = min_position(request)
+        if wanted is None:
+            return
+        await wait_for_views(request)
+        deadline = time.monotonic() + MAX_WAIT_SECONDS
+        while await self.queries.position() < wanted:
+            if time.monotonic() > deadline:
+                raise HttpProblem(503, "Views behind", f"the register has not reached position {wanted} yet; retry shortly",
+                                  headers={"Retry-After": "1"})
+            await asyncio.sleep(0.05)
 
     async def get_recipient(self, request: web.Request) -> web.Response:
         actor = authenticate(request, *STAFF)
@@ -90,11 +95,13 @@ class AllowancesApi:
             raise HttpProblem(422, "Invalid body", f"a reason is required (1 to {MAX_REASON} characters)", [("reason", "is required")])
         ctx = request.app[CTX]
         state = await ctx.bus.call(ctx.app.change_recipient, rid, request.match_info["action"], reason.strip(), actor)
-        return json_response(state, headers={"ETag": f'"{state["version"]}"'})
+        return json_response(state, headers={"ETag": f'"{state["version"]}"', **position_headers(state)})
 
     async def start_run(self, request: web.Request) -> web.Response:
         actor = authenticate(request, *STAFF)
-        _idempotency_key(request)
+        # Required as on every creating POST; a run is idempotent by organisation and month
+        # itself, so a second call with any key answers the first run (200).
+        idempotency_key(request)
         body = _object(await read_json(request))
         errors = []
         organization, month = body.get("organization"), body.get("month")
@@ -108,7 +115,7 @@ class AllowancesApi:
             raise HttpProblem(422, "Invalid body", "the body does not describe a run", errors)
         ctx = request.app[CTX]
         state, created = await ctx.bus.call(ctx.app.start_run, organization, month, actor)
-        headers = {"Location": f"/v1/allowances/runs/{state['id']}"}
+        headers = {"Location": f"/v1/allowances/runs/{state['id']}", **position_headers({"position": state.pop("position", None)})}
         if not created:
             headers["Idempotent-Replayed"] = "true"
         return json_response(state, status=202 if created else 200, headers=headers)

@@ -13,10 +13,9 @@ from api.app_key import CTX
 from api.auth import authenticate
 from api.consistency import MAX_WAIT_SECONDS, min_position, position_headers, wait_for_views
 from api.pagination import keyset_page, time_and_id
-from api.http import etag, if_match, json_response, parse_uuid, query_date, read_json
+from api.http import etag, if_match, json_response, parse_uuid, query_date, read_idempotent, read_json
 from api.problems import HttpProblem
 from application.appointments import BOOKABLE_SERVICES, check_appointment_access
-from application.commands import request_hash
 from application.access import AUDITORS, FILERS, STAFF
 from application.errors import NotFound
 from application.ports import AppointmentViews
@@ -44,6 +43,7 @@ class AppointmentsApi:
     def routes(self) -> web.RouteTableDef:
         routes = web.RouteTableDef()
         routes.get("/v1/appointments/slots")(self.slots)
+        routes.get("/v1/appointments/closed-days")(self.closed_days)
         routes.post("/v1/appointments")(self.book)
         routes.get("/v1/appointments")(self.list)
         routes.get("/v1/appointments/{id}")(self.get)
@@ -52,28 +52,35 @@ class AppointmentsApi:
         routes.post("/v1/appointments/{id}/check-in")(self.check_in)
         return routes
 
-    async def slots(self, request: web.Request) -> web.Response:
-        authenticate(request, *READERS)
+    def _counter(self, request: web.Request) -> tuple[Any, date, date]:
+        """The organisation and the Bangkok days ``from``..``to`` a calendar query asks about."""
         office = request.app[CTX].app
         organization = request.query.get("organization")
         org = office.directory.get(organization) if organization else None
         if org is None:
             raise HttpProblem(400, "Bad query parameter", "organization must be a known organisation code", [("organization", "is not a known organisation")])
-        service = request.query.get("service")
-        if service not in BOOKABLE_SERVICES:
-            raise HttpProblem(400, "Bad query parameter", "service must be a service taken at the counter",
-                              [("service", "must be one of " + ", ".join(BOOKABLE_SERVICES))])
-        # Well-formed but not acceptable: 422, as for bodies.
-        if not SERVICES[service].offered_at(org):
-            raise HttpProblem(422, "Invalid request", f"{org.code} does not offer {service}", [("service", f"is not offered by {org.code}")])
-        now = office.clock.now()
-        first = query_date(request, "from", bangkok_day(now))
+        first = query_date(request, "from", bangkok_day(office.clock.now()))
         last = query_date(request, "to", first)
+        # Well-formed but not acceptable: 422, as for bodies.
         if last < first:
             raise HttpProblem(422, "Invalid request", "to must not be before from", [("to", "is before from")])
         if (last - first).days >= MAX_RANGE_DAYS:
             raise HttpProblem(422, "Invalid request", f"ask for at most {MAX_RANGE_DAYS} days at once", [("to", f"is more than {MAX_RANGE_DAYS - 1} days after from")])
+        return org, first, last
+
+    async def slots(self, request: web.Request) -> web.Response:
+        """``[{start, end, seats, booked, available}]`` for one counter service; closed days have no slots."""
+        authenticate(request, *READERS)
+        office = request.app[CTX].app
+        org, first, last = self._counter(request)
+        service = request.query.get("service")
+        if service not in BOOKABLE_SERVICES:
+            raise HttpProblem(400, "Bad query parameter", "service must be a service taken at the counter",
+                              [("service", "must be one of " + ", ".join(BOOKABLE_SERVICES))])
+        if not SERVICES[service].offered_at(org):
+            raise HttpProblem(422, "Invalid request", f"{org.code} does not offer {service}", [("service", f"is not offered by {org.code}")])
         await wait_for_views(request)
+        now = office.clock.now()
         rules = office.appointment_rules
         closed = rules.closed(org.code, first, last)
         taken = await self.views.seats_taken(org.code, service, _day_start(first), _day_start(last + timedelta(days=1)))
@@ -86,17 +93,20 @@ class AppointmentsApi:
                 booked = taken.get(slot.start, 0)
                 available = 0 if slot.start <= now else max(0, calendar.seats - booked)
                 items.append({"start": slot.start, "end": slot.end, "seats": calendar.seats, "booked": booked, "available": available})
-        return json_response({"organization": org.code, "service": service, "items": items,
-                              "closed": [{"date": d.isoformat(), "name": n} for d, n in sorted(closed.items())]})
+        return json_response(items)
+
+    async def closed_days(self, request: web.Request) -> web.Response:
+        """``[{date, name}]``: the organisation's closed days (public holidays and its own closures)."""
+        authenticate(request, *READERS)
+        org, first, last = self._counter(request)
+        closed = request.app[CTX].app.appointment_rules.closed(org.code, first, last)
+        return json_response([{"date": d.isoformat(), "name": n} for d, n in sorted(closed.items())])
 
     async def book(self, request: web.Request) -> web.Response:
         actor = authenticate(request, *FILERS)
-        key = request.headers.get("Idempotency-Key")
-        if not key or len(key) > 255 or not key.isprintable():
-            raise HttpProblem(400, "Idempotency-Key required", "send an Idempotency-Key header (1 to 255 printable characters) with every booking", [("Idempotency-Key", "is required")])
-        body = await read_json(request)
+        key, body, body_hash = await read_idempotent(request)
         ctx = request.app[CTX]
-        outcome = await ctx.bus.call(ctx.app.book_appointment, body, actor, key, request_hash(body))
+        outcome = await ctx.bus.call(ctx.app.book_appointment, body, actor, key, body_hash)
         headers = {"Location": f"/v1/appointments/{outcome.state['id']}"}
         if outcome.replayed:
             headers["Idempotent-Replayed"] = "true"

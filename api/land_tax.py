@@ -16,7 +16,7 @@ from api.app_key import CTX
 from api.auth import authenticate
 from api.http import decode_cursor, encode_cursor, etag, if_match, json_response, parse_uuid, query_int, read_json, next_link
 from api.problems import HttpProblem
-from api.consistency import wait_for_views
+from api.consistency import position_headers, wait_for_views
 from application.access import READERS
 from application.land_tax import MAX_ROWS, TAX_YEARS, can_see_notice, notice_document, parse_parcel
 from application.ports import LandTaxViews
@@ -191,7 +191,8 @@ async def import_parcels(request: web.Request) -> web.Response:
         a, u = await ctx.bus.call(session.add, batch)
         accepted, unchanged = accepted + a, unchanged + u
     return json_response({"tax_year": tax_year, "accepted": accepted, "unchanged": unchanged, "rejected": rejected.shown,
-                          "rejected_count": rejected.count, "version": session.roll.version})
+                          "rejected_count": rejected.count, "version": session.roll.version},
+                         headers=position_headers({"position": session.position}))
 
 
 setattr(import_parcels, "streams_body", True)
@@ -203,7 +204,7 @@ async def issue_notices(request: web.Request) -> web.Response:
     tax_year = _tax_year(request)
     ctx = request.app[CTX]
     result = await ctx.bus.call(ctx.app.issue_notices, tax_year, actor)
-    return json_response(result)
+    return json_response(result, headers=position_headers(result))
 
 
 @routes.get("/v1/land-tax/notices")
@@ -263,7 +264,7 @@ async def open_payment(request: web.Request) -> web.Response:
     body = await read_json(request, empty={})
     ctx = request.app[CTX]
     outcome = await ctx.bus.call(ctx.app.open_notice_payment, nid, body, actor)
-    headers = {"Location": f"/v1/payments/{outcome.state['id']}", "ETag": etag(outcome.state["version"])}
+    headers = {"Location": f"/v1/payments/{outcome.state['id']}", "ETag": etag(outcome.state["version"]), **position_headers(outcome.state)}
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
     return json_response(outcome.state, status=201, headers=headers)
@@ -277,4 +278,4 @@ async def record_warning(request: web.Request) -> web.Response:
     body = await read_json(request)
     ctx = request.app[CTX]
     outcome = await ctx.bus.call(ctx.app.record_notice_warning, nid, body, actor, version)
-    return json_response(outcome.state, status=201, headers={"ETag": etag(outcome.state["version"])})
+    return json_response(outcome.state, status=201, headers={"ETag": etag(outcome.state["version"]), **position_headers(outcome.state)})

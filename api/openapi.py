@@ -399,15 +399,23 @@ def _add_appointments(paths: dict[str, Any], schemas: dict[str, Any], id_param: 
         return {"name": name, "in": "query", "required": required, "schema": schema, **({"description": description} if description else {})}
 
     state = {"description": "the appointment", **_json(_ref("Appointment"))}
+    span = [query("from", day, False, "first Bangkok day (default today)"),
+            query("to", day, False, "last Bangkok day (default from); at most 30 days after from, else 422")]
     paths["/v1/appointments/slots"] = {"get": {
-        "summary": "A counter's slots with seats, booked and available, Bangkok time (closed days left out); at most 31 days",
-        "parameters": [query("organization", orgs, True), query("service", services, True),
-                       query("from", day, False, "first Bangkok day (default today)"),
-                       query("to", day, False, "last Bangkok day (default from); at most 30 days after from, else 422"), min_position],
-        "responses": {"200": {"description": "slots", **_json({"type": "object", "properties": {
-            "items": {"type": "array", "items": {"type": "object", "properties": {
-                "start": bangkok_time, "end": bangkok_time, "seats": {"type": "integer"}, "booked": {"type": "integer"}, "available": {"type": "integer"}}}},
-            "closed": {"type": "array", "items": {"type": "object"}}}})}, **_problems(400, 401, 422, 503)},
+        "summary": "A counter's slots with seats, booked and available, Bangkok time (closed days have none); at most 31 days",
+        "parameters": [query("organization", orgs, True), query("service", services, True), *span, min_position],
+        "responses": {"200": {"description": "slots, in time order", **_json({"type": "array", "items": {
+            "type": "object", "required": ["start", "end", "seats", "booked", "available"], "properties": {
+                "start": bangkok_time, "end": bangkok_time, "seats": {"type": "integer"}, "booked": {"type": "integer"},
+                "available": {"type": "integer", "description": "0 for a slot that has begun"}}}})},
+            **_problems(400, 401, 422, 503)},
+    }}
+    paths["/v1/appointments/closed-days"] = {"get": {
+        "summary": "An organisation's closed days (Thai public holidays and its own closures) between from and to; at most 31 days",
+        "parameters": [query("organization", orgs, True), *span],
+        "responses": {"200": {"description": "closed days, in date order", **_json({"type": "array", "items": {
+            "type": "object", "required": ["date", "name"], "properties": {"date": day, "name": {"type": "string"}}}})},
+            **_problems(400, 401, 422)},
     }}
     paths["/v1/appointments"] = {
         "post": {
@@ -690,6 +698,8 @@ def _add_allowances(paths: dict[str, Any]) -> None:
              "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
             {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            {"name": "min_position", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
+             "description": "wait (at most 5 s, else 503) until the views include this log position, such as a suspend's OneStop-Position"},
         ],
         "responses": {"200": {"description": "a page: items and next_cursor",
                               **_json({"type": "object", "required": ["items", "next_cursor"]})}, **_problems(400, 401, 403)},
@@ -760,7 +770,7 @@ PAGED_LISTS = {
     ("get", "/v1/jobs"): "cursor", ("get", "/v1/audit/events"): "after", ("get", "/v1/streams/events"): "after",
     ("get", "/v1/subscriptions"): "cursor", ("get", "/v1/subscriptions/{id}/deliveries"): "after",
     ("get", "/v1/data-subjects/{national_id}/access-log"): "after", ("get", "/v1/land-tax/notices"): "cursor",
-    ("get", "/v1/appointments"): "cursor", ("get", "/v1/receipts"): "cursor",
+    ("get", "/v1/appointments"): "cursor", ("get", "/v1/receipts"): "cursor", ("get", "/v1/allowances/recipients"): "cursor",
 }
 _LINK = {"Link": {"description": 'RFC 8288 `<...>; rel="next"`: this request\'s address with the cursor of the next page; absent on the last page',
                   "required": False, "schema": {"type": "string"}}}

@@ -45,7 +45,9 @@ ACCESS: dict[tuple[str, str], dict[str, str]] = {
     # The data protection officer: reads personal data to answer data subjects, and erases it
     # where the law allows; acts on nothing else.
     ("dpo", ANY): {"read": YES, ERASE_SUBJECT: YES},
-    ("admin", ANY): {"read": YES, "submit": YES, **_ALL_DECISIONS, "record-cash": YES, **_FOR_THE_APPLICANT, ERASE_SUBJECT: YES},
+    # Applicant-only actions are the applicant's, or a counter officer's on their behalf: an
+    # admin, who belongs to no counter, takes neither.
+    ("admin", ANY): {"read": YES, "submit": YES, **_ALL_DECISIONS, "record-cash": YES, ERASE_SUBJECT: YES},
 }
 
 

@@ -45,6 +45,7 @@ from domain.calendar import BANGKOK, bangkok_day
 from domain.catalogue import SERVICES
 from domain.errors import InvalidCommand, TransitionNotAllowed
 from domain.national_id import is_valid_national_id
+from domain.submission import APPLICANT_SCHEMA
 
 T = TypeVar("T")
 
@@ -55,22 +56,13 @@ MAX_ATTEMPTS = 64
 # Every service of the catalogue that is done at a counter, except the old free-text booking.
 BOOKABLE_SERVICES = tuple(code for code, s in SERVICES.items() if s.accepts_submissions)
 
-_APPLICANT = {
-    "type": "object",
-    "properties": {
-        "national_id": {"type": "string", "pattern": "^[0-9]{13}$"},
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-    },
-    "required": ["national_id", "name"],
-    "additionalProperties": False,
-}
 BOOK_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "organization": {"type": "string", "minLength": 1, "maxLength": 40},
         "service": {"type": "string", "enum": list(BOOKABLE_SERVICES)},
         "start": {"type": "string", "format": "date-time"},
-        "applicant": _APPLICANT,
+        "applicant": APPLICANT_SCHEMA,
     },
     "required": ["organization", "service", "start", "applicant"],
     "additionalProperties": False,

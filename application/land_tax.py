@@ -184,14 +184,17 @@ class ParcelImport:
         self.actor = actor
         self.roll = office.find_roll(roll_id(organization, tax_year)) or TaxRoll.open(
             id=roll_id(organization, tax_year), organization=organization, tax_year=tax_year, actor=actor, at=office.clock.now())
+        # The log position of the last batch saved: a read with min_position=<it> sees the import.
+        self.position: int | None = None
 
     def add(self, rows: Sequence[ParcelRow]) -> tuple[int, int]:
         """Record a batch; (accepted, unchanged)."""
         accepted, unchanged = self.roll.record(rows, self.actor, self.office.clock.now())
         try:
-            self.office.save(self.roll)
+            recordings = self.office.save(self.roll)
         except IntegrityError:
             raise StaleVersion("another import of this roll was saved meanwhile; the rows before this batch are kept: import again") from None
+        self.position = max((r.notification.id for r in recordings), default=self.position)
         return accepted, unchanged
 
 

@@ -477,6 +477,10 @@ class AllowanceQueries(abc.ABC):
     @abc.abstractmethod
     async def list_recipients(self, filters: dict[str, Any], limit: int, after: str | None) -> list[dict[str, Any]]:
         """Recipients in id order after the cursor, narrowed by organisation, status and band."""
+
+    @abc.abstractmethod
+    async def position(self) -> int:
+        """The log position the register has applied (it follows the log after the views)."""
 class PersonalData(abc.ABC):
     """Personal data of data subjects (PDPA): the keyed blind index of national IDs, each
     person's data keys, and the plain copies of their fields kept outside the log."""

@@ -16,6 +16,17 @@ from domain.organizations import Directory, Organization
 # import).
 SchemaCheck = Callable[[dict[str, Any], Any, str], list[tuple[str, str]]]
 
+# A citizen as a request or a booking names them: the 13-digit national ID (its check digit is
+# checked apart) and the name.
+APPLICANT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "national_id": {"type": "string", "pattern": "^[0-9]{13}$"},
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+    },
+    "required": ["national_id", "name"],
+    "additionalProperties": False,
+}
 SUBMISSION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -24,15 +35,7 @@ SUBMISSION_SCHEMA: dict[str, Any] = {
         "organization": {"type": "string", "minLength": 1, "maxLength": 40},
         "filed_at": {"type": "string", "minLength": 1, "maxLength": 40},
         "channel": {"type": "string", "enum": [c for c in CHANNELS if c != "system"]},
-        "applicant": {
-            "type": "object",
-            "properties": {
-                "national_id": {"type": "string", "pattern": "^[0-9]{13}$"},
-                "name": {"type": "string", "minLength": 1, "maxLength": 200},
-            },
-            "required": ["national_id", "name"],
-            "additionalProperties": False,
-        },
+        "applicant": APPLICANT_SCHEMA,
         "details": {"type": "object"},
     },
     "required": ["service", "organization", "channel", "applicant", "details"],

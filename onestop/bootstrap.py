@@ -83,6 +83,11 @@ def build_directory() -> Directory:
     return Directory(SEED_ORGANIZATIONS)
 
 
+# How long the event store's pool keeps retrying one lost connection before a new checkout starts
+# a fresh attempt (its delays double from 1 s, so the longest wait for a returned server is ~8 s).
+RECONNECT_SECONDS = 15.0
+
+
 def build_back_office(settings: Settings, *, clock: Clock | None = None, create_table: bool = False, pool_max: int | None = None,
                       personal_data: bool = True) -> BackOffice:
     """The application on PostgreSQL. With ``personal_data`` (every process but ``migrate``)
@@ -106,6 +111,10 @@ def build_back_office(settings: Settings, *, clock: Clock | None = None, create_
         clock=clock,
     )
     app.references = PostgresReferenceIssuer(datastore(app))
+    # psycopg_pool retries a lost connection with a doubling delay and no cap for up to 5
+    # minutes, so after a long outage the pool could sit idle for a minute after PostgreSQL is
+    # back. Giving an attempt up after RECONNECT_SECONDS lets the next checkout start afresh.
+    datastore(app).pool.reconnect_timeout = RECONNECT_SECONDS
     app.batch_lines = settings.allowance_batch_lines
     if personal_data:
         install_personal_data(settings, app)

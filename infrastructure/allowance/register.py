@@ -124,6 +124,9 @@ class RegisterQueries(AllowanceQueries):
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
+    async def position(self) -> int:
+        return int(await self.pool.fetchval(f"SELECT coalesce(max(position), 0) FROM {POSITION_TABLE}") or 0)
+
     async def list_recipients(self, filters: dict[str, Any], limit: int, after: str | None) -> list[dict[str, Any]]:
         clauses, args = [], []
         for column in ("organization", "status", "band_amount_satang"):

@@ -21,6 +21,7 @@ from infrastructure.integrations.event_feed import FEED_TABLE
 from infrastructure.views.projector import ADVISORY_LOCK_KEY as PROJECTOR_LOCK
 from infrastructure.views.recorder import TRACKING_TABLE as VIEWS_TRACKING, VIEWS_NAME
 from infrastructure.eventstore.event_log import EVENTS_TABLE
+from infrastructure.eventstore.following import standby_name
 from infrastructure.integrations.webhook_dispatcher import NAME as WEBHOOKS_NAME
 from infrastructure.integrations.subscriptions import DISPATCH_TRACKING as WEBHOOKS_TRACKING
 
@@ -40,18 +41,21 @@ class Follower:
     # The advisory lock that elects it (the feed and the chain run in the elected projector);
     # None when it has none (the webhook dispatcher takes turns by row lock).
     lock_key: int | None = None
+    # The follow-the-log loop that holds that lock (its sessions' application_name says whether
+    # they run or stand by).
+    elected_as: str | None = None
 
 
 FOLLOWERS = (
     Follower("projector", f"SELECT notification_id FROM {VIEWS_TRACKING} WHERE application_name = '{VIEWS_NAME}'", _EVENTS_AFTER,
-             lock_key=PROJECTOR_LOCK),
+             lock_key=PROJECTOR_LOCK, elected_as="projector"),
     # The dispatcher reads only the events that may need outside work, and its position moves
     # only with them: what waits for it is those events.
     Follower("dispatcher", f"SELECT notification_id FROM {DISPATCHER_TRACKING} WHERE application_name = '{DISPATCHER_NAME}'",
              f"SELECT count(*) FROM (SELECT 1 FROM {EVENTS_TABLE} WHERE notification_id > $1 AND topic = ANY($2::text[]) LIMIT {LAG_CAP}) w",
-             (list(DISPATCHED_TOPICS),), lock_key=DISPATCHER_LOCK),
-    Follower("feed", f"SELECT max(position) FROM {FEED_TABLE}", _EVENTS_AFTER, lock_key=PROJECTOR_LOCK),
-    Follower("audit_chain", f"SELECT position FROM {CHAIN_HEAD_TABLE}", _EVENTS_AFTER, lock_key=PROJECTOR_LOCK),
+             (list(DISPATCHED_TOPICS),), lock_key=DISPATCHER_LOCK, elected_as="dispatcher"),
+    Follower("feed", f"SELECT max(position) FROM {FEED_TABLE}", _EVENTS_AFTER, lock_key=PROJECTOR_LOCK, elected_as="projector"),
+    Follower("audit_chain", f"SELECT position FROM {CHAIN_HEAD_TABLE}", _EVENTS_AFTER, lock_key=PROJECTOR_LOCK, elected_as="projector"),
     Follower("webhook_dispatcher", f"SELECT position FROM {WEBHOOKS_TRACKING} WHERE name = '{WEBHOOKS_NAME}'",
              f"SELECT count(*) FROM (SELECT 1 FROM {FEED_TABLE} WHERE position > $1 LIMIT {LAG_CAP}) w"),
 )
@@ -59,10 +63,12 @@ FOLLOWERS = (
 
 @dataclass
 class _Progress:
-    position: int
+    """The last time a follower's lag shrank: its lag then, and the log head then."""
+
     lag: int
-    moved_at: float  # monotonic
-    moved_at_wall: datetime
+    head: int
+    shrunk_at: float  # monotonic
+    progressed_at: datetime  # wall clock, for last_progress_at
 
 
 class FollowerWatch:
@@ -85,28 +91,38 @@ class FollowerWatch:
                 " WHERE locktype = 'advisory' AND granted AND objsubid = 1"
                 " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
             held = {int(row["key"]) for row in rows}
+            standing_by = {row["application_name"]: int(row["n"]) for row in await conn.fetch(
+                "SELECT application_name, count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name LIKE 'onestop-%-standby' GROUP BY 1")}
             followers = {}
             for follower in FOLLOWERS:
                 position = int(await conn.fetchval(follower.position_sql) or 0)
                 lag = int(await conn.fetchval(follower.lag_sql, position, *follower.lag_args))
-                followers[follower.name] = self._state(follower, position, lag, held)
+                standby = standing_by.get(standby_name(follower.elected_as), 0) if follower.elected_as else 0
+                followers[follower.name] = self._state(follower, position, lag, log_position, held, standby)
             failures = await _failures(conn)
         return {"log_position": log_position, "followers": followers, "projection_failures": failures}
 
-    def _state(self, follower: Follower, position: int, lag: int, held: set[int]) -> dict[str, Any]:
+    def _state(self, follower: Follower, position: int, lag: int, head: int, held: set[int], standby: int) -> dict[str, Any]:
+        """running, standby (nobody holds the election lock, a copy waiting for it is about to),
+        down (nobody holds it and nobody waits), or stalled: events wait and the lag has not
+        shrunk for ``stall_seconds``. The lag counts as shrunk when it is smaller than it was, or
+        when the follower has passed what was the log head then (a busy log may keep a lag
+        that is steady but always new)."""
         now = time.monotonic()
         seen = self._progress.get(follower.name)
-        if seen is None or position != seen.position or lag == 0:
-            seen = self._progress[follower.name] = _Progress(position, lag, now, datetime.now(timezone.utc))
-        seen.lag = lag
+        if seen is None or lag == 0 or lag < seen.lag or position >= seen.head:
+            seen = self._progress[follower.name] = _Progress(lag, head, now, datetime.now(timezone.utc))
         if follower.lock_key is not None and follower.lock_key not in held:
-            # Nobody holds the election lock: nobody follows (a standby would have taken it).
-            state = "down"
-        elif lag > 0 and now - seen.moved_at >= self.stall_seconds:
+            state = "standby" if standby else "down"
+        elif lag > 0 and now - seen.shrunk_at >= self.stall_seconds:
             state = "stalled"
         else:
             state = "running"
-        return {"state": state, "position": position, "lag": lag, "last_progress_at": seen.moved_at_wall}
+        result = {"state": state, "position": position, "lag": lag, "last_progress_at": seen.progressed_at}
+        if follower.elected_as is not None:
+            result["standby"] = standby  # copies waiting to take over
+        return result
 
 
 async def _failures(conn: asyncpg.Connection) -> dict[str, Any]:

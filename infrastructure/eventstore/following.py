@@ -202,6 +202,16 @@ def broker_errors() -> tuple[type[BaseException], ...]:
 # -- the follow-the-log loop ----------------------------------------------------------------------
 
 
+def standby_name(follower: str) -> str:
+    """The application_name of a follower's session while it waits for its election lock."""
+    return f"onestop-{follower}-standby"
+
+
+def running_name(follower: str) -> str:
+    """The application_name of the elected follower's session."""
+    return f"onestop-{follower}"
+
+
 @dataclass
 class LogFollower:
     """Follows the log as one elected follower: ``position()`` reads the tracking record, and
@@ -246,10 +256,14 @@ class LogFollower:
             self.status.state = "stopped"
 
     def _follow(self, stop: threading.Event) -> None:
-        with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=self.connect_timeout) as conn:
+        # The session's application_name says what it is doing, so that health can count the
+        # copies standing by (see infrastructure.eventstore.follower_status).
+        with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=self.connect_timeout,
+                             application_name=standby_name(self.name)) as conn:
             if not self._elect(conn, stop):
                 return
             try:
+                conn.execute(f"SET application_name TO '{running_name(self.name)}'")
                 conn.execute(f'LISTEN "{self.channel}"')
                 position = self.position()
                 self.status.position = position

@@ -1,7 +1,9 @@
-"""`onestop run` supervises its children: one killed with -9 is restarted, and the reason is logged."""
+"""`onestop run` supervises its children: each one killed with -9 is restarted, the reason is logged,
+and the restarted stack does the whole work again."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -43,29 +45,65 @@ def _read_output(stack: RunningStack) -> str:
     return "".join(stack.output)
 
 
-async def test_onestop_run_restarts_a_child_killed_with_sigkill_and_logs_why(stack: RunningStack) -> None:
-    projector = _child(stack.process.pid, "projector")
-    assert projector is not None
-    os.kill(projector, signal.SIGKILL)
+# Each child of `onestop run` (its log name, and a word of its command line that finds it).
+CHILDREN = (("api", "api"), ("projector", "projector"), ("jobs", "jobs"), ("webhooks", "webhooks"),
+            ("registry simulator", "registry"), ("bank simulator", "bank"))
+
+
+def _kill_and_wait_for_restart(stack: RunningStack, word: str) -> tuple[int, int]:
+    """SIGKILL the child whose command line holds ``word``; (old pid, new pid) once restarted."""
+    old = _child(stack.process.pid, word)
+    assert old is not None, f"no child runs {word}: {_read_output(stack)}"
+    os.kill(old, signal.SIGKILL)
     deadline = time.monotonic() + 30
-    restarted = None
     while time.monotonic() < deadline:
-        restarted = _child(stack.process.pid, "projector")
-        if restarted not in (None, projector):
-            break
+        new = _child(stack.process.pid, word)
+        if new not in (None, old):
+            return old, new  # type: ignore[return-value]
         time.sleep(0.2)
-    assert restarted not in (None, projector)
-    assert f"projector (pid {projector}) ended with signal SIGKILL" in _read_output(stack)
-    # The new projector keeps the views current.
+    raise AssertionError(f"{word} was not restarted within 30 s: {_read_output(stack)}")
+
+
+async def _wait_healthy(base: str) -> None:
+    deadline = time.monotonic() + 30
     async with aiohttp.ClientSession() as s:
-        body = {"service": "complaint", "organization": "MUN-SAENSUK", "channel": "web",
-                "applicant": {"national_id": CITIZEN_ID, "name": "สมชาย ใจดี"}, "details": {"subject": "s", "description": "d"}}
+        while True:
+            try:
+                async with s.get(f"{base}/v1/health") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            assert time.monotonic() < deadline, "the API did not come back"
+            await asyncio.sleep(0.2)
+
+
+async def test_onestop_run_restarts_each_child_killed_with_sigkill_and_logs_why(stack: RunningStack) -> None:
+    for name, word in CHILDREN:
+        old, new = _kill_and_wait_for_restart(stack, word)
+        assert f"{name} (pid {old}) ended with signal SIGKILL" in _read_output(stack)
+    await _wait_healthy(stack.base)
+    # The restarted processes do the whole work again: the API files, the projector keeps the
+    # views current, the jobs process asks the restarted registry simulator and records the answer.
+    async with aiohttp.ClientSession() as s:
+        body = {"service": "civil.certified-copy", "organization": "MUN-SAENSUK", "channel": "web",
+                "applicant": {"national_id": CITIZEN_ID, "name": "สมชาย ใจดี"}, "details": {"document": "house-registration", "copies": 1}}
         async with s.post(f"{stack.base}/v1/service-requests", json=body, headers={**CITIZEN, "Idempotency-Key": str(uuid.uuid4())}) as r:
             assert r.status == 201, await r.text()
             state = await r.json()
+        assert state["status"] == "verifying"
         async with s.get(f"{stack.base}/v1/service-requests?min_position={state['position']}", headers=CITIZEN) as r:
             assert r.status == 200
             assert state["id"] in {item["id"] for item in (await r.json())["items"]}
+        deadline = time.monotonic() + 60
+        while True:
+            async with s.get(f"{stack.base}/v1/service-requests/{state['id']}", headers=CITIZEN) as r:
+                status = (await r.json())["status"]
+            if status != "verifying":
+                break
+            assert time.monotonic() < deadline, f"the request stayed {status}: {_read_output(stack)}"
+            await asyncio.sleep(0.3)
+        assert status == "awaiting_payment"  # verified at the registry, the fee assessed, a payment opened
     # SIGTERM: every process finishes its work and the whole stack exits 0.
     stop_stack(stack.process)
     assert stack.process.returncode == 0, _read_output(stack)

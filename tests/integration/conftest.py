@@ -5,7 +5,7 @@ from typing import AsyncIterator
 import pytest
 
 from onestop.settings import Settings
-from tests.integration.api_harness import Harness, ProjectorThread, serving, start_harness
+from tests.integration.api_harness import FollowingProjectorThread, Harness, ProjectorThread, serving, start_harness
 
 
 @pytest.fixture
@@ -31,14 +31,14 @@ async def jobs_stack(settings: Settings, rabbitmq_broker):  # type: ignore[no-un
     it wants (in-process, or as processes it may kill)."""
     import aiohttp
 
-    from tests.integration.jobs_harness import JobsStack, kill, process_env, simulator_processes, stack_settings, wait_http
+    from tests.integration.jobs_harness import JobsStack, delete_queues, forget, process_env, simulator_processes, stack_settings, wait_http
 
     registry_url, bank_url, simulators = simulator_processes(settings.promptpay_biller_id)
     try:
         await wait_http(f"{registry_url}/health")
         await wait_http(f"{bank_url}/health")
         stack_settings_ = stack_settings(settings, registry_url, bank_url)
-        with ProjectorThread(stack_settings_) as projector:
+        with FollowingProjectorThread(stack_settings_) as projector:  # the views, the feed and the audit chain, as `onestop projector` runs them
             harness = await start_harness(stack_settings_)
             harness.projector = projector
             http = aiohttp.ClientSession()
@@ -52,6 +52,7 @@ async def jobs_stack(settings: Settings, rabbitmq_broker):  # type: ignore[no-un
                 stack.stop_all()
                 await http.close()
                 await harness.client.close()
+                delete_queues(stack_settings_.jobs_queue)
     finally:
         for process in simulators:
-            kill(process)
+            forget(process)

@@ -11,8 +11,10 @@ import socket
 import subprocess
 import sys
 import threading
+import tempfile
 import uuid
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable
 
 import aiohttp
@@ -35,9 +37,26 @@ def rabbitmq_reachable() -> bool:
         return False
 
 
+LOG_DIR = Path(tempfile.gettempdir()) / "onestop-test-processes"
+
+
 def start_process(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "onestop.cli", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    """Start ``onestop <args>`` in its own process group; its output goes to a file under
+    LOG_DIR (see ``process_log``), so that a failing test can show what the process said."""
+    LOG_DIR.mkdir(exist_ok=True)
+    log_path = LOG_DIR / f"{args[0]}-{uuid.uuid4().hex[:8]}.log"
+    with open(log_path, "wb") as output:
+        process = subprocess.Popen([sys.executable, "-m", "onestop.cli", *args], cwd=ROOT, env=env,
+                                   stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+    process.log_path = log_path  # type: ignore[attr-defined]
+    return process
+
+
+def process_log(process: subprocess.Popen[bytes], lines: int = 40) -> str:
+    """The process's exit status and the last ``lines`` lines of its output."""
+    path = getattr(process, "log_path", None)
+    tail = path.read_text(errors="replace").splitlines()[-lines:] if path and path.exists() else []
+    return "\n".join([f"$ {' '.join(map(str, process.args[3:]))}  (exit status: {process.poll()})", *tail])
 
 
 def kill(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
@@ -48,6 +67,28 @@ def kill(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def delete_queues(queue: str) -> None:
+    """Delete a test's jobs queue and its delay and dead-letter queues from the broker, so that
+    runs do not leave queues behind on the machine's RabbitMQ."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
+    try:
+        channel = connection.channel()
+        for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+            channel.queue_delete(name)
+    finally:
+        connection.close()
+
+
+def forget(process: subprocess.Popen[bytes]) -> None:
+    """Kill ``process`` and delete its log."""
+    kill(process)
+    path = getattr(process, "log_path", None)
+    if path is not None:
+        path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -138,12 +179,16 @@ class JobsStack:
             thread.start()
             self._stops.append(lambda: (stop.set(), thread.join(10), dispatch.app.close()))
 
+    def describe_processes(self) -> str:
+        """What each process the test started said last, for a failure message."""
+        return "\n\n".join(process_log(p) for p in self.processes)
+
     def stop_all(self) -> None:
         for stop in reversed(self._stops):
             stop()
         self._stops.clear()
         for process in self.processes:
-            kill(process)
+            forget(process)
 
 
 ADMIN = token("admin", "admin.test")

@@ -78,7 +78,9 @@ async def slots(api: Harness, position: int, day: str = "2026-12-01", service: s
     response = await api.client.get(f"/v1/appointments/slots?organization=MUN-SAENSUK&service={service}&from={day}&to={day}&min_position={position}",
                                     headers=OFFICER)
     assert response.status == 200, await response.text()
-    return {item["start"]: item for item in (await response.json())["items"]}
+    items = await response.json()
+    assert isinstance(items, list) and [i["start"] for i in items] == sorted(i["start"] for i in items)
+    return {item["start"]: item for item in items}
 
 
 def seat_events(settings: Settings) -> Counter[str]:
@@ -195,12 +197,20 @@ async def test_the_slot_range_is_bounded_and_bad_parameters_are_refused_naming_t
     assert too_long.status == 422 and (await too_long.json())["errors"][0]["field"] == "to"
     bad = await api.client.get(f"{base}&from=2026-12-xx", headers=OFFICER)
     assert bad.status == 400 and (await bad.json())["errors"][0]["field"] == "from"
+    backwards = await api.client.get(f"{base}&from=2026-12-02&to=2026-12-01", headers=OFFICER)
+    assert backwards.status == 422 and (await backwards.json())["errors"][0]["field"] == "to"
     month = await api.client.get(f"{base}&from=2026-12-01&to=2026-12-31", headers=OFFICER)
-    items = (await month.json())["items"]
+    items = await month.json()
     # December 2026 in Saen Suk: 23 weekdays less 7, 10 and 31 December, 16 slots each.
     assert len(items) == 20 * 16
-    closed = (await month.json())["closed"]
-    assert [c["date"] for c in closed] == ["2026-12-07", "2026-12-10", "2026-12-31"]
+    assert set(items[0]) == {"start", "end", "seats", "booked", "available"}
+    assert items[0]["start"] == "2026-12-01T08:30:00+07:00" and items[0]["end"] == "2026-12-01T09:00:00+07:00"
+    assert not any(i["start"].startswith(("2026-12-07", "2026-12-10", "2026-12-31")) for i in items)
+    closed = await api.client.get("/v1/appointments/closed-days?organization=MUN-SAENSUK&from=2026-12-01&to=2026-12-31", headers=OFFICER)
+    assert closed.status == 200, await closed.text()
+    assert [c["date"] for c in await closed.json()] == ["2026-12-07", "2026-12-10", "2026-12-31"]
+    unknown = await api.client.get("/v1/appointments/closed-days?organization=NOPE", headers=OFFICER)
+    assert unknown.status == 400 and (await unknown.json())["errors"][0]["field"] == "organization"
 
 
 async def test_check_in_starts_the_counter_request_linked_both_ways(api: Harness, clock: MovableClock) -> None:

@@ -47,14 +47,26 @@ def _positions(stack: JobsStack) -> tuple[int, int, int, int]:
 
 
 async def _until_followers_at_head(stack: JobsStack, timeout: float = 60) -> float:
-    """Seconds until the views and the dispatcher have reached the log head."""
+    """Seconds until the views and the dispatcher have reached the log head as it is now (later
+    events, such as retried jobs' records, may keep moving the head meanwhile)."""
     started = time.monotonic()
+    head, _, needed, _ = _positions(stack)
 
     async def caught_up() -> bool:
-        head, views, needed, dispatched = _positions(stack)
-        return views == head and dispatched >= needed
-    await eventually(caught_up, timeout, interval=0.05, what="the followers to reach the log head")
+        _, views, _, dispatched = _positions(stack)
+        return views >= head and dispatched >= needed
+    try:
+        await eventually(caught_up, timeout, interval=0.05, what=f"the followers to reach the log head ({head})")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{_situation(stack)}") from None
     return time.monotonic() - started
+
+
+def _situation(stack: JobsStack) -> str:
+    """Where each follower is, and what the processes said last: for a failure message."""
+    head, views, needed, dispatched = _positions(stack)
+    return (f"log head {head}, views at {views}, dispatcher at {dispatched} (needs {needed});"
+            f" followers in this process: {statuses()}\n{stack.describe_processes()}")
 
 
 async def _post_acknowledged(stack: JobsStack, path: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any] | None:
@@ -96,7 +108,12 @@ async def _all_in(stack: JobsStack, ids: list[str], statuses_: set[str], timeout
     async def done() -> bool:
         states = await asyncio.gather(*(stack.request(i) for i in ids))
         return all(s.get("status") in statuses_ for s in states)
-    await eventually(done, timeout, interval=0.5, what=f"{len(ids)} requests to reach {statuses_}")
+    try:
+        await eventually(done, timeout, interval=0.5, what=f"{len(ids)} requests to reach {statuses_}")
+    except AssertionError as error:
+        states = await asyncio.gather(*(stack.request(i) for i in ids))
+        behind = sorted({s.get("status", "missing") for s in states} - statuses_)
+        raise AssertionError(f"{error}: some are {behind}\n{_situation(stack)}") from None
 
 
 async def test_the_projector_and_the_dispatcher_survive_every_connection_dropped_twice_while_requests_flow(jobs_stack: JobsStack) -> None:
@@ -104,6 +121,7 @@ async def test_the_projector_and_the_dispatcher_survive_every_connection_dropped
     await stack.set_faults(stack.registry_url, latency_ms=100)
     stack.start("dispatcher")
     stack.start("worker")
+    stack.start("webhooks")
     people, houses = await _people(stack, 45)
     ids = await _wave(stack, people[:15], houses)
     assert _terminate(stack) >= 4
@@ -128,6 +146,20 @@ async def test_the_projector_and_the_dispatcher_survive_every_connection_dropped
     assert len(completed) == len({r[0] for r in completed}) == len(ids)
     # The in-process projector saw the drops and reconnected.
     assert statuses()["projector"].errors >= 2 and statuses()["projector"].state == "running"
+    # The feed and the audit chain caught up too, and health is ok again: every follower
+    # running at the head, every dependency up.
+
+    async def healthy() -> dict[str, Any] | None:
+        response = await stack.harness.client.get("/v1/health", headers=ADMIN)
+        body = await response.json()
+        caught_up = all(body["followers"][n]["lag"] == 0 for n in ("projector", "feed", "audit_chain"))
+        return body if body["status"] == "ok" and caught_up else None
+    try:
+        health = await eventually(healthy, 30, interval=0.5, what="health to be ok again")
+    except AssertionError:
+        response = await stack.harness.client.get("/v1/health", headers=ADMIN)
+        raise AssertionError(f"health: {await response.text()}\n{_situation(stack)}") from None
+    assert all(f["state"] == "running" for f in health["followers"].values()), health
     assert time.monotonic() - drop < 300
 
 

@@ -41,6 +41,33 @@ async def test_health_reports_each_follower_running_at_the_log_head_while_the_pr
         await harness.client.close()
 
 
+async def test_a_second_projector_stands_by_and_health_counts_it(settings: Settings) -> None:
+    from infrastructure.eventstore.following import standby_name
+
+    harness = await start_harness(settings)
+    try:
+        # A copy that is about to take the lock (its session says it stands by) while nobody
+        # holds it: the projector is in standby, not down.
+        with psycopg.connect(settings.database.conninfo(), autocommit=True, application_name=standby_name("projector")):
+            _, body = await _health(harness)
+            assert body["followers"]["projector"]["state"] == "standby" and body["followers"]["projector"]["standby"] == 1, body
+        _, body = await _health(harness)
+        assert body["followers"]["projector"]["state"] == "down" and body["followers"]["projector"]["standby"] == 0
+        # Two projectors: one is elected and runs, the other stands by.
+        with FollowingProjectorThread(settings), FollowingProjectorThread(settings):
+            await harness.submit(complaint())
+            await wait_until_followed(settings)
+
+            async def one_running_one_waiting() -> dict | None:  # type: ignore[type-arg]
+                _, body = await _health(harness)
+                projector = body["followers"]["projector"]
+                return body if projector["state"] == "running" and projector["standby"] == 1 else None
+            body = await eventually(one_running_one_waiting, 10, "one projector running and one standing by")
+            assert body["followers"]["feed"]["standby"] == 1 and body["followers"]["dispatcher"]["standby"] == 0
+    finally:
+        await harness.client.close()
+
+
 async def test_a_follower_whose_lag_does_not_shrink_is_stalled_and_health_is_degraded(settings: Settings) -> None:
     harness = await start_harness(dataclasses.replace(settings, stall_seconds=0.5))
     try:

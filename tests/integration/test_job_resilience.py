@@ -4,6 +4,7 @@ everything completes, and nothing happens twice."""
 from __future__ import annotations
 
 import asyncio
+import time
 import signal
 import socket
 from typing import Any
@@ -165,12 +166,14 @@ async def test_with_the_broker_unreachable_submits_succeed_and_jobs_run_once_it_
         gate.port = s.getsockname()[1]
     stack.env = {**stack.env, "ONESTOP_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{gate.port}"}
     stack.start("dispatcher")  # its broker is behind the shut gate
+    shut_at = time.monotonic()
     worker_env = {**stack.env, "ONESTOP_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672"}
     stack.env = worker_env
     stack.start("worker")
     moves = await _address_changes(stack, 20)
     assert all(m["status"] == "verifying" for m in moves)
-    await asyncio.sleep(3)
+    # RabbitMQ stays unreachable for the dispatcher for 20 s.
+    await asyncio.sleep(max(3.0, 20 - (time.monotonic() - shut_at)))
     stuck = await asyncio.gather(*(stack.request(m["id"]) for m in moves))
     assert {s["status"] for s in stuck} == {"verifying"}
     assert (await stack.stats(stack.registry_url))["effects"].get("verification", 0) == 0

@@ -82,12 +82,19 @@ async def test_the_whole_year_from_roll_to_a_notice_paid_late_with_penalties(tax
     assert (again["accepted"], again["unchanged"]) == (0, 3)
     revaluation = orjson.dumps({"parcel_id": "SS-001", "owner_id": CITIZEN_ID, "owner_kind": "individual", "owner_name": "สมชาย ใจดี",
                                 "land_use": "commercial", "value_satang": 400_000_000}).decode()  # now 4M baht: 12,000 baht
-    revalued = await (await _import(api, revaluation + "\n{not json\n", "application/x-ndjson")).json()
+    revalued_response = await _import(api, revaluation + "\n{not json\n", "application/x-ndjson")
+    revalued = await revalued_response.json()
     assert (revalued["accepted"], revalued["unchanged"]) == (1, 0)
     assert revalued["rejected"] == [{"line": 2, "field": "(line)", "message": "is not JSON"}]
 
-    issued = await (await api.client.post("/v1/land-tax/2569/notices", headers=OFFICER)).json()
+    assert int(revalued_response.headers["OneStop-Position"]) > 0
+    issuing = await api.client.post("/v1/land-tax/2569/notices", headers=OFFICER)
+    issued = await issuing.json()
     assert (issued["issued"], issued["already_issued"]) == (2, 0)
+    # Read your writes: the notices are listed at once with the position.
+    at = int(issuing.headers["OneStop-Position"])
+    listed = await api.client.get(f"/v1/land-tax/notices?tax_year=2569&min_position={at}", headers=OFFICER)
+    assert listed.status == 200 and len((await listed.json())["items"]) == 2
     assert (await (await api.client.post("/v1/land-tax/2569/notices", headers=OFFICER)).json())["issued"] == 0
 
     async def own_notices() -> list[dict[str, Any]]:
@@ -104,6 +111,7 @@ async def test_the_whole_year_from_roll_to_a_notice_paid_late_with_penalties(tax
     clock.at = datetime(2026, 6, 15, 3, 0, tzinfo=timezone.utc)
     response = await api.client.post(f"/v1/land-tax/notices/{notice['id']}/payments", json={"instalment": 1}, headers=CITIZEN)
     assert response.status == 201, await response.text()
+    assert int(response.headers["OneStop-Position"]) > at
     first = await response.json()
     assert first["notice_id"] == notice["id"] and first["amount_satang"] == 400_000 and first["reference"] == notice["number"]
     assert parse_payload(first["promptpay_payload"]).ref1 == notice["number"]
@@ -151,6 +159,7 @@ async def test_cash_at_the_counter_pays_a_notice_and_a_warning_raises_the_surcha
     clock.at = datetime(2026, 9, 1, 3, 0, tzinfo=timezone.utc)
     response = await api.client.post(f"/v1/land-tax/notices/{notice['id']}/warnings", json={"deadline": "2026-09-30"}, headers=OFFICER)
     assert response.status == 201, await response.text()
+    assert int(response.headers["OneStop-Position"]) > 0
     warned = await response.json()
     # within the warning's period: 20% (s.69); July, August and a day of September: 3 months (s.70)
     assert warned["amount_due"]["surcharge_satang"] == 30_000 and warned["amount_due"]["interest_satang"] == 4_500
@@ -158,7 +167,16 @@ async def test_cash_at_the_counter_pays_a_notice_and_a_warning_raises_the_surcha
     assert opened["amount_satang"] == 184_500
     response = await api.client.post(f"/v1/payments/{opened['id']}/record-cash", json={"amount_satang": 184_500}, headers=OFFICER)
     assert response.status == 200, await response.text()
-    assert (await response.json())["notice"]["status"] == "paid"
+    paid = await response.json()
+    assert paid["notice"]["status"] == "paid"
+    # The money trail: the receipt, numbered in the organisation's book, with the tax and each
+    # penalty on its own line, read over HTTP as the owner and the officer would.
+    receipt = await api.client.get(f"/v1/receipts/{paid['receipt']['id']}", headers=OFFICER)
+    assert receipt.status == 200, await receipt.text()
+    receipt = await receipt.json()
+    assert receipt["amount_satang"] == 184_500 and receipt["number"].startswith("R")
+    assert [i["description"].split(" (")[0] for i in receipt["items"]] == ["ภาษีที่ดินและสิ่งปลูกสร้าง", "เบี้ยปรับ", "เงินเพิ่ม"]
+    assert sum(i["amount_satang"] for i in receipt["items"]) == 184_500
 
 
 async def test_a_citizen_sees_only_their_notices_and_another_organisations_officer_gets_404(tax_api: tuple[Harness, ControlledClock]) -> None:

@@ -51,6 +51,11 @@ def test_staff_take_the_applicants_actions_only_when_they_say_it_is_for_the_appl
         check_can_act(UNRELATED, action, REQUEST, on_behalf_of_applicant=True)
     with pytest.raises(NotFound):
         check_can_act(OTHER_CITIZEN, action, REQUEST)
+    # An admin belongs to no counter: reads the request, but takes no applicant's action.
+    admin = Actor(sub="admin.lao", role="admin")
+    for flag in (False, True):
+        with pytest.raises(Forbidden):
+            check_can_act(admin, action, REQUEST, on_behalf_of_applicant=flag)
 
 
 def test_only_the_responsible_organisation_decides_and_either_counter_takes_cash() -> None:
