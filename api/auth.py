@@ -143,10 +143,13 @@ async def actor_from_bearer(ctx: Any, token: str) -> Actor:
     other algorithm only from a trusted issuer (401 ``invalid_token`` otherwise)."""
     if not token.isascii():  # a JWT is base64url and dots; other bytes would break the decoder
         raise _invalid_token("the bearer token is not valid: it holds characters a JWT cannot have")
-    if ctx.dev_tokens and token.count(".") == 2:
-        # A development token this process verified already (with this secret, as HS256): no
-        # need to decode its header again.
-        known = _known_dev_token(ctx.jwt_secret, token, ctx.jwt_max_ttl_seconds)
+    if token.count(".") == 2:
+        # A token this process verified already, not expired and still trusted: no need to
+        # decode its header again (a client sends the same token with many requests). Only
+        # the trusted issuers' verifier fills their cache, and it never takes HS256.
+        known = _known_dev_token(ctx.jwt_secret, token, ctx.jwt_max_ttl_seconds) if ctx.dev_tokens else None
+        if known is None and ctx.token_verifier is not None:
+            known = ctx.verified_tokens.get(token)
         if known is not None:
             return known
     try:
