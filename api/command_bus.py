@@ -61,13 +61,16 @@ class SubmitProfile:
 
 
 class CommandBus(UseCaseRunner):
-    def __init__(self, app: BackOffice, *, workers: int, max_batch: int = 128, batches_in_flight: int = 2) -> None:
+    def __init__(self, app: BackOffice, *, workers: int, max_batch: int = 128, batches_in_flight: int | None = None) -> None:
         self.app = app
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="onestop-command")
         self.max_batch = max_batch
         self._pending: list[tuple[SubmitCommand, asyncio.Future[Outcome], float]] = []
         self._flushers = 0
-        self._batches_in_flight = batches_in_flight
+        # Three batches in flight: one in PostgreSQL holding the log's lock, one waiting there
+        # for it, one being validated and encoded here; so the lock is taken again as soon as it
+        # is released. At least one worker (and connection) stays free for the other use cases.
+        self._batches_in_flight = batches_in_flight or max(2, min(3, workers - 1))
         self.profile = SubmitProfile()
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
