@@ -3,6 +3,8 @@ the view is an exact function of the log). Slot availability is counted from the
 
 from __future__ import annotations
 
+from application.errors import ViewOutOfStep
+
 from typing import Any
 
 from domain.appointments import BOOKED, CANCELLED, CHECKED_IN, NO_SHOW, Appointment, appointment_document
@@ -30,7 +32,7 @@ def fold_appointment(row: dict[str, Any] | None, event: Any, position: int) -> d
             "booked_at": event.timestamp, "updated_at": event.timestamp,
         }
     if row is None:
-        raise LookupError(f"event {type(event).__name__} for unknown appointment {event.originator_id}")
+        raise ViewOutOfStep(f"event {type(event).__name__} for unknown appointment {event.originator_id}")
     row = dict(row)
     row["version"] = event.originator_version
     row["position"] = position

@@ -14,6 +14,8 @@ and a new ``.v2`` type is added beside it; ``data`` is never reshaped in place.
 
 from __future__ import annotations
 
+from application.errors import InvalidCursor
+
 import re
 import unicodedata
 from functools import lru_cache
@@ -182,9 +184,9 @@ def cursor_of(position: int) -> str:
 
 
 def position_of(cursor: str) -> int:
-    """The log position a cursor stands for; ValueError when it is not one of ours."""
+    """The log position a cursor stands for; InvalidCursor (a ValueError) when it is not one of ours."""
     if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 20:
-        raise ValueError("not a cursor")
+        raise InvalidCursor("not a cursor")
     return int(cursor)
 
 

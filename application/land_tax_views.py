@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from application.errors import ViewOutOfStep
+
 from typing import Any
 
 from domain.tax_notice import TaxNotice
@@ -45,7 +47,7 @@ def fold_notice(row: dict[str, Any] | None, event: Any, position: int) -> dict[s
             "issued_at": event.timestamp, "updated_at": event.timestamp,
         }
     if row is None:
-        raise LookupError(f"event {type(event).__name__} for unknown notice {event.originator_id}")
+        raise ViewOutOfStep(f"event {type(event).__name__} for unknown notice {event.originator_id}")
     row = {**row, "version": event.originator_version, "position": position, "updated_at": event.timestamp}
     if isinstance(event, TaxNotice.PaymentReceived):
         row["paid_satang"] += event.tax_satang

@@ -6,6 +6,8 @@ into them with these functions, and writes rows and tracking in one transaction.
 
 from __future__ import annotations
 
+from application.errors import ViewOutOfStep
+
 from datetime import date
 from typing import Any
 
@@ -61,7 +63,7 @@ def fold_request(row: dict[str, Any] | None, event: Any, position: int) -> dict[
             "appointment_id": getattr(event, "appointment_id", None),
         }
     if row is None:
-        raise LookupError(f"event {type(event).__name__} for unknown request {event.originator_id}")
+        raise ViewOutOfStep(f"event {type(event).__name__} for unknown request {event.originator_id}")
     row = dict(row)
     row["version"] = event.originator_version
     row["position"] = position
@@ -108,7 +110,7 @@ def fold_payment(row: dict[str, Any] | None, event: Any, position: int) -> dict[
             "receipt": None,
         }
     if row is None:
-        raise LookupError(f"event {type(event).__name__} for unknown payment {event.originator_id}")
+        raise ViewOutOfStep(f"event {type(event).__name__} for unknown payment {event.originator_id}")
     row = dict(row)
     row["version"] = event.originator_version
     row["position"] = position
@@ -152,7 +154,7 @@ def fold_receipt(row: dict[str, Any] | None, event: Any, position: int) -> dict[
             "position": position,
         }
     if row is None:
-        raise LookupError(f"event {type(event).__name__} for unknown receipt {event.originator_id}")
+        raise ViewOutOfStep(f"event {type(event).__name__} for unknown receipt {event.originator_id}")
     row = dict(row)
     row["version"] = event.originator_version
     row["position"] = position

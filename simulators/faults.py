@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from simulators.errors import InvalidSimulatorSetting, SimulatorError
 
 PROBLEM_BASE = "https://onestop.invalid/problems/simulator/"
 JSON = "application/json"
@@ -41,7 +42,7 @@ class Faults:
         """Return a copy with ``changes`` applied; ValueError on an unknown field or bad value."""
         unknown = set(changes) - set(asdict(self))
         if unknown:
-            raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
+            raise InvalidSimulatorSetting(f"unknown fault fields: {', '.join(sorted(unknown))}")
         _check_faults(dict(changes))
         values = dict(changes)
         for name in ("error_rate", "timeout_rate", "timeout_seconds"):
@@ -62,21 +63,21 @@ def _check_faults(values: Mapping[str, Any]) -> None:
     if "latency_ms" in values:
         v = values["latency_ms"]
         if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_LATENCY_MS):
-            raise ValueError(f"latency_ms must be an integer from 0 to {MAX_LATENCY_MS}")
+            raise InvalidSimulatorSetting(f"latency_ms must be an integer from 0 to {MAX_LATENCY_MS}")
     for name in ("error_rate", "timeout_rate"):
         if name in values:
             v = values[name]
             if not (_is_number(v) and 0.0 <= v <= 1.0):
-                raise ValueError(f"{name} must be a number from 0 to 1")
+                raise InvalidSimulatorSetting(f"{name} must be a number from 0 to 1")
     if "timeout_seconds" in values:
         v = values["timeout_seconds"]
         if not (_is_number(v) and 0.0 < v <= MAX_TIMEOUT_SECONDS):
-            raise ValueError(f"timeout_seconds must be a number above 0 and at most {MAX_TIMEOUT_SECONDS:g}")
+            raise InvalidSimulatorSetting(f"timeout_seconds must be a number above 0 and at most {MAX_TIMEOUT_SECONDS:g}")
     if "outage" in values and not isinstance(values["outage"], bool):
-        raise ValueError("outage must be true or false")
+        raise InvalidSimulatorSetting("outage must be true or false")
 
 
-class ProblemError(Exception):
+class ProblemError(SimulatorError):
     """An RFC 9457 problem to answer with; raise it from a handler or an effect."""
 
     def __init__(self, status: int, title: str, detail: str, *, slug: str | None = None) -> None:

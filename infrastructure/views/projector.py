@@ -18,7 +18,7 @@ import psycopg
 from eventsourcing.persistence import StoredEvent
 
 from application.back_office import BackOffice
-from infrastructure.errors import ProjectorBusy
+from infrastructure.errors import NoSuchEvent, ProjectorBusy
 from infrastructure.eventstore.following import CONNECTION_ERRORS, LogFollower, catch_up_in_batches
 from infrastructure.views.projection_failures import FAILURES_TABLE, SetAside, describe_error, set_aside
 from infrastructure.eventstore.event_log import EVENTS_TABLE
@@ -154,7 +154,7 @@ class Projector:
         curs.execute(f"SELECT originator_id FROM {EVENTS_TABLE} WHERE notification_id = %s", (failure.position,))
         row = curs.fetchone()
         if row is None:
-            raise LookupError(f"no event at position {failure.position} in the log")
+            raise NoSuchEvent(f"no event at position {failure.position} in the log")
         ids = {row["originator_id"]}
         # A payment's first event names its request; a request's payments name it.
         for _ in range(2):
