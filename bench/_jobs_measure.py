@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _harness as h  # noqa: E402
@@ -173,17 +174,10 @@ async def read_timeline(dsn: str) -> Timeline:
                     Counter(f"{j['kind']}:{j['status']}" for j in jobs), sum(1 for j in jobs if j["attempts"] > 1), errors)
 
 
-def registry_calls(log_path: Path, offset: int) -> Counter[str]:
-    """Calls the registry simulator logged after ``offset``, by method and route."""
-    counts: Counter[str] = Counter()
-    with open(log_path, "rb") as f:
-        f.seek(offset)
-        for line in f.read().decode("utf-8", "replace").splitlines():
-            match = re.search(r'"(GET|POST|PUT|DELETE) (/[^ ?]*)', line)
-            if match and not match.group(2).startswith(("/admin", "/health")):
-                route = re.sub(r"/\d+$", "/{id}", match.group(2))
-                counts[f"{match.group(1)} {route}"] += 1
-    return counts
+def registry_calls(stats: dict[str, Any]) -> Counter[str]:
+    """Calls the registry simulator answered since its stats were reset, by method and route
+    (its ``calls_by_route``; /health and /admin are not counted)."""
+    return Counter({route.replace("{house_id}", "{id}"): int(n) for route, n in (stats.get("calls_by_route") or {}).items()})
 
 
 def log_problems(children: list[h.Child]) -> dict[str, Counter[str]]:
