@@ -564,3 +564,12 @@ class ReceiptPrinter(abc.ABC):
     @abc.abstractmethod
     def pdf(self, receipt: dict[str, Any], organization: dict[str, Any], verify_url: str) -> bytes:
         """The receipt as a one-page PDF with a QR that leads to ``verify_url``."""
+
+
+class AggregateBatch(abc.ABC):
+    """Many aggregates at their current version, read from the log in one query (a use case
+    that records many answers at once loads what they touch together)."""
+
+    @abc.abstractmethod
+    def load(self, aggregate_ids: list[UUID]) -> dict[UUID, Any]:
+        """The aggregates of ``aggregate_ids`` that exist, by ID (a missing one is left out)."""

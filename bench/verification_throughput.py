@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import secrets
 import subprocess
@@ -100,6 +101,8 @@ async def start_stack(dbname: str, args: argparse.Namespace, log_dir: Path, star
     env.update({
         "ONESTOP_DATABASE_URL": h.db_dsn(dbname),
         "ONESTOP_JWT_SECRET": secret, **h.KEY_ENV,
+        # The API and the workers keep webhook secrets sealed with it (required since they do).
+        "ONESTOP_SECRETS_KEY": base64.b64encode(os.urandom(32)).decode(),
         "ONESTOP_DEV_TOKENS": "1",
         "ONESTOP_HOST": "127.0.0.1",
         "ONESTOP_PORT": str(api_port),

@@ -72,7 +72,7 @@ class JobRuntime:
         except NotFound:
             raise ForeignJob(f"job {job.id} ({job.kind}) names an aggregate this database does not have") from None
 
-    async def run(self, job: Job, attempt: int = 1) -> None:
+    async def run(self, job: Job, attempt: int = 1, *, organization: str | None = None) -> None:
         # Each handler first checks the aggregate and returns if the work is already recorded,
         # so a job delivered again after it finished does nothing.
         handler: Callable[[Job], Awaitable[None]] = getattr(self, f"_{job.kind}")
@@ -131,10 +131,14 @@ class JobRuntime:
             facts = {"national_id": request.applicant["national_id"], **({"to_house_id": request.details["to_house_id"]} if request.service == "civil.address-change" else {})}
         # Asking again after the answer was recorded costs one call and changes nothing: the
         # registry replays it for the same key, and recording it again is ignored.
-        result = await self.registry.verify_person(facts["national_id"], str(job.id))
         if "to_house_id" in facts:
-            # Both houses must be known: the one the person leaves is in their record.
-            result = {**result, "to_house": await self.registry.read_house(facts["to_house_id"])}
+            # Both houses must be known: the one the person leaves is in their record. The two
+            # calls are independent (a read of the house has no effect), so they wait together.
+            result, house = await asyncio.gather(self.registry.verify_person(facts["national_id"], str(job.id)),
+                                                 self.registry.read_house(facts["to_house_id"]))
+            result = {**result, "to_house": house}
+        else:
+            result = await self.registry.verify_person(facts["national_id"], str(job.id))
         await self._record_verification(job.request_id, result)
 
     async def _record_verification(self, request_id: Any, result: dict[str, Any]) -> None:
