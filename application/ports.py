@@ -146,8 +146,9 @@ class JobsLedger(abc.ABC):
         """Keep the last error of a failed attempt (the job will be retried)."""
 
     @abc.abstractmethod
-    def finish_many(self, jobs: list[Job]) -> None:
-        """Mark the jobs done."""
+    def finish_many(self, jobs: list[Job], context: dict[UUID, tuple[str | None, datetime | None]] | None = None) -> None:
+        """Mark the jobs done; ``context`` gives a job's organisation and the time it was sent,
+        for a row the dispatcher has not written yet."""
 
     @abc.abstractmethod
     def fail(self, job: Job, error: str) -> None:

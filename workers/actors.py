@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import dramatiq
@@ -65,7 +66,7 @@ async def run_job(job_id: str, kind: str, request_id: str | None, payment_id: st
         # retry, so the broker dead-letters it where an operator can look.
         log.error("dead-lettering a job of another database: %s", error)
         raise
-    await runtime().run(job, attempt)
+    await runtime().run(job, attempt, sent_at=_sent_at(message))
 
 
 async def job_failed(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
@@ -106,7 +107,9 @@ async def _run_batch(entries: list[list[Any]], single: dramatiq.Actor) -> None:
     except ForeignJob as error:
         log.error("dead-lettering a batch of %d jobs of another database: %s", len(jobs), error)
         raise
-    results = await asyncio.gather(*(runtime().run(job, attempt, organization=org) for job, org in jobs), return_exceptions=True)
+    sent_at = _sent_at(message)
+    results = await asyncio.gather(*(runtime().run(job, attempt, organization=org, sent_at=sent_at) for job, org in jobs),
+                                   return_exceptions=True)
     failed = [(job, org, result) for (job, org), result in zip(jobs, results) if isinstance(result, BaseException)]
     if not failed:
         return
@@ -122,7 +125,7 @@ async def _run_batch(entries: list[list[Any]], single: dramatiq.Actor) -> None:
         retry = single.message_with_options(
             args=_single_args(job), max_retries=max_retries, min_backoff=min_backoff, max_backoff=max_backoff, retries=attempt,
             **({DATABASE_OPTION: marker} if marker else {}),
-        ).copy(message_id=job.message_id)
+        ).copy(message_id=job.message_id, **({"message_timestamp": message.message_timestamp} if message is not None else {}))
         await asyncio.to_thread(single.broker.enqueue, retry, delay=delay)
 
 
@@ -132,6 +135,12 @@ async def jobs_failed(message: dict[str, Any], retry_info: dict[str, Any]) -> No
     reason = f"gave up after {retry_info.get('retries', '?')} retries of its batch"
     for job, _ in _batch_jobs(message["args"][0]):
         await _give_up(job, reason)
+
+
+def _sent_at(message: Any) -> datetime | None:
+    """When the message was first made (a retry keeps it): when the job was sent."""
+    stamp = getattr(message, "message_timestamp", None)
+    return datetime.fromtimestamp(stamp / 1000, timezone.utc) if stamp else None
 
 
 def _single_args(job: Job) -> tuple[Any, ...]:

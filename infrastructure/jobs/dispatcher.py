@@ -1,15 +1,23 @@
 """The dispatcher: the event log is the outbox.
 
-It follows the log with its own tracking record and enqueues one Dramatiq message for each
-event that needs outside work. Messages are enqueued before the tracking record is committed,
-so a crash in between re-sends them; their ids come from the events, and the workers skip a job
-that is already done, so a re-send changes nothing that matters.
+It follows the log with its own tracking record and enqueues Dramatiq messages for the events
+that need outside work (the jobs due now several per message). Messages are enqueued before the
+tracking record is committed, so a crash in between re-sends them; their ids come from the
+events, and the workers skip a job that is already done, so a re-send changes nothing that
+matters.
+
+The jobs' rows and the tracking record are committed together a moment after the messages went
+out, when the Send batches jobs (``RECORD_AFTER_SECONDS``, or at once for a large backlog): most jobs are done by then and
+their rows already written, whole, by the worker, so a job's row is written once instead of
+inserted pending and then updated. Until that commit the jobs are only in the broker, as they
+would be after a crash between sending and committing: a restart sends them again.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -43,6 +51,10 @@ TOPICS = [get_topic(cls) for cls in (
 # Busy, the dispatcher lets events gather this long between steps, so that a message carries
 # several jobs (a few tens of milliseconds on a job that waits on the registry anyway).
 GATHER_SECONDS = 0.05
+# How long sent jobs wait before their rows and the tracking record are committed, and how many
+# may wait at most.
+RECORD_AFTER_SECONDS = 1.0
+RECORD_AT_MOST = 5000
 
 # send(job, delay_ms) puts one message on the broker, with the job's message id. A Send may also
 # have ``many(jobs)``, which puts (job, organisation) pairs due now on the broker, several a message.
@@ -58,6 +70,11 @@ class Dispatcher:
         self.batch_size = batch_size
         self.tracking = PostgresTrackingRecorder(app.recorder.datastore, tracking_table_name=TRACKING_TABLE)  # type: ignore[attr-defined]
         self.store = JobsStore(app.recorder.datastore)  # type: ignore[attr-defined]
+        # Sent, not yet recorded: the jobs, when each was sent, the last position they cover.
+        self._unrecorded: list[tuple[Job, str | None]] = []
+        self._sent_at: dict[UUID, datetime] = {}
+        self._unrecorded_last: int | None = None
+        self._unrecorded_since = 0.0
         self._context: dict[UUID, tuple[str, str]] = {}
         self._facts: dict[UUID, tuple[tuple[str, str], ...]] = {}
 
@@ -110,14 +127,18 @@ class Dispatcher:
         return [(job, row["organization"])]
 
     def position(self) -> int:
+        # Following starts (again) from what was recorded: jobs sent since are sent again.
+        self._forget_unrecorded()
         return self.tracking.max_tracking_id(TRACKING_NAME) or 0
 
     def dispatch_once(self, position: int) -> int:
-        """Dispatch the next batch after ``position``; return the new position."""
+        """Dispatch the next batch after ``position``; return the new position. The jobs are
+        recorded (with the tracking record) at a later call, or by ``record``."""
         notifications = self.app.recorder.select_notifications(
             start=position, limit=self.batch_size, topics=TOPICS, inclusive_of_start=False
         )
         if not notifications:
+            self.record(force=False)
             return position
         jobs: list[tuple[Job, str | None]] = []
         for notification in notifications:
@@ -138,12 +159,31 @@ class Dispatcher:
             # Several jobs per message (see workers.actors): one publish and its confirm for a batch.
             self.send_many(due)
         last = notifications[-1].id
-        with self.app.recorder.datastore.transaction(commit=True) as curs:  # type: ignore[attr-defined]
-            self.store.record_dispatched(curs, jobs)
-            self.tracking._insert_tracking(curs, Tracking(TRACKING_NAME, last))
+        if not self._unrecorded and self._unrecorded_last is None:
+            self._unrecorded_since = time.monotonic()
+        self._unrecorded.extend(jobs)
+        self._sent_at.update((job.id, now) for job, _ in jobs)
+        self._unrecorded_last = last
         if jobs:
             log.info("dispatched %d jobs up to position %d", len(jobs), last)
+        # A Send without ``many`` (one message a job) gains nothing from waiting: recorded now.
+        self.record(force=self.send_many is None)
         return last
+
+    def record(self, *, force: bool = True) -> None:
+        """Commit the rows of the jobs sent and the tracking record, when they have waited long
+        enough (or now, with ``force``)."""
+        if self._unrecorded_last is None:
+            return
+        if not force and len(self._unrecorded) < RECORD_AT_MOST and time.monotonic() - self._unrecorded_since < RECORD_AFTER_SECONDS:
+            return
+        with self.app.recorder.datastore.transaction(commit=True) as curs:  # type: ignore[attr-defined]
+            self.store.record_dispatched(curs, self._unrecorded, self._sent_at)
+            self.tracking._insert_tracking(curs, Tracking(TRACKING_NAME, self._unrecorded_last))
+        self._forget_unrecorded()
+
+    def _forget_unrecorded(self) -> None:
+        self._unrecorded, self._sent_at, self._unrecorded_last = [], {}, None
 
     def run(self, stop: threading.Event, conninfo: str, *, poll_seconds: float = 1.0) -> None:
         """Follow the log until ``stop`` is set. One dispatcher sends at a time (others stand
@@ -152,6 +192,10 @@ class Dispatcher:
         LogFollower(
             NAME, conninfo, ADVISORY_LOCK_KEY, self.app.recorder.channel_name,  # type: ignore[attr-defined]
             position=self.position, step=self.dispatch_once, tracking=TRACKING_TABLE,
-            poll_seconds=poll_seconds, transient=broker_errors(), gather_seconds=GATHER_SECONDS,
+            poll_seconds=min(poll_seconds, RECORD_AFTER_SECONDS), transient=broker_errors(), gather_seconds=GATHER_SECONDS,
         ).run(stop)
+        try:
+            self.record()
+        except Exception as error:  # noqa: BLE001 - the next start sends them again
+            log.warning("could not record the last %d jobs sent (%s); they are sent again at the next start", len(self._unrecorded), error)
 
