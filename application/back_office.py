@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Sequence
 from uuid import UUID, uuid4, uuid5
 
+from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
 
 from application.access import ON_BEHALF_FIELD, check_assurance, check_can_act, check_can_submit
@@ -293,7 +294,7 @@ class BackOffice(AppointmentBook, LandTaxOffice, OutsideResults, AllowanceOffice
         prepared = [self._apply_verification(request_id, result, actor, loaded) for request_id, result in answers]
         changed = list({id(a): a for _, aggregates in prepared for a in aggregates}.values())
         try:
-            recordings = self.save(*changed) if changed else []
+            recordings = self._save_changed(changed) if changed else []
         except IntegrityError:
             if len(answers) == 1:
                 raise StaleVersion("the request was changed by someone else; reload and try again") from None
@@ -303,6 +304,17 @@ class BackOffice(AppointmentBook, LandTaxOffice, OutsideResults, AllowanceOffice
             Outcome(outcome.state | {"position": max((positions.get(a.id, 0) for a in aggregates), default=None)}, replayed=outcome.replayed)
             for outcome, aggregates in prepared
         ]
+
+    def _save_changed(self, aggregates: list[Any]) -> list[Recording]:
+        """``save`` for aggregates of this application's own classes, without the library's
+        checks of each object against its runtime protocols (in Python 3.11 they cost more than
+        the rest of a save of a few events). Relies on eventsourcing 9.5's `_record` and
+        `_notify`, pinned in pyproject.toml; no snapshots are configured (as `_save_batch`)."""
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        processing.events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        recordings = self._record(processing)
+        self._notify(recordings)
+        return recordings
 
     def _load_requests(self, request_ids: list[UUID]) -> dict[UUID, Any]:
         """The requests of ``request_ids`` and their payments, by ID; a request that is not
