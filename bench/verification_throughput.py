@@ -513,7 +513,8 @@ def report(args: argparse.Namespace, concurrency: int, base: Load, base_rate: fl
     if calls:
         print("registry calls in the OneStop phase, from its stats: "
               + ", ".join(f"{k} {v} ({v / max(1, len(finished)):.2f} per request)" for k, v in calls.most_common()))
-    print(f"jobs table: {dict(t.job_status)}; jobs with more than one attempt: {t.attempts_over_one}")
+    print(f"jobs table: {dict(t.job_status)}; jobs with more than one attempt: {t.attempts_over_one}; "
+          f"row writes (pg_stat_user_tables, whole run): {t.job_writes[0]} inserts, {t.job_writes[1]} updates ({t.job_writes[2]} heap-only)")
     for error, count in t.job_errors.most_common(5):
         print(f"  job error x{count}: {error}")
     print(f"API check (admin token, views lag {checked.get('views_lag')} at log position {checked.get('log_position')}): "

@@ -53,7 +53,7 @@ TOPICS = [get_topic(cls) for cls in (
 GATHER_SECONDS = 0.05
 # How long sent jobs wait before their rows and the tracking record are committed, and how many
 # may wait at most.
-RECORD_AFTER_SECONDS = 1.0
+RECORD_AFTER_SECONDS = 2.0
 RECORD_AT_MOST = 5000
 
 # send(job, delay_ms) puts one message on the broker, with the job's message id. A Send may also
