@@ -167,7 +167,9 @@ class Dispatcher:
         if jobs:
             log.info("dispatched %d jobs up to position %d", len(jobs), last)
         # A Send without ``many`` (one message a job) gains nothing from waiting: recorded now.
-        self.record(force=self.send_many is None)
+        # So is a retried job: its row turns from failed to pending, which must happen before
+        # the worker can fail it again.
+        self.record(force=self.send_many is None or any(job.attempt_key for job, _ in jobs))
         return last
 
     def record(self, *, force: bool = True) -> None:
