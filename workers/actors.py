@@ -110,14 +110,14 @@ async def _run_batch(entries: list[list[Any]], single: dramatiq.Actor) -> None:
     sent_at = _sent_at(message)
     results = await asyncio.gather(*(runtime().run(job, attempt, organization=org, sent_at=sent_at) for job, org in jobs),
                                    return_exceptions=True)
-    failed = [(job, org, result) for (job, org), result in zip(jobs, results) if isinstance(result, BaseException)]
+    failed = [(job, result) for (job, _), result in zip(jobs, results) if isinstance(result, BaseException)]
     if not failed:
         return
     # Each failed job goes on alone, as its own first retry; the batch is then acknowledged.
     max_retries = options.get("max_retries", single.options.get("max_retries"))
     min_backoff = options.get("min_backoff", single.options.get("min_backoff"))
     max_backoff = options.get("max_backoff", single.options.get("max_backoff"))
-    for job, org, error in failed:
+    for job, error in failed:
         if isinstance(error, asyncio.CancelledError):
             raise error
         _, delay = compute_backoff(attempt - 1, factor=min_backoff, max_backoff=max_backoff)
