@@ -141,9 +141,16 @@ class JobRuntime:
         if "to_house_id" in facts:
             # Both houses must be known: the one the person leaves is in their record. The two
             # calls are independent (a read of the house has no effect), so they wait together.
-            result, house = await asyncio.gather(self.registry.verify_person(facts["national_id"], str(job.id)),
-                                                 self.registry.read_house(facts["to_house_id"]))
-            result = {**result, "to_house": house}
+            house = asyncio.ensure_future(self.registry.read_house(facts["to_house_id"]))
+            # Its outcome is read even when the verification fails first and it is dropped
+            # (no "exception never retrieved" then).
+            house.add_done_callback(lambda task: task.cancelled() or task.exception())
+            try:
+                result = await self.registry.verify_person(facts["national_id"], str(job.id))
+            except BaseException:
+                house.cancel()
+                raise
+            result = {**result, "to_house": await house}
         else:
             result = await self.registry.verify_person(facts["national_id"], str(job.id))
         await self._record_verification(job.request_id, result)
