@@ -6,11 +6,12 @@ tracking record is committed, so a crash in between re-sends them; their ids com
 events, and the workers skip a job that is already done, so a re-send changes nothing that
 matters.
 
-The jobs' rows and the tracking record are committed together a moment after the messages went
-out, when the Send batches jobs (``RECORD_AFTER_SECONDS``, or at once for a large backlog): most jobs are done by then and
-their rows already written, whole, by the worker, so a job's row is written once instead of
-inserted pending and then updated. Until that commit the jobs are only in the broker, as they
-would be after a crash between sending and committing: a restart sends them again.
+When the Send batches jobs, the jobs' rows and the tracking record are committed together a
+moment after the messages went out (``RECORD_AFTER_SECONDS``, or at once for a large backlog or
+a retried job): most jobs are done by then and their rows already written, whole, by the
+worker, so a job's row is written once instead of inserted pending and then updated. Until
+that commit the jobs are only in the broker, as they would be after a crash between sending and
+committing: a restart sends them again.
 """
 
 from __future__ import annotations
