@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -71,11 +72,10 @@ class Dispatcher:
         self.batch_size = batch_size
         self.tracking = PostgresTrackingRecorder(app.recorder.datastore, tracking_table_name=TRACKING_TABLE)  # type: ignore[attr-defined]
         self.store = JobsStore(app.recorder.datastore)  # type: ignore[attr-defined]
-        # Sent, not yet recorded: the jobs, when each was sent, the last position they cover.
-        self._unrecorded: list[tuple[Job, str | None]] = []
+        # Sent, not yet recorded, step by step: (when, the jobs, the position the step reached).
+        self._unrecorded: deque[tuple[float, list[tuple[Job, str | None]], int]] = deque()
+        self._unrecorded_jobs = 0
         self._sent_at: dict[UUID, datetime] = {}
-        self._unrecorded_last: int | None = None
-        self._unrecorded_since = 0.0
         self._context: dict[UUID, tuple[str, str]] = {}
         self._facts: dict[UUID, tuple[tuple[str, str], ...]] = {}
 
@@ -160,11 +160,9 @@ class Dispatcher:
             # Several jobs per message (see workers.actors): one publish and its confirm for a batch.
             self.send_many(due)
         last = notifications[-1].id
-        if not self._unrecorded and self._unrecorded_last is None:
-            self._unrecorded_since = time.monotonic()
-        self._unrecorded.extend(jobs)
+        self._unrecorded.append((time.monotonic(), jobs, last))
+        self._unrecorded_jobs += len(jobs)
         self._sent_at.update((job.id, now) for job, _ in jobs)
-        self._unrecorded_last = last
         if jobs:
             log.info("dispatched %d jobs up to position %d", len(jobs), last)
         # A Send without ``many`` (one message a job) gains nothing from waiting: recorded now.
@@ -174,19 +172,33 @@ class Dispatcher:
         return last
 
     def record(self, *, force: bool = True) -> None:
-        """Commit the rows of the jobs sent and the tracking record, when they have waited long
-        enough (or now, with ``force``)."""
-        if self._unrecorded_last is None:
+        """Commit the rows of the jobs sent at least ``RECORD_AFTER_SECONDS`` ago, and the
+        tracking record up to the position they reach (all of them with ``force``, or when
+        more than ``RECORD_AT_MOST`` wait)."""
+        if not self._unrecorded:
             return
-        if not force and len(self._unrecorded) < RECORD_AT_MOST and time.monotonic() - self._unrecorded_since < RECORD_AFTER_SECONDS:
-            return
+        if force or self._unrecorded_jobs >= RECORD_AT_MOST:
+            due = len(self._unrecorded)
+        else:
+            cutoff = time.monotonic() - RECORD_AFTER_SECONDS
+            due = next((i for i, (at, _, _) in enumerate(self._unrecorded) if at > cutoff), len(self._unrecorded))
+            if not due:
+                return
+        steps = [self._unrecorded[i] for i in range(due)]
+        jobs = [job for _, step_jobs, _ in steps for job in step_jobs]
         with self.app.recorder.datastore.transaction(commit=True) as curs:  # type: ignore[attr-defined]
-            self.store.record_dispatched(curs, self._unrecorded, self._sent_at)
-            self.tracking._insert_tracking(curs, Tracking(TRACKING_NAME, self._unrecorded_last))
-        self._forget_unrecorded()
+            self.store.record_dispatched(curs, jobs, self._sent_at)
+            self.tracking._insert_tracking(curs, Tracking(TRACKING_NAME, steps[-1][2]))
+        for _ in range(due):
+            self._unrecorded.popleft()
+        self._unrecorded_jobs -= len(jobs)
+        for job, _ in jobs:
+            self._sent_at.pop(job.id, None)
 
     def _forget_unrecorded(self) -> None:
-        self._unrecorded, self._sent_at, self._unrecorded_last = [], {}, None
+        self._unrecorded.clear()
+        self._unrecorded_jobs = 0
+        self._sent_at.clear()
 
     def run(self, stop: threading.Event, conninfo: str, *, poll_seconds: float = 1.0) -> None:
         """Follow the log until ``stop`` is set. One dispatcher sends at a time (others stand
@@ -200,5 +212,5 @@ class Dispatcher:
         try:
             self.record()
         except Exception as error:  # noqa: BLE001 - the next start sends them again
-            log.warning("could not record the last %d jobs sent (%s); they are sent again at the next start", len(self._unrecorded), error)
+            log.warning("could not record the last %d jobs sent (%s); they are sent again at the next start", self._unrecorded_jobs, error)
 
