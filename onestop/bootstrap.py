@@ -466,7 +466,10 @@ def build_job_runtime(settings: Settings, *, pool_max: int | None = None) -> Job
     from onestop.connection_budget import worker_pool
     from infrastructure.allowance.register import RegisterFollower
 
+    from infrastructure.jobs.aggregate_batch import PostgresAggregateBatch
+
     app = build_back_office(settings, pool_max=pool_max or worker_pool(settings))
+    app.aggregate_batch = PostgresAggregateBatch(app)  # a batch of registry answers loads its requests in one query
     registry = HttpCivilRegistry(settings.registry_url, timeout_seconds=settings.outside_timeout_seconds)
     gateway = HttpPaymentGateway(settings.bank_url, settings.promptpay_biller_id, timeout_seconds=settings.outside_timeout_seconds)
     return JobRuntime(

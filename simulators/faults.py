@@ -155,6 +155,9 @@ class Simulator:
     def reset_stats(self) -> None:
         """Zero the counters; stored idempotent responses are kept, they are state, not stats."""
         self.calls = 0
+        # Calls by method and route ("GET /houses/{house_id}"): what a request log would show,
+        # for benches that run without one.
+        self.calls_by_route: Counter[str] = Counter()
         self.duplicate_keys = 0
         self.effects: Counter[str] = Counter()
         self.effects_by_key: Counter[tuple[str, str]] = Counter()
@@ -176,6 +179,7 @@ class Simulator:
         """Counters for ``GET /admin/stats``."""
         data: dict[str, Any] = {
             "calls": self.calls,
+            "calls_by_route": dict(self.calls_by_route),
             "effects": dict(self.effects),
             "duplicate_keys": self.duplicate_keys,
             "keys_with_more_than_one_effect": sum(1 for n in self.effects_by_key.values() if n > 1),
@@ -242,6 +246,8 @@ def fault_middleware(sim: Simulator) -> Callable[[web.Request, Handler], Awaitab
         if _unfaulted(request.path):
             return await _answer(request, handler)
         sim.calls += 1
+        resource = request.match_info.route.resource
+        sim.calls_by_route[f"{request.method} {resource.canonical if resource is not None else request.path}"] += 1
         faults = sim.faults
         # Draw both numbers on every call so the sequence for a seed does not depend on the rates.
         error_roll, timeout_roll = sim.rng.random(), sim.rng.random()
