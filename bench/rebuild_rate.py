@@ -7,16 +7,21 @@ feed, the audit hash chain) catch up.
 1. A fresh database (127.0.0.1:5432, dropped at the end unless --keep-db); `onestop migrate`;
    ``--events`` events written through ``BackOffice.submit_many`` (complaints, and flyer permits
    with fees and payments, in two organisations).
-2. Baseline, in this process: the log read the way the projector reads it (eventsourcing's
-   ``select_notifications`` in batches of 2000, each turned into its domain event) and nothing
-   else. That is the ceiling of any rebuild in Python.
+2. Baseline, in this process: the log read and decoded the way a rebuild reads and decodes it
+   (``read_notifications``, a binary cursor on its own connection, in batches of 10,000; each
+   batch through the event store's mapper, personal fields decrypted; the collector quietened
+   as in a rebuild) and nothing else: no fold, no write. Measured before and after the rebuilds,
+   the faster of the two counts (the machine is shared).
 3. ``--rounds`` runs of `onestop projector --rebuild` (a process): its own "rebuilt N events in
-   S s (R events/s)" line, and whether every view's checksum came out the same as before the
-   rebuild (from the second run on, the views were already complete, so they must).
+   S s (R events/s); indexes built again in T s" line, and whether every view's checksum came
+   out the same as before the rebuild (from the second run on, the views were already
+   complete, so they must). The rate counts applying the log; building the secondary indexes
+   again afterwards is printed apart.
 4. The followers the elected projector runs after each catch-up, timed one by one from empty:
    ``FeedFollower`` (a CloudEvent per event) and ``ChainFollower`` (a SHA-256 link per event).
 
-Target: rebuild >= 20,000 events/s. Exit 0 when it ran.
+Targets: rebuild >= 30,000 events/s, and >= 0.6 x the baseline of the same run (PASS/FAIL
+for each). Exit 0 when it ran.
 """
 
 from __future__ import annotations
@@ -37,25 +42,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
 
-TARGET = 20_000.0
+TARGET = 30_000.0
+# A rebuild's rate over the rate of reading and decoding the same log in the same run.
+RATIO_TARGET = 0.6
 
 
 def read_only(dsn: str) -> tuple[int, float]:
-    """The projector's read path without the fold."""
+    """A rebuild's read and decode without the fold and the writes."""
+    import psycopg
+
+    from infrastructure.eventstore.event_log import read_notifications
+    from infrastructure.views.projector import quiet_gc
     from onestop.bootstrap import build_back_office
     from onestop.settings import Settings
 
-    app = build_back_office(Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "x", **h.KEY_ENV}))
+    settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "x", **h.KEY_ENV})
+    app = build_back_office(settings)
     try:
-        started, count, position = time.perf_counter(), 0, 0
-        while True:
-            notifications = app.recorder.select_notifications(start=position, limit=2000, inclusive_of_start=False)
-            if not notifications:
-                return count, time.perf_counter() - started
-            for notification in notifications:
-                app.mapper.to_domain_event(notification)
-            count += len(notifications)
-            position = notifications[-1].id
+        with psycopg.connect(settings.database.conninfo(), autocommit=True) as conn, quiet_gc():
+            started, count, position = time.perf_counter(), 0, 0
+            while True:
+                notifications = read_notifications(conn, position, 10_000)
+                if not notifications:
+                    return count, time.perf_counter() - started
+                app.mapper.to_domain_events(notifications)
+                count += len(notifications)
+                position = notifications[-1].id
     finally:
         app.close()
 
@@ -90,6 +102,8 @@ async def main_async(args: argparse.Namespace) -> int:
     env = {**os.environ, "ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": secrets.token_urlsafe(32), **h.KEY_ENV, "ONESTOP_LOG_LEVEL": "WARNING"}
     exe = h.onestop_command()
     rates: list[float] = []
+    indexes: list[float] = []
+    baselines: list[float] = []
     try:
         print(f"machine: {os.cpu_count()} cores; PostgreSQL {await h.server_version()}; Python {platform.python_version()}; "
               f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}; database {dbname}", flush=True)
@@ -98,23 +112,27 @@ async def main_async(args: argparse.Namespace) -> int:
         head = await asyncio.to_thread(h.generate_events, dsn, args.events)
         print(f"wrote {head} events through BackOffice.submit_many in {time.perf_counter() - started:.1f}s", flush=True)
         count, seconds = await asyncio.to_thread(read_only, dsn)
-        baseline = count / seconds
-        print(f"baseline: read and decoded {count} events (no fold) in {seconds:.2f}s: {baseline:,.0f} events/s", flush=True)
+        baselines.append(count / seconds)
+        print(f"baseline: read and decoded {count} events (no fold) in {seconds:.2f}s: {count / seconds:,.0f} events/s", flush=True)
         for n in range(1, args.rounds + 1):
             run = subprocess.run([exe, "projector", "--rebuild"], env=env, capture_output=True, text=True)
             if run.returncode != 0:
                 raise RuntimeError(f"onestop projector --rebuild failed:\n{run.stderr[-2000:]}")
-            match = re.search(r"rebuilt (\d+) events in ([\d.]+)s \(([\d,]+) events/s\)", run.stdout)
+            match = re.search(r"rebuilt (\d+) events in ([\d.]+)s \(([\d,]+) events/s\); indexes built again in ([\d.]+)s", run.stdout)
             if match is None:
                 raise RuntimeError(f"unexpected output:\n{run.stdout[-1000:]}")
             rate = float(match.group(3).replace(",", ""))
             rates.append(rate)
+            indexes.append(float(match.group(4)))
             views = [line.strip() for line in run.stdout.splitlines() if line.startswith("  ")]
             same = all("same as before" in line for line in views)
-            print(f"  rebuild {n}: {match.group(1)} events in {match.group(2)}s = {rate:,.0f} events/s; views "
+            print(f"  rebuild {n}: {match.group(1)} events in {match.group(2)}s = {rate:,.0f} events/s, then indexes in {match.group(4)}s; views "
                   f"{'identical to before' if same else 'changed (expected on the first run, from empty views)'}", flush=True)
             if n > 1 and not same:
                 raise RuntimeError("a rebuild of complete views changed them:\n" + "\n".join(views))
+        count, seconds = await asyncio.to_thread(read_only, dsn)
+        baselines.append(count / seconds)
+        print(f"baseline again: read and decoded {count} events (no fold) in {seconds:.2f}s: {count / seconds:,.0f} events/s", flush=True)
         for name, done, took in await asyncio.to_thread(followers, dsn):
             print(f"  follower {name}: {done} events in {took:.2f}s = {done / took:,.0f} events/s", flush=True)
     except Exception as error:
@@ -123,10 +141,14 @@ async def main_async(args: argparse.Namespace) -> int:
     finally:
         await h.drop_or_keep(dbname, dsn, args.keep_db)
     rate = statistics.median(rates)
+    baseline = max(baselines)
+    ratio = rate / baseline
     print()
-    print(f"rebuild of every view: {rate:,.0f} events/s (median of {len(rates)}); {rate / baseline:.2f} x reading the log alone "
-          f"({baseline:,.0f} events/s)")
-    print(f"target >= {TARGET:,.0f} events/s: {'PASS' if rate >= TARGET else 'FAIL'}")
+    print(f"rebuild of every view: {rate:,.0f} events/s (median of {len(rates)}), then the secondary indexes built again in "
+          f"{statistics.median(indexes):.2f}s (not in the rate)")
+    print(f"reading and decoding the log alone: {baseline:,.0f} events/s (the faster of {len(baselines)}); rebuild = {ratio:.2f} x that")
+    print(f"target rebuild >= {TARGET:,.0f} events/s: {'PASS' if rate >= TARGET else 'FAIL'}")
+    print(f"target rebuild >= {RATIO_TARGET} x reading and decoding: {'PASS' if ratio >= RATIO_TARGET else 'FAIL'}")
     return 0
 
 
