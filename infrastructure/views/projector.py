@@ -16,7 +16,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
 from uuid import UUID
 
 import psycopg
@@ -33,6 +33,18 @@ log = logging.getLogger("onestop.projector")
 
 ADVISORY_LOCK_KEY = 0x0E57_0001
 NAME = "projector"
+
+
+@runtime_checkable
+class BatchFollower(Protocol):
+    """A follower of the log that the projector hands each batch it read."""
+
+    def take(self, after: int, notifications: Sequence[Notification]) -> int:
+        """Process the events of the log after position ``after`` up to the last of
+        ``notifications`` (reading the log itself for any it is missing before ``after``)."""
+
+    def catch_up(self, until: int | None = None) -> int:
+        """Process the events of the log it has not processed yet, up to ``until``."""
 
 
 @dataclass
@@ -62,12 +74,15 @@ def quiet_gc(threshold: int = 200_000) -> Iterator[None]:
 
 
 class Projector:
-    def __init__(self, app: BackOffice, views: ViewsRecorder, *, batch_size: int = 2000, followers: list[Callable[[], object]] | None = None) -> None:
+    def __init__(self, app: BackOffice, views: ViewsRecorder, *, batch_size: int = 2000,
+                 followers: list[Callable[[], object] | BatchFollower] | None = None) -> None:
         self.app = app
         self.views = views
         self.batch_size = batch_size
-        # Other followers of the log that run in the elected projector after each catch-up
-        # (the audit hash chain, for example); each keeps its own position.
+        # Other followers of the log that run in the elected projector, in this order, after
+        # each catch-up; each keeps its own position. A ``BatchFollower`` (the published feed,
+        # the audit chain) is also handed each batch the views read, so that it need not read
+        # the log again.
         self.followers = followers or []
         self.position = 0
         self.gather_seconds = 0.05
@@ -75,11 +90,13 @@ class Projector:
         self.fold_seconds = 0.0
         self.index_seconds = 0.0
 
-    def catch_up(self, progress: Callable[[int, int], None] | None = None, position: int | None = None) -> int:
-        """Apply every event after the views' position, in batches; return how many."""
+    def catch_up(self, progress: Callable[[int, int], None] | None = None, position: int | None = None, *, hand_off: bool = False) -> int:
+        """Apply every event after the views' position, in batches; return how many. With
+        ``hand_off``, each batch then goes to the batch followers, in order."""
         if position is None:
             position = self.views.position()
-        done, self.position = catch_up_in_batches(position, self._read, self._apply, self.batch_size, progress)
+        apply = self._apply_and_hand_off if hand_off else self._apply
+        done, self.position = catch_up_in_batches(position, self._read, apply, self.batch_size, progress)
         return done
 
     def _read(self, after: int, limit: int) -> list[Notification]:
@@ -87,6 +104,13 @@ class Projector:
 
     def _apply(self, _: int, notifications: Any) -> int:
         return self._write(self._decode(notifications))
+
+    def _apply_and_hand_off(self, after: int, notifications: Any) -> int:
+        last = self._write(self._decode(notifications))
+        for follower in self.followers:
+            if isinstance(follower, BatchFollower):
+                follower.take(after, notifications)
+        return last
 
     def _decode(self, notifications: Sequence[Notification]) -> Decoded:
         """A batch's domain events, with the stored events that cannot be read back."""
@@ -182,9 +206,13 @@ class Projector:
 
     def step(self, position: int) -> int:
         """One turn of the loop: the views, then the other followers; the views' new position."""
-        self.catch_up(position=position)
+        self.catch_up(position=position, hand_off=True)
         for follower in self.followers:
-            follower()
+            if isinstance(follower, BatchFollower):
+                # Reads the log only when it is behind the views (after a start or a failure).
+                follower.catch_up(until=self.position)
+            else:
+                follower()
         return self.position
 
     def log_follower(self, conninfo: str, *, poll_seconds: float = 1.0) -> LogFollower:
