@@ -148,58 +148,75 @@ class Projector:
         return batch.last
 
     def _catch_up_overlapped(self, conninfo: str, progress: Callable[[int, int], None] | None = None) -> int:
-        """``catch_up`` with the database's work overlapped with Python's: this thread reads
-        (on its own connection) and decodes batch n+1 while a writer thread folds and writes
-        batch n. Batches are written one at a time, in log order, each with its tracking record,
-        exactly as ``catch_up`` writes them."""
-        position = self.views.position()
-        batches: queue.Queue[Decoded | None] = queue.Queue(maxsize=2)
+        """``catch_up`` with the database's work overlapped with Python's, in three threads: one
+        reads the log (on its own connection), this one decodes, and one folds and writes. So
+        PostgreSQL reads batch n+2 and writes batch n while batch n+1 is decoded. Batches are
+        written one at a time, in log order, each with its tracking record, exactly as
+        ``catch_up`` writes them. The first failure stops every stage and is raised here."""
         failed: list[BaseException] = []
-        done = 0
+        read: queue.Queue[list[Notification] | None] = queue.Queue(maxsize=2)
+        decoded: queue.Queue[Decoded | None] = queue.Queue(maxsize=2)
+
+        def hand(to: queue.Queue[Any], item: Any) -> bool:
+            """Put ``item`` on ``to`` unless a stage has failed meanwhile."""
+            while not failed:
+                try:
+                    to.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def take(source: queue.Queue[Any]) -> Any:
+            while not failed:
+                try:
+                    return source.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+            return None
+
+        def read_all(position: int) -> None:
+            try:
+                with psycopg.connect(conninfo, autocommit=True) as conn:
+                    while True:
+                        notifications = read_notifications(conn, position, self.batch_size)
+                        if not notifications or not hand(read, notifications):
+                            break
+                        position = notifications[-1].id
+                        if len(notifications) < self.batch_size:
+                            break
+            except BaseException as error:
+                failed.append(error)
+            finally:
+                hand(read, None)
 
         def write_all() -> None:
             written = 0
-            while True:
-                batch = batches.get()
-                if batch is None or failed:
-                    return
-                try:
+            try:
+                while (batch := take(decoded)) is not None:
                     self.position = self._write(batch)
-                except BaseException as error:  # handed to the reading thread, which raises it
-                    failed.append(error)
-                    return
-                written += len(batch.events) + len(batch.unreadable)
-                if progress is not None:
-                    progress(written, self.position)
+                    written += len(batch.events) + len(batch.unreadable)
+                    if progress is not None:
+                        progress(written, self.position)
+            except BaseException as error:
+                failed.append(error)
 
-        writer = threading.Thread(target=write_all, name="projector-rebuild-writer", daemon=True)
-        writer.start()
+        stages = [threading.Thread(target=read_all, args=(self.views.position(),), name="projector-rebuild-reader", daemon=True),
+                  threading.Thread(target=write_all, name="projector-rebuild-writer", daemon=True)]
+        for stage in stages:
+            stage.start()
+        done = 0
         try:
-            with psycopg.connect(conninfo, autocommit=True) as conn:
-                while not failed:
-                    notifications = read_notifications(conn, position, self.batch_size)
-                    if not notifications:
-                        break
-                    batch = self._decode(notifications)
-                    while not failed:
-                        try:
-                            batches.put(batch, timeout=0.5)
-                            break
-                        except queue.Full:
-                            continue
-                    position = batch.last
-                    done += len(notifications)
-                    if len(notifications) < self.batch_size:
-                        break
-        finally:
-            while writer.is_alive():
-                try:
-                    batches.put(None, timeout=0.5)
+            while (notifications := take(read)) is not None:
+                if not hand(decoded, self._decode(notifications)):
                     break
-                except queue.Full:
-                    if failed:
-                        break
-            writer.join()
+                done += len(notifications)
+        except BaseException as error:
+            failed.append(error)
+        finally:
+            hand(decoded, None)
+            for stage in stages:
+                stage.join()
         if failed:
             raise failed[0]
         return done

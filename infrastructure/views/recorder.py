@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any, Callable, Iterable, Sequence
 from uuid import UUID
 
@@ -212,7 +213,7 @@ def _copy_new(curs: Any, table: str, columns: Sequence[str], rows: list[dict[str
     binary COPY: several times cheaper than an upsert. Returns False, having written nothing,
     when some value is not of the type its column's binary form takes (the upsert casts it)."""
     types = _copy_types(columns)
-    tuples = [tuple(r[c] for c in columns) for r in rows]
+    tuples = list(map(itemgetter(*columns), rows))
     for pg_type, values in zip(types, zip(*tuples)):
         wanted = _PYTHON_TYPES.get(pg_type)
         if wanted is not None and not set(map(type, values)) <= {wanted, type(None)}:
