@@ -19,6 +19,9 @@ feed, the audit hash chain) catch up.
    again afterwards is printed apart.
 4. The followers the elected projector runs after each catch-up, timed one by one from empty:
    ``FeedFollower`` (a CloudEvent per event) and ``ChainFollower`` (a SHA-256 link per event).
+5. The live projector's work over the whole log from empty (views in batches of 2000, the
+   feed, the chain), both ways back to back: the followers reading the log again after the
+   views, and the followers taking each batch the projector read (``--skip-live`` skips it).
 
 Targets: rebuild >= 30,000 events/s, and >= 0.6 x the baseline of the same run (PASS/FAIL
 for each). Exit 0 when it ran.
@@ -96,6 +99,46 @@ def followers(dsn: str) -> list[tuple[str, int, float]]:
     return results
 
 
+def live(dsn: str) -> list[tuple[str, int, float, float]]:
+    """The elected projector's work over the whole log from empty (the views, the published
+    feed, the hash chain) done both ways, back to back: the followers reading the log again
+    after the views (as before), and the followers taking each batch the projector read.
+    Returns (way, events, wall seconds, this process's CPU seconds) for each."""
+    import psycopg
+
+    from infrastructure.audit.audit_chain import ChainFollower
+    from infrastructure.integrations.event_feed import FeedFollower
+    from infrastructure.views.projector import Projector
+    from onestop.bootstrap import build_back_office, build_views, datastore
+    from onestop.settings import Settings
+
+    settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "x", **h.KEY_ENV})
+    app = build_back_office(settings, pool_max=1)
+    results = []
+    try:
+        views = build_views(app)
+        for way in ("followers read the log again", "followers take the projector's batches"):
+            views.reset()
+            with psycopg.connect(settings.database.conninfo(), autocommit=True) as conn:
+                conn.execute("TRUNCATE event_feed, aggregate_organizations, audit_chain, audit_chain_head")
+            followers = [FeedFollower(datastore(app), reveal=app.personal_data.reveal_all), ChainFollower(datastore(app))]  # type: ignore[attr-defined]
+            projector = Projector(app, views, followers=followers)  # type: ignore[arg-type]
+            started, cpu = time.perf_counter(), time.process_time()
+            if way.startswith("followers read"):
+                count = projector.catch_up()
+                for follower in followers:
+                    follower.catch_up()
+            else:
+                # What Projector.step does: each batch handed over, then catch_up(until=...).
+                count = projector.catch_up(hand_off=True)
+                for follower in followers:
+                    follower.catch_up(until=projector.position)
+            results.append((way, count, time.perf_counter() - started, time.process_time() - cpu))
+    finally:
+        app.close()
+    return results
+
+
 async def main_async(args: argparse.Namespace) -> int:
     dbname = await h.create_database("onestop_rbench")
     dsn = h.db_dsn(dbname)
@@ -135,6 +178,10 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"baseline again: read and decoded {count} events (no fold) in {seconds:.2f}s: {count / seconds:,.0f} events/s", flush=True)
         for name, done, took in await asyncio.to_thread(followers, dsn):
             print(f"  follower {name}: {done} events in {took:.2f}s = {done / took:,.0f} events/s", flush=True)
+        if not args.skip_live:
+            print("live projector over the whole log (views, feed, chain), from empty:", flush=True)
+            for way, done, took, cpu in await asyncio.to_thread(live, dsn):
+                print(f"  {way}: {took:.2f}s ({done / took:,.0f} events/s), {cpu:.2f}s CPU in the projector's process", flush=True)
     except Exception as error:
         print(f"bench: FAILED: {error}", file=sys.stderr)
         return 1
@@ -157,6 +204,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--skip-live", action="store_true", help="skip timing the live projector with its followers both ways")
     sys.exit(asyncio.run(main_async(parser.parse_args())))
 
 

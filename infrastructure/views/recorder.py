@@ -164,14 +164,17 @@ def _replace_all(columns: Sequence[str], key: int = 1) -> str:
     return ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[key:])
 
 
-def _column_arrays(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[list[Any]]:
+def _column_arrays(rows: Sequence[dict[str, Any]], columns: Sequence[str], keys: Sequence[str] | None = None) -> list[list[Any]]:
+    """One list per column of ``rows``, each row's value read at ``keys`` (default: the columns)."""
     return [
-        [dumps_str(r[c]) if r[c] is not None else None for r in rows] if c in JSON_COLUMNS else [r[c] for r in rows]
-        for c in columns
+        [dumps_str(r[k]) if r[k] is not None else None for r in rows] if c in JSON_COLUMNS else [r[k] for r in rows]
+        for c, k in zip(columns, keys or columns)
     ]
 
 
 QUEUE_COLUMNS = ("request_id", "organization", "reference", "service", "status", "submitted_at", "due_at", "assigned_to", "action_required")
+# A work-queue row is read from its request's row: the request's id is its request_id.
+QUEUE_FROM_REQUEST = ("id", *QUEUE_COLUMNS[1:])
 COUNT_KEY = ("organization", "day", "service")
 UPSERT_REQUESTS = _bulk_upsert("request_summaries", REQUEST_COLUMNS, ("id",), _replace_all(REQUEST_COLUMNS))
 UPSERT_PAYMENTS = _bulk_upsert("payments_view", PAYMENT_COLUMNS, ("id",), _replace_all(PAYMENT_COLUMNS))
@@ -208,12 +211,12 @@ def _copy_types(columns: Sequence[str]) -> list[str]:
     return ["jsonb" if c in JSON_COLUMNS else _column_type(c) for c in columns]
 
 
-def _copy_new(curs: Any, table: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> bool:
+def _copy_new(curs: Any, table: str, columns: Sequence[str], rows: list[dict[str, Any]], keys: Sequence[str]) -> bool:
     """Write rows that cannot exist yet (their aggregate is created in this batch) with a
     binary COPY: several times cheaper than an upsert. Returns False, having written nothing,
     when some value is not of the type its column's binary form takes (the upsert casts it)."""
     types = _copy_types(columns)
-    tuples = list(map(itemgetter(*columns), rows))
+    tuples = list(map(itemgetter(*keys), rows))
     for pg_type, values in zip(types, zip(*tuples)):
         wanted = _PYTHON_TYPES.get(pg_type)
         if wanted is not None and not set(map(type, values)) <= {wanted, type(None)}:
@@ -226,14 +229,17 @@ def _copy_new(curs: Any, table: str, columns: Sequence[str], rows: list[dict[str
     return True
 
 
-def _write_rows(curs: Any, table: str, columns: Sequence[str], upsert: str, rows: dict[UUID, dict[str, Any]], new: set[UUID]) -> None:
-    """Write a batch's rows of one view: those created in the batch copied in, the others upserted."""
+def _write_rows(curs: Any, table: str, columns: Sequence[str], upsert: str, rows: dict[UUID, dict[str, Any]], new: set[UUID],
+                keys: Sequence[str] | None = None) -> None:
+    """Write a batch's rows of one view: those created in the batch copied in, the others
+    upserted. Each row's column values are read at ``keys`` (default: the columns)."""
+    keys = keys or columns
     fresh = [r for key, r in rows.items() if key in new]
     existing = [r for key, r in rows.items() if key not in new]
-    if fresh and not _copy_new(curs, table, columns, fresh):
+    if fresh and not _copy_new(curs, table, columns, fresh, keys):
         existing.extend(fresh)
     if existing:
-        curs.execute(upsert, _column_arrays(existing, columns))
+        curs.execute(upsert, _column_arrays(existing, columns, keys))
 
 
 class ViewsRecorder(PostgresTrackingRecorder):
@@ -436,11 +442,11 @@ class ViewsRecorder(PostgresTrackingRecorder):
         closed = []
         for request_id, r in requests.items():
             if is_in_work_queue(r):
-                queued[request_id] = {**r, "request_id": request_id}
+                queued[request_id] = r
             elif request_id not in filed:  # a request filed in this batch never had a queue row
                 closed.append(request_id)
         if queued:
-            _write_rows(curs, "work_queue", QUEUE_COLUMNS, UPSERT_QUEUE, queued, filed)
+            _write_rows(curs, "work_queue", QUEUE_COLUMNS, UPSERT_QUEUE, queued, filed, QUEUE_FROM_REQUEST)
         if closed:
             curs.execute("DELETE FROM work_queue WHERE request_id = ANY(%s)", (closed,))
         if counts:
