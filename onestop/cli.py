@@ -138,7 +138,8 @@ def cmd_projector(args: argparse.Namespace) -> None:
         # The rate counts applying the log; building the secondary indexes again is apart.
         applying = projector.fold_seconds or elapsed
         print(f"\nrebuilt {count} events in {applying:.2f}s ({count / applying if applying else 0:,.0f} events/s);"
-              f" indexes built again in {projector.index_seconds:.2f}s; {elapsed:.2f}s in all")
+              f" indexes built again in {projector.index_seconds:.2f}s; {elapsed:.2f}s in all;"
+              f" {projector.fold_cpu_seconds:.2f}s CPU in this process applying the log")
         for table, checksum in after.items():
             same = "same as before" if before.get(table) == checksum else f"was {before.get(table)}"
             print(f"  {table}: {checksum} ({same})")
