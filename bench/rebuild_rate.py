@@ -89,7 +89,7 @@ def followers(dsn: str) -> list[tuple[str, int, float]]:
 
     settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "x", **h.KEY_ENV})
     with psycopg.connect(settings.database.conninfo(), autocommit=True) as conn:
-        conn.execute("TRUNCATE event_feed, aggregate_organizations, audit_chain, audit_chain_head")
+        conn.execute("TRUNCATE event_feed, event_feed_position, aggregate_organizations, audit_chain, audit_chain_head")
     app = build_back_office(settings)
     results = []
     try:
@@ -123,7 +123,7 @@ def live(dsn: str) -> list[tuple[str, int, float, float]]:
         for way in ("followers read the log again", "followers take the projector's batches"):
             views.reset()
             with psycopg.connect(settings.database.conninfo(), autocommit=True) as conn:
-                conn.execute("TRUNCATE event_feed, aggregate_organizations, audit_chain, audit_chain_head")
+                conn.execute("TRUNCATE event_feed, event_feed_position, aggregate_organizations, audit_chain, audit_chain_head")
             followers = [FeedFollower(datastore(app), reveal=app.personal_data.reveal_all), ChainFollower(datastore(app))]  # type: ignore[attr-defined]
             projector = Projector(app, views, followers=followers)  # type: ignore[arg-type]
             started, cpu = time.perf_counter(), time.process_time()

@@ -40,6 +40,11 @@ from infrastructure.eventstore.event_log import EVENTS_TABLE, stored_event_docum
 log = logging.getLogger("onestop.feed")
 
 FEED_TABLE = "event_feed"
+# How far the feed has read the log, published or not: the last events may all be internal ones
+# (a slot's seats, a receipt book's numbers), which leave no row in the feed.
+POSITION_TABLE = "event_feed_position"
+POSITION_SQL = (f"SELECT greatest((SELECT coalesce(max(position), 0) FROM {FEED_TABLE}),"
+                f" (SELECT coalesce(max(position), 0) FROM {POSITION_TABLE}))")
 ORGANIZATIONS_TABLE = "aggregate_organizations"
 # NOTIFYed with the feed's new position in the transaction that writes it.
 FEED_CHANNEL = "onestop_feed"
@@ -56,6 +61,8 @@ SCHEMA_STATEMENTS = [
     f"CREATE INDEX IF NOT EXISTS {FEED_TABLE}_occurred ON {FEED_TABLE} (occurred_at)",
     f"""CREATE TABLE IF NOT EXISTS {ORGANIZATIONS_TABLE} (
         aggregate_id uuid PRIMARY KEY, organization text NOT NULL)""",
+    f"CREATE TABLE IF NOT EXISTS {POSITION_TABLE} (name text PRIMARY KEY, position bigint NOT NULL)",
+    f"INSERT INTO {POSITION_TABLE} (name, position) VALUES ('feed', 0) ON CONFLICT DO NOTHING",
 ]
 
 _READ_LOG = (
@@ -87,8 +94,9 @@ class FeedFollower:
         self._organizations: dict[str, str] = {}
 
     def position(self) -> int:
+        """The last position of the log the feed has read (published or not)."""
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(f"SELECT coalesce(max(position), 0) AS p FROM {FEED_TABLE}")
+            curs.execute(POSITION_SQL + " AS p")
             return int(curs.fetchone()["p"])
 
     def catch_up(self, until: int | None = None) -> int:
@@ -141,7 +149,10 @@ class FeedFollower:
     def _publish(self, rows: list[Mapping[str, Any]]) -> None:
         # Internal aggregates (a slot's seats, an applicant's open bookings) are not published.
         documents = [d for d in map(stored_event_document, rows) if is_published(d["type"])]
+        last = int(rows[-1]["notification_id"])
         if not documents:
+            with self.datastore.transaction(commit=True) as curs:
+                _record_position(curs, last)
             return
         if self.reveal is not None:
             documents = self.reveal(documents)
@@ -169,12 +180,19 @@ class FeedFollower:
                     event = to_cloudevent(d, organization)
                     copy.write_row((d["position"], event["id"], event["type"], organization, UUID(d["aggregate_id"]),
                                     datetime.fromisoformat(d["occurred_at"]), dumps(event)))
+            _record_position(curs, last)
             curs.execute(f"NOTIFY {FEED_CHANNEL}, '{int(documents[-1]['position'])}'")
 
     def _remember(self, organizations: Mapping[str, str]) -> None:
         if len(self._organizations) + len(organizations) > _CACHE_LIMIT:
             self._organizations.clear()
         self._organizations.update(organizations)
+
+
+def _record_position(curs: Any, position: int) -> None:
+    """The feed has read the log up to ``position`` (in the transaction that publishes it)."""
+    curs.execute(f"INSERT INTO {POSITION_TABLE} (name, position) VALUES ('feed', %s)"
+                 f" ON CONFLICT (name) DO UPDATE SET position = greatest({POSITION_TABLE}.position, EXCLUDED.position)", (position,))
 
 
 class FeedNotifier:

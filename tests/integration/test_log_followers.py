@@ -21,7 +21,7 @@ from onestop.settings import Settings
 pytestmark = pytest.mark.postgres
 
 CITIZEN_ID = "3100600445635"
-FOLLOWED = "event_feed, aggregate_organizations, audit_chain, audit_chain_head"
+FOLLOWED = "event_feed, event_feed_position, aggregate_organizations, audit_chain, audit_chain_head"
 
 
 def submit(app: Any, count: int) -> None:
@@ -120,5 +120,31 @@ def test_a_follower_ahead_of_the_batch_skips_what_it_has_and_a_caught_up_one_rea
         FeedFollower(datastore(app), reveal=app.personal_data.reveal_all).catch_up()  # type: ignore[attr-defined]
         ChainFollower(datastore(app)).catch_up()
         assert followed(settings) == handed
+    finally:
+        app.close()
+
+
+def test_the_feed_keeps_its_position_when_the_last_events_are_internal_ones(settings: Settings) -> None:
+    """Internal events (a receipt book's numbers) leave no row in the feed; the feed still records
+    how far it has read, so a restarted feed does not read them again and health sees no lag."""
+    from datetime import datetime, timezone
+
+    from domain.receipt import ReceiptBook
+    from infrastructure.integrations.event_feed import POSITION_SQL
+
+    app = build_back_office(settings)
+    try:
+        submit(app, 2)
+        book = ReceiptBook.open(id=uuid.uuid4(), organization="MUN-SAENSUK", fiscal_year=2570, at=datetime.now(timezone.utc))
+        head = max(r.notification.id for r in app.save(book))
+        feed = FeedFollower(datastore(app))
+        feed.catch_up()
+        with psycopg.connect(settings.database.conninfo()) as conn:
+            published = conn.execute("SELECT max(position) FROM event_feed").fetchone()[0]
+            assert published < head  # the book's event is not published
+            assert conn.execute(POSITION_SQL).fetchone()[0] == head
+        # A new follower (a restarted projector) starts from there: nothing to read again.
+        again = FeedFollower(datastore(app))
+        assert again.position() == head and again.catch_up() == 0
     finally:
         app.close()
