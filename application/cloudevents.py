@@ -14,14 +14,13 @@ and a new ``.v2`` type is added beside it; ``data`` is never reshaped in place.
 
 from __future__ import annotations
 
-from application.errors import InvalidCursor
-
 import re
 import unicodedata
 from functools import lru_cache
 from typing import Any, Iterable, Mapping
 from uuid import UUID
 
+from application.errors import InvalidCursor
 from domain.appointments import Appointment
 from domain.national_id import mask_national_id
 from domain.allowance import AllowanceRun, DisbursementBatch, Recipient
