@@ -56,6 +56,15 @@ def forget_followed(settings: Settings) -> None:
         conn.execute(f"TRUNCATE {FOLLOWED}")
 
 
+def same_as_each_reading_alone(settings: Settings, app: Any, handed: dict[str, list[tuple[Any, ...]]]) -> None:
+    """The feed and the chain written again from empty, each reading the whole log itself, are
+    byte for byte what they wrote from the batches they were handed."""
+    forget_followed(settings)
+    FeedFollower(datastore(app), reveal=app.personal_data.reveal_all).catch_up()
+    ChainFollower(datastore(app)).catch_up()
+    assert followed(settings) == handed
+
+
 def counting_reads(follower: Any, reads: list[str]) -> Any:
     read = follower._read
 
@@ -90,11 +99,7 @@ def test_handed_batches_give_the_feed_and_chain_the_followers_write_alone(settin
         handed = followed(settings)
         assert len(handed["feed"]) > 0 and handed["head"][0][0] == position and handed["head"][0][2] == position
 
-        # The same followers from empty, each reading the whole log itself.
-        forget_followed(settings)
-        FeedFollower(datastore(app), reveal=app.personal_data.reveal_all).catch_up()  # type: ignore[attr-defined]
-        ChainFollower(datastore(app)).catch_up()
-        assert followed(settings) == handed
+        same_as_each_reading_alone(settings, app, handed)
     finally:
         app.close()
 
@@ -116,10 +121,7 @@ def test_a_follower_ahead_of_the_batch_skips_what_it_has_and_a_caught_up_one_rea
         handed = followed(settings)
         assert handed["head"][0][0] == position and handed["head"][0][2] == position
         assert projector.step(position) == position and reads == []
-        forget_followed(settings)
-        FeedFollower(datastore(app), reveal=app.personal_data.reveal_all).catch_up()  # type: ignore[attr-defined]
-        ChainFollower(datastore(app)).catch_up()
-        assert followed(settings) == handed
+        same_as_each_reading_alone(settings, app, handed)
     finally:
         app.close()
 
