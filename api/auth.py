@@ -14,7 +14,7 @@ import jwt
 from aiohttp import web
 
 from api.app_key import CTX
-from api.problems import HttpProblem
+from api.problems import BadTokenRequest, HttpProblem
 from application.access import ROLES
 from application.errors import IdentityProviderUnavailable, InvalidToken
 from application.ports import BrowserSession
@@ -40,9 +40,9 @@ def make_token(secret: str, *, sub: str, role: str, org: str | None = None, ttl_
                ial: str | None = None) -> str:
     """A development token. Production tokens come from the identity provider (ThaiD)."""
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        raise BadTokenRequest(f"role must be one of {', '.join(ROLES)}")
     if role == "officer" and not org:
-        raise ValueError("an officer's token needs --org")
+        raise BadTokenRequest("an officer's token needs --org")
     now = int(time.time())
     claims: dict[str, Any] = {"sub": sub, "role": role, "iat": now, "exp": now + ttl_seconds, "iss": ISSUER}
     if org:

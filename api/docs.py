@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from api.problems import HttpProblem
+from api.problems import DocsUnavailable, HttpProblem
 
 DOCS_PATH = "/v1/docs"
 OPENAPI_PATH = "/v1/openapi.json"
@@ -66,7 +66,7 @@ def swagger_ui_dir() -> Path:
     the package, which would load its template engine for nothing)."""
     spec = importlib.util.find_spec("swagger_ui")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the swagger-ui-py package is not installed; reinstall OneStop")
+        raise DocsUnavailable("the swagger-ui-py package is not installed; reinstall OneStop")
     return Path(next(iter(spec.submodule_search_locations))) / "static"
 
 

@@ -59,11 +59,12 @@ def _on(request: web.Request) -> date:
     if raw is None:
         return bangkok_day(request.app[CTX].app.clock.now())
     try:
-        if len(raw) != 10:
-            raise ValueError(raw)
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw) if len(raw) == 10 else None
     except ValueError:
-        raise HttpProblem(400, "Bad query parameter", "on must be a date, YYYY-MM-DD", [("on", "must be a date, YYYY-MM-DD")]) from None
+        day = None
+    if day is None:
+        raise HttpProblem(400, "Bad query parameter", "on must be a date, YYYY-MM-DD", [("on", "must be a date, YYYY-MM-DD")])
+    return day
 
 
 class _Rejections:

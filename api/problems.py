@@ -16,6 +16,18 @@ from api.encoding import dumps
 log = logging.getLogger("onestop.api")
 
 
+class ApiError(OneStopError):
+    """Root of the API's own errors (other than the problems it answers)."""
+
+
+class BadTokenRequest(ApiError, ValueError):
+    """A development token asked for with a role or organisation that cannot be."""
+
+
+class DocsUnavailable(ApiError, RuntimeError):
+    """The interactive documentation's files are not installed."""
+
+
 class HttpProblem(OneStopError):
     """An error the HTTP layer itself finds (bad JSON, a bad header, no token)."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from application.errors import Forbidden, NotFound
+from application.errors import Forbidden, NotFound, UnknownAction
 from domain.actors import Actor, assurance_level, ROLES as ACTOR_ROLES
 from domain.errors import InvalidCommand
 
@@ -91,7 +91,7 @@ def relations(actor: Actor, request: Mapping[str, Any]) -> frozenset[str]:
 def permission(actor: Actor, action: str, request: Mapping[str, Any]) -> str | None:
     """``YES``, ``ON_BEHALF`` or ``None`` (refused): the best that any relation grants."""
     if action not in ACTIONS:
-        raise ValueError(f"unknown action {action!r}")
+        raise UnknownAction(f"unknown action {action!r}")
     best: str | None = None
     for relation in relations(actor, request):
         granted = ACCESS.get((actor.role, relation), {}).get(action)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from application.projections import advanced
+
 from domain.appointments import BOOKED, CANCELLED, CHECKED_IN, NO_SHOW, Appointment, appointment_document
 
 APPOINTMENT_COLUMNS = (
@@ -29,12 +31,7 @@ def fold_appointment(row: dict[str, Any] | None, event: Any, position: int) -> d
             "request_id": None, "reminded": False, "version": event.originator_version, "position": position,
             "booked_at": event.timestamp, "updated_at": event.timestamp,
         }
-    if row is None:
-        raise LookupError(f"event {type(event).__name__} for unknown appointment {event.originator_id}")
-    row = dict(row)
-    row["version"] = event.originator_version
-    row["position"] = position
-    row["updated_at"] = event.timestamp
+    row = advanced(row, event, position, "appointment")
     status = _STATUS_OF.get(type(event))
     if status is not None:
         row["status"] = status

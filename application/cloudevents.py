@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping
 from uuid import UUID
 
+from application.errors import InvalidCursor
 from domain.appointments import Appointment
 from domain.national_id import mask_national_id
 from domain.allowance import AllowanceRun, DisbursementBatch, Recipient
@@ -182,9 +183,9 @@ def cursor_of(position: int) -> str:
 
 
 def position_of(cursor: str) -> int:
-    """The log position a cursor stands for; ValueError when it is not one of ours."""
+    """The log position a cursor stands for; InvalidCursor (a ValueError) when it is not one of ours."""
     if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 20:
-        raise ValueError("not a cursor")
+        raise InvalidCursor("not a cursor")
     return int(cursor)
 
 

@@ -55,3 +55,15 @@ class SignInFailed(ApplicationError):
 
 class IdentityProviderUnavailable(ApplicationError):
     """A trusted issuer's discovery document or keys could not be fetched; try again shortly."""
+
+
+class ViewOutOfStep(ApplicationError, LookupError):
+    """A view cannot apply an event: the row of its aggregate is missing (the event is set aside)."""
+
+
+class UnknownAction(ApplicationError, ValueError):
+    """An action name that the access table does not know (a programming error)."""
+
+
+class InvalidCursor(ApplicationError, ValueError):
+    """A cursor that is not one OneStop issued."""

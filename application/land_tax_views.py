@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from application.projections import advanced
 from domain.tax_notice import TaxNotice
 from domain.tax_roll import PARCEL_FIELDS, TaxRoll
 
@@ -44,9 +45,7 @@ def fold_notice(row: dict[str, Any] | None, event: Any, position: int) -> dict[s
             "paid_satang": 0, "warning": None, "version": event.originator_version, "position": position,
             "issued_at": event.timestamp, "updated_at": event.timestamp,
         }
-    if row is None:
-        raise LookupError(f"event {type(event).__name__} for unknown notice {event.originator_id}")
-    row = {**row, "version": event.originator_version, "position": position, "updated_at": event.timestamp}
+    row = advanced(row, event, position, "notice")
     if isinstance(event, TaxNotice.PaymentReceived):
         row["paid_satang"] += event.tax_satang
     elif isinstance(event, TaxNotice.WarningRecorded):

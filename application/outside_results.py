@@ -6,8 +6,8 @@ a crash, or a notice the bank sends twice, changes nothing the second time.
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Callable
 from uuid import UUID, uuid5
 
 from application.receipts import Receipts
@@ -126,24 +126,11 @@ class OutsideResults(Receipts, Reconciliations):
         at = self.clock.now()
         if payment.has_seen(provider_payment_id):
             return "duplicate", Outcome(describe_payment(payment, None), replayed=True, related=describe_request(request, payment, None))
-        changed: list[Any] = [payment]
-        verdict = "discrepancy"
-        if reference != payment.reference:
-            payment.record_discrepancy(amount_satang, provider_payment_id, f"Ref1 {reference} does not match {payment.reference}", actor, at)
-        elif payment.status == EXPIRED:
-            payment.receive_after_expiry(amount_satang, provider_payment_id, actor, at)
-            verdict = "refund_due"
-        elif payment.status != AWAITING_PAYMENT:
-            payment.record_discrepancy(amount_satang, provider_payment_id, f"paid again; the payment is already {payment.status}", actor, at)
-        elif amount_satang != payment.amount_satang:
-            payment.record_discrepancy(amount_satang, provider_payment_id, f"{amount_satang} satang paid, {payment.amount_satang} owed", actor, at)
-        else:
-            payment.receive(amount_satang, "promptpay", provider_payment_id, actor, "system", at)
+        def settle() -> list[Any]:
             request.settle_payment(payment.id, actor, "system", at)
-            changed.append(request)
-            changed += self._issue_receipt(payment, request, actor, "system", at)
-            verdict = "recorded"
-        position = self._save(*changed)
+            return [request, *self._issue_receipt(payment, request, actor, "system", at)]
+
+        verdict, position = self._apply_bank_payment(payment, reference, amount_satang, provider_payment_id, actor, at, settle)
         return verdict, Outcome(describe_payment(payment, position), related=describe_request(request, payment, position))
 
     def _record_notice_bank_payment(self, payment: Payment, reference: str, amount_satang: int, provider_payment_id: str,
@@ -163,6 +150,19 @@ class OutsideResults(Receipts, Reconciliations):
                     return "duplicate", Outcome(describe_payment(candidate, None), replayed=True)
                 if candidate.status == AWAITING_PAYMENT:
                     payment = candidate
+        def settle() -> list[Any]:
+            notice = self._settle_notice(payment, actor, "system", at)  # type: ignore[attr-defined]
+            return [notice, *self._issue_notice_receipt(payment, notice, actor, "system", at)]
+
+        verdict, position = self._apply_bank_payment(payment, reference, amount_satang, provider_payment_id, actor, at, settle)
+        return verdict, Outcome(describe_payment(payment, position))
+
+    def _apply_bank_payment(self, payment: Payment, reference: str, amount_satang: int, provider_payment_id: str, actor: Actor,
+                            at: datetime, settle: Callable[[], list[Any]]) -> tuple[str, int | None]:
+        """Apply the bank's notice to ``payment`` and save: a Ref1 that is not the payment's, a
+        payment no longer open or another amount is a discrepancy that moves nothing; money
+        after expiry is to be refunded; the amount owed is received, and ``settle()`` moves
+        on what it pays for (returning the aggregates it changed). The verdict and position."""
         changed: list[Any] = [payment]
         verdict = "discrepancy"
         if reference != payment.reference:
@@ -176,11 +176,9 @@ class OutsideResults(Receipts, Reconciliations):
             payment.record_discrepancy(amount_satang, provider_payment_id, f"{amount_satang} satang paid, {payment.amount_satang} owed", actor, at)
         else:
             payment.receive(amount_satang, "promptpay", provider_payment_id, actor, "system", at)
-            notice = self._settle_notice(payment, actor, "system", at)  # type: ignore[attr-defined]
-            changed += [notice, *self._issue_notice_receipt(payment, notice, actor, "system", at)]
+            changed += settle()
             verdict = "recorded"
-        position = self._save(*changed)
-        return verdict, Outcome(describe_payment(payment, position))
+        return verdict, self._save(*changed)
 
     def record_unmatched_payment(self, provider: str, provider_payment_id: str, reference: str, amount_satang: int, actor: Actor) -> bool:
         """Keep money that matches no payment; False when this notice was recorded before."""

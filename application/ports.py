@@ -146,8 +146,9 @@ class JobsLedger(abc.ABC):
         """Keep the last error of a failed attempt (the job will be retried)."""
 
     @abc.abstractmethod
-    def finish_many(self, jobs: list[Job]) -> None:
-        """Mark the jobs done."""
+    def finish_many(self, jobs: list[Job], context: dict[UUID, tuple[str | None, datetime | None]] | None = None) -> None:
+        """Mark the jobs done; ``context`` gives a job's organisation and the time it was sent,
+        for a row the dispatcher has not written yet."""
 
     @abc.abstractmethod
     def fail(self, job: Job, error: str) -> None:
@@ -568,3 +569,12 @@ class ReceiptPrinter(abc.ABC):
     @abc.abstractmethod
     def pdf(self, receipt: dict[str, Any], organization: dict[str, Any], verify_url: str) -> bytes:
         """The receipt as a one-page PDF with a QR that leads to ``verify_url``."""
+
+
+class AggregateBatch(abc.ABC):
+    """Many aggregates at their current version, read from the log in one query (a use case
+    that records many answers at once loads what they touch together)."""
+
+    @abc.abstractmethod
+    def load(self, aggregate_ids: list[UUID]) -> dict[UUID, Any]:
+        """The aggregates of ``aggregate_ids`` that exist, by ID (a missing one is left out)."""

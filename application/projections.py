@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from application.errors import ViewOutOfStep
+
 from domain.calendar import bangkok_day
 from domain import payment
 from domain.payment import Payment
@@ -30,6 +32,20 @@ _STATUS_OF = {
     for event_class in vars(ServiceRequest).values()
     if isinstance(event_class, type) and issubclass(event_class, ServiceRequest.Event) and event_class.MOVES_TO is not None
 }
+
+
+def advanced(row: dict[str, Any] | None, event: Any, position: int, kind: str, *, stamped: bool = True) -> dict[str, Any]:
+    """A copy of the ``kind`` row ``row`` moved to ``event``: its version and position (and,
+    when ``stamped``, ``updated_at``). An event of an aggregate the view has no row for cannot
+    be applied (``ViewOutOfStep``: the projector sets it aside)."""
+    if row is None:
+        raise ViewOutOfStep(f"event {type(event).__name__} for unknown {kind} {event.originator_id}")
+    row = dict(row)
+    row["version"] = event.originator_version
+    row["position"] = position
+    if stamped:
+        row["updated_at"] = event.timestamp
+    return row
 
 
 def fold_request(row: dict[str, Any] | None, event: Any, position: int) -> dict[str, Any]:
@@ -60,12 +76,7 @@ def fold_request(row: dict[str, Any] | None, event: Any, position: int) -> dict[
             "payment_status": None,
             "appointment_id": getattr(event, "appointment_id", None),
         }
-    if row is None:
-        raise LookupError(f"event {type(event).__name__} for unknown request {event.originator_id}")
-    row = dict(row)
-    row["version"] = event.originator_version
-    row["position"] = position
-    row["updated_at"] = event.timestamp
+    row = advanced(row, event, position, "request")
     status = _STATUS_OF.get(type(event))
     if status is not None:
         row["status"] = status
@@ -107,12 +118,7 @@ def fold_payment(row: dict[str, Any] | None, event: Any, position: int) -> dict[
             "instalment": getattr(event, "instalment", None),
             "receipt": None,
         }
-    if row is None:
-        raise LookupError(f"event {type(event).__name__} for unknown payment {event.originator_id}")
-    row = dict(row)
-    row["version"] = event.originator_version
-    row["position"] = position
-    row["updated_at"] = event.timestamp
+    row = advanced(row, event, position, "payment")
     if isinstance(event, Payment.Received):
         row["status"] = payment.PAID
         row["method"] = event.method
@@ -151,11 +157,7 @@ def fold_receipt(row: dict[str, Any] | None, event: Any, position: int) -> dict[
             "version": event.originator_version,
             "position": position,
         }
-    if row is None:
-        raise LookupError(f"event {type(event).__name__} for unknown receipt {event.originator_id}")
-    row = dict(row)
-    row["version"] = event.originator_version
-    row["position"] = position
+    row = advanced(row, event, position, "receipt", stamped=False)
     if isinstance(event, Receipt.Voided):
         row["status"] = "void"
         row["void_reason"] = event.reason

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _harness as h  # noqa: E402
@@ -145,6 +146,8 @@ class Timeline:
     job_status: Counter[str]
     attempts_over_one: int
     job_errors: Counter[str]
+    # Row writes of the jobs table (pg_stat_user_tables): inserts, updates, of which heap-only.
+    job_writes: tuple[int, int, int] = (0, 0, 0)
 
 
 async def read_timeline(dsn: str) -> Timeline:
@@ -157,6 +160,8 @@ async def read_timeline(dsn: str) -> Timeline:
         rows = await conn.fetch("SELECT originator_id, topic, state FROM onestop_events WHERE topic = ANY($1::text[])",
                                 [TOPIC_SUBMITTED, TOPIC_REVIEW, TOPIC_REJECTED])
         jobs = await conn.fetch("SELECT request_id, kind, status, attempts, last_error, created_at FROM jobs")
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+        writes = await conn.fetchrow("SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'jobs'")
     finally:
         await conn.close()
     by_topic: dict[str, dict[str, float]] = {TOPIC_SUBMITTED: {}, TOPIC_REVIEW: {}, TOPIC_REJECTED: {}}
@@ -170,20 +175,14 @@ async def read_timeline(dsn: str) -> Timeline:
         if j["last_error"]:
             errors[re.sub(r"attempt \d+: ", "", j["last_error"])[:160]] += 1
     return Timeline(by_topic[TOPIC_SUBMITTED], by_topic[TOPIC_REVIEW], by_topic[TOPIC_REJECTED], dispatched,
-                    Counter(f"{j['kind']}:{j['status']}" for j in jobs), sum(1 for j in jobs if j["attempts"] > 1), errors)
+                    Counter(f"{j['kind']}:{j['status']}" for j in jobs), sum(1 for j in jobs if j["attempts"] > 1), errors,
+                    tuple(writes) if writes else (0, 0, 0))
 
 
-def registry_calls(log_path: Path, offset: int) -> Counter[str]:
-    """Calls the registry simulator logged after ``offset``, by method and route."""
-    counts: Counter[str] = Counter()
-    with open(log_path, "rb") as f:
-        f.seek(offset)
-        for line in f.read().decode("utf-8", "replace").splitlines():
-            match = re.search(r'"(GET|POST|PUT|DELETE) (/[^ ?]*)', line)
-            if match and not match.group(2).startswith(("/admin", "/health")):
-                route = re.sub(r"/\d+$", "/{id}", match.group(2))
-                counts[f"{match.group(1)} {route}"] += 1
-    return counts
+def registry_calls(stats: dict[str, Any]) -> Counter[str]:
+    """Calls the registry simulator answered since its stats were reset, by method and route
+    (its ``calls_by_route``; /health and /admin are not counted)."""
+    return Counter({route.replace("{house_id}", "{id}"): int(n) for route, n in (stats.get("calls_by_route") or {}).items()})
 
 
 def log_problems(children: list[h.Child]) -> dict[str, Counter[str]]:

@@ -153,6 +153,9 @@ class RuleBook:
     extra: Mapping[str, object] = field(default_factory=dict)
     # Counter calendars, public holidays and closures (README "Appointments").
     appointments: AppointmentRules = field(default_factory=AppointmentRules)
+    # The fee schedule of each day asked for, computed once: a rule book does not change, and
+    # every filing and registry answer asks for the day's fees.
+    _fee_schedules: dict[date, FeeSchedule] = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         check_ceilings(self)
@@ -213,6 +216,14 @@ class RuleBook:
 
     def fee_schedule(self, on: date) -> FeeSchedule:
         """The fees in force on ``on``, in the shape the catalogue computes with."""
+        schedule = self._fee_schedules.get(on)
+        if schedule is None:
+            if len(self._fee_schedules) > 1000:
+                self._fee_schedules.clear()
+            schedule = self._fee_schedules[on] = self._compute_fee_schedule(on)
+        return schedule
+
+    def _compute_fee_schedule(self, on: date) -> FeeSchedule:
         orgs = {e.dated.organization for e in [*self.hotel_fees, *self.flyer_permits]} - {ANY_ORGANIZATION}
         hotel_rate: dict[str, int] = {}
         hotel_day: dict[str, int] = {}

@@ -19,3 +19,15 @@ class ChainHeadMoved(InfrastructureError):
 
 class IssuersFileError(InfrastructureError):
     """The trusted-issuers file (ONESTOP_OIDC_ISSUERS) is missing, malformed or inconsistent."""
+
+
+class InvalidKey(InfrastructureError, ValueError):
+    """A key setting that is not base64 of the right length."""
+
+
+class NoSuchEvent(InfrastructureError, LookupError):
+    """No event at that position of the log."""
+
+
+class UnknownDataSubject(InfrastructureError, LookupError):
+    """An event with personal fields whose data subject is not known."""

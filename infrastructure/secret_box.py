@@ -10,6 +10,8 @@ encrypts them in place.
 
 from __future__ import annotations
 
+from infrastructure.errors import InvalidKey
+
 import base64
 import binascii
 import os
@@ -29,15 +31,15 @@ class SecretUnreadable(OneStopError):
 
 
 def parse_key(value: str) -> bytes:
-    """The 32-byte key written as base64 (standard or URL-safe, padding optional); ValueError
-    otherwise."""
+    """The 32-byte key written as base64 (standard or URL-safe, padding optional); InvalidKey (a
+    ValueError) otherwise."""
     text = value.strip().replace("-", "+").replace("_", "/")
     try:
         key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("is not base64") from None
+        raise InvalidKey("is not base64") from None
     if len(key) != KEY_BYTES:
-        raise ValueError(f"must decode to {KEY_BYTES} bytes, not {len(key)}")
+        raise InvalidKey(f"must decode to {KEY_BYTES} bytes, not {len(key)}")
     return key
 
 

@@ -468,7 +468,10 @@ def build_job_runtime(settings: Settings, *, pool_max: int | None = None) -> Job
     from onestop.connection_budget import worker_pool
     from infrastructure.allowance.register import RegisterFollower
 
+    from infrastructure.jobs.aggregate_batch import PostgresAggregateBatch
+
     app = build_back_office(settings, pool_max=pool_max or worker_pool(settings))
+    app.aggregate_batch = PostgresAggregateBatch(app)  # a batch of registry answers loads its requests in one query
     registry = HttpCivilRegistry(settings.registry_url, timeout_seconds=settings.outside_timeout_seconds)
     gateway = HttpPaymentGateway(settings.bank_url, settings.promptpay_biller_id, timeout_seconds=settings.outside_timeout_seconds)
     return JobRuntime(
@@ -550,21 +553,22 @@ def add_personal_data(ctx: ApiContext, settings: Settings, pool: object) -> None
     ctx.on_cleanup.insert(0, access_log.close)
 
 
-def build_followers(app: BackOffice) -> list[Callable[[], object]]:
-    """What the elected projector runs after each catch-up: the published feed, then the hash
-    chain (each keeps its own position)."""
+def build_followers(app: BackOffice) -> list[Any]:
+    """What the elected projector runs after each catch-up, in order (each keeps its own
+    position): the published feed, the erasure purge, the hash chain, the allowance register.
+    The feed and the chain are handed each batch the projector reads (``BatchFollower``)."""
     from infrastructure.audit.audit_chain import ChainFollower
     from infrastructure.allowance.register import RegisterFollower
     from infrastructure.integrations.event_feed import FeedFollower
 
     personal = getattr(app, "personal_data", None)
     reveal = getattr(personal, "reveal_all", None)
-    followers = [FeedFollower(datastore(app), reveal=reveal).catch_up]
+    followers: list[Any] = [FeedFollower(datastore(app), reveal=reveal)]
     if personal is not None and personal.mapper is not None:
         from infrastructure.privacy.erasure import ErasureFollower
 
         followers.append(ErasureFollower(personal).catch_up)
-    return [*followers, ChainFollower(datastore(app)).catch_up, RegisterFollower(datastore(app)).catch_up]
+    return [*followers, ChainFollower(datastore(app)), RegisterFollower(datastore(app)).catch_up]
 
 
 def webhook_agents(database_url: str, hooks: WebhookSettings, *, pool_size: int = 2) -> Callable[[], Awaitable[WebhookDeliverer]]:

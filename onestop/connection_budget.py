@@ -33,7 +33,7 @@ def process_budget(settings: Settings, process: str) -> dict[str, int]:
     if process == "webhooks":
         deliveries = worker_pool(settings) if settings.broker_url is None else 0
         return {"dispatcher": 1, "feed listener": 1, "webhook deliveries (in-process)": deliveries}
-    raise ValueError(f"unknown process {process!r}")
+    raise SettingsError(f"unknown process {process!r}")
 
 
 def run_processes(settings: Settings) -> list[str]:

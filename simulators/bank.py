@@ -28,6 +28,7 @@ from application.bank_signature import notice_signature
 from domain.promptpay import InvalidPromptPayPayload, bill_payment_payload, parse_payload
 
 from .faults import Faults, ProblemError, Simulator, bad_request, json_response, read_json_object, simulator_app
+from simulators.errors import InvalidSimulatorSetting
 
 log = logging.getLogger(__name__)
 
@@ -521,7 +522,7 @@ def build_bank_app(
     """The bank bill-payment gateway simulator as an aiohttp app."""
     for name, rate in (("duplicate_rate", duplicate_rate), ("late_rate", late_rate)):
         if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"{name} must be from 0 to 1")
+            raise InvalidSimulatorSetting(f"{name} must be from 0 to 1")
     sim = Simulator(name="bank gateway", seed=seed, faults=faults or Faults())
     app = simulator_app(sim)
     bank = Bank(

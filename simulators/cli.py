@@ -36,6 +36,9 @@ def _common_parser(prog: str, description: str, port: int) -> argparse.ArgumentP
     )
     parser.add_argument("--timeout-seconds", type=float, default=30.0)
     parser.add_argument("--outage", action="store_true", help="answer 503 to everything but /health and /admin")
+    parser.add_argument("--no-access-log", dest="access_log", action="store_false",
+                        help="do not log every request (benches: the log line costs more than the answer); "
+                             "GET /admin/stats counts calls by route either way")
     return parser
 
 
@@ -50,6 +53,11 @@ def _faults(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Faults
         )
     except ValueError as exc:
         parser.error(str(exc))
+
+
+def _access_log(args: argparse.Namespace) -> dict[str, object]:
+    """aiohttp's request log is on unless --no-access-log."""
+    return {} if args.access_log else {"access_log": None}
 
 
 def _announce(label: str, host: str, port: int) -> Callable[[str], None]:
@@ -69,7 +77,7 @@ def run_registry(argv: list[str]) -> None:
     parser = _common_parser("onestop simulate registry", "Civil registry (DOPA linkage) simulator.", 8091)
     args = parser.parse_args(argv)
     app = build_registry_app(seed=args.seed, faults=_faults(args, parser))
-    web.run_app(app, host=args.host, port=args.port, print=_announce("registry", args.host, args.port))
+    web.run_app(app, host=args.host, port=args.port, print=_announce("registry", args.host, args.port), **_access_log(args))
 
 
 def run_bank(argv: list[str]) -> None:
@@ -110,7 +118,7 @@ def run_bank(argv: list[str]) -> None:
         late_seconds=args.late_seconds,
         biller_ids=tuple(args.biller_ids) if args.biller_ids else None,
     )
-    web.run_app(app, host=args.host, port=args.port, print=_announce("bank", args.host, args.port))
+    web.run_app(app, host=args.host, port=args.port, print=_announce("bank", args.host, args.port), **_access_log(args))
 
 
 def run_oidc(argv: list[str]) -> None:

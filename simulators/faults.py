@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from simulators.errors import InvalidSimulatorSetting, SimulatorError
 
 PROBLEM_BASE = "https://onestop.invalid/problems/simulator/"
 JSON = "application/json"
@@ -41,7 +42,7 @@ class Faults:
         """Return a copy with ``changes`` applied; ValueError on an unknown field or bad value."""
         unknown = set(changes) - set(asdict(self))
         if unknown:
-            raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
+            raise InvalidSimulatorSetting(f"unknown fault fields: {', '.join(sorted(unknown))}")
         _check_faults(dict(changes))
         values = dict(changes)
         for name in ("error_rate", "timeout_rate", "timeout_seconds"):
@@ -62,21 +63,21 @@ def _check_faults(values: Mapping[str, Any]) -> None:
     if "latency_ms" in values:
         v = values["latency_ms"]
         if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_LATENCY_MS):
-            raise ValueError(f"latency_ms must be an integer from 0 to {MAX_LATENCY_MS}")
+            raise InvalidSimulatorSetting(f"latency_ms must be an integer from 0 to {MAX_LATENCY_MS}")
     for name in ("error_rate", "timeout_rate"):
         if name in values:
             v = values[name]
             if not (_is_number(v) and 0.0 <= v <= 1.0):
-                raise ValueError(f"{name} must be a number from 0 to 1")
+                raise InvalidSimulatorSetting(f"{name} must be a number from 0 to 1")
     if "timeout_seconds" in values:
         v = values["timeout_seconds"]
         if not (_is_number(v) and 0.0 < v <= MAX_TIMEOUT_SECONDS):
-            raise ValueError(f"timeout_seconds must be a number above 0 and at most {MAX_TIMEOUT_SECONDS:g}")
+            raise InvalidSimulatorSetting(f"timeout_seconds must be a number above 0 and at most {MAX_TIMEOUT_SECONDS:g}")
     if "outage" in values and not isinstance(values["outage"], bool):
-        raise ValueError("outage must be true or false")
+        raise InvalidSimulatorSetting("outage must be true or false")
 
 
-class ProblemError(Exception):
+class ProblemError(SimulatorError):
     """An RFC 9457 problem to answer with; raise it from a handler or an effect."""
 
     def __init__(self, status: int, title: str, detail: str, *, slug: str | None = None) -> None:
@@ -154,6 +155,9 @@ class Simulator:
     def reset_stats(self) -> None:
         """Zero the counters; stored idempotent responses are kept, they are state, not stats."""
         self.calls = 0
+        # Calls by method and route ("GET /houses/{house_id}"): what a request log would show,
+        # for benches that run without one.
+        self.calls_by_route: Counter[str] = Counter()
         self.duplicate_keys = 0
         self.effects: Counter[str] = Counter()
         self.effects_by_key: Counter[tuple[str, str]] = Counter()
@@ -175,6 +179,7 @@ class Simulator:
         """Counters for ``GET /admin/stats``."""
         data: dict[str, Any] = {
             "calls": self.calls,
+            "calls_by_route": dict(self.calls_by_route),
             "effects": dict(self.effects),
             "duplicate_keys": self.duplicate_keys,
             "keys_with_more_than_one_effect": sum(1 for n in self.effects_by_key.values() if n > 1),
@@ -241,6 +246,8 @@ def fault_middleware(sim: Simulator) -> Callable[[web.Request, Handler], Awaitab
         if _unfaulted(request.path):
             return await _answer(request, handler)
         sim.calls += 1
+        resource = request.match_info.route.resource
+        sim.calls_by_route[f"{request.method} {resource.canonical if resource is not None else request.path}"] += 1
         faults = sim.faults
         # Draw both numbers on every call so the sequence for a seed does not depend on the rates.
         error_roll, timeout_roll = sim.rng.random(), sim.rng.random()

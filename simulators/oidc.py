@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from .faults import ProblemError, json_response, problem_response, read_json_object
+from simulators.errors import InvalidSimulatorSetting
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 CODE_SECONDS = 120
@@ -63,7 +64,7 @@ class SigningKey:
         elif alg == "EdDSA":
             private = ed25519.Ed25519PrivateKey.generate()
         else:
-            raise ValueError(f"algorithm must be one of {', '.join(ALGORITHMS)}")
+            raise InvalidSimulatorSetting(f"algorithm must be one of {', '.join(ALGORITHMS)}")
         return cls(kid or secrets.token_hex(8), alg, private)
 
     def jwk(self) -> dict[str, Any]:
@@ -104,7 +105,7 @@ class OidcProvider:
 
     def __post_init__(self) -> None:
         if self.kind not in ("citizen", "staff"):
-            raise ValueError("kind must be citizen or staff")
+            raise InvalidSimulatorSetting("kind must be citizen or staff")
         if not self.people:
             self.people = {login: dict(claims) for login, claims in (CITIZENS if self.kind == "citizen" else STAFF).items()}
         if not self.keys:

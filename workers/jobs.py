@@ -8,6 +8,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any, Awaitable, Callable
 from uuid import UUID
@@ -46,6 +47,7 @@ class JobRuntime:
     status_batch: int = 5000
     _executor: ThreadPoolExecutor | None = field(default=None, init=False)
     _done: list[Job] = field(default_factory=list, init=False)
+    _done_context: dict[UUID, tuple[str | None, datetime | None]] = field(default_factory=dict, init=False)
     _flusher: asyncio.Future[None] | None = field(default=None, init=False)
     _answers: list[tuple[Any, dict[str, Any], asyncio.Future[None]]] = field(default_factory=list, init=False)
     _recorder: asyncio.Future[None] | None = field(default=None, init=False)
@@ -72,7 +74,9 @@ class JobRuntime:
         except NotFound:
             raise ForeignJob(f"job {job.id} ({job.kind}) names an aggregate this database does not have") from None
 
-    async def run(self, job: Job, attempt: int = 1) -> None:
+    async def run(self, job: Job, attempt: int = 1, *, organization: str | None = None, sent_at: datetime | None = None) -> None:
+        """Run ``job``. ``organization`` and ``sent_at`` (what its message says) complete the
+        job's row when the worker writes it before the dispatcher does."""
         # Each handler first checks the aggregate and returns if the work is already recorded,
         # so a job delivered again after it finished does nothing.
         handler: Callable[[Job], Awaitable[None]] = getattr(self, f"_{job.kind}")
@@ -85,11 +89,13 @@ class JobRuntime:
         except Exception as error:
             await self._call(self.store.note_error, job, f"attempt {attempt}: {type(error).__name__}: {error}")
             raise
-        self._mark_done(job)
+        self._mark_done(job, organization, sent_at)
 
-    def _mark_done(self, job: Job) -> None:
+    def _mark_done(self, job: Job, organization: str | None = None, sent_at: datetime | None = None) -> None:
         # Done marks are written in batches: one statement for the jobs finished in ~50 ms.
         self._done.append(job)
+        if organization is not None or sent_at is not None:
+            self._done_context[job.id] = (organization, sent_at)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush_done())
 
@@ -97,7 +103,8 @@ class JobRuntime:
         await asyncio.sleep(0.05)
         while self._done:
             batch, self._done = self._done, []
-            await self._call(self.store.finish_many, batch)
+            context = {job.id: self._done_context.pop(job.id) for job in batch if job.id in self._done_context}
+            await self._call(self.store.finish_many, batch, context)
 
     async def close(self) -> None:
         """Write the last done marks; close the outside systems' HTTP sessions (on the loop
@@ -131,10 +138,21 @@ class JobRuntime:
             facts = {"national_id": request.applicant["national_id"], **({"to_house_id": request.details["to_house_id"]} if request.service == "civil.address-change" else {})}
         # Asking again after the answer was recorded costs one call and changes nothing: the
         # registry replays it for the same key, and recording it again is ignored.
-        result = await self.registry.verify_person(facts["national_id"], str(job.id))
         if "to_house_id" in facts:
-            # Both houses must be known: the one the person leaves is in their record.
-            result = {**result, "to_house": await self.registry.read_house(facts["to_house_id"])}
+            # Both houses must be known: the one the person leaves is in their record. The two
+            # calls are independent (a read of the house has no effect), so they wait together.
+            house = asyncio.ensure_future(self.registry.read_house(facts["to_house_id"]))
+            # Its outcome is read even when the verification fails first and it is dropped
+            # (no "exception never retrieved" then).
+            house.add_done_callback(lambda task: task.cancelled() or task.exception())
+            try:
+                result = await self.registry.verify_person(facts["national_id"], str(job.id))
+            except BaseException:
+                house.cancel()
+                raise
+            result = {**result, "to_house": await house}
+        else:
+            result = await self.registry.verify_person(facts["national_id"], str(job.id))
         await self._record_verification(job.request_id, result)
 
     async def _record_verification(self, request_id: Any, result: dict[str, Any]) -> None:

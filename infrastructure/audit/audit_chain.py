@@ -5,8 +5,9 @@ id, originator id, originator version, topic and state, each length-delimited so
 different rows hash alike). ``audit_chain`` keeps one link per position and ``audit_chain_head``
 the last one, with how many events the chain covers.
 
-``ChainFollower`` extends the chain; the elected projector runs it after each catch-up, so there
-is one writer and the chain grows in log order. ``verify_chain`` recomputes every link from the
+``ChainFollower`` extends the chain; the elected projector hands it each batch of the log it
+has read for the views (and runs it after each catch-up), so there is one writer, the chain
+grows in log order, and a live event is read from the log once. ``verify_chain`` recomputes every link from the
 log as it is now, streaming both tables in batches (constant memory), and reports the first
 position where the log and the chain disagree: an event changed, deleted or slipped in.
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Sequence
 from uuid import UUID
 
 import asyncpg
@@ -74,28 +75,52 @@ class ChainFollower:
             row = curs.fetchone()
         return (0, GENESIS, 0) if row is None else (row["position"], bytes(row["link"]), row["count"])
 
-    def catch_up(self) -> int:
+    def catch_up(self, until: int | None = None) -> int:
+        """Chain every event after the head (up to ``until``, when given: the projector's
+        position). With ``until`` and the chain there already, nothing is read."""
         if self._head is None:
             self._head = self.head()
+        if until is not None and self._head[0] >= until:
+            return 0
+        limit = until if until is not None else 2**62
         try:
-            done, _ = catch_up_in_batches(self._head[0], self._read, self._extend, self.batch_size)
+            done, _ = catch_up_in_batches(self._head[0], lambda after, n: self._read(after, n, limit), self._extend, self.batch_size)
             return done
         except Exception:
             self._head = None
             raise
 
-    def _read(self, after: int, limit: int) -> list[Any]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(_READ_LOG.format(after="%s", until="%s", limit="%s"), (after, 2**62, limit))
-            return curs.fetchall()
+    def take(self, after: int, notifications: Sequence[Any]) -> int:
+        """Chain a batch the projector read: every event of the log after position ``after`` up
+        to the last of ``notifications`` (eventsourcing notifications, in log order). The chain
+        catches up to ``after`` from the log first if it is behind; what it has chained already
+        is skipped. Returns how many events it chained."""
+        if not notifications:
+            return 0
+        done = self.catch_up(until=after)
+        assert self._head is not None
+        rows = [(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in notifications if n.id > self._head[0]]
+        if rows:
+            try:
+                self._extend(after, rows)
+            except Exception:
+                self._head = None
+                raise
+        return done + len(rows)
 
-    def _extend(self, _: int, rows: list[Any]) -> int:
+    def _read(self, after: int, limit: int, until: int = 2**62) -> list[Any]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(_READ_LOG.format(after="%s", until="%s", limit="%s"), (after, until, limit))
+            return [(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])) for r in curs.fetchall()]
+
+    def _extend(self, _: int, rows: list[tuple[int, UUID, int, str, bytes]]) -> int:
+        """Link ``rows`` (position, originator id, version, topic, state) after the head."""
         assert self._head is not None
         position, link, count = self._head
         links = []
-        for row in rows:
-            link = chain_link(link, row["notification_id"], row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
-            links.append((row["notification_id"], link))
+        for notification_id, originator_id, version, topic, state in rows:
+            link = chain_link(link, notification_id, originator_id, version, topic, state)
+            links.append((notification_id, link))
         self._write(position, links, count)
         self._head = (links[-1][0], link, count + len(links))
         return links[-1][0]
@@ -103,7 +128,8 @@ class ChainFollower:
     def _write(self, previous_position: int, links: list[tuple[int, bytes]], count: int) -> None:
         last_position, last_link = links[-1]
         with self.datastore.transaction(commit=True) as curs:
-            with curs.copy(f"COPY {CHAIN_TABLE} (position, link) FROM STDIN") as copy:
+            with curs.copy(f"COPY {CHAIN_TABLE} (position, link) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(("int8", "bytea"))
                 for row in links:
                     copy.write_row(row)
             # Guarded by the previous head, so two writers can never both extend the chain.

@@ -17,7 +17,7 @@ import asyncpg
 
 from infrastructure.audit.audit_chain import HEAD_TABLE as CHAIN_HEAD_TABLE
 from infrastructure.jobs.dispatcher import ADVISORY_LOCK_KEY as DISPATCHER_LOCK, TOPICS as DISPATCHED_TOPICS, TRACKING_NAME as DISPATCHER_NAME, TRACKING_TABLE as DISPATCHER_TRACKING
-from infrastructure.integrations.event_feed import FEED_TABLE
+from infrastructure.integrations.event_feed import FEED_TABLE, POSITION_SQL as FEED_POSITION_SQL
 from infrastructure.views.projector import ADVISORY_LOCK_KEY as PROJECTOR_LOCK
 from infrastructure.views.recorder import TRACKING_TABLE as VIEWS_TRACKING, VIEWS_NAME
 from infrastructure.eventstore.event_log import EVENTS_TABLE
@@ -54,7 +54,7 @@ FOLLOWERS = (
     Follower("dispatcher", f"SELECT notification_id FROM {DISPATCHER_TRACKING} WHERE application_name = '{DISPATCHER_NAME}'",
              f"SELECT count(*) FROM (SELECT 1 FROM {EVENTS_TABLE} WHERE notification_id > $1 AND topic = ANY($2::text[]) LIMIT {LAG_CAP}) w",
              (list(DISPATCHED_TOPICS),), lock_key=DISPATCHER_LOCK, elected_as="dispatcher"),
-    Follower("feed", f"SELECT max(position) FROM {FEED_TABLE}", _EVENTS_AFTER, lock_key=PROJECTOR_LOCK, elected_as="projector"),
+    Follower("feed", FEED_POSITION_SQL, _EVENTS_AFTER, lock_key=PROJECTOR_LOCK, elected_as="projector"),
     Follower("audit_chain", f"SELECT position FROM {CHAIN_HEAD_TABLE}", _EVENTS_AFTER, lock_key=PROJECTOR_LOCK, elected_as="projector"),
     Follower("webhook_dispatcher", f"SELECT position FROM {WEBHOOKS_TRACKING} WHERE name = '{WEBHOOKS_NAME}'",
              f"SELECT count(*) FROM (SELECT 1 FROM {FEED_TABLE} WHERE position > $1 LIMIT {LAG_CAP}) w"),

@@ -14,6 +14,10 @@ log in order, so the organisation is always known by the time it is needed.
 
 The feed is written by one follower, a batch per transaction, in increasing position order, so
 "after position p" never skips a row, exactly like the log itself.
+
+The elected projector hands the follower each batch of the log it has just read for the views
+(``take``), so a live event is read from the log once, not once per follower; the follower
+reads the log itself only to catch up to where the projector is (after a start, or a failure).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from datetime import datetime
+from typing import Any, Callable, Mapping, Sequence
+from uuid import UUID
 
 import asyncpg
 
@@ -34,6 +40,11 @@ from infrastructure.eventstore.event_log import EVENTS_TABLE, stored_event_docum
 log = logging.getLogger("onestop.feed")
 
 FEED_TABLE = "event_feed"
+# How far the feed has read the log, published or not: the last events may all be internal ones
+# (a slot's seats, a receipt book's numbers), which leave no row in the feed.
+POSITION_TABLE = "event_feed_position"
+POSITION_SQL = (f"SELECT greatest((SELECT coalesce(max(position), 0) FROM {FEED_TABLE}),"
+                f" (SELECT coalesce(max(position), 0) FROM {POSITION_TABLE}))")
 ORGANIZATIONS_TABLE = "aggregate_organizations"
 # NOTIFYed with the feed's new position in the transaction that writes it.
 FEED_CHANNEL = "onestop_feed"
@@ -50,12 +61,22 @@ SCHEMA_STATEMENTS = [
     f"CREATE INDEX IF NOT EXISTS {FEED_TABLE}_occurred ON {FEED_TABLE} (occurred_at)",
     f"""CREATE TABLE IF NOT EXISTS {ORGANIZATIONS_TABLE} (
         aggregate_id uuid PRIMARY KEY, organization text NOT NULL)""",
+    f"CREATE TABLE IF NOT EXISTS {POSITION_TABLE} (name text PRIMARY KEY, position bigint NOT NULL)",
+    f"INSERT INTO {POSITION_TABLE} (name, position) VALUES ('feed', 0) ON CONFLICT DO NOTHING",
 ]
 
 _READ_LOG = (
     f"SELECT notification_id, originator_id::text AS aggregate_id, originator_version, topic, state"
-    f" FROM {EVENTS_TABLE} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+    f" FROM {EVENTS_TABLE} WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
 )
+_FEED_COLUMNS = ("position", "id", "type", "organization", "subject", "occurred_at", "body")
+_FEED_TYPES = ("int8", "text", "text", "text", "uuid", "timestamptz", "bytea")
+
+
+def _row_of(notification: Any) -> dict[str, Any]:
+    """A notification the projector read (eventsourcing's ``Notification``) as a row of the log."""
+    return {"notification_id": notification.id, "aggregate_id": str(notification.originator_id),
+            "originator_version": notification.originator_version, "topic": notification.topic, "state": notification.state}
 
 
 class FeedFollower:
@@ -73,25 +94,52 @@ class FeedFollower:
         self._organizations: dict[str, str] = {}
 
     def position(self) -> int:
+        """The last position of the log the feed has read (published or not)."""
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(f"SELECT coalesce(max(position), 0) AS p FROM {FEED_TABLE}")
+            curs.execute(POSITION_SQL + " AS p")
             return int(curs.fetchone()["p"])
 
-    def catch_up(self) -> int:
-        """Publish every event after the feed's position, a batch per transaction."""
+    def catch_up(self, until: int | None = None) -> int:
+        """Publish every event after the feed's position (up to ``until``, when given: the
+        projector's position), a batch per transaction. With ``until`` and the feed there
+        already, nothing is read."""
         if self._position is None:
             self._position = self.position()
+        if until is not None and self._position >= until:
+            return 0
+        limit = until if until is not None else 2**62
         try:
-            done, self._position = catch_up_in_batches(self._position, self._read, self._write, self.batch_size)
+            done, position = catch_up_in_batches(self._position, lambda after, n: self._read(after, n, limit), self._write, self.batch_size)
+            # Events up to ``until`` have all been read, published or not.
+            self._position = max(position, until or 0)
             return done
         except Exception:
             # Another writer, or a failed transaction: read the position again next time.
             self._position = None
             raise
 
-    def _read(self, after: int, limit: int) -> list[Mapping[str, Any]]:
+    def take(self, after: int, notifications: Sequence[Any]) -> int:
+        """Publish a batch the projector read: every event of the log after position ``after``
+        up to the last of ``notifications`` (eventsourcing notifications, in log order). The
+        feed catches up to ``after`` from the log first if it is behind; what it has published
+        already is skipped. Returns how many events it processed."""
+        if not notifications:
+            return 0
+        done = self.catch_up(until=after)
+        assert self._position is not None
+        rows = [_row_of(n) for n in notifications if n.id > self._position]
+        if rows:
+            try:
+                self._write(after, rows)
+            except Exception:
+                self._position = None
+                raise
+            self._position = rows[-1]["notification_id"]
+        return done + len(rows)
+
+    def _read(self, after: int, limit: int, until: int = 2**62) -> list[Mapping[str, Any]]:
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(_READ_LOG, (after, limit))
+            curs.execute(_READ_LOG, (after, until, limit))
             return curs.fetchall()
 
     def _write(self, _: int, rows: list[Mapping[str, Any]]) -> int:
@@ -101,7 +149,10 @@ class FeedFollower:
     def _publish(self, rows: list[Mapping[str, Any]]) -> None:
         # Internal aggregates (a slot's seats, an applicant's open bookings) are not published.
         documents = [d for d in map(stored_event_document, rows) if is_published(d["type"])]
+        last = int(rows[-1]["notification_id"])
         if not documents:
+            with self.datastore.transaction(commit=True) as curs:
+                _record_position(curs, last)
             return
         if self.reveal is not None:
             documents = self.reveal(documents)
@@ -121,17 +172,27 @@ class FeedFollower:
                     f" SELECT * FROM unnest(%s::uuid[], %s::text[]) ON CONFLICT DO NOTHING",
                     (list(new_organizations), list(new_organizations.values())),
                 )
-            with curs.copy(f"COPY {FEED_TABLE} (position, id, type, organization, subject, occurred_at, body) FROM STDIN") as copy:
+            # Binary: the body goes as it is, not as hex text.
+            with curs.copy(f"COPY {FEED_TABLE} ({', '.join(_FEED_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_FEED_TYPES)
                 for d in documents:
                     organization = self._organizations.get(d["aggregate_id"])
                     event = to_cloudevent(d, organization)
-                    copy.write_row((d["position"], event["id"], event["type"], organization, d["aggregate_id"], d["occurred_at"], dumps(event)))
+                    copy.write_row((d["position"], event["id"], event["type"], organization, UUID(d["aggregate_id"]),
+                                    datetime.fromisoformat(d["occurred_at"]), dumps(event)))
+            _record_position(curs, last)
             curs.execute(f"NOTIFY {FEED_CHANNEL}, '{int(documents[-1]['position'])}'")
 
     def _remember(self, organizations: Mapping[str, str]) -> None:
         if len(self._organizations) + len(organizations) > _CACHE_LIMIT:
             self._organizations.clear()
         self._organizations.update(organizations)
+
+
+def _record_position(curs: Any, position: int) -> None:
+    """The feed has read the log up to ``position`` (in the transaction that publishes it)."""
+    curs.execute(f"INSERT INTO {POSITION_TABLE} (name, position) VALUES ('feed', %s)"
+                 f" ON CONFLICT (name) DO UPDATE SET position = greatest({POSITION_TABLE}.position, EXCLUDED.position)", (position,))
 
 
 class FeedNotifier:

@@ -1,15 +1,25 @@
 """The dispatcher: the event log is the outbox.
 
-It follows the log with its own tracking record and enqueues one Dramatiq message for each
-event that needs outside work. Messages are enqueued before the tracking record is committed,
-so a crash in between re-sends them; their ids come from the events, and the workers skip a job
-that is already done, so a re-send changes nothing that matters.
+It follows the log with its own tracking record and enqueues Dramatiq messages for the events
+that need outside work (the jobs due now several per message). Messages are enqueued before the
+tracking record is committed, so a crash in between re-sends them; their ids come from the
+events, and the workers skip a job that is already done, so a re-send changes nothing that
+matters.
+
+When the Send batches jobs, the jobs' rows and the tracking record are committed together a
+moment after the messages went out (``RECORD_AFTER_SECONDS``, or at once for a large backlog or
+a retried job): most jobs are done by then and their rows already written, whole, by the
+worker, so a job's row is written once instead of inserted pending and then updated. Until
+that commit the jobs are only in the broker, as they would be after a crash between sending and
+committing: a restart sends them again.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -40,7 +50,16 @@ TOPICS = [get_topic(cls) for cls in (
     AllowanceRun.Started, AllowanceRun.RetryRequested, DisbursementBatch.Prepared,
 )]
 
-# send(job, delay_ms) puts one message on the broker, with the job's message id.
+# Busy, the dispatcher lets events gather this long between steps, so that a message carries
+# several jobs (a few tens of milliseconds on a job that waits on the registry anyway).
+GATHER_SECONDS = 0.05
+# How long sent jobs wait before their rows and the tracking record are committed, and how many
+# may wait at most.
+RECORD_AFTER_SECONDS = 2.0
+RECORD_AT_MOST = 5000
+
+# send(job, delay_ms) puts one message on the broker, with the job's message id. A Send may also
+# have ``many(jobs)``, which puts (job, organisation) pairs due now on the broker, several a message.
 Send = Callable[[Job, int], None]
 
 
@@ -48,9 +67,15 @@ class Dispatcher:
     def __init__(self, app: BackOffice, send: Send, *, batch_size: int = 500) -> None:
         self.app = app
         self.send = send
+        # A Send that can also put several jobs in one message does so for the jobs due now.
+        self.send_many: Callable[[list[tuple[Job, str | None]]], None] | None = getattr(send, "many", None)
         self.batch_size = batch_size
         self.tracking = PostgresTrackingRecorder(app.recorder.datastore, tracking_table_name=TRACKING_TABLE)  # type: ignore[attr-defined]
         self.store = JobsStore(app.recorder.datastore)  # type: ignore[attr-defined]
+        # Sent, not yet recorded, step by step: (when, the jobs, the position the step reached).
+        self._unrecorded: deque[tuple[float, list[tuple[Job, str | None]], int]] = deque()
+        self._unrecorded_jobs = 0
+        self._sent_at: dict[UUID, datetime] = {}
         self._context: dict[UUID, tuple[str, str]] = {}
         self._facts: dict[UUID, tuple[tuple[str, str], ...]] = {}
 
@@ -103,33 +128,77 @@ class Dispatcher:
         return [(job, row["organization"])]
 
     def position(self) -> int:
+        # Following starts (again) from what was recorded: jobs sent since are sent again.
+        self._forget_unrecorded()
         return self.tracking.max_tracking_id(TRACKING_NAME) or 0
 
     def dispatch_once(self, position: int) -> int:
-        """Dispatch the next batch after ``position``; return the new position."""
+        """Dispatch the next batch after ``position``; return the new position. The jobs are
+        recorded (with the tracking record) at a later call, or by ``record``."""
         notifications = self.app.recorder.select_notifications(
             start=position, limit=self.batch_size, topics=TOPICS, inclusive_of_start=False
         )
         if not notifications:
+            self.record(force=False)
             return position
         jobs: list[tuple[Job, str | None]] = []
         for notification in notifications:
             jobs.extend(self._jobs(self.app.mapper.to_domain_event(notification)))
         now = datetime.now(timezone.utc)
-        for job, _ in jobs:
+        due: list[tuple[Job, str | None]] = []
+        for job, org in jobs:
             if job.kind == EXPIRE_PAYMENT:
                 # Recorded below, not sent: the expiry sweep (infrastructure.jobs.sweeps) expires the
                 # payment at its time, instead of a delayed message held in a worker's memory.
                 continue
             delay = max(0, int((job.run_at - now).total_seconds() * 1000)) if job.run_at else 0
-            self.send(job, delay)
+            if delay or self.send_many is None:
+                self.send(job, delay)
+            else:
+                due.append((job, org))
+        if due:
+            # Several jobs per message (see workers.actors): one publish and its confirm for a batch.
+            self.send_many(due)
         last = notifications[-1].id
-        with self.app.recorder.datastore.transaction(commit=True) as curs:  # type: ignore[attr-defined]
-            self.store.record_dispatched(curs, jobs)
-            self.tracking._insert_tracking(curs, Tracking(TRACKING_NAME, last))
+        self._unrecorded.append((time.monotonic(), jobs, last))
+        self._unrecorded_jobs += len(jobs)
+        self._sent_at.update((job.id, now) for job, _ in jobs)
         if jobs:
             log.info("dispatched %d jobs up to position %d", len(jobs), last)
+        # A Send without ``many`` (one message a job) gains nothing from waiting: recorded now.
+        # So is a retried job: its row turns from failed to pending, which must happen before
+        # the worker can fail it again.
+        self.record(force=self.send_many is None or any(job.attempt_key for job, _ in jobs))
         return last
+
+    def record(self, *, force: bool = True) -> None:
+        """Commit the rows of the jobs sent at least ``RECORD_AFTER_SECONDS`` ago, and the
+        tracking record up to the position they reach (all of them with ``force``, or when
+        more than ``RECORD_AT_MOST`` wait)."""
+        if not self._unrecorded:
+            return
+        if force or self._unrecorded_jobs >= RECORD_AT_MOST:
+            due = len(self._unrecorded)
+        else:
+            cutoff = time.monotonic() - RECORD_AFTER_SECONDS
+            due = next((i for i, (at, _, _) in enumerate(self._unrecorded) if at > cutoff), len(self._unrecorded))
+            if not due:
+                return
+        steps = [self._unrecorded[i] for i in range(due)]
+        jobs = [job for _, step_jobs, _ in steps for job in step_jobs]
+        with self.app.recorder.datastore.transaction(commit=True) as curs:  # type: ignore[attr-defined]
+            self.store.record_dispatched(curs, jobs, self._sent_at)
+            self.tracking._insert_tracking(curs, Tracking(TRACKING_NAME, steps[-1][2]))
+        for _ in range(due):
+            self._unrecorded.popleft()
+        self._unrecorded_jobs -= len(jobs)
+        for job, _ in jobs:
+            self._sent_at.pop(job.id, None)
+
+    def _forget_unrecorded(self) -> None:
+        self._unrecorded.clear()
+        self._unrecorded_jobs = 0
+        self._sent_at.clear()
 
     def run(self, stop: threading.Event, conninfo: str, *, poll_seconds: float = 1.0) -> None:
         """Follow the log until ``stop`` is set. One dispatcher sends at a time (others stand
@@ -138,6 +207,10 @@ class Dispatcher:
         LogFollower(
             NAME, conninfo, ADVISORY_LOCK_KEY, self.app.recorder.channel_name,  # type: ignore[attr-defined]
             position=self.position, step=self.dispatch_once, tracking=TRACKING_TABLE,
-            poll_seconds=poll_seconds, transient=broker_errors(),
+            poll_seconds=min(poll_seconds, RECORD_AFTER_SECONDS), transient=broker_errors(), gather_seconds=GATHER_SECONDS,
         ).run(stop)
+        try:
+            self.record()
+        except Exception as error:  # noqa: BLE001 - the next start sends them again
+            log.warning("could not record the last %d jobs sent (%s); they are sent again at the next start", self._unrecorded_jobs, error)
 

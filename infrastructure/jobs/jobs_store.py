@@ -4,6 +4,7 @@ creates rows from events, and a failure that officers must act on is also an eve
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,27 +23,42 @@ SCHEMA_STATEMENTS = [
 
 
 class JobsStore(JobsLedger):
+    """A job's row is written once when it goes well: the dispatcher records the jobs it sent a
+    moment after sending them (infrastructure.jobs.dispatcher), by which time a worker has
+    usually inserted the row already, done, with what its message told it (organisation, time
+    sent); the dispatcher's insert then finds the row complete and writes nothing. A job still
+    running when the dispatcher records it is inserted pending and updated once by the worker."""
+
     def __init__(self, datastore: PostgresDatastore) -> None:
         self.datastore = datastore
 
-    def record_dispatched(self, curs: Any, jobs: list[tuple[Job, str | None]]) -> None:
-        """New jobs are pending; a retried job becomes pending again (inside the caller's tx)."""
+    def record_dispatched(self, curs: Any, jobs: list[tuple[Job, str | None]], sent_at: dict[UUID, datetime] | None = None) -> None:
+        """New jobs are pending; a retried job becomes pending again (inside the caller's tx).
+        A row a worker wrote first is left as it is, unless it lacks what only the dispatcher
+        knows (its organisation, its time to run): no write when nothing changes."""
         if not jobs:
             return
-        curs.executemany(
-            "INSERT INTO jobs (id, kind, request_id, payment_id, organization, run_at) VALUES (%s, %s, %s, %s, %s, %s) "
-            # A worker may have written the row first (it runs a job as soon as it is sent);
-            # the dispatcher still supplies what only it knows.
-            "ON CONFLICT (id) DO UPDATE SET status = CASE WHEN %s AND jobs.status = 'failed' THEN 'pending' ELSE jobs.status END, "
-            "organization = coalesce(jobs.organization, EXCLUDED.organization), run_at = coalesce(jobs.run_at, EXCLUDED.run_at), "
-            "updated_at = now()",
-            [(j.id, j.kind, j.request_id, j.payment_id, org, j.run_at, bool(j.attempt_key)) for j, org in jobs],
+        sent_at = sent_at or {}
+        rows = {j.id: (j.id, j.kind, j.request_id, j.payment_id, org, j.run_at, sent_at.get(j.id)) for j, org in jobs}
+        retried = list({j.id for j, _ in jobs if j.attempt_key})
+        curs.execute(
+            "INSERT INTO jobs AS j (id, kind, request_id, payment_id, organization, run_at, created_at, updated_at) "
+            "SELECT id, kind, request_id, payment_id, organization, run_at, coalesce(created_at, now()), now() FROM "
+            "unnest(%s::uuid[], %s::text[], %s::uuid[], %s::uuid[], %s::text[], %s::timestamptz[], %s::timestamptz[]) "
+            "AS t(id, kind, request_id, payment_id, organization, run_at, created_at) "
+            "ON CONFLICT (id) DO UPDATE SET "
+            "status = CASE WHEN j.status = 'failed' AND EXCLUDED.id = ANY(%s::uuid[]) THEN 'pending' ELSE j.status END, "
+            "organization = coalesce(j.organization, EXCLUDED.organization), run_at = coalesce(j.run_at, EXCLUDED.run_at), "
+            "updated_at = now() "
+            "WHERE (j.status = 'failed' AND EXCLUDED.id = ANY(%s::uuid[])) "
+            "OR (j.organization IS NULL AND EXCLUDED.organization IS NOT NULL) OR (j.run_at IS NULL AND EXCLUDED.run_at IS NOT NULL)",
+            (*(list(column) for column in zip(*rows.values())), retried, retried),
         )
 
-    def finish_many(self, jobs: list[Job]) -> None:
+    def finish_many(self, jobs: list[Job], context: dict[UUID, tuple[str | None, datetime | None]] | None = None) -> None:
         """Mark jobs done, counting their last attempt, in one statement. A row the dispatcher
-        has not committed yet is created here, and its later insert leaves it done."""
-        self._upsert(jobs, "done", None)
+        has not written yet is created here, done, with ``context`` (organisation, time sent)."""
+        self._upsert(jobs, "done", None, context)
 
     def note_error(self, job: Job, error: str) -> None:
         self._upsert([job], "retrying", error)
@@ -50,16 +66,23 @@ class JobsStore(JobsLedger):
     def fail(self, job: Job, error: str) -> None:
         self._upsert([job], "failed", error)
 
-    def _upsert(self, jobs: list[Job], status: str, error: str | None) -> None:
+    def _upsert(self, jobs: list[Job], status: str, error: str | None,
+                context: dict[UUID, tuple[str | None, datetime | None]] | None = None) -> None:
         if not jobs:
             return
+        context = context or {}
+        # One row per job: the same job finished twice (a message delivered again) counts once here.
+        rows = {j.id: (j.id, j.kind, j.request_id, j.payment_id, *context.get(j.id, (None, None))) for j in jobs}
         with self.datastore.transaction(commit=True) as curs:
-            curs.executemany(
-                "INSERT INTO jobs AS j (id, kind, request_id, payment_id, status, attempts, last_error) "
-                "VALUES (%s, %s, %s, %s, %s, 1, %s) "
+            curs.execute(
+                "INSERT INTO jobs AS j (id, kind, request_id, payment_id, organization, created_at, status, attempts, last_error) "
+                "SELECT id, kind, request_id, payment_id, organization, coalesce(created_at, now()), %s, 1, %s FROM "
+                "unnest(%s::uuid[], %s::text[], %s::uuid[], %s::uuid[], %s::text[], %s::timestamptz[]) "
+                "AS t(id, kind, request_id, payment_id, organization, created_at) "
                 "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attempts = j.attempts + 1, "
-                "last_error = coalesce(EXCLUDED.last_error, j.last_error), updated_at = now()",
-                [(j.id, j.kind, j.request_id, j.payment_id, status, error) for j in jobs],
+                "last_error = coalesce(EXCLUDED.last_error, j.last_error), organization = coalesce(j.organization, EXCLUDED.organization), "
+                "updated_at = now()",
+                (status, error, *(list(column) for column in zip(*rows.values()))),
             )
 
     def get(self, job_id: UUID) -> dict[str, Any] | None:

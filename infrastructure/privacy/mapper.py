@@ -32,6 +32,7 @@ from eventsourcing.persistence import EventStore, Mapper, Notification, Recordin
 from eventsourcing.utils import get_topic
 
 from domain.payment import Payment
+from infrastructure.errors import UnknownDataSubject
 from infrastructure.privacy.keys import ERASED_MARKER, NONCE_BYTES, BlindIndex, PendingKeys, SubjectKeys
 from infrastructure.privacy.personal_fields import APPLICANT, PERSONAL_FIELDS, REQUEST, Classification
 
@@ -206,7 +207,7 @@ class PersonalDataMapper(Mapper):
         subject_id = self.keys.subject_of(domain_event.originator_id)
         if subject_id is None:
             # Only through the personal event store, which prepares a save's subjects first.
-            raise LookupError(f"no data subject is known for {topic} of {domain_event.originator_id}")
+            raise UnknownDataSubject(f"no data subject is known for {topic} of {domain_event.originator_id}")
         state = dict(vars(domain_event))
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")

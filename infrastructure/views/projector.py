@@ -9,19 +9,24 @@ An event the views cannot apply is set aside in ``projection_failures`` and the 
 
 from __future__ import annotations
 
+import gc
 import logging
+import queue
 import threading
-from typing import Any, Callable
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Notification, StoredEvent
 
 from application.back_office import BackOffice
-from infrastructure.errors import ProjectorBusy
+from infrastructure.errors import NoSuchEvent, ProjectorBusy
 from infrastructure.eventstore.following import CONNECTION_ERRORS, LogFollower, catch_up_in_batches
 from infrastructure.views.projection_failures import FAILURES_TABLE, SetAside, describe_error, set_aside
-from infrastructure.eventstore.event_log import EVENTS_TABLE
+from infrastructure.eventstore.event_log import EVENTS_TABLE, read_notifications
 from infrastructure.views.recorder import FAILURES_VIEW, TRACKING_TABLE, ViewsRecorder
 
 log = logging.getLogger("onestop.projector")
@@ -30,32 +35,89 @@ ADVISORY_LOCK_KEY = 0x0E57_0001
 NAME = "projector"
 
 
+@runtime_checkable
+class BatchFollower(Protocol):
+    """A follower of the log that the projector hands each batch it read."""
+
+    def take(self, after: int, notifications: Sequence[Notification]) -> int:
+        """Process the events of the log after position ``after`` up to the last of
+        ``notifications`` (reading the log itself for any it is missing before ``after``)."""
+
+    def catch_up(self, until: int | None = None) -> int:
+        """Process the events of the log it has not processed yet, up to ``until``."""
+
+
+@dataclass
+class Decoded:
+    """A batch of the log as the views take it: (domain event, position) pairs and their topics,
+    the stored events that could not be read back (with why), and the batch's last position."""
+
+    events: list[tuple[Any, int]]
+    topics: list[str]
+    unreadable: list[tuple[Notification, BaseException]]
+    last: int
+
+
+@contextmanager
+def quiet_gc(threshold: int = 200_000) -> Iterator[None]:
+    """Run a bulk job (a rebuild) with the objects made so far frozen out of the collector and
+    young collections made rare; the previous thresholds are restored afterwards."""
+    previous = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(threshold, *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
+
+
 class Projector:
-    def __init__(self, app: BackOffice, views: ViewsRecorder, *, batch_size: int = 2000, followers: list[Callable[[], object]] | None = None) -> None:
+    def __init__(self, app: BackOffice, views: ViewsRecorder, *, batch_size: int = 2000,
+                 followers: list[Callable[[], object] | BatchFollower] | None = None) -> None:
         self.app = app
         self.views = views
         self.batch_size = batch_size
-        # Other followers of the log that run in the elected projector after each catch-up
-        # (the audit hash chain, for example); each keeps its own position.
+        # Other followers of the log that run in the elected projector, in this order, after
+        # each catch-up; each keeps its own position. A ``BatchFollower`` (the published feed,
+        # the audit chain) is also handed each batch the views read, so that it need not read
+        # the log again.
         self.followers = followers or []
         self.position = 0
         self.gather_seconds = 0.05
+        # How the last rebuild's time divided: applying the log, then building the indexes again.
+        self.fold_seconds = 0.0
+        self.fold_cpu_seconds = 0.0  # of this process, every thread
+        self.index_seconds = 0.0
 
-    def catch_up(self, progress: Callable[[int, int], None] | None = None, position: int | None = None) -> int:
-        """Apply every event after the views' position, in batches; return how many."""
+    def catch_up(self, progress: Callable[[int, int], None] | None = None, position: int | None = None, *, hand_off: bool = False) -> int:
+        """Apply every event after the views' position, in batches; return how many. With
+        ``hand_off``, each batch then goes to the batch followers, in order."""
         if position is None:
             position = self.views.position()
-        done, self.position = catch_up_in_batches(
-            position,
-            lambda after, limit: self.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False),
-            self._apply, self.batch_size, progress,
-        )
+        apply = self._apply_and_hand_off if hand_off else self._apply
+        done, self.position = catch_up_in_batches(position, self._read, apply, self.batch_size, progress)
         return done
 
+    def _read(self, after: int, limit: int) -> list[Notification]:
+        return read_notifications(self.views.datastore, after, limit)
+
     def _apply(self, _: int, notifications: Any) -> int:
-        events, topics, unreadable = [], [], []
+        return self._write(self._decode(notifications))
+
+    def _apply_and_hand_off(self, after: int, notifications: Any) -> int:
+        last = self._write(self._decode(notifications))
+        for follower in self.followers:
+            if isinstance(follower, BatchFollower):
+                follower.take(after, notifications)
+        return last
+
+    def _decode(self, notifications: Sequence[Notification]) -> Decoded:
+        """A batch's domain events, with the stored events that cannot be read back."""
         # The personal-data mapper loads a batch's keys in one query before decoding it; when
         # some event in the batch cannot be read back, each is decoded alone to set it aside.
+        last = notifications[-1].id
         decode_all = getattr(self.app.mapper, "to_domain_events", None)
         if decode_all is not None:
             try:
@@ -65,9 +127,8 @@ class Projector:
             except Exception:
                 decoded = None
             if decoded is not None:
-                self.views.apply_batch([(event, n.id) for event, n in zip(decoded, notifications)], notifications[-1].id,
-                                       [n.topic for n in notifications])
-                return notifications[-1].id
+                return Decoded([(event, n.id) for event, n in zip(decoded, notifications)], [n.topic for n in notifications], [], last)
+        events, topics, unreadable = [], [], []
         for n in notifications:
             try:
                 events.append((self.app.mapper.to_domain_event(n), n.id))
@@ -76,19 +137,100 @@ class Projector:
                 raise
             except Exception as error:  # the stored event cannot be read back: set it aside
                 unreadable.append((n, error))
-        last = notifications[-1].id
-        if unreadable:
+        return Decoded(events, topics, unreadable, last)
+
+    def _write(self, batch: Decoded) -> int:
+        """Fold a decoded batch into the views and move their position to its end."""
+        if batch.unreadable:
             with self.views.datastore.transaction(commit=True) as curs:
-                for n, error in unreadable:
+                for n, error in batch.unreadable:
                     self.views.set_aside(curs, n.id, n.topic, error)
-        self.views.apply_batch(events, last, topics)
-        return last
+        self.views.apply_batch(batch.events, batch.last, batch.topics)
+        return batch.last
+
+    def _catch_up_overlapped(self, conninfo: str, progress: Callable[[int, int], None] | None = None) -> int:
+        """``catch_up`` with the database's work overlapped with Python's, in three threads: one
+        reads the log (on its own connection), this one decodes, and one folds and writes. So
+        PostgreSQL reads batch n+2 and writes batch n while batch n+1 is decoded. Batches are
+        written one at a time, in log order, each with its tracking record, exactly as
+        ``catch_up`` writes them. The first failure stops every stage and is raised here."""
+        failed: list[BaseException] = []
+        read: queue.Queue[list[Notification] | None] = queue.Queue(maxsize=2)
+        decoded: queue.Queue[Decoded | None] = queue.Queue(maxsize=2)
+
+        def hand(to: queue.Queue[Any], item: Any) -> bool:
+            """Put ``item`` on ``to`` unless a stage has failed meanwhile."""
+            while not failed:
+                try:
+                    to.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def take(source: queue.Queue[Any]) -> Any:
+            while not failed:
+                try:
+                    return source.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+            return None
+
+        def read_all(position: int) -> None:
+            try:
+                with psycopg.connect(conninfo, autocommit=True) as conn:
+                    while True:
+                        notifications = read_notifications(conn, position, self.batch_size)
+                        if not notifications or not hand(read, notifications):
+                            break
+                        position = notifications[-1].id
+                        if len(notifications) < self.batch_size:
+                            break
+            except BaseException as error:
+                failed.append(error)
+            finally:
+                hand(read, None)
+
+        def write_all() -> None:
+            written = 0
+            try:
+                while (batch := take(decoded)) is not None:
+                    self.position = self._write(batch)
+                    written += len(batch.events) + len(batch.unreadable)
+                    if progress is not None:
+                        progress(written, self.position)
+            except BaseException as error:
+                failed.append(error)
+
+        stages = [threading.Thread(target=read_all, args=(self.views.position(),), name="projector-rebuild-reader", daemon=True),
+                  threading.Thread(target=write_all, name="projector-rebuild-writer", daemon=True)]
+        for stage in stages:
+            stage.start()
+        done = 0
+        try:
+            while (notifications := take(read)) is not None:
+                if not hand(decoded, self._decode(notifications)):
+                    break
+                done += len(notifications)
+        except BaseException as error:
+            failed.append(error)
+        finally:
+            hand(decoded, None)
+            for stage in stages:
+                stage.join()
+        if failed:
+            raise failed[0]
+        return done
 
     def step(self, position: int) -> int:
         """One turn of the loop: the views, then the other followers; the views' new position."""
-        self.catch_up(position=position)
+        self.catch_up(position=position, hand_off=True)
         for follower in self.followers:
-            follower()
+            if isinstance(follower, BatchFollower):
+                # Reads the log only when it is behind the views (after a start or a failure).
+                follower.catch_up(until=self.position)
+            else:
+                follower()
         return self.position
 
     def log_follower(self, conninfo: str, *, poll_seconds: float = 1.0) -> LogFollower:
@@ -105,10 +247,19 @@ class Projector:
             if not conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()[0]:
                 raise ProjectorBusy("a projector is running; stop it before rebuilding (it stands by again afterwards)")
             self.views.reset(drop_indexes=True)
+            started, cpu = time.perf_counter(), time.process_time()
             try:
-                return self.catch_up(progress)
+                # Decoding makes many objects and frees few until the end: the collector would
+                # walk the growing heap again and again for nothing.
+                with quiet_gc():
+                    count = self._catch_up_overlapped(conninfo, progress)
+                self.fold_seconds = time.perf_counter() - started
+                self.fold_cpu_seconds = time.process_time() - cpu
             finally:
+                started = time.perf_counter()
                 self.views.restore_indexes()
+                self.index_seconds = time.perf_counter() - started
+            return count
 
     def set_aside(self) -> list[SetAside]:
         """The events the views have set aside, in log order."""
@@ -154,7 +305,7 @@ class Projector:
         curs.execute(f"SELECT originator_id FROM {EVENTS_TABLE} WHERE notification_id = %s", (failure.position,))
         row = curs.fetchone()
         if row is None:
-            raise LookupError(f"no event at position {failure.position} in the log")
+            raise NoSuchEvent(f"no event at position {failure.position} in the log")
         ids = {row["originator_id"]}
         # A payment's first event names its request; a request's payments name it.
         for _ in range(2):

@@ -22,8 +22,8 @@ import pytest
 from api.auth import make_token
 from tests.conftest import JWT_SECRET, KEY_ENV, ROOT, SECRETS_KEY, create_database, drop_database, free_port, settings_for
 
-schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, settings  # noqa: E402  (after the import check above)
+import schemathesis  # noqa: E402  (a test dependency: missing, the suite fails, as it should under CI)
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 

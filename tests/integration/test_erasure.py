@@ -114,7 +114,9 @@ async def test_an_erased_person_reads_erased_everywhere_and_the_log_and_everyone
     other_before = await get(api, f"/v1/service-requests/{other['id']}?min_position={other['position']}")
     assert "สมชาย" in every_text_in_the_database(api.settings)  # the views and feed held it before
 
-    erased = await ok(await erase(api))
+    erasing = await erase(api)
+    erased = await ok(erasing)
+    assert int(erasing.headers["OneStop-Position"]) == erased["position"]
     assert erased["status"] == "erased" and erased["basis"] == BASIS and erased["subject"] and CITIZEN_ID not in str(erased)
     assert erased["purged"]["keys"] == 1 and erased["purged"]["view_rows"] == 4 and erased["purged"]["deliveries"] > 0
     head = await wait_until_followed(api.settings)
@@ -193,7 +195,8 @@ async def test_only_the_dpo_and_admins_erase_and_a_bad_request_names_its_field(a
     assert (await erase(api, headers=AUDITOR)).status == 403
     assert (await erase(api, headers=CITIZEN)).status == 403
     for national_id, body, field in (("123", {"basis": BASIS}, "national_id"), (CITIZEN_ID, {"basis": " "}, "basis"),
-                                     (CITIZEN_ID, {}, "basis"), (CITIZEN_ID, {"basis": BASIS, "why": 1}, "why")):
+                                     (CITIZEN_ID, {}, "basis"), (CITIZEN_ID, {"basis": BASIS, "why": 1}, "why"),
+                                     (CITIZEN_ID, {"basis": "PDPA s.33\u0000"}, "basis")):
         response = await erase(api, national_id, body=body)
         problem = await response.json()
         assert 400 <= response.status < 500 and response.content_type == "application/problem+json"

@@ -16,7 +16,7 @@ from infrastructure.errors import InfrastructureError, ProjectorBusy
 from workers.broker import make_broker
 from workers.errors import NotDueYet, UnsupportedBroker, WorkerError
 
-LAYERS = ("domain", "application", "infrastructure", "api", "workers", "onestop")
+LAYERS = ("domain", "application", "infrastructure", "api", "workers", "simulators", "onestop")
 
 
 def _errors() -> list[type[BaseException]]:

@@ -1,0 +1,1 @@
+"""The OpenAPI document's paths, one module per feature (api/openapi.py puts them together)."""
