@@ -45,7 +45,6 @@ class BackOfficeBase(Application[UUID]):
         # With a rule book, each command uses the fees in force on its own (Bangkok) day, so a
         # dated change takes effect without a restart; ``fees`` is then the schedule at startup.
         self.rules = rules
-        self._fees_of_day: tuple[RuleBook, date, FeeSchedule] | None = None
         self.biller_id = biller_id
         self.references = references
         self.clock = clock
@@ -53,18 +52,8 @@ class BackOfficeBase(Application[UUID]):
         self.personal_data: PersonalData | None = None
 
     def fees_on(self, at: datetime) -> FeeSchedule:
-        """The fees in force on the Bangkok day of ``at`` (the last day's schedule is kept: a
-        submission asks for it once or twice, and working it out walks the whole rule book)."""
-        rules = self.rules
-        if rules is None:
-            return self.fees
-        day = bangkok_day(at)
-        last = self._fees_of_day
-        if last is not None and last[0] is rules and last[1] == day:
-            return last[2]
-        schedule = rules.fee_schedule(day)
-        self._fees_of_day = (rules, day, schedule)
-        return schedule
+        """The fees in force on the Bangkok day of ``at`` (the rule book keeps each day's schedule)."""
+        return self.fees if self.rules is None else self.rules.fee_schedule(bangkok_day(at))
 
     def allowance_rules(self, day: date, organization: str | None = None) -> AllowanceRules:
         """The elderly-allowance rules in force on ``day`` (the shipped defaults without a rule book)."""
