@@ -469,7 +469,7 @@ def build_job_runtime(settings: Settings, *, pool_max: int | None = None) -> Job
         database_marker=database_marker(settings),
         status_checks=registry,
         transfers=gateway,
-        register=RegisterFollower(datastore(app)),
+        register=RegisterFollower(datastore(app), reveal=getattr(getattr(app, "personal_data", None), "reveal_states", None)),
     )
 
 
@@ -553,7 +553,7 @@ def build_followers(app: BackOffice) -> list[Callable[[], object]]:
         from infrastructure.privacy.erasure import ErasureFollower
 
         followers.append(ErasureFollower(personal).catch_up)
-    return [*followers, ChainFollower(datastore(app)).catch_up, RegisterFollower(datastore(app)).catch_up]
+    return [*followers, ChainFollower(datastore(app)).catch_up, RegisterFollower(datastore(app), reveal=getattr(getattr(app, "personal_data", None), "reveal_states", None)).catch_up]
 
 
 def webhook_agents(database_url: str, hooks: WebhookSettings, *, pool_size: int = 2) -> Callable[[], Awaitable[WebhookDeliverer]]:

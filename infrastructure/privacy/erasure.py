@@ -18,7 +18,7 @@ from application.cloudevents import to_cloudevent
 from application.ports import PersonalData
 from infrastructure.json_codec import dumps
 from infrastructure.privacy.keys import SUBJECT_KEYS, BlindIndex, SubjectKeys
-from infrastructure.privacy.mapper import SUBJECT, FieldCipher, PersonalDataMapper, reveal_document_state
+from infrastructure.privacy.mapper import SUBJECT, SUBJECTS, FieldCipher, PersonalDataMapper, reveal_document_state
 from infrastructure.eventstore.event_log import EVENTS_TABLE, plain, stored_event_document
 
 
@@ -51,10 +51,28 @@ def documents_revealer(keys: SubjectKeys) -> Callable[[list[dict[str, Any]]], li
 
     def reveal_all(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
         subjects = {UUID(s) for s in (d["data"].get(SUBJECT) for d in documents) if isinstance(s, str)}
+        subjects.update(UUID(s) for d in documents for s in (d["data"].get(SUBJECTS) or ()) if isinstance(s, str))
         if any(not keys.cached(s)[0] for s in subjects):
             with keys.transaction(commit=False) as curs:
                 keys.load(curs, subjects)
         return [reveal(d) for d in documents]
+
+    return reveal_all
+
+
+def states_revealer(keys: SubjectKeys) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
+    """A function that opens the personal fields of stored states parsed as JSON, in place (a
+    view that reads the log itself, like the allowance register): the batch's keys in one
+    query."""
+    fields = document_fields(keys)
+
+    def reveal_all(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        subjects = {UUID(s) for s in (state.get(SUBJECT) for state in states) if isinstance(s, str)}
+        subjects.update(UUID(s) for state in states for s in (state.get(SUBJECTS) or ()) if isinstance(s, str))
+        if any(not keys.cached(s)[0] for s in subjects):
+            with keys.transaction(commit=False) as curs:
+                keys.load(curs, subjects)
+        return [reveal_document_state(fields, state) for state in states]
 
     return reveal_all
 
@@ -67,6 +85,7 @@ class PostgresPersonalData(PersonalData):
         self.mapper = mapper
         self.reveal = document_revealer(keys)
         self.reveal_all = documents_revealer(keys)
+        self.reveal_states = states_revealer(keys)
 
     def index(self, national_id: str) -> str:
         return self.blind_index(national_id)

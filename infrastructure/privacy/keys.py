@@ -80,9 +80,11 @@ class PendingKeys:
         self.links: dict[UUID, UUID] = {}
         self.reused: set[UUID] = set()
         self.subjectless: set[UUID] = set()  # aggregates of this save that have no data subject
+        self.ciphers: dict[UUID, Any] = {}  # the save's subjects' keys (None: erased), held for the save
+        self.people: dict[str, UUID] = {}  # blind index -> key set, of a batch event's elements
 
     def __bool__(self) -> bool:
-        return bool(self.keys or self.links)
+        return bool(self.keys or self.links or self.reused)
 
     def write(self, curs: Any) -> None:
         if self.keys:
@@ -135,10 +137,14 @@ class BlindIndex(SubjectIndex):
 
     def __init__(self, key: bytes) -> None:
         self._key = key
+        # The HMAC keyed once (its inner and outer pads hashed), copied for each ID.
+        self._keyed = hmac.new(key, b"national-id\0", hashlib.sha256)
 
     def __call__(self, national_id: str) -> str:
-        digits = "".join(ch for ch in national_id if not ch.isspace() and ch != "-")
-        return hmac.new(self._key, b"national-id\0" + digits.encode(), hashlib.sha256).hexdigest()
+        digits = national_id if national_id.isdigit() else "".join(ch for ch in national_id if not ch.isspace() and ch != "-")
+        mac = self._keyed.copy()
+        mac.update(digits.encode())
+        return mac.hexdigest()
 
     def reference(self, national_id: str) -> str:
         return self(national_id)
@@ -240,6 +246,23 @@ class SubjectKeys:
             if entry is None or self._clock() > entry[0]:
                 return None
             return entry[1]
+
+    def subjects_for_indexes(self, curs: Any, indexes: Sequence[str]) -> dict[str, UUID]:
+        """The newest live key set of each of these people (by blind index) that has one, in
+        one query; remembered as this process's key set for them."""
+        if not indexes:
+            return {}
+        curs.execute(
+            f"SELECT DISTINCT ON (blind_index) blind_index, subject_id FROM {SUBJECT_KEYS}"
+            f" WHERE blind_index = ANY(%s) AND wrapped_key IS NOT NULL ORDER BY blind_index, created_at DESC", (list(indexes),))
+        found = {row["blind_index"]: row["subject_id"] for row in curs.fetchall()}
+        expires = self._clock() + self.cache_seconds
+        with self._lock:
+            if len(self._by_index) + len(found) >= self.cache_size:
+                self._by_index.clear()
+            for index, subject_id in found.items():
+                self._by_index[index] = (expires, subject_id)
+        return found
 
     def new_subject(self, index: str, pending: PendingKeys) -> UUID:
         """A new key set for a person, cached at once and written with the save (``pending``)."""

@@ -9,6 +9,13 @@ moved to another field or person does not open), and a dict also keeps its keys
 shape intact. Every other field stays plain (codes, amounts, references, times), so the log's
 hash chain covers the ciphertext and erasure changes no stored byte.
 
+A batch event naming many people (``ELEMENTS``: a disbursement batch's lines, a tax roll's rows)
+has no single subject: in each element (a list), the personal positions are sealed together
+with the key of that element's person into ``{"_pe_": ..., "_s_": "<subject id>", "_at_":
+[positions]}`` at the first of them (the others null), and the event starts with
+``"_subjects_": [...]``, every key set it uses. Erasing one person makes their elements'
+personal positions read ``"[erased]"`` and leaves everyone else's readable.
+
 Reading: a field whose subject's key is deleted reads ``"[erased]"``. Writing for an erased
 subject stores ``"[erased]"`` in its personal fields: nothing new is kept about them.
 
@@ -31,9 +38,9 @@ from cryptography.exceptions import InvalidTag
 from eventsourcing.persistence import EventStore, Mapper, Notification, Recording, StoredEvent
 from eventsourcing.utils import get_topic
 
-from domain.payment import Payment
+from domain.service_request import ServiceRequest
 from infrastructure.privacy.keys import ERASED_MARKER, NONCE_BYTES, BlindIndex, PendingKeys, SubjectKeys
-from infrastructure.privacy.personal_fields import APPLICANT, PERSONAL_FIELDS, REQUEST, Classification
+from infrastructure.privacy.personal_fields import AGGREGATE, APPLICANT, ELEMENTS, PERSON, PERSONAL_FIELDS, REQUEST, Classification, Elements
 
 _NONE = Classification(None)
 
@@ -41,7 +48,15 @@ ERASED = "[erased]"
 ENVELOPE = "_pd_"
 KEYS = "_keys_"
 SUBJECT = "_subject_"
+SUBJECTS = "_subjects_"  # a batch event: the key sets of its elements (for loading them in one query)
+ELEMENT = "_pe_"  # an element's envelope: {"_pe_": ..., "_s_": subject, "_at_": [personal positions]}
+ELEMENT_SUBJECT = "_s_"
+ELEMENT_AT = "_at_"
+_BY_PERSON = (APPLICANT, PERSON)
+# Events that always have a subject: a request without one is a fault, never stored plain.
+_STRICT = (ServiceRequest.Event,)
 _SUBJECT_PREFIX = b'{"' + SUBJECT.encode() + b'":"'
+_SUBJECTS_PREFIX = b'{"' + SUBJECTS.encode() + b'":['
 ERASURE_TOPIC = "onestop:DataSubject.Erased"
 _LOOKUP = object()
 
@@ -60,6 +75,13 @@ def subject_in(state: bytes) -> UUID | None:
         start = len(_SUBJECT_PREFIX)
         return UUID(state[start:start + 36].decode())
     return None
+
+
+def subjects_in(state: bytes) -> list[UUID]:
+    """The key sets of a batch event's stored state (its ``"_subjects_"``, first), without
+    parsing the rest of it."""
+    end = state.find(b"]", len(_SUBJECTS_PREFIX))
+    return [UUID(s.strip().strip(b'"').decode()) for s in state[len(_SUBJECTS_PREFIX):end].split(b",") if s.strip()]
 
 
 def _json_native(value: Any) -> bool:
@@ -91,10 +113,11 @@ class FieldCipher:
         self._encode = encode
         self._decode = decode
 
-    def seal(self, subject_id: UUID, field: str, value: Any) -> Any:
+    def seal(self, subject_id: UUID, field: str, value: Any, aead: Any = _LOOKUP) -> Any:
         if value is None:
             return None
-        aead = self.keys.cipher(subject_id)
+        if aead is _LOOKUP:
+            aead = self.keys.cipher(subject_id)
         if aead is None:
             return {k: ERASED for k in value} if type(value) is dict else ERASED
         nonce = os.urandom(NONCE_BYTES)
@@ -103,6 +126,60 @@ class FieldCipher:
         if type(value) is dict:
             envelope[KEYS] = list(value)
         return envelope
+
+    def seal_element(self, subject_id: UUID, field: str, element: list[Any], personal: tuple[int, ...], aead: Any) -> list[Any]:
+        """One element of a batch event with its personal positions sealed under its person's key."""
+        sealed = list(element)
+        if aead is None:
+            for at in personal:
+                if at < len(sealed):
+                    sealed[at] = ERASED
+            return sealed
+        values = [element[at] if at < len(element) else None for at in personal]
+        nonce = os.urandom(NONCE_BYTES)
+        data = aead.encrypt(nonce, orjson.dumps(values), _aad(subject_id, field + "[]"))
+        for at in personal:
+            if at < len(sealed):
+                sealed[at] = None
+        sealed[personal[0]] = {ELEMENT: base64.b64encode(nonce + data).decode(), ELEMENT_SUBJECT: str(subject_id), ELEMENT_AT: list(personal)}
+        return sealed
+
+    def open_elements(self, field: str, elements: Any, uuids: dict[str, UUID]) -> Any:
+        """A batch event's field with every element's envelope opened (``[erased]`` where its
+        person's key is gone)."""
+        if type(elements) is not list:
+            return elements
+        ciphers: dict[str, Any] = {}
+        aad_suffix = (field + "[]").encode()
+        opened = []
+        for element in elements:
+            if type(element) is not list:
+                opened.append(element)
+                continue
+            envelope = next((v for v in element if type(v) is dict and ELEMENT in v), None)
+            if envelope is None:
+                opened.append(element)
+                continue
+            subject = envelope[ELEMENT_SUBJECT]
+            subject_id = uuids.get(subject)
+            if subject_id is None:
+                subject_id = uuids[subject] = UUID(subject)
+            aead = ciphers.get(subject, _LOOKUP)
+            if aead is _LOOKUP:
+                aead = ciphers[subject] = self.keys.cipher(subject_id)
+            at = envelope[ELEMENT_AT]
+            values: list[Any] = [ERASED] * len(at)
+            if aead is not None:
+                try:
+                    raw = base64.b64decode(envelope[ELEMENT])
+                    values = orjson.loads(aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], subject_id.bytes + aad_suffix))
+                except (InvalidTag, binascii.Error, ValueError):
+                    values = [ERASED] * len(at)
+            element = list(element)
+            for position, value in zip(at, values):
+                element[position] = value
+            opened.append(element)
+        return opened
 
     def open(self, subject_id: UUID, field: str, envelope: dict[str, Any], aead: Any = _LOOKUP) -> Any:
         if aead is _LOOKUP:
@@ -121,11 +198,21 @@ class FieldCipher:
         # Plain JSON (what encode_plain wrote with orjson) needs no reviving of typed values.
         return orjson.loads(plain) if b'"_type_"' not in plain else self._decode(plain)
 
+    def reveal_elements(self, state: dict[str, Any], fields: Iterable[str] | None = None, uuids: dict[str, UUID] | None = None) -> dict[str, Any]:
+        """Open the element envelopes of a batch event's decoded state in place: of ``fields``
+        or, without them, of every top-level list."""
+        uuids = {} if uuids is None else uuids
+        for field in (list(state) if fields is None else fields):
+            value = state.get(field)
+            if type(value) is list:
+                state[field] = self.open_elements(field, value, uuids)
+        return state
+
     def reveal(self, state: dict[str, Any], subject_id: UUID, fields: Iterable[str] | None = None) -> dict[str, Any]:
         """Open the envelopes of a decoded state in place: of ``fields`` (the event type's
         personal fields) or, without them, of every top-level field; and ``actor.sub``."""
         aead = self.keys.cipher(subject_id)
-        for field in (state if fields is None else fields):
+        for field in (list(state) if fields is None else fields):
             value = state.get(field)
             if type(value) is dict and ENVELOPE in value:
                 state[field] = self.open(subject_id, field, value, aead)
@@ -150,81 +237,203 @@ class PersonalDataMapper(Mapper):
 
     # -- writing -----------------------------------------------------------------------------
 
+    def _person(self, event: Any, rule: Classification) -> str:
+        value: Any = event
+        for name in rule.person.split("."):
+            value = value[name] if type(value) is dict else getattr(value, name)
+        return value  # type: ignore[no-any-return]
+
     def prepare(self, events: Sequence[Any]) -> PendingKeys:
-        """Resolve the subjects and keys of the events of one save. A new request's applicant
-        gets the key set this process has cached for them, else a new one; what is new is
-        returned, to be written in the save's own transaction. The database is read only for
-        an aggregate or key this process has not seen (then in one query each)."""
+        """Resolve the subjects and keys of the events of one save. A new aggregate of a person
+        (a request's applicant, a recipient, a notice's owner) gets the key set this process has
+        cached for them, else a new one; the people of a batch event's elements get their live
+        key set from the database, else a new one. What is new is returned, to be written in the
+        save's own transaction, with the ciphers of the save. The database is read only for an
+        aggregate, person or key this process has not cached (then in one transaction)."""
+        keys = self.keys
         pending = PendingKeys()
-        unknown: set[UUID] = set()
-        created = {e.originator_id for e in events if PERSONAL_FIELDS.get(get_topic(type(e)), _NONE).subject == APPLICANT}
-        for event in events:
-            rule = PERSONAL_FIELDS.get(get_topic(type(event)))
-            if rule is None or rule.subject is None:
-                continue
-            if rule.subject == APPLICANT:
-                index = self.blind_index(event.applicant["national_id"])
-                subject_id = self.keys.subject_for_index(index)
+        rules = [(e, PERSONAL_FIELDS.get(get_topic(type(e)), _NONE)) for e in events]
+        created: set[UUID] = set()
+        for event, rule in rules:
+            if rule.subject in _BY_PERSON:
+                index = self.blind_index(self._person(event, rule))
+                subject_id = keys.subject_for_index(index)
                 if subject_id is None:
-                    subject_id = self.keys.new_subject(index, pending)
+                    subject_id = keys.new_subject(index, pending)
                 else:
                     pending.reused.add(subject_id)
                 pending.links[event.originator_id] = subject_id
-                self.keys.remember_subject(event.originator_id, subject_id)
-            elif rule.subject == REQUEST:
-                if event.request_id is None:
-                    continue
-                if event.request_id not in created and self.keys.subject_of(event.request_id) is None:
-                    unknown.add(event.request_id)
-            elif event.originator_id not in created and self.keys.subject_of(event.originator_id) is None:
-                unknown.add(event.originator_id)
-        needed = {s for s in (self.keys.subject_of(e.originator_id) for e in events) if s is not None}
-        if unknown or any(not self.keys.cached(s)[0] for s in needed):
-            with self.keys.transaction(commit=False) as curs:
-                self.keys.subjects_of(curs, unknown)
-                self.keys.load(curs, {s for s in (self.keys.subject_of(a) for a in unknown) if s is not None} | needed)
-        for event in events:
-            rule = PERSONAL_FIELDS.get(get_topic(type(event)), _NONE)
-            if rule.subject == REQUEST:
-                subject_id = self.keys.subject_of(event.request_id) if event.request_id is not None else None
+                keys.remember_subject(event.originator_id, subject_id)
+                created.add(event.originator_id)
+        unknown: set[UUID] = set()
+        people: dict[str, str] = {}  # national ID -> blind index, of batch elements
+        for event, rule in rules:
+            kind = rule.subject
+            if kind == REQUEST:
+                for name in rule.via:
+                    ref = getattr(event, name, None)
+                    if ref is not None and ref not in created and keys.subject_of(ref) is None:
+                        unknown.add(ref)
+            elif kind == AGGREGATE:
+                if event.originator_id not in created and keys.subject_of(event.originator_id) is None:
+                    unknown.add(event.originator_id)
+            elif kind == ELEMENTS:
+                self._element_people(event, rule, people, unknown)
+        lookup = [i for i in set(people.values()) if keys.subject_for_index(i) is None]
+        if unknown or lookup:
+            with keys.transaction(commit=False) as curs:
+                keys.subjects_of(curs, unknown)
+                pending.reused.update(keys.subjects_for_indexes(curs, lookup).values())
+                self._resolve_people(people, pending)
+                keys.load(curs, self._needed(rules, pending))
+        else:
+            self._resolve_people(people, pending)
+            needed = self._needed(rules, pending)
+            if any(not keys.cached(s)[0] for s in needed):
+                with keys.transaction(commit=False) as curs:
+                    keys.load(curs, needed)
+        for event, rule in rules:
+            kind = rule.subject
+            if kind == REQUEST:
+                subject_id = None
+                for name in rule.via:
+                    ref = getattr(event, name, None)
+                    subject_id = keys.subject_of(ref) if ref is not None else None
+                    if subject_id is not None:
+                        break
                 if subject_id is not None:
                     pending.links[event.originator_id] = subject_id
-                    self.keys.remember_subject(event.originator_id, subject_id)
-            if rule.subject is not None and isinstance(event, Payment.Event) and self.keys.subject_of(event.originator_id) is None \
-                    and event.originator_id not in pending.links:
-                # No person's key: a payment of a land-tax notice (no request), and that
-                # payment's later events. Stored without a subject (README "Personal data",
-                # not yet encrypted).
+                    keys.remember_subject(event.originator_id, subject_id)
+            if kind in (REQUEST, AGGREGATE) and keys.subject_of(event.originator_id) is None and event.originator_id not in pending.links \
+                    and not isinstance(event, _STRICT):
+                # No person's key: an aggregate stored before its events were encrypted (a
+                # recipient, a notice, an appointment, a receipt), or a payment or receipt with
+                # no person behind it. Stored without a subject, as before.
                 pending.subjectless.add(event.originator_id)
+        for subject_id in self._needed(rules, pending):
+            known, aead = keys.cached(subject_id)
+            if not known:
+                aead = keys.cipher(subject_id)
+            pending.ciphers[subject_id] = aead
         return pending
 
-    def to_stored_event(self, domain_event: Any, *, subjectless: bool = False) -> StoredEvent:
+    def _element_people(self, event: Any, rule: Classification, people: dict[str, str], unknown: set[UUID]) -> None:
+        elements: Elements = rule.elements  # type: ignore[assignment]
+        for field in rule.fields:
+            for element in getattr(event, field, None) or ():
+                if elements.national_id_at is not None:
+                    national_id = element[elements.national_id_at]
+                    if type(national_id) is str and national_id not in people and national_id != ERASED:
+                        people[national_id] = self.blind_index(national_id)
+                elif elements.aggregate_at is not None:
+                    try:
+                        aggregate_id = UUID(str(element[elements.aggregate_at]))
+                    except ValueError:
+                        continue
+                    if self.keys.subject_of(aggregate_id) is None:
+                        unknown.add(aggregate_id)
+
+    def _needed(self, rules: Sequence[tuple[Any, Classification]], pending: PendingKeys) -> set[UUID]:
+        keys = self.keys
+        needed = set(pending.links.values()) | set(pending.people.values())
+        for event, rule in rules:
+            if rule.subject is None:
+                continue
+            subject_id = keys.subject_of(event.originator_id)
+            if subject_id is not None:
+                needed.add(subject_id)
+            if rule.subject == REQUEST:
+                for name in rule.via:
+                    ref = getattr(event, name, None)
+                    subject_id = keys.subject_of(ref) if ref is not None else None
+                    if subject_id is not None:
+                        needed.add(subject_id)
+            elif rule.subject == ELEMENTS and rule.elements is not None and rule.elements.aggregate_at is not None:
+                for field in rule.fields:
+                    for element in getattr(event, field, None) or ():
+                        try:
+                            subject_id = keys.subject_of(UUID(str(element[rule.elements.aggregate_at])))
+                        except ValueError:
+                            continue
+                        if subject_id is not None:
+                            needed.add(subject_id)
+        return needed
+
+    def _resolve_people(self, people: dict[str, str], pending: PendingKeys) -> None:
+        """The key set of each person of a save's batch elements: their live one, else new."""
+        for index in set(people.values()):
+            subject_id = self.keys.subject_for_index(index)
+            if subject_id is None:
+                subject_id = self.keys.new_subject(index, pending)
+            elif subject_id not in pending.links.values():
+                pending.reused.add(subject_id)
+            pending.people[index] = subject_id
+
+    def to_stored_event(self, domain_event: Any, *, subjectless: bool = False, pending: PendingKeys | None = None) -> StoredEvent:
         topic = get_topic(type(domain_event))
         rule = PERSONAL_FIELDS.get(topic)
         if rule is None or rule.subject is None or subjectless:
             return super().to_stored_event(domain_event)
-        subject_id = self.keys.subject_of(domain_event.originator_id)
-        if subject_id is None:
-            # Only through the personal event store, which prepares a save's subjects first.
-            raise LookupError(f"no data subject is known for {topic} of {domain_event.originator_id}")
+        ciphers = pending.ciphers if pending is not None else {}
         state = dict(vars(domain_event))
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
         class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
-        seal = self.fields.seal
-        for field in rule.fields:
-            state[field] = seal(subject_id, field, state.get(field))
-        actor = state.get("actor")
-        if type(actor) is dict and actor.get("role") == "citizen" and actor.get("sub") is not None:
-            state["actor"] = {**actor, "sub": seal(subject_id, "actor.sub", actor["sub"])}
-        stored_state = self.transcoder.encode({SUBJECT: str(subject_id), **state})
+        if rule.subject == ELEMENTS:
+            head = self._seal_elements(state, rule, ciphers, pending)
+        else:
+            subject_id = self.keys.subject_of(domain_event.originator_id)
+            if subject_id is None:
+                # Only through the personal event store, which prepares a save's subjects first.
+                raise LookupError(f"no data subject is known for {topic} of {domain_event.originator_id}")
+            aead = ciphers.get(subject_id, _LOOKUP)
+            seal = self.fields.seal
+            for field in rule.fields:
+                state[field] = seal(subject_id, field, state.get(field), aead)
+            actor = state.get("actor")
+            if type(actor) is dict and actor.get("role") == "citizen" and actor.get("sub") is not None:
+                state["actor"] = {**actor, "sub": seal(subject_id, "actor.sub", actor["sub"], aead)}
+            head = {SUBJECT: str(subject_id)}
+        stored_state = self.transcoder.encode({**head, **state})
         if self.compressor:
             stored_state = self.compressor.compress(stored_state)
         if self.cipher:
             stored_state = self.cipher.encrypt(stored_state)
         return StoredEvent(originator_id=originator_id, originator_version=originator_version, topic=topic, state=stored_state)
+
+    def _seal_elements(self, state: dict[str, Any], rule: Classification, ciphers: dict[UUID, Any], pending: PendingKeys | None) -> dict[str, Any]:
+        elements: Elements = rule.elements  # type: ignore[assignment]
+        subjects: set[UUID] = set()
+        for field in rule.fields:
+            value = state.get(field)
+            if type(value) is not list:
+                continue
+            sealed = []
+            for element in value:
+                subject_id = None
+                if type(element) in (list, tuple):
+                    if elements.national_id_at is not None:
+                        national_id = element[elements.national_id_at]
+                        if type(national_id) is str and national_id != ERASED:
+                            index = self.blind_index(national_id)
+                            subject_id = pending.people.get(index) if pending is not None else self.keys.subject_for_index(index)
+                    elif elements.aggregate_at is not None:
+                        try:
+                            subject_id = self.keys.subject_of(UUID(str(element[elements.aggregate_at])))
+                        except ValueError:
+                            subject_id = None
+                if subject_id is None:
+                    sealed.append(element)  # nobody's element (an aggregate stored before encryption)
+                    continue
+                aead = ciphers.get(subject_id, _LOOKUP)
+                if aead is _LOOKUP:
+                    aead = ciphers[subject_id] = self.keys.cipher(subject_id)
+                sealed.append(self.fields.seal_element(subject_id, field, list(element), elements.personal, aead))
+                subjects.add(subject_id)
+            state[field] = sealed
+        return {SUBJECTS: sorted(str(s) for s in subjects)}
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -234,9 +443,13 @@ class PersonalDataMapper(Mapper):
         connection)."""
         subjects = set()
         for stored in stored_events:
-            subject_id = subject_in(stored.state) if not (self.compressor or self.cipher) else None
+            if self.compressor or self.cipher:
+                continue
+            subject_id = subject_in(stored.state)
             if subject_id is not None:
                 subjects.add(subject_id)
+            elif stored.state[:len(_SUBJECTS_PREFIX)] == _SUBJECTS_PREFIX:
+                subjects.update(subjects_in(stored.state))
         if any(not self.keys.cached(s)[0] for s in subjects):
             if curs is not None:
                 self.keys.load(curs, subjects)
@@ -261,6 +474,11 @@ class PersonalDataMapper(Mapper):
             self.keys.remember_subject(stored_event.originator_id, subject_id)  # type: ignore[arg-type]
             rule = PERSONAL_FIELDS.get(stored_event.topic)
             self.fields.reveal(state, subject_id, rule.fields if rule is not None else None)
+        elif state.pop(SUBJECTS, None) is not None:
+            rule = PERSONAL_FIELDS.get(stored_event.topic)
+            if len(self._uuids) > 100_000:
+                self._uuids.clear()
+            self.fields.reveal_elements(state, rule.fields if rule is not None else None, self._uuids)
         elif stored_event.topic == ERASURE_TOPIC:
             # Every process that reads the log forgets an erased person's keys at once.
             self.keys.forget(UUID(s) for s in state.get("subjects", ()))
@@ -278,7 +496,8 @@ class PersonalEventStore(EventStore):
             return []
         for attempt in range(2):
             pending = self.mapper.prepare(domain_events)
-            stored_events = [self.mapper.to_stored_event(e, subjectless=e.originator_id in pending.subjectless) for e in domain_events]
+            stored_events = [self.mapper.to_stored_event(e, subjectless=e.originator_id in pending.subjectless, pending=pending)
+                             for e in domain_events]
             try:
                 notification_ids = self.recorder.insert_events(stored_events, personal_keys=pending, **kwargs)
             except Exception as error:
@@ -324,6 +543,8 @@ def reveal_document_state(fields: FieldCipher, state: dict[str, Any]) -> dict[st
     """A stored state as parsed JSON (audit reads, the feed), with its envelopes opened."""
     subject = state.pop(SUBJECT, None)
     if subject is None:
+        if state.pop(SUBJECTS, None) is not None:
+            return fields.reveal_elements(state)
         return state
     return fields.reveal(state, UUID(subject))
 

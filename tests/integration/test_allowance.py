@@ -149,7 +149,7 @@ async def test_an_approved_registration_puts_the_applicant_on_the_register_and_o
     assert response.status == 409
     app = build_back_office(stack.settings)
     try:
-        await asyncio.to_thread(RegisterFollower(datastore(app)).catch_up)
+        await asyncio.to_thread(RegisterFollower(datastore(app), reveal=app.personal_data.reveal_states).catch_up)
     finally:
         app.close()
     listed = await (await stack.harness.client.get("/v1/allowances/recipients?status=suspended", headers=OFFICER)).json()
