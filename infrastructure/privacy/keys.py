@@ -35,6 +35,7 @@ from domain.errors import OneStopError
 
 SUBJECT_KEYS = "subject_keys"
 SUBJECT_AGGREGATES = "subject_aggregates"
+SUBJECT_ELEMENTS = "subject_elements"
 KEY_BYTES = 32
 NONCE_BYTES = 12
 
@@ -48,6 +49,10 @@ SCHEMA_STATEMENTS = [
     f"""CREATE TABLE IF NOT EXISTS {SUBJECT_AGGREGATES} (
         aggregate_id uuid PRIMARY KEY, subject_id uuid NOT NULL)""",
     f"CREATE INDEX IF NOT EXISTS {SUBJECT_AGGREGATES}_subject ON {SUBJECT_AGGREGATES} (subject_id)",
+    # The batch aggregates (disbursement batches, tax rolls) holding elements of a subject: many
+    # people each, so not in subject_aggregates; erasure purges their plain copies too.
+    f"""CREATE TABLE IF NOT EXISTS {SUBJECT_ELEMENTS} (
+        subject_id uuid NOT NULL, aggregate_id uuid NOT NULL, PRIMARY KEY (subject_id, aggregate_id))""",
 ]
 
 # Written in the transaction that saves the events which use them (eventsourcing's recorder
@@ -56,6 +61,10 @@ SCHEMA_STATEMENTS = [
 _INSERT_KEYS = (
     f"INSERT INTO {SUBJECT_KEYS} (subject_id, blind_index, wrapped_key, master_key_id)"
     f" SELECT * FROM unnest(%b::uuid[], %b::text[], %b::bytea[], %b::text[])"
+)
+_INSERT_ELEMENTS = (
+    f"INSERT INTO {SUBJECT_ELEMENTS} (subject_id, aggregate_id) SELECT * FROM unnest(%b::uuid[], %b::uuid[])"
+    f" ON CONFLICT DO NOTHING"
 )
 _INSERT_LINKS = (
     f"INSERT INTO {SUBJECT_AGGREGATES} (aggregate_id, subject_id) SELECT * FROM unnest(%b::uuid[], %b::uuid[])"
@@ -82,15 +91,19 @@ class PendingKeys:
         self.subjectless: set[UUID] = set()  # aggregates of this save that have no data subject
         self.ciphers: dict[UUID, Any] = {}  # the save's subjects' keys (None: erased), held for the save
         self.people: dict[str, UUID] = {}  # blind index -> key set, of a batch event's elements
+        self.elements: set[tuple[UUID, UUID]] = set()  # (subject, batch aggregate) of the save's batch events
 
     def __bool__(self) -> bool:
-        return bool(self.keys or self.links or self.reused)
+        return bool(self.keys or self.links or self.reused or self.elements)
 
     def write(self, curs: Any) -> None:
         if self.keys:
             curs.execute(_INSERT_KEYS, tuple(map(list, zip(*self.keys))))
         if self.links:
             curs.execute(_INSERT_LINKS, (list(self.links), list(self.links.values())))
+        if self.elements:
+            pairs = sorted(self.elements)
+            curs.execute(_INSERT_ELEMENTS, ([s for s, _ in pairs], [a for _, a in pairs]))
         if self.reused:
             curs.execute(_CHECK_LIVE, (len(self.reused), list(self.reused)))
 
@@ -309,6 +322,10 @@ class SubjectKeys:
         deleted = curs.rowcount
         self.forget(subject_ids)
         return deleted
+
+    def batches_of(self, curs: Any, subject_ids: Sequence[UUID]) -> list[UUID]:
+        curs.execute(f"SELECT DISTINCT aggregate_id FROM {SUBJECT_ELEMENTS} WHERE subject_id = ANY(%s)", (list(subject_ids),))
+        return [row["aggregate_id"] for row in curs.fetchall()]
 
     def aggregates_of(self, curs: Any, subject_ids: Sequence[UUID]) -> list[UUID]:
         curs.execute(f"SELECT aggregate_id FROM {SUBJECT_AGGREGATES} WHERE subject_id = ANY(%s)", (list(subject_ids),))

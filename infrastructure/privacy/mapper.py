@@ -383,6 +383,8 @@ class PersonalDataMapper(Mapper):
             state["class_version"] = class_version
         if rule.subject == ELEMENTS:
             head = self._seal_elements(state, rule, ciphers, pending)
+            if pending is not None:
+                pending.elements.update((UUID(s), originator_id) for s in head[SUBJECTS])
         else:
             subject_id = self.keys.subject_of(domain_event.originator_id)
             if subject_id is None:
