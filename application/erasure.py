@@ -107,7 +107,7 @@ def erase_by_index(app: BackOfficeBase, index: str, basis: str, actor: Actor, *,
     position = app._save(subject)
     # At once here; the projector does it again when it reaches the event, as the views' and
     # the feed's one writer, so that nothing it had in flight brings the fields back.
-    purged = {"keys": deleted, **port.purge(aggregates, to_erase)}
+    purged = {"keys": deleted, **port.purge(aggregates, to_erase), "sessions": port.forget_person(index)}
     return erasure_document(index, subject, position, purged)
 
 

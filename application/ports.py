@@ -498,6 +498,11 @@ class PersonalData(abc.ABC):
     def erase_keys(self, subjects: list[UUID]) -> int:
         """Delete the subjects' data keys (crypto-shredding); returns how many were deleted."""
 
+    def forget_person(self, index: str) -> int:
+        """Delete what is kept about the person outside the log and the views, by their blind
+        index (their browser sessions); how many rows."""
+        return 0
+
     @abc.abstractmethod
     def purge(self, aggregates: list[UUID], subjects: Sequence[UUID] = ()) -> dict[str, int]:
         """Replace the plain copies of these aggregates' fields (views, the published feed,

@@ -326,11 +326,12 @@ def add_identity(ctx: ApiContext, settings: Settings, pool: object) -> None:
     from api import signin
     from infrastructure.identity.sessions import PostgresSessionStore
     from infrastructure.identity.sign_in import OidcSignIn
+    from infrastructure.privacy.keys import BlindIndex
 
     verifier = build_token_verifier(settings)
     ctx.dev_tokens = settings.dev_tokens
     ctx.token_verifier = verifier
-    ctx.sessions = PostgresSessionStore(pool)  # type: ignore[arg-type]
+    ctx.sessions = PostgresSessionStore(pool, subject_index=BlindIndex(settings.require_blind_index_key()))  # type: ignore[arg-type]
     ctx.sign_in = OidcSignIn(verifier) if verifier is not None else None
     ctx.browser_origins = settings.sign_in_origins
     ctx.public_url = settings.public_url

@@ -112,6 +112,18 @@ class PostgresPersonalData(PersonalData):
         self.keys.forget(subjects)
         return deleted
 
+    def forget_person(self, index: str) -> int:
+        """The person's browser sessions: deleted (their actor is sealed per session, their
+        blind index names them)."""
+        from infrastructure.identity.sessions import SESSIONS_TABLE
+
+        with self.keys.transaction(commit=True) as curs:
+            curs.execute("SELECT to_regclass(%s) AS t", (SESSIONS_TABLE,))
+            if curs.fetchone()["t"] is None:
+                return 0
+            curs.execute(f"DELETE FROM {SESSIONS_TABLE} WHERE subject_ref = %s", (index,))
+            return curs.rowcount  # type: ignore[no-any-return]
+
     def purge(self, aggregates: list[UUID], subjects: Sequence[UUID] = ()) -> dict[str, int]:
         """Rewrite every plain copy of these aggregates' events, and of the batches holding
         elements of ``subjects``, from the log (as it reads now)."""

@@ -12,6 +12,7 @@ import orjson
 import psycopg
 import pytest
 
+from api.app_key import CTX
 from application.allowance import recipient_id
 from domain.actors import Actor
 from domain.allowance import DisbursementBatch, Recipient, month_text
@@ -193,6 +194,13 @@ async def test_an_erased_person_reads_erased_everywhere_and_the_log_and_everyone
     await close_them(api, a)
     records.update(await close_the_others(api, records))
     await wait_until_followed(api.settings)
+    # A browser session of A's: the table holds neither A's ID nor their ThaiD subject, only the
+    # blind index the erasure finds it by.
+    sessions = api.client.server.app[CTX].sessions
+    session_id, _ = await sessions.create(Actor(sub=CITIZEN_ID, role="citizen", pid=CITIZEN_ID), datetime.now(timezone.utc))
+    assert (await sessions.get(session_id, datetime.now(timezone.utc))).actor.pid == CITIZEN_ID
+    with psycopg.connect(api.settings.database.conninfo()) as conn:
+        assert CITIZEN_ID not in str(conn.execute("SELECT to_jsonb(s)::text FROM auth_sessions s").fetchall())
     await copy_feed_into_webhook_deliveries(api)
     other_before = await get(api, f"/v1/service-requests/{other['id']}?min_position={other['position']}")
     assert "สมชาย" in every_text_in_the_database(api.settings)  # the views and feed held it before
@@ -203,6 +211,7 @@ async def test_an_erased_person_reads_erased_everywhere_and_the_log_and_everyone
     # appointment and the recipient; the batch and the roll hold elements. Two key sets: the API
     # process's, and the one the allowance was seeded with in another process.
     assert erased["purged"]["keys"] == 2 and erased["purged"]["deliveries"] > 0
+    assert erased["purged"]["sessions"] == 1 and await sessions.get(session_id, datetime.now(timezone.utc)) is None
     assert erased["purged"]["view_rows"] == 10 and erased["purged"]["register_rows"] == 1 and erased["purged"]["batches"] == 2
     head = await wait_until_followed(api.settings)
 
