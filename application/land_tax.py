@@ -223,7 +223,8 @@ class LandTaxOffice(BackOfficeBase):
         rates = self.rules.land_tax_rates(date(tax_year - BUDDHIST_ERA_OFFSET, 1, 1), organization)
         reduction = self.rules.reduction(tax_year)
         owners = roll.by_owner()
-        pending = sorted(o for o in owners if o not in roll.noticed)
+        # An erased owner's rows read "[erased]" (README "Personal data"): nobody to send a notice to.
+        pending = sorted(o for o in owners if o not in roll.noticed and o != "[erased]")
         issued = exempt = 0
         last_position = None
         for start in range(0, len(pending), NOTICE_BATCH):

@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -80,6 +80,30 @@ _CHECK_LIVE = (
 )
 
 
+class RandomBytes:
+    """Random bytes from the OS, read 4 KiB at a time rather than with one system call per nonce
+    or key (a submission needs several). Thread-safe; a forked child never reuses its parent's
+    buffer (it is dropped when the process id changes)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._at = 0
+        self._pid = -1
+
+    def __call__(self, n: int) -> bytes:
+        with self._lock:
+            if self._pid != os.getpid() or self._at + n > len(self._buffer):
+                self._buffer, self._at, self._pid = os.urandom(max(self._size, n)), 0, os.getpid()
+            start = self._at
+            self._at = start + n
+            return self._buffer[start:self._at]
+
+
+random_bytes = RandomBytes()
+
+
 class PendingKeys:
     """What one save adds: new key sets, new aggregates' subjects, and key sets reused for new
     aggregates (checked live in the same transaction)."""
@@ -127,7 +151,7 @@ class MasterKeys:
         self._current = AESGCM(current)
 
     def wrap(self, subject_id: UUID, data_key: bytes) -> bytes:
-        nonce = os.urandom(NONCE_BYTES)
+        nonce = random_bytes(NONCE_BYTES)
         return nonce + self._current.encrypt(nonce, data_key, b"subject-key:" + subject_id.bytes)
 
     def unwrap(self, key_id: str, subject_id: UUID, wrapped: bytes) -> bytes:
@@ -279,7 +303,8 @@ class SubjectKeys:
 
     def new_subject(self, index: str, pending: PendingKeys) -> UUID:
         """A new key set for a person, cached at once and written with the save (``pending``)."""
-        subject_id, key = uuid4(), AESGCM.generate_key(bit_length=256)
+        fresh = random_bytes(16 + KEY_BYTES)
+        subject_id, key = UUID(bytes=fresh[:16], version=4), fresh[16:]
         pending.keys.append((subject_id, index, self.masters.wrap(subject_id, key), self.masters.current_id))
         self._remember(subject_id, AESGCM(key))
         with self._lock:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from typing import Any, Iterable, Sequence
 from uuid import UUID
 
@@ -39,7 +38,7 @@ from eventsourcing.persistence import EventStore, Mapper, Notification, Recordin
 from eventsourcing.utils import get_topic
 
 from domain.service_request import ServiceRequest
-from infrastructure.privacy.keys import ERASED_MARKER, NONCE_BYTES, BlindIndex, PendingKeys, SubjectKeys
+from infrastructure.privacy.keys import ERASED_MARKER, NONCE_BYTES, BlindIndex, PendingKeys, SubjectKeys, random_bytes
 from infrastructure.privacy.personal_fields import AGGREGATE, APPLICANT, ELEMENTS, PERSON, PERSONAL_FIELDS, REQUEST, Classification, Elements
 
 _NONE = Classification(None)
@@ -120,7 +119,7 @@ class FieldCipher:
             aead = self.keys.cipher(subject_id)
         if aead is None:
             return {k: ERASED for k in value} if type(value) is dict else ERASED
-        nonce = os.urandom(NONCE_BYTES)
+        nonce = random_bytes(NONCE_BYTES)
         sealed = aead.encrypt(nonce, self._encode(value), _aad(subject_id, field))
         envelope: dict[str, Any] = {ENVELOPE: base64.b64encode(nonce + sealed).decode()}
         if type(value) is dict:
@@ -136,7 +135,7 @@ class FieldCipher:
                     sealed[at] = ERASED
             return sealed
         values = [element[at] if at < len(element) else None for at in personal]
-        nonce = os.urandom(NONCE_BYTES)
+        nonce = random_bytes(NONCE_BYTES)
         data = aead.encrypt(nonce, orjson.dumps(values), _aad(subject_id, field + "[]"))
         for at in personal:
             if at < len(sealed):
@@ -285,7 +284,8 @@ class PersonalDataMapper(Mapper):
                 keys.subjects_of(curs, unknown)
                 pending.reused.update(keys.subjects_for_indexes(curs, lookup).values())
                 self._resolve_people(people, pending)
-                keys.load(curs, self._needed(rules, pending))
+                needed = self._needed(rules, pending)
+                keys.load(curs, needed)
         else:
             self._resolve_people(people, pending)
             needed = self._needed(rules, pending)
@@ -310,7 +310,7 @@ class PersonalDataMapper(Mapper):
                 # recipient, a notice, an appointment, a receipt), or a payment or receipt with
                 # no person behind it. Stored without a subject, as before.
                 pending.subjectless.add(event.originator_id)
-        for subject_id in self._needed(rules, pending):
+        for subject_id in needed:
             known, aead = keys.cached(subject_id)
             if not known:
                 aead = keys.cipher(subject_id)
