@@ -82,23 +82,25 @@ _CHECK_LIVE = (
 
 class RandomBytes:
     """Random bytes from the OS, read 4 KiB at a time rather than with one system call per nonce
-    or key (a submission needs several). Thread-safe; a forked child never reuses its parent's
-    buffer (it is dropped when the process id changes)."""
+    or key (a submission needs several). Each thread has its own block; a forked child drops
+    the blocks it inherited (``os.register_at_fork``), so no two processes share bytes."""
 
     def __init__(self, size: int = 4096) -> None:
         self._size = size
-        self._lock = threading.Lock()
-        self._buffer = b""
-        self._at = 0
-        self._pid = -1
+        self._local = threading.local()
+        self._generation = 0
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self._generation += 1
 
     def __call__(self, n: int) -> bytes:
-        with self._lock:
-            if self._pid != os.getpid() or self._at + n > len(self._buffer):
-                self._buffer, self._at, self._pid = os.urandom(max(self._size, n)), 0, os.getpid()
-            start = self._at
-            self._at = start + n
-            return self._buffer[start:self._at]
+        local = self._local
+        at = getattr(local, "at", None)
+        if at is None or local.generation != self._generation or at + n > len(local.buffer):
+            local.buffer, at, local.generation = os.urandom(max(self._size, n)), 0, self._generation
+        local.at = at + n
+        return local.buffer[at:at + n]  # type: ignore[no-any-return]
 
 
 random_bytes = RandomBytes()

@@ -27,7 +27,6 @@ decoded (``prefetch``): never one query an event.
 
 from __future__ import annotations
 
-import base64
 import binascii
 from typing import Any, Iterable, Sequence
 from uuid import UUID
@@ -112,7 +111,7 @@ class FieldCipher:
         self._encode = encode
         self._decode = decode
 
-    def seal(self, subject_id: UUID, field: str, value: Any, aead: Any = _LOOKUP) -> Any:
+    def seal(self, subject_id: UUID, field: str, value: Any, aead: Any = _LOOKUP, subject_bytes: bytes | None = None) -> Any:
         if value is None:
             return None
         if aead is _LOOKUP:
@@ -120,8 +119,9 @@ class FieldCipher:
         if aead is None:
             return {k: ERASED for k in value} if type(value) is dict else ERASED
         nonce = random_bytes(NONCE_BYTES)
-        sealed = aead.encrypt(nonce, self._encode(value), _aad(subject_id, field))
-        envelope: dict[str, Any] = {ENVELOPE: base64.b64encode(nonce + sealed).decode()}
+        aad = (subject_id.bytes if subject_bytes is None else subject_bytes) + field.encode()
+        sealed = aead.encrypt(nonce, self._encode(value), aad)
+        envelope: dict[str, Any] = {ENVELOPE: binascii.b2a_base64(nonce + sealed, newline=False).decode()}
         if type(value) is dict:
             envelope[KEYS] = list(value)
         return envelope
@@ -140,7 +140,7 @@ class FieldCipher:
         for at in personal:
             if at < len(sealed):
                 sealed[at] = None
-        sealed[personal[0]] = {ELEMENT: base64.b64encode(nonce + data).decode(), ELEMENT_SUBJECT: str(subject_id), ELEMENT_AT: list(personal)}
+        sealed[personal[0]] = {ELEMENT: binascii.b2a_base64(nonce + data, newline=False).decode(), ELEMENT_SUBJECT: str(subject_id), ELEMENT_AT: list(personal)}
         return sealed
 
     def open_elements(self, field: str, elements: Any, uuids: dict[str, UUID]) -> Any:
@@ -170,7 +170,7 @@ class FieldCipher:
             values: list[Any] = [ERASED] * len(at)
             if aead is not None:
                 try:
-                    raw = base64.b64decode(envelope[ELEMENT])
+                    raw = binascii.a2b_base64(envelope[ELEMENT])
                     values = orjson.loads(aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], subject_id.bytes + aad_suffix))
                 except (InvalidTag, binascii.Error, ValueError):
                     values = [ERASED] * len(at)
@@ -187,7 +187,7 @@ class FieldCipher:
             keys = envelope.get(KEYS)
             return {k: ERASED for k in keys} if keys is not None else ERASED
         try:
-            raw = base64.b64decode(envelope[ENVELOPE])
+            raw = binascii.a2b_base64(envelope[ENVELOPE])
             plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(subject_id, field))
         except (InvalidTag, binascii.Error, ValueError):
             # Written under another key, or altered: it cannot be read, which is what erased
@@ -392,11 +392,12 @@ class PersonalDataMapper(Mapper):
                 raise LookupError(f"no data subject is known for {topic} of {domain_event.originator_id}")
             aead = ciphers.get(subject_id, _LOOKUP)
             seal = self.fields.seal
+            subject_bytes = subject_id.bytes
             for field in rule.fields:
-                state[field] = seal(subject_id, field, state.get(field), aead)
+                state[field] = seal(subject_id, field, state.get(field), aead, subject_bytes)
             actor = state.get("actor")
             if type(actor) is dict and actor.get("role") == "citizen" and actor.get("sub") is not None:
-                state["actor"] = {**actor, "sub": seal(subject_id, "actor.sub", actor["sub"], aead)}
+                state["actor"] = {**actor, "sub": seal(subject_id, "actor.sub", actor["sub"], aead, subject_bytes)}
             head = {SUBJECT: str(subject_id)}
         stored_state = self.transcoder.encode({**head, **state})
         if self.compressor:

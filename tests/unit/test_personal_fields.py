@@ -126,3 +126,30 @@ def test_a_person_is_named_by_a_field_the_event_has_and_batch_elements_by_a_posi
         assert elements is not None and max(elements.personal) < len(names)
     assert [LINE_FIELDS[i] for i in PERSONAL_FIELDS["onestop:DisbursementBatch.Prepared"].elements.personal] == ["national_id", "payout_account"]  # type: ignore[union-attr]
     assert [PARCEL_FIELDS[i] for i in PERSONAL_FIELDS["onestop:TaxRoll.ParcelsRecorded"].elements.personal] == ["owner_id", "owner_name"]  # type: ignore[union-attr]
+
+
+def test_a_batch_events_key_sets_are_read_from_the_start_of_its_stored_state_and_an_element_opens_only_under_its_key() -> None:
+    from uuid import uuid4
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from infrastructure.privacy.mapper import ERASED, FieldCipher, subjects_in
+
+    a, b = uuid4(), uuid4()
+    assert subjects_in(b'{"_subjects_":["' + str(a).encode() + b'","' + str(b).encode() + b'"],"rows":[]}') == [a, b]
+    assert subjects_in(b'{"_subjects_":[],"rows":[]}') == []
+
+    class Keys:
+        ciphers = {a: AESGCM(AESGCM.generate_key(bit_length=256)), b: None}
+
+        def cipher(self, subject_id):  # type: ignore[no-untyped-def]
+            return self.ciphers.get(subject_id)
+
+    fields = FieldCipher(Keys(), None, None)  # type: ignore[arg-type]
+    row = ["P-1", "3100600445635", "individual", "สมชาย ใจดี", "commercial", 300, 0]
+    sealed = fields.seal_element(a, "rows", row, (1, 3), Keys.ciphers[a])
+    assert sealed[0] == "P-1" and sealed[3] is None and sealed[4:] == row[4:] and "3100600445635" not in str(sealed)
+    assert fields.open_elements("rows", [sealed], {}) == [row]
+    assert fields.open_elements("lines", [sealed], {})[0][1] == ERASED  # bound to its field
+    erased = {**sealed[1], "_s_": str(b)}
+    assert fields.open_elements("rows", [[*sealed[:1], erased, *sealed[2:]]], {})[0][1:4] == [ERASED, "individual", ERASED]
