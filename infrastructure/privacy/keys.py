@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -78,6 +78,20 @@ _CHECK_LIVE = (
     f"SELECT CASE WHEN count(*) < %s THEN CAST('{ERASED_MARKER}: ' || count(*)::text AS int) ELSE 0 END AS ok"
     f" FROM {SUBJECT_KEYS} WHERE subject_id = ANY(%b) AND wrapped_key IS NOT NULL"
 )
+
+
+def _uuid4(random16: bytes) -> UUID:
+    """A version-4 UUID from 16 random bytes, as ``uuid.UUID(bytes=..., version=4)`` makes it,
+    without its argument checks (a new key set per submission makes one)."""
+    value = int.from_bytes(random16, "big")
+    value &= ~(0xC000 << 48)
+    value |= 0x8000 << 48
+    value &= ~(0xF000 << 64)
+    value |= 4 << 76
+    made = object.__new__(UUID)
+    object.__setattr__(made, "int", value)
+    object.__setattr__(made, "is_safe", SafeUUID.unknown)
+    return made
 
 
 class RandomBytes:
@@ -306,13 +320,17 @@ class SubjectKeys:
     def new_subject(self, index: str, pending: PendingKeys) -> UUID:
         """A new key set for a person, cached at once and written with the save (``pending``)."""
         fresh = random_bytes(16 + KEY_BYTES)
-        subject_id, key = UUID(bytes=fresh[:16], version=4), fresh[16:]
+        subject_id, key = _uuid4(fresh[:16]), fresh[16:]
         pending.keys.append((subject_id, index, self.masters.wrap(subject_id, key), self.masters.current_id))
-        self._remember(subject_id, AESGCM(key))
+        cipher = pending.ciphers[subject_id] = AESGCM(key)
+        expires = self._clock() + self.cache_seconds
         with self._lock:
+            self._ciphers[subject_id] = (expires, cipher)
+            while len(self._ciphers) > self.cache_size:
+                self._ciphers.popitem(last=False)
             if len(self._by_index) >= self.cache_size:
                 self._by_index.clear()
-            self._by_index[index] = (self._clock() + self.cache_seconds, subject_id)
+            self._by_index[index] = (expires, subject_id)
         return subject_id
 
     def discard(self, pending: PendingKeys) -> None:

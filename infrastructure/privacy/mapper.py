@@ -98,7 +98,9 @@ def _json_native(value: Any) -> bool:
 
 def encode_plain(fallback: Any) -> Any:
     def encode(value: Any) -> bytes:
-        return orjson.dumps(value) if _json_native(value) else fallback(value)  # type: ignore[no-any-return]
+        if type(value) is str or _json_native(value):
+            return orjson.dumps(value)
+        return fallback(value)  # type: ignore[no-any-return]
 
     return encode
 
@@ -233,6 +235,7 @@ class PersonalDataMapper(Mapper):
         self.blind_index = blind_index
         self.fields = FieldCipher(keys, encode_plain(self.transcoder.encode), self.transcoder.decode)
         self._uuids: dict[str, UUID] = {}
+        self._rules: dict[type, tuple[str, Classification]] = {}
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -251,7 +254,8 @@ class PersonalDataMapper(Mapper):
         aggregate, person or key this process has not cached (then in one transaction)."""
         keys = self.keys
         pending = PendingKeys()
-        rules = [(e, PERSONAL_FIELDS.get(get_topic(type(e)), _NONE)) for e in events]
+        rule_of = self._rule
+        rules = [(e, rule_of(type(e))[1]) for e in events]
         created: set[UUID] = set()
         for event, rule in rules:
             if rule.subject in _BY_PERSON:
@@ -289,7 +293,7 @@ class PersonalDataMapper(Mapper):
         else:
             self._resolve_people(people, pending)
             needed = self._needed(rules, pending)
-            if any(not keys.cached(s)[0] for s in needed):
+            if any(s not in pending.ciphers and not keys.cached(s)[0] for s in needed):
                 with keys.transaction(commit=False) as curs:
                     keys.load(curs, needed)
         for event, rule in rules:
@@ -311,6 +315,8 @@ class PersonalDataMapper(Mapper):
                 # no person behind it. Stored without a subject, as before.
                 pending.subjectless.add(event.originator_id)
         for subject_id in needed:
+            if subject_id in pending.ciphers:
+                continue  # a key set this save made
             known, aead = keys.cached(subject_id)
             if not known:
                 aead = keys.cipher(subject_id)
@@ -369,27 +375,33 @@ class PersonalDataMapper(Mapper):
                 pending.reused.add(subject_id)
             pending.people[index] = subject_id
 
+    def _rule(self, event_class: type) -> tuple[str, Classification]:
+        found = self._rules.get(event_class)
+        if found is None:
+            topic = get_topic(event_class)
+            found = self._rules[event_class] = (topic, PERSONAL_FIELDS.get(topic, _NONE))
+        return found
+
     def to_stored_event(self, domain_event: Any, *, subjectless: bool = False, pending: PendingKeys | None = None) -> StoredEvent:
-        topic = get_topic(type(domain_event))
-        rule = PERSONAL_FIELDS.get(topic)
-        if rule is None or rule.subject is None or subjectless:
+        event_class = type(domain_event)
+        topic, rule = self._rule(event_class)
+        if rule.subject is None or subjectless:
             return super().to_stored_event(domain_event)
         ciphers = pending.ciphers if pending is not None else {}
-        state = dict(vars(domain_event))
-        originator_id = state.pop("originator_id")
-        originator_version = state.pop("originator_version")
-        class_version = getattr(type(domain_event), "class_version", 1)
-        if class_version > 1:
-            state["class_version"] = class_version
+        originator_id = domain_event.originator_id
         if rule.subject == ELEMENTS:
+            state = dict(vars(domain_event))
             head = self._seal_elements(state, rule, ciphers, pending)
             if pending is not None:
                 pending.elements.update((UUID(s), originator_id) for s in head[SUBJECTS])
+            state = {**head, **state}
         else:
-            subject_id = self.keys.subject_of(domain_event.originator_id)
+            subject_id = self.keys.subject_of(originator_id)
             if subject_id is None:
                 # Only through the personal event store, which prepares a save's subjects first.
-                raise LookupError(f"no data subject is known for {topic} of {domain_event.originator_id}")
+                raise LookupError(f"no data subject is known for {topic} of {originator_id}")
+            state = {SUBJECT: str(subject_id)}
+            state.update(vars(domain_event))
             aead = ciphers.get(subject_id, _LOOKUP)
             seal = self.fields.seal
             subject_bytes = subject_id.bytes
@@ -398,8 +410,12 @@ class PersonalDataMapper(Mapper):
             actor = state.get("actor")
             if type(actor) is dict and actor.get("role") == "citizen" and actor.get("sub") is not None:
                 state["actor"] = {**actor, "sub": seal(subject_id, "actor.sub", actor["sub"], aead, subject_bytes)}
-            head = {SUBJECT: str(subject_id)}
-        stored_state = self.transcoder.encode({**head, **state})
+        del state["originator_id"]
+        originator_version = state.pop("originator_version")
+        class_version = getattr(event_class, "class_version", 1)
+        if class_version > 1:
+            state["class_version"] = class_version
+        stored_state = self.transcoder.encode(state)
         if self.compressor:
             stored_state = self.compressor.compress(stored_state)
         if self.cipher:
