@@ -131,6 +131,7 @@ class PendingKeys:
         self.subjectless: set[UUID] = set()  # aggregates of this save that have no data subject
         self.ciphers: dict[UUID, Any] = {}  # the save's subjects' keys (None: erased), held for the save
         self.people: dict[str, UUID] = {}  # blind index -> key set, of a batch event's elements
+        self.indexes: dict[str, str] = {}  # national ID -> blind index, of a batch event's elements
         self.elements: set[tuple[UUID, UUID]] = set()  # (subject, batch aggregate) of the save's batch events
 
     def __bool__(self) -> bool:

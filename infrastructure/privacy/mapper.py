@@ -282,6 +282,7 @@ class PersonalDataMapper(Mapper):
                     unknown.add(event.originator_id)
             elif kind == ELEMENTS:
                 self._element_people(event, rule, people, unknown)
+        pending.indexes = people
         lookup = [i for i in set(people.values()) if keys.subject_for_index(i) is None]
         if unknown or lookup:
             with keys.transaction(commit=False) as curs:
@@ -436,7 +437,9 @@ class PersonalDataMapper(Mapper):
                     if elements.national_id_at is not None:
                         national_id = element[elements.national_id_at]
                         if type(national_id) is str and national_id != ERASED:
-                            index = self.blind_index(national_id)
+                            index = pending.indexes.get(national_id) if pending is not None else None
+                            if index is None:
+                                index = self.blind_index(national_id)
                             subject_id = pending.people.get(index) if pending is not None else self.keys.subject_for_index(index)
                     elif elements.aggregate_at is not None:
                         try:
