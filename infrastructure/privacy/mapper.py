@@ -372,7 +372,7 @@ class PersonalDataMapper(Mapper):
             subject_id = self.keys.subject_for_index(index)
             if subject_id is None:
                 subject_id = self.keys.new_subject(index, pending)
-            elif subject_id not in pending.links.values():
+            else:
                 pending.reused.add(subject_id)
             pending.people[index] = subject_id
 
@@ -392,10 +392,10 @@ class PersonalDataMapper(Mapper):
         originator_id = domain_event.originator_id
         if rule.subject == ELEMENTS:
             state = dict(vars(domain_event))
-            head = self._seal_elements(state, rule, ciphers, pending)
+            subjects = self._seal_elements(state, rule, ciphers, pending)
             if pending is not None:
-                pending.elements.update((UUID(s), originator_id) for s in head[SUBJECTS])
-            state = {**head, **state}
+                pending.elements.update((s, originator_id) for s in subjects)
+            state = {SUBJECTS: sorted(str(s) for s in subjects), **state}
         else:
             subject_id = self.keys.subject_of(originator_id)
             if subject_id is None:
@@ -423,7 +423,8 @@ class PersonalDataMapper(Mapper):
             stored_state = self.cipher.encrypt(stored_state)
         return StoredEvent(originator_id=originator_id, originator_version=originator_version, topic=topic, state=stored_state)
 
-    def _seal_elements(self, state: dict[str, Any], rule: Classification, ciphers: dict[UUID, Any], pending: PendingKeys | None) -> dict[str, Any]:
+    def _seal_elements(self, state: dict[str, Any], rule: Classification, ciphers: dict[UUID, Any], pending: PendingKeys | None) -> set[UUID]:
+        """Seal the elements of a batch event's personal fields in ``state``; the key sets used."""
         elements: Elements = rule.elements  # type: ignore[assignment]
         subjects: set[UUID] = set()
         for field in rule.fields:
@@ -455,7 +456,7 @@ class PersonalDataMapper(Mapper):
                 sealed.append(self.fields.seal_element(subject_id, field, list(element), elements.personal, aead))
                 subjects.add(subject_id)
             state[field] = sealed
-        return {SUBJECTS: sorted(str(s) for s in subjects)}
+        return subjects
 
     # -- reading -----------------------------------------------------------------------------
 
