@@ -11,9 +11,9 @@ hash chain covers the ciphertext and erasure changes no stored byte.
 
 A batch event naming many people (``ELEMENTS``: a disbursement batch's lines, a tax roll's rows)
 has no single subject: in each element (a list), the personal positions are sealed together
-with the key of that element's person into ``{"_pe_": ..., "_s_": "<subject id>", "_at_":
-[positions]}`` at the first of them (the others null), and the event starts with
-``"_subjects_": [...]``, every key set it uses. Erasing one person makes their elements'
+with the key of that element's person into ``{"_pe_": ..., "_s_": <n>, "_at_": [positions]}``
+at the first of them (the others null), and the event starts with ``"_subjects_": [...]``,
+every key set it uses (``"_s_"`` is the element's place in it). Erasing one person makes their elements'
 personal positions read ``"[erased]"`` and leaves everyone else's readable.
 
 Reading: a field whose subject's key is deleted reads ``"[erased]"``. Writing for an erased
@@ -128,8 +128,11 @@ class FieldCipher:
             envelope[KEYS] = list(value)
         return envelope
 
-    def seal_element(self, subject_id: UUID, field: str, element: list[Any], personal: tuple[int, ...], aead: Any) -> list[Any]:
-        """One element of a batch event with its personal positions sealed under its person's key."""
+    def seal_element(self, subject_id: UUID, field: str, element: list[Any], personal: tuple[int, ...], aead: Any,
+                     ref: int | str | None = None) -> list[Any]:
+        """One element of a batch event with its personal positions sealed under its person's key;
+        ``ref`` names the key set: its place in the event's ``"_subjects_"`` (36 bytes less an
+        element than the id, which is the default)."""
         sealed = list(element)
         if aead is None:
             for at in personal:
@@ -142,10 +145,11 @@ class FieldCipher:
         for at in personal:
             if at < len(sealed):
                 sealed[at] = None
-        sealed[personal[0]] = {ELEMENT: binascii.b2a_base64(nonce + data, newline=False).decode(), ELEMENT_SUBJECT: str(subject_id), ELEMENT_AT: list(personal)}
+        sealed[personal[0]] = {ELEMENT: binascii.b2a_base64(nonce + data, newline=False).decode(), ELEMENT_SUBJECT: str(subject_id) if ref is None else ref,
+                              ELEMENT_AT: list(personal)}
         return sealed
 
-    def open_elements(self, field: str, elements: Any, uuids: dict[str, UUID]) -> Any:
+    def open_elements(self, field: str, elements: Any, uuids: dict[str, UUID], subjects: Sequence[str] = ()) -> Any:
         """A batch event's field with every element's envelope opened (``[erased]`` where its
         person's key is gone)."""
         if type(elements) is not list:
@@ -162,12 +166,17 @@ class FieldCipher:
                 opened.append(element)
                 continue
             subject = envelope[ELEMENT_SUBJECT]
+            if type(subject) is int:
+                subject = subjects[subject] if 0 <= subject < len(subjects) else ""
             subject_id = uuids.get(subject)
             if subject_id is None:
-                subject_id = uuids[subject] = UUID(subject)
+                try:
+                    subject_id = uuids[subject] = UUID(subject)
+                except ValueError:
+                    subject_id = None
             aead = ciphers.get(subject, _LOOKUP)
             if aead is _LOOKUP:
-                aead = ciphers[subject] = self.keys.cipher(subject_id)
+                aead = ciphers[subject] = self.keys.cipher(subject_id) if subject_id is not None else None
             at = envelope[ELEMENT_AT]
             values: list[Any] = [ERASED] * len(at)
             if aead is not None:
@@ -199,14 +208,15 @@ class FieldCipher:
         # Plain JSON (what encode_plain wrote with orjson) needs no reviving of typed values.
         return orjson.loads(plain) if b'"_type_"' not in plain else self._decode(plain)
 
-    def reveal_elements(self, state: dict[str, Any], fields: Iterable[str] | None = None, uuids: dict[str, UUID] | None = None) -> dict[str, Any]:
+    def reveal_elements(self, state: dict[str, Any], fields: Iterable[str] | None = None, uuids: dict[str, UUID] | None = None,
+                        subjects: Sequence[str] = ()) -> dict[str, Any]:
         """Open the element envelopes of a batch event's decoded state in place: of ``fields``
         or, without them, of every top-level list."""
         uuids = {} if uuids is None else uuids
         for field in (list(state) if fields is None else fields):
             value = state.get(field)
             if type(value) is list:
-                state[field] = self.open_elements(field, value, uuids)
+                state[field] = self.open_elements(field, value, uuids, subjects)
         return state
 
     def reveal(self, state: dict[str, Any], subject_id: UUID, fields: Iterable[str] | None = None) -> dict[str, Any]:
@@ -395,7 +405,7 @@ class PersonalDataMapper(Mapper):
             subjects = self._seal_elements(state, rule, ciphers, pending)
             if pending is not None:
                 pending.elements.update((s, originator_id) for s in subjects)
-            state = {SUBJECTS: sorted(str(s) for s in subjects), **state}
+            state = {SUBJECTS: [str(s) for s in subjects], **state}
         else:
             subject_id = self.keys.subject_of(originator_id)
             if subject_id is None:
@@ -423,10 +433,10 @@ class PersonalDataMapper(Mapper):
             stored_state = self.cipher.encrypt(stored_state)
         return StoredEvent(originator_id=originator_id, originator_version=originator_version, topic=topic, state=stored_state)
 
-    def _seal_elements(self, state: dict[str, Any], rule: Classification, ciphers: dict[UUID, Any], pending: PendingKeys | None) -> set[UUID]:
+    def _seal_elements(self, state: dict[str, Any], rule: Classification, ciphers: dict[UUID, Any], pending: PendingKeys | None) -> dict[UUID, int]:
         """Seal the elements of a batch event's personal fields in ``state``; the key sets used."""
         elements: Elements = rule.elements  # type: ignore[assignment]
-        subjects: set[UUID] = set()
+        subjects: dict[UUID, int] = {}  # each key set's place in "_subjects_"
         for field in rule.fields:
             value = state.get(field)
             if type(value) is not list:
@@ -453,8 +463,8 @@ class PersonalDataMapper(Mapper):
                 aead = ciphers.get(subject_id, _LOOKUP)
                 if aead is _LOOKUP:
                     aead = ciphers[subject_id] = self.keys.cipher(subject_id)
-                sealed.append(self.fields.seal_element(subject_id, field, list(element), elements.personal, aead))
-                subjects.add(subject_id)
+                ref = subjects.setdefault(subject_id, len(subjects))
+                sealed.append(self.fields.seal_element(subject_id, field, list(element), elements.personal, aead, ref))
             state[field] = sealed
         return subjects
 
@@ -497,11 +507,11 @@ class PersonalDataMapper(Mapper):
             self.keys.remember_subject(stored_event.originator_id, subject_id)  # type: ignore[arg-type]
             rule = PERSONAL_FIELDS.get(stored_event.topic)
             self.fields.reveal(state, subject_id, rule.fields if rule is not None else None)
-        elif state.pop(SUBJECTS, None) is not None:
+        elif (subjects := state.pop(SUBJECTS, None)) is not None:
             rule = PERSONAL_FIELDS.get(stored_event.topic)
             if len(self._uuids) > 100_000:
                 self._uuids.clear()
-            self.fields.reveal_elements(state, rule.fields if rule is not None else None, self._uuids)
+            self.fields.reveal_elements(state, rule.fields if rule is not None else None, self._uuids, subjects)
         elif stored_event.topic == ERASURE_TOPIC:
             # Every process that reads the log forgets an erased person's keys at once.
             self.keys.forget(UUID(s) for s in state.get("subjects", ()))
@@ -566,8 +576,9 @@ def reveal_document_state(fields: FieldCipher, state: dict[str, Any]) -> dict[st
     """A stored state as parsed JSON (audit reads, the feed), with its envelopes opened."""
     subject = state.pop(SUBJECT, None)
     if subject is None:
-        if state.pop(SUBJECTS, None) is not None:
-            return fields.reveal_elements(state)
+        subjects = state.pop(SUBJECTS, None)
+        if subjects is not None:
+            return fields.reveal_elements(state, subjects=subjects)
         return state
     return fields.reveal(state, UUID(subject))
 

@@ -153,3 +153,7 @@ def test_a_batch_events_key_sets_are_read_from_the_start_of_its_stored_state_and
     assert fields.open_elements("lines", [sealed], {})[0][1] == ERASED  # bound to its field
     erased = {**sealed[1], "_s_": str(b)}
     assert fields.open_elements("rows", [[*sealed[:1], erased, *sealed[2:]]], {})[0][1:4] == [ERASED, "individual", ERASED]
+    # As the mapper writes them: the key set by its place in the event's "_subjects_".
+    by_place = fields.seal_element(a, "rows", row, (1, 3), Keys.ciphers[a], ref=1)
+    assert by_place[1]["_s_"] == 1 and fields.open_elements("rows", [by_place], {}, [str(b), str(a)]) == [row]
+    assert fields.open_elements("rows", [by_place], {}, [str(a), str(b)])[0][1] == ERASED
