@@ -151,8 +151,8 @@ class PostgresPersonalData(PersonalData):
             rows = curs.fetchall()
             stored = [StoredEvent(originator_id=r["originator_id"], originator_version=r["originator_version"], topic=r["topic"],
                                   state=bytes(r["state"])) for r in rows]
-            self.mapper.prefetch(stored, curs)  # every key of these events (a batch's people) in one query
-            events = [(self.mapper.to_domain_event(s), r["notification_id"]) for s, r in zip(stored, rows)]
+            held = self.mapper.prefetch(stored, curs)  # every key of these events (a batch's people) in one query
+            events = [(self.mapper.to_domain_event(s, held), r["notification_id"]) for s, r in zip(stored, rows)]
             views = ViewsRecorder(datastore, blind_index=self.blind_index)
             views.lock_for_writing(curs)  # the projector waits meanwhile
             views.refold(curs, events)

@@ -277,20 +277,24 @@ class SubjectKeys:
             self.load(curs, [subject_id])
         return self.cached(subject_id)[1]
 
-    def load(self, curs: Any, subject_ids: Iterable[UUID]) -> None:
-        """Load the keys of these subjects into the cache, in one query."""
+    def load(self, curs: Any, subject_ids: Iterable[UUID]) -> dict[UUID, AESGCM | None]:
+        """Load the keys of these subjects into the cache, in one query; returns the ones it
+        loaded (None: erased), which a caller may hold for a batch larger than the cache."""
         wanted = [s for s in set(subject_ids) if not self.cached(s)[0]]
+        loaded: dict[UUID, AESGCM | None] = {}
         if not wanted:
-            return
+            return loaded
         curs.execute(f"SELECT subject_id, wrapped_key, master_key_id FROM {SUBJECT_KEYS} WHERE subject_id = ANY(%s)", (wanted,))
         found = {row["subject_id"]: row for row in curs.fetchall()}
         for subject_id in wanted:
             row = found.get(subject_id)
             if row is None or row["wrapped_key"] is None:
-                self._remember(subject_id, ERASED)
+                cipher = ERASED
             else:
-                key = self.masters.unwrap(row["master_key_id"], subject_id, bytes(row["wrapped_key"]))
-                self._remember(subject_id, AESGCM(key))
+                cipher = AESGCM(self.masters.unwrap(row["master_key_id"], subject_id, bytes(row["wrapped_key"])))
+            self._remember(subject_id, cipher)
+            loaded[subject_id] = cipher
+        return loaded
 
     def subject_for_index(self, index: str) -> UUID | None:
         """The key set this process last used for the person with this blind index, if still

@@ -28,7 +28,7 @@ decoded (``prefetch``): never one query an event.
 from __future__ import annotations
 
 import binascii
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 from uuid import UUID
 
 import orjson
@@ -149,7 +149,8 @@ class FieldCipher:
                               ELEMENT_AT: list(personal)}
         return sealed
 
-    def open_elements(self, field: str, elements: Any, uuids: dict[str, UUID], subjects: Sequence[str] = ()) -> Any:
+    def open_elements(self, field: str, elements: Any, uuids: dict[str, UUID], subjects: Sequence[str] = (),
+                      held: dict[UUID, Any] | None = None) -> Any:
         """A batch event's field with every element's envelope opened (``[erased]`` where its
         person's key is gone)."""
         if type(elements) is not list:
@@ -176,7 +177,13 @@ class FieldCipher:
                     subject_id = None
             aead = ciphers.get(subject, _LOOKUP)
             if aead is _LOOKUP:
-                aead = ciphers[subject] = self.keys.cipher(subject_id) if subject_id is not None else None
+                if subject_id is None:
+                    aead = None
+                elif held is not None and subject_id in held:
+                    aead = held[subject_id]
+                else:
+                    aead = self.keys.cipher(subject_id)
+                ciphers[subject] = aead
             at = envelope[ELEMENT_AT]
             values: list[Any] = [ERASED] * len(at)
             if aead is not None:
@@ -209,20 +216,21 @@ class FieldCipher:
         return orjson.loads(plain) if b'"_type_"' not in plain else self._decode(plain)
 
     def reveal_elements(self, state: dict[str, Any], fields: Iterable[str] | None = None, uuids: dict[str, UUID] | None = None,
-                        subjects: Sequence[str] = ()) -> dict[str, Any]:
+                        subjects: Sequence[str] = (), held: dict[UUID, Any] | None = None) -> dict[str, Any]:
         """Open the element envelopes of a batch event's decoded state in place: of ``fields``
         or, without them, of every top-level list."""
         uuids = {} if uuids is None else uuids
         for field in (list(state) if fields is None else fields):
             value = state.get(field)
             if type(value) is list:
-                state[field] = self.open_elements(field, value, uuids, subjects)
+                state[field] = self.open_elements(field, value, uuids, subjects, held)
         return state
 
-    def reveal(self, state: dict[str, Any], subject_id: UUID, fields: Iterable[str] | None = None) -> dict[str, Any]:
+    def reveal(self, state: dict[str, Any], subject_id: UUID, fields: Iterable[str] | None = None, aead: Any = _LOOKUP) -> dict[str, Any]:
         """Open the envelopes of a decoded state in place: of ``fields`` (the event type's
         personal fields) or, without them, of every top-level field; and ``actor.sub``."""
-        aead = self.keys.cipher(subject_id)
+        if aead is _LOOKUP:
+            aead = self.keys.cipher(subject_id)
         for field in (list(state) if fields is None else fields):
             value = state.get(field)
             if type(value) is dict and ENVELOPE in value:
@@ -300,13 +308,13 @@ class PersonalDataMapper(Mapper):
                 pending.reused.update(keys.subjects_for_indexes(curs, lookup).values())
                 self._resolve_people(people, pending)
                 needed = self._needed(rules, pending)
-                keys.load(curs, needed)
+                pending.ciphers.update(keys.load(curs, needed))
         else:
             self._resolve_people(people, pending)
             needed = self._needed(rules, pending)
             if any(s not in pending.ciphers and not keys.cached(s)[0] for s in needed):
                 with keys.transaction(commit=False) as curs:
-                    keys.load(curs, needed)
+                    pending.ciphers.update(keys.load(curs, needed))
         for event, rule in rules:
             kind = rule.subject
             if kind == REQUEST:
@@ -325,13 +333,18 @@ class PersonalDataMapper(Mapper):
                 # recipient, a notice, an appointment, a receipt), or a payment or receipt with
                 # no person behind it. Stored without a subject, as before.
                 pending.subjectless.add(event.originator_id)
+        missing = []
         for subject_id in needed:
             if subject_id in pending.ciphers:
-                continue  # a key set this save made
+                continue  # a key set this save made or loaded
             known, aead = keys.cached(subject_id)
-            if not known:
-                aead = keys.cipher(subject_id)
-            pending.ciphers[subject_id] = aead
+            if known:
+                pending.ciphers[subject_id] = aead
+            else:
+                missing.append(subject_id)  # loaded, then pushed out of the cache by a larger batch
+        if missing:
+            with keys.transaction(commit=False) as curs:
+                pending.ciphers.update(keys.load(curs, missing))
         return pending
 
     def _element_people(self, event: Any, rule: Classification, people: dict[str, str], unknown: set[UUID]) -> None:
@@ -470,10 +483,11 @@ class PersonalDataMapper(Mapper):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def prefetch(self, stored_events: Iterable[StoredEvent], curs: Any | None = None) -> None:
+    def prefetch(self, stored_events: Iterable[StoredEvent], curs: Any | None = None) -> dict[UUID, Any]:
         """Load the keys of a batch of stored events in one query (the projector, a rebuild);
         with ``curs``, in that cursor's transaction (a caller that holds the pool's only
-        connection)."""
+        connection). Returns the batch's keys, to hold while it is decoded: a tax roll names
+        more people than the cache keeps."""
         subjects = set()
         for stored in stored_events:
             if self.compressor or self.cipher:
@@ -483,18 +497,27 @@ class PersonalDataMapper(Mapper):
                 subjects.add(subject_id)
             elif stored.state[:len(_SUBJECTS_PREFIX)] == _SUBJECTS_PREFIX:
                 subjects.update(subjects_in(stored.state))
-        if any(not self.keys.cached(s)[0] for s in subjects):
+        held: dict[UUID, Any] = {}
+        missing = []
+        for subject_id in subjects:
+            known, aead = self.keys.cached(subject_id)
+            if known:
+                held[subject_id] = aead
+            else:
+                missing.append(subject_id)
+        if missing:
             if curs is not None:
-                self.keys.load(curs, subjects)
-                return
-            with self.keys.transaction(commit=False) as own:
-                self.keys.load(own, subjects)
+                held.update(self.keys.load(curs, missing))
+            else:
+                with self.keys.transaction(commit=False) as own:
+                    held.update(self.keys.load(own, missing))
+        return held
 
     def to_domain_events(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
-        self.prefetch(stored_events)
-        return [self.to_domain_event(s) for s in stored_events]
+        held = self.prefetch(stored_events)
+        return [self.to_domain_event(s, held) for s in stored_events]
 
-    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+    def to_domain_event(self, stored_event: StoredEvent, held: dict[UUID, Any] | None = None) -> Any:
         event = super().to_domain_event(stored_event)
         state = event.__dict__
         subject = state.pop(SUBJECT, None)
@@ -506,12 +529,13 @@ class PersonalDataMapper(Mapper):
                 subject_id = self._uuids[subject] = UUID(subject)
             self.keys.remember_subject(stored_event.originator_id, subject_id)  # type: ignore[arg-type]
             rule = PERSONAL_FIELDS.get(stored_event.topic)
-            self.fields.reveal(state, subject_id, rule.fields if rule is not None else None)
+            aead = held.get(subject_id, _LOOKUP) if held else _LOOKUP
+            self.fields.reveal(state, subject_id, rule.fields if rule is not None else None, aead)
         elif (subjects := state.pop(SUBJECTS, None)) is not None:
             rule = PERSONAL_FIELDS.get(stored_event.topic)
             if len(self._uuids) > 100_000:
                 self._uuids.clear()
-            self.fields.reveal_elements(state, rule.fields if rule is not None else None, self._uuids, subjects)
+            self.fields.reveal_elements(state, rule.fields if rule is not None else None, self._uuids, subjects, held)
         elif stored_event.topic == ERASURE_TOPIC:
             # Every process that reads the log forgets an erased person's keys at once.
             self.keys.forget(UUID(s) for s in state.get("subjects", ()))
@@ -523,6 +547,14 @@ class PersonalEventStore(EventStore):
     the same transaction as the events (``PersonalKeysRecorder``)."""
 
     mapper: PersonalDataMapper
+
+    def get(self, originator_id: Any, *, gt: int | None = None, lte: int | None = None, desc: bool = False,
+            limit: int | None = None) -> Iterator[Any]:
+        """An aggregate's events, their keys loaded in one query and held while they are
+        decoded (a tax roll's 100,000 rows name more people than the key cache keeps)."""
+        stored = list(self.recorder.select_events(originator_id=originator_id, gt=gt, lte=lte, desc=desc, limit=limit))
+        held = self.mapper.prefetch(stored)
+        return iter([self.mapper.to_domain_event(s, held) for s in stored])
 
     def put(self, domain_events: Sequence[Any], **kwargs: Any) -> list[Recording]:
         if not domain_events:
