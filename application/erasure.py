@@ -22,9 +22,13 @@ from application.errors import ApplicationError, NotFound
 from application.ids import ID_NAMESPACE
 from application.ports import PersonalData
 from domain.actors import Actor
+from domain.allowance import ENDED, Recipient
+from domain.appointments import BOOKED, Appointment
 from domain.data_subject import DataSubject, SubjectHasOpenRequests
 from domain.errors import InvalidCommand
 from domain.national_id import is_valid_national_id
+from domain.service_request import ServiceRequest
+from domain.tax_notice import TaxNotice
 
 MAX_BASIS = 500
 
@@ -88,17 +92,11 @@ def erase_by_index(app: BackOfficeBase, index: str, basis: str, actor: Actor, *,
             raise NotFound("OneStop holds no personal data of this person")
         return erasure_document(index, subject, None)
     aggregates = port.aggregates(to_erase)
-    open_references = []
-    for aggregate_id in aggregates:
-        try:
-            request = app.get_request(aggregate_id)
-        except NotFound:
-            continue  # a payment, or a request whose save failed
-        if request.is_open:
-            open_references.append(f"{request.reference} ({request.status})")
+    open_references = [r for r in (_still_open(app, a) for a in aggregates) if r is not None]
     if open_references:
         raise SubjectHasOpenRequests(
-            "this person has requests still open, which need their data; close or withdraw them first: " + ", ".join(sorted(open_references))
+            "this person has requests or records still open, which need their data; close, end or withdraw them first: "
+            + ", ".join(sorted(open_references))
         )
     deleted = port.erase_keys(to_erase)
     at = app.clock.now()
@@ -109,7 +107,7 @@ def erase_by_index(app: BackOfficeBase, index: str, basis: str, actor: Actor, *,
     position = app._save(subject)
     # At once here; the projector does it again when it reaches the event, as the views' and
     # the feed's one writer, so that nothing it had in flight brings the fields back.
-    purged = {"keys": deleted, **port.purge(aggregates)}
+    purged = {"keys": deleted, **port.purge(aggregates, to_erase), "sessions": port.forget_person(index)}
     return erasure_document(index, subject, position, purged)
 
 
@@ -123,6 +121,25 @@ def erasure_status(app: BackOfficeBase, national_id: str) -> dict[str, Any] | No
         return None
     live = [s for s in port.subjects(index) if str(s) not in subject.erased_subjects]
     return erasure_document(index, subject, None) | {"holds_data": bool(live)}
+
+
+def _still_open(app: BackOfficeBase, aggregate_id: UUID) -> str | None:
+    """What keeps a person's data in use, named (None when nothing does): an open request, an
+    allowance still paid (active or suspended), a tax notice not fully paid, a booked
+    appointment."""
+    try:
+        aggregate = app.repository.get(aggregate_id)
+    except AggregateNotFoundError:
+        return None  # a save that failed
+    if isinstance(aggregate, ServiceRequest):
+        return f"{aggregate.reference} ({aggregate.status})" if aggregate.is_open else None
+    if isinstance(aggregate, Recipient):
+        return f"allowance {aggregate.id} ({aggregate.status})" if aggregate.status != ENDED else None
+    if isinstance(aggregate, TaxNotice):
+        return f"tax notice {aggregate.number} (unpaid)" if aggregate.paid_satang < aggregate.tax_satang else None
+    if isinstance(aggregate, Appointment):
+        return f"appointment {aggregate.id} ({aggregate.status})" if aggregate.status == BOOKED else None
+    return None
 
 
 def _load(app: BackOfficeBase, index: str) -> DataSubject | None:

@@ -7,7 +7,7 @@ import abc
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, AsyncIterator, Awaitable, Callable, Protocol, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Protocol, Sequence, TypeVar
 from uuid import UUID
 
 from application.jobs import Job
@@ -496,16 +496,23 @@ class PersonalData(abc.ABC):
 
     @abc.abstractmethod
     def aggregates(self, subjects: list[UUID]) -> list[UUID]:
-        """The requests and payments whose personal fields are under these subjects' keys."""
+        """The aggregates of these subjects' own (requests, payments, allowance recipients, tax
+        notices, appointments, receipts), whose personal fields are under their keys."""
 
     @abc.abstractmethod
     def erase_keys(self, subjects: list[UUID]) -> int:
         """Delete the subjects' data keys (crypto-shredding); returns how many were deleted."""
 
+    def forget_person(self, index: str) -> int:
+        """Delete what is kept about the person outside the log and the views, by their blind
+        index (their browser sessions); how many rows."""
+        return 0
+
     @abc.abstractmethod
-    def purge(self, aggregates: list[UUID]) -> dict[str, int]:
+    def purge(self, aggregates: list[UUID], subjects: Sequence[UUID] = ()) -> dict[str, int]:
         """Replace the plain copies of these aggregates' fields (views, the published feed,
-        webhook deliveries) with what the log reads for them now; how many rows, by kind."""
+        webhook deliveries), and of the batches holding elements of ``subjects`` (disbursement
+        batches, tax rolls), with what the log reads for them now; how many rows, by kind."""
 
 
 # -- counter appointments -------------------------------------------------------------------------

@@ -5,16 +5,22 @@ encryption on, against the same with ``ONESTOP_ENCRYPT_PERSONAL_DATA=off``, in t
 
 1. Two fresh databases on 127.0.0.1:5432 (dropped at the end), `migrate`d: one written with
    encryption on, one with it off (the baseline).
-2. Submit: ``--rounds`` rounds, each submitting ``--requests`` requests to each database in
-   turn (on, then off, alternating which goes first), through ``BackOffice.submit_many`` in
+2. Submit: ``--warmup`` requests to each database first (not measured); then ``--rounds``
+   rounds, each submitting ``--requests`` requests to each database in chunks of ``--chunk``,
+   on and off alternating chunk by chunk (so both meet the same load from the rest of the
+   machine), through ``BackOffice.submit_many`` in
    batches of ``--batch`` from ``--threads`` threads, as the API's command bus coalesces
    concurrent submissions; every request is a different person (a new data key each: the
    worst case), a complaint or, every fifth, a flyer permit with its payment. Also one
    request per save (``--batch 1`` behaviour) from one thread: the cost when nothing coalesces.
+   Printed: the median rate of each mode, each round's own cost (on against its interleaved
+   off), and this process's CPU per request in each mode (what encryption adds, apart from the
+   database and the machine's load).
 3. Over HTTP (``--http-rounds``, 0 to skip): ``onestop api`` and ``onestop projector`` on each
    database, as deployed, loaded by ``bench/submit_throughput.py``'s client (``--clients``
    concurrent ``POST /v1/service-requests``; one citizen token, so one person).
-4. Rebuild: every view rebuilt from each database's log (the projector's own code), twice.
+4. Rebuild: every view rebuilt from each database's log (the projector's own code),
+   ``--rebuild-runs`` times, alternating.
 
 Target: encryption costs at most 15% of submit throughput. Exit 0 when it ran.
 """
@@ -53,7 +59,8 @@ def settings_for(dsn: str, encrypt: bool):  # type: ignore[no-untyped-def]
 
 
 def submit(app, first: int, count: int, batch: int, threads: int) -> float:  # type: ignore[no-untyped-def]
-    """Requests per second for ``count`` submissions of new people from ``threads`` threads."""
+    """Requests per second for ``count`` submissions of new people from ``threads`` threads
+    (this process's CPU seconds are added to ``CPU``)."""
     from application.commands import SubmitCommand
     from domain.actors import Actor
 
@@ -79,16 +86,20 @@ def submit(app, first: int, count: int, batch: int, threads: int) -> float:  # t
                 if isinstance(result, Exception):
                     errors.append(result)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     workers = [threading.Thread(target=work) for _ in range(threads)]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
     elapsed = time.perf_counter() - started
+    CPU[app] = CPU.get(app, 0.0) + time.process_time() - cpu
     if errors:
         raise RuntimeError(f"{len(errors)} submissions failed, first: {errors[0]!r}")
     return count / elapsed
+
+
+CPU: dict[object, float] = {}
 
 
 def rebuild(settings) -> tuple[int, float]:  # type: ignore[no-untyped-def]
@@ -143,6 +154,9 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rebuild-runs", type=int, default=3, help="rebuilds of each database, alternating")
+    parser.add_argument("--chunk", type=int, default=200, help="requests per alternation between on and off within a round")
+    parser.add_argument("--warmup", type=int, default=500, help="requests submitted to each database first, not measured (0: none)")
     parser.add_argument("--single", type=int, default=300, help="requests submitted one per save, one thread")
     parser.add_argument("--http-rounds", type=int, default=3, help="rounds over HTTP against `onestop api` (0: skip)")
     parser.add_argument("--http-requests", type=int, default=1500, help="measured requests per HTTP round and mode")
@@ -162,22 +176,40 @@ async def main() -> None:
             rates: dict[bool, list[float]] = {True: [], False: []}
             single: dict[bool, list[float]] = {True: [], False: []}
             first = 1
+            # Warm-up, not measured: the first submissions of a process pay for its caches, the
+            # pools' connections and the databases' first pages, whichever mode goes first.
+            if args.warmup:
+                for mode in (True, False):
+                    submit(apps[mode], first, args.warmup, args.batch, args.threads)
+                    first += args.warmup
+            CPU.clear()
             for round_ in range(args.rounds):
                 order = (True, False) if round_ % 2 == 0 else (False, True)
+                # A round's requests go in chunks, on and off alternating chunk by chunk, so both
+                # modes meet the same load from whatever else runs on the machine.
+                seconds = {True: 0.0, False: 0.0}
+                for n in range(0, args.requests, args.chunk):
+                    count = min(args.chunk, args.requests - n)
+                    for mode in (order if (n // args.chunk) % 2 == 0 else order[::-1]):
+                        seconds[mode] += count / submit(apps[mode], first, count, args.batch, args.threads)
+                        first += count
                 for mode in order:
-                    rates[mode].append(submit(apps[mode], first, args.requests, args.batch, args.threads))
-                    first += args.requests
+                    rates[mode].append(args.requests / seconds[mode])
+                chunks_cpu = dict(CPU)  # the singles' CPU is not counted in the chunks' figure
                 for mode in order:
                     single[mode].append(submit(apps[mode], first, args.single, 1, 1))
                     first += args.single
+                CPU.clear()
+                CPU.update(chunks_cpu)
+            cpu = {mode: CPU.get(apps[mode], 0.0) for mode in (True, False)}
         finally:
             for app in apps.values():
                 app.close()
         http = await http_rounds(names, args) if args.http_rounds else {True: [], False: []}
         rebuilt: dict[bool, list[float]] = {True: [], False: []}
         events = 0
-        for round_ in range(2):
-            for mode in ((True, False) if round_ == 0 else (False, True)):
+        for round_ in range(args.rebuild_runs):
+            for mode in ((True, False) if round_ % 2 == 0 else (False, True)):
                 events, rate = rebuild(settings[mode])
                 rebuilt[mode].append(rate)
     finally:
@@ -192,6 +224,13 @@ async def main() -> None:
     print(f"  encryption on:             {med(rates[True]):8.0f} requests/s   rounds: {', '.join(f'{r:.0f}' for r in rates[True])}")
     cost = 1 - med(rates[True]) / med(rates[False])
     print(f"  cost: {cost:.1%} of submit throughput (target <= {TARGET_COST:.0%}): {'met' if cost <= TARGET_COST else 'NOT met'}")
+    # The machine's load moves between rounds; each round's two runs are back to back, so the
+    # median of the rounds' own costs is the steadier figure.
+    paired = [1 - on / off for on, off in zip(rates[True], rates[False])]
+    measured = args.rounds * args.requests
+    print(f"  this process's CPU per request: off {cpu[False] / measured * 1000:.2f} ms, on {cpu[True] / measured * 1000:.2f} ms"
+          f" (+{cpu[True] / cpu[False] - 1:.1%})")
+    print(f"  cost per round (on against the off run next to it): {', '.join(f'{c:.1%}' for c in paired)}; median {med(paired):.1%}")
     print(f"\nsubmit, one request per save, one thread ({args.single} a round, median):")
     print(f"  off {med(single[False]):.0f}/s, on {med(single[True]):.0f}/s: cost {1 - med(single[True]) / med(single[False]):.1%}")
     if http[True]:
@@ -200,7 +239,7 @@ async def main() -> None:
         print(f"  encryption on:             {med(http[True]):8.0f} requests/s   rounds: {', '.join(f'{r:.0f}' for r in http[True])}")
         http_cost = 1 - med(http[True]) / med(http[False])
         print(f"  cost: {http_cost:.1%} of submit throughput (target <= {TARGET_COST:.0%}): {'met' if http_cost <= TARGET_COST else 'NOT met'}")
-    print(f"\nrebuild of every view, {events} events (2 runs, median):")
+    print(f"\nrebuild of every view, {events} events ({args.rebuild_runs} runs, median):")
     print(f"  off {med(rebuilt[False]):.0f} events/s, on {med(rebuilt[True]):.0f} events/s: cost {1 - med(rebuilt[True]) / med(rebuilt[False]):.1%}")
 
 

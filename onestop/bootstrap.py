@@ -337,11 +337,12 @@ def add_identity(ctx: ApiContext, settings: Settings, pool: object) -> None:
     from api import signin
     from infrastructure.identity.sessions import PostgresSessionStore
     from infrastructure.identity.sign_in import OidcSignIn
+    from infrastructure.privacy.keys import BlindIndex
 
     verifier = build_token_verifier(settings)
     ctx.dev_tokens = settings.dev_tokens
     ctx.token_verifier = verifier
-    ctx.sessions = PostgresSessionStore(pool)  # type: ignore[arg-type]
+    ctx.sessions = PostgresSessionStore(pool, subject_index=BlindIndex(settings.require_blind_index_key()))  # type: ignore[arg-type]
     ctx.sign_in = OidcSignIn(verifier) if verifier is not None else None
     ctx.browser_origins = settings.sign_in_origins
     ctx.public_url = settings.public_url
@@ -483,7 +484,7 @@ def build_job_runtime(settings: Settings, *, pool_max: int | None = None) -> Job
         database_marker=database_marker(settings),
         status_checks=registry,
         transfers=gateway,
-        register=RegisterFollower(datastore(app)),
+        register=RegisterFollower(datastore(app), reveal=getattr(getattr(app, "personal_data", None), "reveal_states", None)),
     )
 
 
@@ -568,7 +569,8 @@ def build_followers(app: BackOffice) -> list[Any]:
         from infrastructure.privacy.erasure import ErasureFollower
 
         followers.append(ErasureFollower(personal).catch_up)
-    return [*followers, ChainFollower(datastore(app)), RegisterFollower(datastore(app)).catch_up]
+    reveal_states = getattr(personal, "reveal_states", None)
+    return [*followers, ChainFollower(datastore(app)), RegisterFollower(datastore(app), reveal=reveal_states).catch_up]
 
 
 def webhook_agents(database_url: str, hooks: WebhookSettings, *, pool_size: int = 2) -> Callable[[], Awaitable[WebhookDeliverer]]:

@@ -9,7 +9,7 @@ neither applies an event twice. `RegisterQueries` serves the officers' list with
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import asyncpg
 import orjson
@@ -19,6 +19,7 @@ from domain.allowance import Recipient
 from infrastructure.eventstore.event_log import EVENTS_TABLE
 
 TABLE = "allowance_recipients"
+ERASED = "[erased]"
 POSITION_TABLE = "allowance_register_position"
 
 SCHEMA_STATEMENTS = [
@@ -28,6 +29,8 @@ SCHEMA_STATEMENTS = [
         reasons jsonb NOT NULL DEFAULT '[]', last_month text, request_id text, version int NOT NULL,
         position bigint NOT NULL)""",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_org ON {TABLE} (organization, status, id)",
+    # Erasure: an erased recipient's birth date is gone (the row keeps amounts and statuses).
+    f"ALTER TABLE {TABLE} ALTER COLUMN birth_date DROP NOT NULL",
     f"CREATE TABLE IF NOT EXISTS {POSITION_TABLE} (name text PRIMARY KEY, position bigint NOT NULL)",
     f"INSERT INTO {POSITION_TABLE} (name, position) VALUES ('register', 0) ON CONFLICT DO NOTHING",
 ]
@@ -37,10 +40,18 @@ _COLUMNS = ("id", "national_id", "organization", "birth_date", "payout", "start_
             "reasons", "last_month", "request_id", "version", "position")
 
 
+Reveal = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+
 class RegisterFollower(AllowanceRegister):
-    def __init__(self, datastore: Any, *, batch_size: int = 20_000) -> None:
+    """``reveal`` opens the personal fields of the Recipient events it reads (their stored states,
+    parsed): a recipient's ID, birth date, payout and reasons are encrypted per person in the
+    log (``infrastructure/privacy``), and read ``"[erased]"`` once the person is erased."""
+
+    def __init__(self, datastore: Any, *, batch_size: int = 20_000, reveal: Reveal | None = None) -> None:
         self.datastore = datastore
         self.batch_size = batch_size
+        self.reveal = reveal
 
     def catch_up(self) -> int:
         done = 0
@@ -64,21 +75,48 @@ class RegisterFollower(AllowanceRegister):
             if not rows:
                 return 0, False
             mine = [r for r in rows if r["topic"] in TOPICS]
-            changed: dict[Any, dict[str, Any]] = {}
-            missing = {r["originator_id"] for r in mine if r["topic"] != Recipient.Registered.TOPIC}
-            if missing:
-                curs.execute(f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} WHERE id = ANY(%s)", (list(missing),))
-                changed = {row["id"]: dict(row) for row in curs.fetchall()}
-            for r in mine:
-                _apply(changed, r)
-            if changed:
-                curs.executemany(
-                    f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
-                    f" ON CONFLICT (id) DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[1:]),
-                    [tuple(_db(row[c]) if c in ("payout", "reasons") else row[c] for c in _COLUMNS) for row in changed.values()],
-                )
+            self._fold(curs, mine, load=True)
             curs.execute(f"UPDATE {POSITION_TABLE} SET position = %s WHERE name = 'register'", (rows[-1]["notification_id"],))
             return len(mine), len(rows) == self.batch_size
+
+    def _fold(self, curs: Any, mine: Sequence[dict[str, Any]], *, load: bool) -> None:
+        """Apply Recipient events (log rows, in order) to the register's rows, in ``curs``'s
+        transaction; with ``load``, rows of recipients registered earlier are read first."""
+        states = [orjson.loads(r["state"]) for r in mine]
+        if self.reveal is not None and states:
+            states = self.reveal(states)
+        elif any("_subject_" in state for state in states):
+            raise RuntimeError("the register reads encrypted Recipient events: it needs the personal data revealer (reveal=)")
+        changed: dict[Any, dict[str, Any]] = {}
+        missing = {r["originator_id"] for r in mine if r["topic"] != Recipient.Registered.TOPIC}
+        if missing and load:
+            curs.execute(f"SELECT {', '.join(_COLUMNS)} FROM {TABLE} WHERE id = ANY(%s)", (list(missing),))
+            changed = {row["id"]: dict(row) for row in curs.fetchall()}
+        for r, state in zip(mine, states):
+            _apply(changed, r, state)
+        if changed:
+            curs.executemany(
+                f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+                f" ON CONFLICT (id) DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[1:]),
+                [tuple(_db(row[c]) if c in ("payout", "reasons") else row[c] for c in _COLUMNS) for row in changed.values()],
+            )
+
+    def refold(self, curs: Any, recipient_ids: Sequence[Any]) -> int:
+        """Compute these recipients' rows again from all their events, as the log reads now (an
+        erasure: their ID, birth date, payout and reasons read ``"[erased]"``), up to the
+        register's position; rows of events the register has not reached are left to it."""
+        if not recipient_ids:
+            return 0
+        curs.execute(f"SELECT position FROM {POSITION_TABLE} WHERE name = 'register' FOR UPDATE")
+        row = curs.fetchone()
+        position = row["position"] if row else 0
+        curs.execute(
+            f"SELECT notification_id, originator_id, originator_version, topic, state FROM {EVENTS_TABLE}"
+            f" WHERE originator_id = ANY(%s) AND notification_id <= %s ORDER BY notification_id", (list(recipient_ids), position))
+        mine = [r for r in curs.fetchall() if r["topic"] in TOPICS]
+        curs.execute(f"DELETE FROM {TABLE} WHERE id = ANY(%s)", (list(recipient_ids),))
+        self._fold(curs, mine, load=False)
+        return len({r["originator_id"] for r in mine})
 
     def recipients(self, organization: str) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as curs:
@@ -92,13 +130,14 @@ def _db(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _apply(rows: dict[Any, dict[str, Any]], stored: dict[str, Any]) -> None:
-    state = orjson.loads(stored["state"])
+def _apply(rows: dict[Any, dict[str, Any]], stored: dict[str, Any], state: dict[str, Any]) -> None:
     rid, topic = stored["originator_id"], stored["topic"]
     if topic == Recipient.Registered.TOPIC:
+        # An erased person's birth date reads "[erased]": the column keeps a date, so NULL.
+        birth_date = state["birth_date"] if state["birth_date"] != ERASED else None
         rows[rid] = {
             "id": rid, "national_id": state["national_id"], "organization": state["organization"],
-            "birth_date": state["birth_date"], "payout": state["payout"], "start_month": state["start_month"],
+            "birth_date": birth_date, "payout": state["payout"], "start_month": state["start_month"],
             "band_amount_satang": state["band_amount_satang"], "status": "active", "reasons": [], "last_month": None,
             "request_id": state.get("request_id"),
         }
@@ -139,7 +178,7 @@ class RegisterQueries(AllowanceQueries):
         args.append(limit)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self.pool.fetch(
-            f"SELECT id::text AS id, national_id, organization, birth_date::text AS birth_date, payout::text AS payout, start_month,"
+            f"SELECT id::text AS id, national_id, organization, coalesce(birth_date::text, '{ERASED}') AS birth_date, payout::text AS payout, start_month,"
             f" band_amount_satang, status, reasons::text AS reasons, last_month, request_id, version, position"
             f" FROM {TABLE} {where} ORDER BY id LIMIT ${len(args)}", *args)
         result = []
@@ -147,7 +186,8 @@ class RegisterQueries(AllowanceQueries):
             item = dict(row)
             payout = orjson.loads(item["payout"])
             account = str(payout.get("account", ""))
-            item["payout"] = {"kind": payout["kind"], "account": "X" * max(0, len(account) - 4) + account[-4:]}
+            masked = account if account == ERASED else "X" * max(0, len(account) - 4) + account[-4:]
+            item["payout"] = {"kind": payout["kind"], "account": masked}
             item["reasons"] = orjson.loads(item["reasons"])
             result.append(item)
         return result

@@ -8,7 +8,7 @@ key opens any more, so the hash chain still verifies and replay still works.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 from uuid import UUID
 
 import orjson
@@ -16,9 +16,10 @@ from eventsourcing.persistence import StoredEvent
 
 from application.cloudevents import to_cloudevent
 from application.ports import PersonalData
+from domain.allowance import Recipient
 from infrastructure.json_codec import dumps
 from infrastructure.privacy.keys import SUBJECT_KEYS, BlindIndex, SubjectKeys
-from infrastructure.privacy.mapper import SUBJECT, FieldCipher, PersonalDataMapper, reveal_document_state
+from infrastructure.privacy.mapper import SUBJECT, SUBJECTS, FieldCipher, PersonalDataMapper, reveal_document_state
 from infrastructure.eventstore.event_log import EVENTS_TABLE, plain, stored_event_document
 
 
@@ -51,10 +52,28 @@ def documents_revealer(keys: SubjectKeys) -> Callable[[list[dict[str, Any]]], li
 
     def reveal_all(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
         subjects = {UUID(s) for s in (d["data"].get(SUBJECT) for d in documents) if isinstance(s, str)}
+        subjects.update(UUID(s) for d in documents for s in (d["data"].get(SUBJECTS) or ()) if isinstance(s, str))
         if any(not keys.cached(s)[0] for s in subjects):
             with keys.transaction(commit=False) as curs:
                 keys.load(curs, subjects)
         return [reveal(d) for d in documents]
+
+    return reveal_all
+
+
+def states_revealer(keys: SubjectKeys) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
+    """A function that opens the personal fields of stored states parsed as JSON, in place (a
+    view that reads the log itself, like the allowance register): the batch's keys in one
+    query."""
+    fields = document_fields(keys)
+
+    def reveal_all(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        subjects = {UUID(s) for s in (state.get(SUBJECT) for state in states) if isinstance(s, str)}
+        subjects.update(UUID(s) for state in states for s in (state.get(SUBJECTS) or ()) if isinstance(s, str))
+        if any(not keys.cached(s)[0] for s in subjects):
+            with keys.transaction(commit=False) as curs:
+                keys.load(curs, subjects)
+        return [reveal_document_state(fields, state) for state in states]
 
     return reveal_all
 
@@ -67,6 +86,7 @@ class PostgresPersonalData(PersonalData):
         self.mapper = mapper
         self.reveal = document_revealer(keys)
         self.reveal_all = documents_revealer(keys)
+        self.reveal_states = states_revealer(keys)
 
     def index(self, national_id: str) -> str:
         return self.blind_index(national_id)
@@ -92,30 +112,53 @@ class PostgresPersonalData(PersonalData):
         self.keys.forget(subjects)
         return deleted
 
-    def purge(self, aggregates: list[UUID]) -> dict[str, int]:
-        """Rewrite every plain copy of these aggregates' events from the log (as it reads now)."""
+    def forget_person(self, index: str) -> int:
+        """The person's browser sessions: deleted (their actor is sealed per session, their
+        blind index names them)."""
+        from infrastructure.identity.sessions import SESSIONS_TABLE
+
+        with self.keys.transaction(commit=True) as curs:
+            curs.execute("SELECT to_regclass(%s) AS t", (SESSIONS_TABLE,))
+            if curs.fetchone()["t"] is None:
+                return 0
+            curs.execute(f"DELETE FROM {SESSIONS_TABLE} WHERE subject_ref = %s", (index,))
+            return curs.rowcount  # type: ignore[no-any-return]
+
+    def purge(self, aggregates: list[UUID], subjects: Sequence[UUID] = ()) -> dict[str, int]:
+        """Rewrite every plain copy of these aggregates' events, and of the batches holding
+        elements of ``subjects``, from the log (as it reads now)."""
+        from infrastructure.allowance.register import RegisterFollower
         from infrastructure.integrations.event_feed import FEED_TABLE, ORGANIZATIONS_TABLE
         from infrastructure.integrations.subscriptions import DELIVERIES
         from infrastructure.views.recorder import ViewsRecorder
 
-        if not aggregates:
-            return {"view_rows": 0, "feed_rows": 0, "deliveries": 0}
-        assert self.mapper is not None
         datastore = self.keys.datastore
+        if subjects:
+            with self.keys.transaction(commit=False) as curs:
+                batches = self.keys.batches_of(curs, subjects)
+        else:
+            batches = []
+        own = set(aggregates)
+        aggregates = [*aggregates, *(b for b in batches if b not in own)]
+        if not aggregates:
+            return {"view_rows": 0, "feed_rows": 0, "deliveries": 0, "register_rows": 0}
+        assert self.mapper is not None
         with datastore.transaction(commit=True) as curs:
             curs.execute(
                 f"SELECT notification_id, originator_id, originator_id::text AS aggregate_id, originator_version, topic, state"
                 f" FROM {EVENTS_TABLE} WHERE originator_id = ANY(%s) ORDER BY notification_id", (aggregates,),
             )
             rows = curs.fetchall()
-            events = [
-                (self.mapper.to_domain_event(StoredEvent(originator_id=r["originator_id"], originator_version=r["originator_version"],
-                                                         topic=r["topic"], state=bytes(r["state"]))), r["notification_id"])
-                for r in rows
-            ]
+            stored = [StoredEvent(originator_id=r["originator_id"], originator_version=r["originator_version"], topic=r["topic"],
+                                  state=bytes(r["state"])) for r in rows]
+            held = self.mapper.prefetch(stored, curs)  # every key of these events (a batch's people) in one query
+            events = [(self.mapper.to_domain_event(s, held), r["notification_id"]) for s, r in zip(stored, rows)]
             views = ViewsRecorder(datastore, blind_index=self.blind_index)
             views.lock_for_writing(curs)  # the projector waits meanwhile
             views.refold(curs, events)
+            # The allowance register (its own follower, its own position).
+            recipients = list({e.originator_id for e, _ in events if isinstance(e, Recipient.Event)})
+            register_rows = RegisterFollower(datastore, reveal=self.reveal_states).refold(curs, recipients)
             # The feed: only the positions it has published (the follower publishes the rest
             # from the log, already erased).
             curs.execute(f"SELECT position FROM {FEED_TABLE} WHERE subject = ANY(%s)", (aggregates,))
@@ -139,7 +182,8 @@ class PostgresPersonalData(PersonalData):
                 f" WHERE f.position = d.position AND d.subject = ANY(%s::text[])", ([str(a) for a in aggregates],),
             )
             deliveries = curs.rowcount
-        return {"view_rows": len({e.originator_id for e, _ in events}), "feed_rows": len(feed_rows), "deliveries": deliveries}
+        return {"view_rows": len({e.originator_id for e, _ in events if e.originator_id in own}), "feed_rows": len(feed_rows),
+                "deliveries": deliveries, "register_rows": register_rows, "batches": len(batches)}
 
 
 ERASURES_FOLLOWED = "erasures_followed"
@@ -181,7 +225,7 @@ class ErasureFollower:
         subjects = [UUID(s) for state in erasures for s in state.get("subjects", ())]
         if subjects:
             self.personal_data.keys.forget(subjects)
-            self.personal_data.purge(self.personal_data.aggregates(subjects))
+            self.personal_data.purge(self.personal_data.aggregates(subjects), subjects)
         self._position = head
         self._calls += 1
         if erasures or self._calls % self.save_every == 0:

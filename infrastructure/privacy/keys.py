@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence
-from uuid import UUID, uuid4
+from uuid import UUID, SafeUUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -35,6 +35,7 @@ from domain.errors import OneStopError
 
 SUBJECT_KEYS = "subject_keys"
 SUBJECT_AGGREGATES = "subject_aggregates"
+SUBJECT_ELEMENTS = "subject_elements"
 KEY_BYTES = 32
 NONCE_BYTES = 12
 
@@ -48,6 +49,10 @@ SCHEMA_STATEMENTS = [
     f"""CREATE TABLE IF NOT EXISTS {SUBJECT_AGGREGATES} (
         aggregate_id uuid PRIMARY KEY, subject_id uuid NOT NULL)""",
     f"CREATE INDEX IF NOT EXISTS {SUBJECT_AGGREGATES}_subject ON {SUBJECT_AGGREGATES} (subject_id)",
+    # The batch aggregates (disbursement batches, tax rolls) holding elements of a subject: many
+    # people each, so not in subject_aggregates; erasure purges their plain copies too.
+    f"""CREATE TABLE IF NOT EXISTS {SUBJECT_ELEMENTS} (
+        subject_id uuid NOT NULL, aggregate_id uuid NOT NULL, PRIMARY KEY (subject_id, aggregate_id))""",
 ]
 
 # Written in the transaction that saves the events which use them (eventsourcing's recorder
@@ -56,6 +61,10 @@ SCHEMA_STATEMENTS = [
 _INSERT_KEYS = (
     f"INSERT INTO {SUBJECT_KEYS} (subject_id, blind_index, wrapped_key, master_key_id)"
     f" SELECT * FROM unnest(%b::uuid[], %b::text[], %b::bytea[], %b::text[])"
+)
+_INSERT_ELEMENTS = (
+    f"INSERT INTO {SUBJECT_ELEMENTS} (subject_id, aggregate_id) SELECT * FROM unnest(%b::uuid[], %b::uuid[])"
+    f" ON CONFLICT DO NOTHING"
 )
 _INSERT_LINKS = (
     f"INSERT INTO {SUBJECT_AGGREGATES} (aggregate_id, subject_id) SELECT * FROM unnest(%b::uuid[], %b::uuid[])"
@@ -71,6 +80,46 @@ _CHECK_LIVE = (
 )
 
 
+def _uuid4(random16: bytes) -> UUID:
+    """A version-4 UUID from 16 random bytes, as ``uuid.UUID(bytes=..., version=4)`` makes it,
+    without its argument checks (a new key set per submission makes one)."""
+    value = int.from_bytes(random16, "big")
+    value &= ~(0xC000 << 48)
+    value |= 0x8000 << 48
+    value &= ~(0xF000 << 64)
+    value |= 4 << 76
+    made = object.__new__(UUID)
+    object.__setattr__(made, "int", value)
+    object.__setattr__(made, "is_safe", SafeUUID.unknown)
+    return made
+
+
+class RandomBytes:
+    """Random bytes from the OS, read 4 KiB at a time rather than with one system call per nonce
+    or key (a submission needs several). Each thread has its own block; a forked child drops
+    the blocks it inherited (``os.register_at_fork``), so no two processes share bytes."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._local = threading.local()
+        self._generation = 0
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self._generation += 1
+
+    def __call__(self, n: int) -> bytes:
+        local = self._local
+        at = getattr(local, "at", None)
+        if at is None or local.generation != self._generation or at + n > len(local.buffer):
+            local.buffer, at, local.generation = os.urandom(max(self._size, n)), 0, self._generation
+        local.at = at + n
+        return local.buffer[at:at + n]  # type: ignore[no-any-return]
+
+
+random_bytes = RandomBytes()
+
+
 class PendingKeys:
     """What one save adds: new key sets, new aggregates' subjects, and key sets reused for new
     aggregates (checked live in the same transaction)."""
@@ -80,15 +129,22 @@ class PendingKeys:
         self.links: dict[UUID, UUID] = {}
         self.reused: set[UUID] = set()
         self.subjectless: set[UUID] = set()  # aggregates of this save that have no data subject
+        self.ciphers: dict[UUID, Any] = {}  # the save's subjects' keys (None: erased), held for the save
+        self.people: dict[str, UUID] = {}  # blind index -> key set, of a batch event's elements
+        self.indexes: dict[str, str] = {}  # national ID -> blind index, of a batch event's elements
+        self.elements: set[tuple[UUID, UUID]] = set()  # (subject, batch aggregate) of the save's batch events
 
     def __bool__(self) -> bool:
-        return bool(self.keys or self.links)
+        return bool(self.keys or self.links or self.reused or self.elements)
 
     def write(self, curs: Any) -> None:
         if self.keys:
             curs.execute(_INSERT_KEYS, tuple(map(list, zip(*self.keys))))
         if self.links:
             curs.execute(_INSERT_LINKS, (list(self.links), list(self.links.values())))
+        if self.elements:
+            pairs = sorted(self.elements)
+            curs.execute(_INSERT_ELEMENTS, ([s for s, _ in pairs], [a for _, a in pairs]))
         if self.reused:
             curs.execute(_CHECK_LIVE, (len(self.reused), list(self.reused)))
 
@@ -112,7 +168,7 @@ class MasterKeys:
         self._current = AESGCM(current)
 
     def wrap(self, subject_id: UUID, data_key: bytes) -> bytes:
-        nonce = os.urandom(NONCE_BYTES)
+        nonce = random_bytes(NONCE_BYTES)
         return nonce + self._current.encrypt(nonce, data_key, b"subject-key:" + subject_id.bytes)
 
     def unwrap(self, key_id: str, subject_id: UUID, wrapped: bytes) -> bytes:
@@ -135,10 +191,14 @@ class BlindIndex(SubjectIndex):
 
     def __init__(self, key: bytes) -> None:
         self._key = key
+        # The HMAC keyed once (its inner and outer pads hashed), copied for each ID.
+        self._keyed = hmac.new(key, b"national-id\0", hashlib.sha256)
 
     def __call__(self, national_id: str) -> str:
-        digits = "".join(ch for ch in national_id if not ch.isspace() and ch != "-")
-        return hmac.new(self._key, b"national-id\0" + digits.encode(), hashlib.sha256).hexdigest()
+        digits = national_id if national_id.isdigit() else "".join(ch for ch in national_id if not ch.isspace() and ch != "-")
+        mac = self._keyed.copy()
+        mac.update(digits.encode())
+        return mac.hexdigest()
 
     def reference(self, national_id: str) -> str:
         return self(national_id)
@@ -217,20 +277,24 @@ class SubjectKeys:
             self.load(curs, [subject_id])
         return self.cached(subject_id)[1]
 
-    def load(self, curs: Any, subject_ids: Iterable[UUID]) -> None:
-        """Load the keys of these subjects into the cache, in one query."""
+    def load(self, curs: Any, subject_ids: Iterable[UUID]) -> dict[UUID, AESGCM | None]:
+        """Load the keys of these subjects into the cache, in one query; returns the ones it
+        loaded (None: erased), which a caller may hold for a batch larger than the cache."""
         wanted = [s for s in set(subject_ids) if not self.cached(s)[0]]
+        loaded: dict[UUID, AESGCM | None] = {}
         if not wanted:
-            return
+            return loaded
         curs.execute(f"SELECT subject_id, wrapped_key, master_key_id FROM {SUBJECT_KEYS} WHERE subject_id = ANY(%s)", (wanted,))
         found = {row["subject_id"]: row for row in curs.fetchall()}
         for subject_id in wanted:
             row = found.get(subject_id)
             if row is None or row["wrapped_key"] is None:
-                self._remember(subject_id, ERASED)
+                cipher = ERASED
             else:
-                key = self.masters.unwrap(row["master_key_id"], subject_id, bytes(row["wrapped_key"]))
-                self._remember(subject_id, AESGCM(key))
+                cipher = AESGCM(self.masters.unwrap(row["master_key_id"], subject_id, bytes(row["wrapped_key"])))
+            self._remember(subject_id, cipher)
+            loaded[subject_id] = cipher
+        return loaded
 
     def subject_for_index(self, index: str) -> UUID | None:
         """The key set this process last used for the person with this blind index, if still
@@ -241,15 +305,37 @@ class SubjectKeys:
                 return None
             return entry[1]
 
+    def subjects_for_indexes(self, curs: Any, indexes: Sequence[str]) -> dict[str, UUID]:
+        """The newest live key set of each of these people (by blind index) that has one, in
+        one query; remembered as this process's key set for them."""
+        if not indexes:
+            return {}
+        curs.execute(
+            f"SELECT DISTINCT ON (blind_index) blind_index, subject_id FROM {SUBJECT_KEYS}"
+            f" WHERE blind_index = ANY(%s) AND wrapped_key IS NOT NULL ORDER BY blind_index, created_at DESC", (list(indexes),))
+        found = {row["blind_index"]: row["subject_id"] for row in curs.fetchall()}
+        expires = self._clock() + self.cache_seconds
+        with self._lock:
+            if len(self._by_index) + len(found) >= self.cache_size:
+                self._by_index.clear()
+            for index, subject_id in found.items():
+                self._by_index[index] = (expires, subject_id)
+        return found
+
     def new_subject(self, index: str, pending: PendingKeys) -> UUID:
         """A new key set for a person, cached at once and written with the save (``pending``)."""
-        subject_id, key = uuid4(), AESGCM.generate_key(bit_length=256)
+        fresh = random_bytes(16 + KEY_BYTES)
+        subject_id, key = _uuid4(fresh[:16]), fresh[16:]
         pending.keys.append((subject_id, index, self.masters.wrap(subject_id, key), self.masters.current_id))
-        self._remember(subject_id, AESGCM(key))
+        cipher = pending.ciphers[subject_id] = AESGCM(key)
+        expires = self._clock() + self.cache_seconds
         with self._lock:
+            self._ciphers[subject_id] = (expires, cipher)
+            while len(self._ciphers) > self.cache_size:
+                self._ciphers.popitem(last=False)
             if len(self._by_index) >= self.cache_size:
                 self._by_index.clear()
-            self._by_index[index] = (self._clock() + self.cache_seconds, subject_id)
+            self._by_index[index] = (expires, subject_id)
         return subject_id
 
     def discard(self, pending: PendingKeys) -> None:
@@ -286,6 +372,10 @@ class SubjectKeys:
         deleted = curs.rowcount
         self.forget(subject_ids)
         return deleted
+
+    def batches_of(self, curs: Any, subject_ids: Sequence[UUID]) -> list[UUID]:
+        curs.execute(f"SELECT DISTINCT aggregate_id FROM {SUBJECT_ELEMENTS} WHERE subject_id = ANY(%s)", (list(subject_ids),))
+        return [row["aggregate_id"] for row in curs.fetchall()]
 
     def aggregates_of(self, curs: Any, subject_ids: Sequence[UUID]) -> list[UUID]:
         curs.execute(f"SELECT aggregate_id FROM {SUBJECT_AGGREGATES} WHERE subject_id = ANY(%s)", (list(subject_ids),))

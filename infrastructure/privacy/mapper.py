@@ -9,6 +9,13 @@ moved to another field or person does not open), and a dict also keeps its keys
 shape intact. Every other field stays plain (codes, amounts, references, times), so the log's
 hash chain covers the ciphertext and erasure changes no stored byte.
 
+A batch event naming many people (``ELEMENTS``: a disbursement batch's lines, a tax roll's rows)
+has no single subject: in each element (a list), the personal positions are sealed together
+with the key of that element's person into ``{"_pe_": ..., "_s_": <n>, "_at_": [positions]}``
+at the first of them (the others null), and the event starts with ``"_subjects_": [...]``,
+every key set it uses (``"_s_"`` is the element's place in it). Erasing one person makes their elements'
+personal positions read ``"[erased]"`` and leaves everyone else's readable.
+
 Reading: a field whose subject's key is deleted reads ``"[erased]"``. Writing for an erased
 subject stores ``"[erased]"`` in its personal fields: nothing new is kept about them.
 
@@ -20,10 +27,8 @@ decoded (``prefetch``): never one query an event.
 
 from __future__ import annotations
 
-import base64
 import binascii
-import os
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 from uuid import UUID
 
 import orjson
@@ -31,10 +36,10 @@ from cryptography.exceptions import InvalidTag
 from eventsourcing.persistence import EventStore, Mapper, Notification, Recording, StoredEvent
 from eventsourcing.utils import get_topic
 
-from domain.payment import Payment
+from domain.service_request import ServiceRequest
 from infrastructure.errors import UnknownDataSubject
-from infrastructure.privacy.keys import ERASED_MARKER, NONCE_BYTES, BlindIndex, PendingKeys, SubjectKeys
-from infrastructure.privacy.personal_fields import APPLICANT, PERSONAL_FIELDS, REQUEST, Classification
+from infrastructure.privacy.keys import ERASED_MARKER, NONCE_BYTES, BlindIndex, PendingKeys, SubjectKeys, random_bytes
+from infrastructure.privacy.personal_fields import AGGREGATE, APPLICANT, ELEMENTS, PERSON, PERSONAL_FIELDS, REQUEST, Classification, Elements
 
 _NONE = Classification(None)
 
@@ -42,7 +47,15 @@ ERASED = "[erased]"
 ENVELOPE = "_pd_"
 KEYS = "_keys_"
 SUBJECT = "_subject_"
+SUBJECTS = "_subjects_"  # a batch event: the key sets of its elements (for loading them in one query)
+ELEMENT = "_pe_"  # an element's envelope: {"_pe_": ..., "_s_": subject, "_at_": [personal positions]}
+ELEMENT_SUBJECT = "_s_"
+ELEMENT_AT = "_at_"
+_BY_PERSON = (APPLICANT, PERSON)
+# Events that always have a subject: a request without one is a fault, never stored plain.
+_STRICT = (ServiceRequest.Event,)
 _SUBJECT_PREFIX = b'{"' + SUBJECT.encode() + b'":"'
+_SUBJECTS_PREFIX = b'{"' + SUBJECTS.encode() + b'":['
 ERASURE_TOPIC = "onestop:DataSubject.Erased"
 _LOOKUP = object()
 
@@ -63,6 +76,13 @@ def subject_in(state: bytes) -> UUID | None:
     return None
 
 
+def subjects_in(state: bytes) -> list[UUID]:
+    """The key sets of a batch event's stored state (its ``"_subjects_"``, first), without
+    parsing the rest of it."""
+    end = state.find(b"]", len(_SUBJECTS_PREFIX))
+    return [UUID(s.strip().strip(b'"').decode()) for s in state[len(_SUBJECTS_PREFIX):end].split(b",") if s.strip()]
+
+
 def _json_native(value: Any) -> bool:
     """Only JSON's own types (what requests and outside answers carry): such a value is encoded
     with orjson, which the transcoder reads back the same; anything else goes through the
@@ -79,7 +99,9 @@ def _json_native(value: Any) -> bool:
 
 def encode_plain(fallback: Any) -> Any:
     def encode(value: Any) -> bytes:
-        return orjson.dumps(value) if _json_native(value) else fallback(value)  # type: ignore[no-any-return]
+        if type(value) is str or _json_native(value):
+            return orjson.dumps(value)
+        return fallback(value)  # type: ignore[no-any-return]
 
     return encode
 
@@ -92,18 +114,90 @@ class FieldCipher:
         self._encode = encode
         self._decode = decode
 
-    def seal(self, subject_id: UUID, field: str, value: Any) -> Any:
+    def seal(self, subject_id: UUID, field: str, value: Any, aead: Any = _LOOKUP, subject_bytes: bytes | None = None) -> Any:
         if value is None:
             return None
-        aead = self.keys.cipher(subject_id)
+        if aead is _LOOKUP:
+            aead = self.keys.cipher(subject_id)
         if aead is None:
             return {k: ERASED for k in value} if type(value) is dict else ERASED
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = aead.encrypt(nonce, self._encode(value), _aad(subject_id, field))
-        envelope: dict[str, Any] = {ENVELOPE: base64.b64encode(nonce + sealed).decode()}
+        nonce = random_bytes(NONCE_BYTES)
+        aad = (subject_id.bytes if subject_bytes is None else subject_bytes) + field.encode()
+        sealed = aead.encrypt(nonce, self._encode(value), aad)
+        envelope: dict[str, Any] = {ENVELOPE: binascii.b2a_base64(nonce + sealed, newline=False).decode()}
         if type(value) is dict:
             envelope[KEYS] = list(value)
         return envelope
+
+    def seal_element(self, subject_id: UUID, field: str, element: list[Any], personal: tuple[int, ...], aead: Any,
+                     ref: int | str | None = None) -> list[Any]:
+        """One element of a batch event with its personal positions sealed under its person's key;
+        ``ref`` names the key set: its place in the event's ``"_subjects_"`` (36 bytes less an
+        element than the id, which is the default)."""
+        sealed = list(element)
+        if aead is None:
+            for at in personal:
+                if at < len(sealed):
+                    sealed[at] = ERASED
+            return sealed
+        values = [element[at] if at < len(element) else None for at in personal]
+        nonce = random_bytes(NONCE_BYTES)
+        data = aead.encrypt(nonce, orjson.dumps(values), _aad(subject_id, field + "[]"))
+        for at in personal:
+            if at < len(sealed):
+                sealed[at] = None
+        sealed[personal[0]] = {ELEMENT: binascii.b2a_base64(nonce + data, newline=False).decode(), ELEMENT_SUBJECT: str(subject_id) if ref is None else ref,
+                              ELEMENT_AT: list(personal)}
+        return sealed
+
+    def open_elements(self, field: str, elements: Any, uuids: dict[str, UUID], subjects: Sequence[str] = (),
+                      held: dict[UUID, Any] | None = None) -> Any:
+        """A batch event's field with every element's envelope opened (``[erased]`` where its
+        person's key is gone)."""
+        if type(elements) is not list:
+            return elements
+        ciphers: dict[str, Any] = {}
+        aad_suffix = (field + "[]").encode()
+        opened = []
+        for element in elements:
+            if type(element) is not list:
+                opened.append(element)
+                continue
+            envelope = next((v for v in element if type(v) is dict and ELEMENT in v), None)
+            if envelope is None:
+                opened.append(element)
+                continue
+            subject = envelope[ELEMENT_SUBJECT]
+            if type(subject) is int:
+                subject = subjects[subject] if 0 <= subject < len(subjects) else ""
+            subject_id = uuids.get(subject)
+            if subject_id is None:
+                try:
+                    subject_id = uuids[subject] = UUID(subject)
+                except ValueError:
+                    subject_id = None
+            aead = ciphers.get(subject, _LOOKUP)
+            if aead is _LOOKUP:
+                if subject_id is None:
+                    aead = None
+                elif held is not None and subject_id in held:
+                    aead = held[subject_id]
+                else:
+                    aead = self.keys.cipher(subject_id)
+                ciphers[subject] = aead
+            at = envelope[ELEMENT_AT]
+            values: list[Any] = [ERASED] * len(at)
+            if aead is not None:
+                try:
+                    raw = binascii.a2b_base64(envelope[ELEMENT])
+                    values = orjson.loads(aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], subject_id.bytes + aad_suffix))
+                except (InvalidTag, binascii.Error, ValueError):
+                    values = [ERASED] * len(at)
+            element = list(element)
+            for position, value in zip(at, values):
+                element[position] = value
+            opened.append(element)
+        return opened
 
     def open(self, subject_id: UUID, field: str, envelope: dict[str, Any], aead: Any = _LOOKUP) -> Any:
         if aead is _LOOKUP:
@@ -112,7 +206,7 @@ class FieldCipher:
             keys = envelope.get(KEYS)
             return {k: ERASED for k in keys} if keys is not None else ERASED
         try:
-            raw = base64.b64decode(envelope[ENVELOPE])
+            raw = binascii.a2b_base64(envelope[ENVELOPE])
             plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(subject_id, field))
         except (InvalidTag, binascii.Error, ValueError):
             # Written under another key, or altered: it cannot be read, which is what erased
@@ -122,11 +216,23 @@ class FieldCipher:
         # Plain JSON (what encode_plain wrote with orjson) needs no reviving of typed values.
         return orjson.loads(plain) if b'"_type_"' not in plain else self._decode(plain)
 
-    def reveal(self, state: dict[str, Any], subject_id: UUID, fields: Iterable[str] | None = None) -> dict[str, Any]:
+    def reveal_elements(self, state: dict[str, Any], fields: Iterable[str] | None = None, uuids: dict[str, UUID] | None = None,
+                        subjects: Sequence[str] = (), held: dict[UUID, Any] | None = None) -> dict[str, Any]:
+        """Open the element envelopes of a batch event's decoded state in place: of ``fields``
+        or, without them, of every top-level list."""
+        uuids = {} if uuids is None else uuids
+        for field in (list(state) if fields is None else fields):
+            value = state.get(field)
+            if type(value) is list:
+                state[field] = self.open_elements(field, value, uuids, subjects, held)
+        return state
+
+    def reveal(self, state: dict[str, Any], subject_id: UUID, fields: Iterable[str] | None = None, aead: Any = _LOOKUP) -> dict[str, Any]:
         """Open the envelopes of a decoded state in place: of ``fields`` (the event type's
         personal fields) or, without them, of every top-level field; and ``actor.sub``."""
-        aead = self.keys.cipher(subject_id)
-        for field in (state if fields is None else fields):
+        if aead is _LOOKUP:
+            aead = self.keys.cipher(subject_id)
+        for field in (list(state) if fields is None else fields):
             value = state.get(field)
             if type(value) is dict and ENVELOPE in value:
                 state[field] = self.open(subject_id, field, value, aead)
@@ -148,108 +254,271 @@ class PersonalDataMapper(Mapper):
         self.blind_index = blind_index
         self.fields = FieldCipher(keys, encode_plain(self.transcoder.encode), self.transcoder.decode)
         self._uuids: dict[str, UUID] = {}
+        self._rules: dict[type, tuple[str, Classification]] = {}
 
     # -- writing -----------------------------------------------------------------------------
 
+    def _person(self, event: Any, rule: Classification) -> str:
+        value: Any = event
+        for name in rule.person.split("."):
+            value = value[name] if type(value) is dict else getattr(value, name)
+        return value  # type: ignore[no-any-return]
+
     def prepare(self, events: Sequence[Any]) -> PendingKeys:
-        """Resolve the subjects and keys of the events of one save. A new request's applicant
-        gets the key set this process has cached for them, else a new one; what is new is
-        returned, to be written in the save's own transaction. The database is read only for
-        an aggregate or key this process has not seen (then in one query each)."""
+        """Resolve the subjects and keys of the events of one save. A new aggregate of a person
+        (a request's applicant, a recipient, a notice's owner) gets the key set this process has
+        cached for them, else a new one; the people of a batch event's elements get their live
+        key set from the database, else a new one. What is new is returned, to be written in the
+        save's own transaction, with the ciphers of the save. The database is read only for an
+        aggregate, person or key this process has not cached (then in one transaction)."""
+        keys = self.keys
         pending = PendingKeys()
-        unknown: set[UUID] = set()
-        created = {e.originator_id for e in events if PERSONAL_FIELDS.get(get_topic(type(e)), _NONE).subject == APPLICANT}
-        for event in events:
-            rule = PERSONAL_FIELDS.get(get_topic(type(event)))
-            if rule is None or rule.subject is None:
-                continue
-            if rule.subject == APPLICANT:
-                index = self.blind_index(event.applicant["national_id"])
-                subject_id = self.keys.subject_for_index(index)
+        rule_of = self._rule
+        rules = [(e, rule_of(type(e))[1]) for e in events]
+        created: set[UUID] = set()
+        for event, rule in rules:
+            if rule.subject in _BY_PERSON:
+                index = self.blind_index(self._person(event, rule))
+                subject_id = keys.subject_for_index(index)
                 if subject_id is None:
-                    subject_id = self.keys.new_subject(index, pending)
+                    subject_id = keys.new_subject(index, pending)
                 else:
                     pending.reused.add(subject_id)
                 pending.links[event.originator_id] = subject_id
-                self.keys.remember_subject(event.originator_id, subject_id)
-            elif rule.subject == REQUEST:
-                if event.request_id is None:
-                    continue
-                if event.request_id not in created and self.keys.subject_of(event.request_id) is None:
-                    unknown.add(event.request_id)
-            elif event.originator_id not in created and self.keys.subject_of(event.originator_id) is None:
-                unknown.add(event.originator_id)
-        needed = {s for s in (self.keys.subject_of(e.originator_id) for e in events) if s is not None}
-        if unknown or any(not self.keys.cached(s)[0] for s in needed):
-            with self.keys.transaction(commit=False) as curs:
-                self.keys.subjects_of(curs, unknown)
-                self.keys.load(curs, {s for s in (self.keys.subject_of(a) for a in unknown) if s is not None} | needed)
-        for event in events:
-            rule = PERSONAL_FIELDS.get(get_topic(type(event)), _NONE)
-            if rule.subject == REQUEST:
-                subject_id = self.keys.subject_of(event.request_id) if event.request_id is not None else None
+                keys.remember_subject(event.originator_id, subject_id)
+                created.add(event.originator_id)
+        unknown: set[UUID] = set()
+        people: dict[str, str] = {}  # national ID -> blind index, of batch elements
+        for event, rule in rules:
+            kind = rule.subject
+            if kind == REQUEST:
+                for name in rule.via:
+                    ref = getattr(event, name, None)
+                    if ref is not None and ref not in created and keys.subject_of(ref) is None:
+                        unknown.add(ref)
+            elif kind == AGGREGATE:
+                if event.originator_id not in created and keys.subject_of(event.originator_id) is None:
+                    unknown.add(event.originator_id)
+            elif kind == ELEMENTS:
+                self._element_people(event, rule, people, unknown)
+        pending.indexes = people
+        lookup = [i for i in set(people.values()) if keys.subject_for_index(i) is None]
+        if unknown or lookup:
+            with keys.transaction(commit=False) as curs:
+                keys.subjects_of(curs, unknown)
+                pending.reused.update(keys.subjects_for_indexes(curs, lookup).values())
+                self._resolve_people(people, pending)
+                needed = self._needed(rules, pending)
+                pending.ciphers.update(keys.load(curs, needed))
+        else:
+            self._resolve_people(people, pending)
+            needed = self._needed(rules, pending)
+            if any(s not in pending.ciphers and not keys.cached(s)[0] for s in needed):
+                with keys.transaction(commit=False) as curs:
+                    pending.ciphers.update(keys.load(curs, needed))
+        for event, rule in rules:
+            kind = rule.subject
+            if kind == REQUEST:
+                subject_id = None
+                for name in rule.via:
+                    ref = getattr(event, name, None)
+                    subject_id = keys.subject_of(ref) if ref is not None else None
+                    if subject_id is not None:
+                        break
                 if subject_id is not None:
                     pending.links[event.originator_id] = subject_id
-                    self.keys.remember_subject(event.originator_id, subject_id)
-            if rule.subject is not None and isinstance(event, Payment.Event) and self.keys.subject_of(event.originator_id) is None \
-                    and event.originator_id not in pending.links:
-                # No person's key: a payment of a land-tax notice (no request), and that
-                # payment's later events. Stored without a subject (README "Personal data",
-                # not yet encrypted).
+                    keys.remember_subject(event.originator_id, subject_id)
+            if kind in (REQUEST, AGGREGATE) and keys.subject_of(event.originator_id) is None and event.originator_id not in pending.links \
+                    and not isinstance(event, _STRICT):
+                # No person's key: an aggregate stored before its events were encrypted (a
+                # recipient, a notice, an appointment, a receipt), or a payment or receipt with
+                # no person behind it. Stored without a subject, as before.
                 pending.subjectless.add(event.originator_id)
+        missing = []
+        for subject_id in needed:
+            if subject_id in pending.ciphers:
+                continue  # a key set this save made or loaded
+            known, aead = keys.cached(subject_id)
+            if known:
+                pending.ciphers[subject_id] = aead
+            else:
+                missing.append(subject_id)  # loaded, then pushed out of the cache by a larger batch
+        if missing:
+            with keys.transaction(commit=False) as curs:
+                pending.ciphers.update(keys.load(curs, missing))
         return pending
 
-    def to_stored_event(self, domain_event: Any, *, subjectless: bool = False) -> StoredEvent:
-        topic = get_topic(type(domain_event))
-        rule = PERSONAL_FIELDS.get(topic)
-        if rule is None or rule.subject is None or subjectless:
+    def _element_people(self, event: Any, rule: Classification, people: dict[str, str], unknown: set[UUID]) -> None:
+        elements: Elements = rule.elements  # type: ignore[assignment]
+        for field in rule.fields:
+            for element in getattr(event, field, None) or ():
+                if elements.national_id_at is not None:
+                    national_id = element[elements.national_id_at]
+                    if type(national_id) is str and national_id not in people and national_id != ERASED:
+                        people[national_id] = self.blind_index(national_id)
+                elif elements.aggregate_at is not None:
+                    try:
+                        aggregate_id = UUID(str(element[elements.aggregate_at]))
+                    except ValueError:
+                        continue
+                    if self.keys.subject_of(aggregate_id) is None:
+                        unknown.add(aggregate_id)
+
+    def _needed(self, rules: Sequence[tuple[Any, Classification]], pending: PendingKeys) -> set[UUID]:
+        keys = self.keys
+        needed = set(pending.links.values()) | set(pending.people.values())
+        for event, rule in rules:
+            if rule.subject is None:
+                continue
+            subject_id = keys.subject_of(event.originator_id)
+            if subject_id is not None:
+                needed.add(subject_id)
+            if rule.subject == REQUEST:
+                for name in rule.via:
+                    ref = getattr(event, name, None)
+                    subject_id = keys.subject_of(ref) if ref is not None else None
+                    if subject_id is not None:
+                        needed.add(subject_id)
+            elif rule.subject == ELEMENTS and rule.elements is not None and rule.elements.aggregate_at is not None:
+                for field in rule.fields:
+                    for element in getattr(event, field, None) or ():
+                        try:
+                            subject_id = keys.subject_of(UUID(str(element[rule.elements.aggregate_at])))
+                        except ValueError:
+                            continue
+                        if subject_id is not None:
+                            needed.add(subject_id)
+        return needed
+
+    def _resolve_people(self, people: dict[str, str], pending: PendingKeys) -> None:
+        """The key set of each person of a save's batch elements: their live one, else new."""
+        for index in set(people.values()):
+            subject_id = self.keys.subject_for_index(index)
+            if subject_id is None:
+                subject_id = self.keys.new_subject(index, pending)
+            else:
+                pending.reused.add(subject_id)
+            pending.people[index] = subject_id
+
+    def _rule(self, event_class: type) -> tuple[str, Classification]:
+        found = self._rules.get(event_class)
+        if found is None:
+            topic = get_topic(event_class)
+            found = self._rules[event_class] = (topic, PERSONAL_FIELDS.get(topic, _NONE))
+        return found
+
+    def to_stored_event(self, domain_event: Any, *, subjectless: bool = False, pending: PendingKeys | None = None) -> StoredEvent:
+        event_class = type(domain_event)
+        topic, rule = self._rule(event_class)
+        if rule.subject is None or subjectless:
             return super().to_stored_event(domain_event)
-        subject_id = self.keys.subject_of(domain_event.originator_id)
-        if subject_id is None:
-            # Only through the personal event store, which prepares a save's subjects first.
-            raise UnknownDataSubject(f"no data subject is known for {topic} of {domain_event.originator_id}")
-        state = dict(vars(domain_event))
-        originator_id = state.pop("originator_id")
+        ciphers = pending.ciphers if pending is not None else {}
+        originator_id = domain_event.originator_id
+        if rule.subject == ELEMENTS:
+            state = dict(vars(domain_event))
+            subjects = self._seal_elements(state, rule, ciphers, pending)
+            if pending is not None:
+                pending.elements.update((s, originator_id) for s in subjects)
+            state = {SUBJECTS: [str(s) for s in subjects], **state}
+        else:
+            subject_id = self.keys.subject_of(originator_id)
+            if subject_id is None:
+                # Only through the personal event store, which prepares a save's subjects first.
+                raise UnknownDataSubject(f"no data subject is known for {topic} of {originator_id}")
+            state = {SUBJECT: str(subject_id)}
+            state.update(vars(domain_event))
+            aead = ciphers.get(subject_id, _LOOKUP)
+            seal = self.fields.seal
+            subject_bytes = subject_id.bytes
+            for field in rule.fields:
+                state[field] = seal(subject_id, field, state.get(field), aead, subject_bytes)
+            actor = state.get("actor")
+            if type(actor) is dict and actor.get("role") == "citizen" and actor.get("sub") is not None:
+                state["actor"] = {**actor, "sub": seal(subject_id, "actor.sub", actor["sub"], aead, subject_bytes)}
+        del state["originator_id"]
         originator_version = state.pop("originator_version")
-        class_version = getattr(type(domain_event), "class_version", 1)
+        class_version = getattr(event_class, "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
-        seal = self.fields.seal
-        for field in rule.fields:
-            state[field] = seal(subject_id, field, state.get(field))
-        actor = state.get("actor")
-        if type(actor) is dict and actor.get("role") == "citizen" and actor.get("sub") is not None:
-            state["actor"] = {**actor, "sub": seal(subject_id, "actor.sub", actor["sub"])}
-        stored_state = self.transcoder.encode({SUBJECT: str(subject_id), **state})
+        stored_state = self.transcoder.encode(state)
         if self.compressor:
             stored_state = self.compressor.compress(stored_state)
         if self.cipher:
             stored_state = self.cipher.encrypt(stored_state)
         return StoredEvent(originator_id=originator_id, originator_version=originator_version, topic=topic, state=stored_state)
 
+    def _seal_elements(self, state: dict[str, Any], rule: Classification, ciphers: dict[UUID, Any], pending: PendingKeys | None) -> dict[UUID, int]:
+        """Seal the elements of a batch event's personal fields in ``state``; the key sets used."""
+        elements: Elements = rule.elements  # type: ignore[assignment]
+        subjects: dict[UUID, int] = {}  # each key set's place in "_subjects_"
+        for field in rule.fields:
+            value = state.get(field)
+            if type(value) is not list:
+                continue
+            sealed = []
+            for element in value:
+                subject_id = None
+                if type(element) in (list, tuple):
+                    if elements.national_id_at is not None:
+                        national_id = element[elements.national_id_at]
+                        if type(national_id) is str and national_id != ERASED:
+                            index = pending.indexes.get(national_id) if pending is not None else None
+                            if index is None:
+                                index = self.blind_index(national_id)
+                            subject_id = pending.people.get(index) if pending is not None else self.keys.subject_for_index(index)
+                    elif elements.aggregate_at is not None:
+                        try:
+                            subject_id = self.keys.subject_of(UUID(str(element[elements.aggregate_at])))
+                        except ValueError:
+                            subject_id = None
+                if subject_id is None:
+                    sealed.append(element)  # nobody's element (an aggregate stored before encryption)
+                    continue
+                aead = ciphers.get(subject_id, _LOOKUP)
+                if aead is _LOOKUP:
+                    aead = ciphers[subject_id] = self.keys.cipher(subject_id)
+                ref = subjects.setdefault(subject_id, len(subjects))
+                sealed.append(self.fields.seal_element(subject_id, field, list(element), elements.personal, aead, ref))
+            state[field] = sealed
+        return subjects
+
     # -- reading -----------------------------------------------------------------------------
 
-    def prefetch(self, stored_events: Iterable[StoredEvent], curs: Any | None = None) -> None:
+    def prefetch(self, stored_events: Iterable[StoredEvent], curs: Any | None = None) -> dict[UUID, Any]:
         """Load the keys of a batch of stored events in one query (the projector, a rebuild);
         with ``curs``, in that cursor's transaction (a caller that holds the pool's only
-        connection)."""
+        connection). Returns the batch's keys, to hold while it is decoded: a tax roll names
+        more people than the cache keeps."""
         subjects = set()
         for stored in stored_events:
-            subject_id = subject_in(stored.state) if not (self.compressor or self.cipher) else None
+            if self.compressor or self.cipher:
+                continue
+            subject_id = subject_in(stored.state)
             if subject_id is not None:
                 subjects.add(subject_id)
-        if any(not self.keys.cached(s)[0] for s in subjects):
+            elif stored.state[:len(_SUBJECTS_PREFIX)] == _SUBJECTS_PREFIX:
+                subjects.update(subjects_in(stored.state))
+        held: dict[UUID, Any] = {}
+        missing = []
+        for subject_id in subjects:
+            known, aead = self.keys.cached(subject_id)
+            if known:
+                held[subject_id] = aead
+            else:
+                missing.append(subject_id)
+        if missing:
             if curs is not None:
-                self.keys.load(curs, subjects)
-                return
-            with self.keys.transaction(commit=False) as own:
-                self.keys.load(own, subjects)
+                held.update(self.keys.load(curs, missing))
+            else:
+                with self.keys.transaction(commit=False) as own:
+                    held.update(self.keys.load(own, missing))
+        return held
 
     def to_domain_events(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
-        self.prefetch(stored_events)
-        return [self.to_domain_event(s) for s in stored_events]
+        held = self.prefetch(stored_events)
+        return [self.to_domain_event(s, held) for s in stored_events]
 
-    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+    def to_domain_event(self, stored_event: StoredEvent, held: dict[UUID, Any] | None = None) -> Any:
         event = super().to_domain_event(stored_event)
         state = event.__dict__
         subject = state.pop(SUBJECT, None)
@@ -261,7 +530,13 @@ class PersonalDataMapper(Mapper):
                 subject_id = self._uuids[subject] = UUID(subject)
             self.keys.remember_subject(stored_event.originator_id, subject_id)  # type: ignore[arg-type]
             rule = PERSONAL_FIELDS.get(stored_event.topic)
-            self.fields.reveal(state, subject_id, rule.fields if rule is not None else None)
+            aead = held.get(subject_id, _LOOKUP) if held else _LOOKUP
+            self.fields.reveal(state, subject_id, rule.fields if rule is not None else None, aead)
+        elif (subjects := state.pop(SUBJECTS, None)) is not None:
+            rule = PERSONAL_FIELDS.get(stored_event.topic)
+            if len(self._uuids) > 100_000:
+                self._uuids.clear()
+            self.fields.reveal_elements(state, rule.fields if rule is not None else None, self._uuids, subjects, held)
         elif stored_event.topic == ERASURE_TOPIC:
             # Every process that reads the log forgets an erased person's keys at once.
             self.keys.forget(UUID(s) for s in state.get("subjects", ()))
@@ -274,12 +549,21 @@ class PersonalEventStore(EventStore):
 
     mapper: PersonalDataMapper
 
+    def get(self, originator_id: Any, *, gt: int | None = None, lte: int | None = None, desc: bool = False,
+            limit: int | None = None) -> Iterator[Any]:
+        """An aggregate's events, their keys loaded in one query and held while they are
+        decoded (a tax roll's 100,000 rows name more people than the key cache keeps)."""
+        stored = list(self.recorder.select_events(originator_id=originator_id, gt=gt, lte=lte, desc=desc, limit=limit))
+        held = self.mapper.prefetch(stored)
+        return iter([self.mapper.to_domain_event(s, held) for s in stored])
+
     def put(self, domain_events: Sequence[Any], **kwargs: Any) -> list[Recording]:
         if not domain_events:
             return []
         for attempt in range(2):
             pending = self.mapper.prepare(domain_events)
-            stored_events = [self.mapper.to_stored_event(e, subjectless=e.originator_id in pending.subjectless) for e in domain_events]
+            stored_events = [self.mapper.to_stored_event(e, subjectless=e.originator_id in pending.subjectless, pending=pending)
+                             for e in domain_events]
             try:
                 notification_ids = self.recorder.insert_events(stored_events, personal_keys=pending, **kwargs)
             except Exception as error:
@@ -325,6 +609,9 @@ def reveal_document_state(fields: FieldCipher, state: dict[str, Any]) -> dict[st
     """A stored state as parsed JSON (audit reads, the feed), with its envelopes opened."""
     subject = state.pop(SUBJECT, None)
     if subject is None:
+        subjects = state.pop(SUBJECTS, None)
+        if subjects is not None:
+            return fields.reveal_elements(state, subjects=subjects)
         return state
     return fields.reveal(state, UUID(subject))
 

@@ -58,7 +58,8 @@ class PostgresSubjectLookup(SubjectLookup):
             state = plain(loads(row["state"]))
             if row["topic"].endswith(":ServiceRequest.Submitted"):
                 found[row["id"]] = state["applicant"]["national_id"]
-            elif row["topic"].endswith(":Payment.Opened"):
+            elif row["topic"].endswith(":Payment.Opened") and state.get("request_id") is not None:
+                # (A land-tax payment has no request: its notice's owner is not a requester.)
                 payment_requests[row["id"]] = str(state["request_id"])
         if payment_requests:
             requests = await self.national_ids(sorted(set(payment_requests.values())))

@@ -153,7 +153,7 @@ async def test_an_approved_registration_puts_the_applicant_on_the_register_and_o
         await asyncio.sleep(0.5)
         app = build_back_office(stack.settings)
         try:
-            await asyncio.to_thread(RegisterFollower(datastore(app)).catch_up)
+            await asyncio.to_thread(RegisterFollower(datastore(app), reveal=app.personal_data.reveal_states).catch_up)
         finally:
             app.close()
 

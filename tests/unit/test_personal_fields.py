@@ -96,10 +96,64 @@ def test_the_application_refuses_to_start_without_a_master_key() -> None:
         build_back_office(settings)  # refused before it connects to anything
 
 
-def test_the_events_not_yet_encrypted_name_fields_they_have() -> None:
-    from infrastructure.privacy.personal_fields import NOT_YET_ENCRYPTED
+def test_every_event_naming_a_person_is_encrypted_and_none_is_left_plain() -> None:
+    import infrastructure.privacy.personal_fields as personal_fields
+
+    assert not hasattr(personal_fields, "NOT_YET_ENCRYPTED")
+    for topic in ("onestop:Recipient.Registered", "onestop:TaxNotice.Issued", "onestop:Appointment.Booked", "onestop:Receipt.Issued",
+                  "onestop:DisbursementBatch.Prepared", "onestop:DisbursementBatch.Settled", "onestop:TaxRoll.ParcelsRecorded",
+                  "onestop:TaxRoll.NoticesIssued", "onestop:Appointment.Cancelled", "onestop:Recipient.Suspended"):
+        assert PERSONAL_FIELDS[topic].subject is not None and PERSONAL_FIELDS[topic].fields, topic
+
+
+def test_a_person_is_named_by_a_field_the_event_has_and_batch_elements_by_a_position_they_have() -> None:
+    from domain.allowance import LINE_FIELDS, RESULT_FIELDS
+    from domain.tax_roll import PARCEL_FIELDS
+    from infrastructure.privacy.personal_fields import ELEMENTS, PERSON
 
     events = {e.TOPIC: e for e in _stored_events()}
-    for topic, fields in NOT_YET_ENCRYPTED.items():
-        assert set(fields) <= _fields(events[topic]), topic
-        assert PERSONAL_FIELDS[topic].subject is None
+    for topic, rule in PERSONAL_FIELDS.items():
+        if rule.subject == PERSON:
+            assert rule.person in _fields(events[topic]) and rule.person in rule.fields, topic
+        if rule.subject == REQUEST:
+            assert set(rule.via) <= _fields(events[topic]), topic
+        if rule.subject == ELEMENTS:
+            assert rule.elements is not None and rule.elements.personal, topic
+    widths = {"onestop:DisbursementBatch.Prepared": LINE_FIELDS, "onestop:DisbursementBatch.Settled": RESULT_FIELDS,
+              "onestop:TaxRoll.ParcelsRecorded": PARCEL_FIELDS, "onestop:TaxRoll.NoticesIssued": ("owner_id", "notice_id")}
+    for topic, names in widths.items():
+        elements = PERSONAL_FIELDS[topic].elements
+        assert elements is not None and max(elements.personal) < len(names)
+    assert [LINE_FIELDS[i] for i in PERSONAL_FIELDS["onestop:DisbursementBatch.Prepared"].elements.personal] == ["national_id", "payout_account"]  # type: ignore[union-attr]
+    assert [PARCEL_FIELDS[i] for i in PERSONAL_FIELDS["onestop:TaxRoll.ParcelsRecorded"].elements.personal] == ["owner_id", "owner_name"]  # type: ignore[union-attr]
+
+
+def test_a_batch_events_key_sets_are_read_from_the_start_of_its_stored_state_and_an_element_opens_only_under_its_key() -> None:
+    from uuid import uuid4
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from infrastructure.privacy.mapper import ERASED, FieldCipher, subjects_in
+
+    a, b = uuid4(), uuid4()
+    assert subjects_in(b'{"_subjects_":["' + str(a).encode() + b'","' + str(b).encode() + b'"],"rows":[]}') == [a, b]
+    assert subjects_in(b'{"_subjects_":[],"rows":[]}') == []
+
+    class Keys:
+        ciphers = {a: AESGCM(AESGCM.generate_key(bit_length=256)), b: None}
+
+        def cipher(self, subject_id):  # type: ignore[no-untyped-def]
+            return self.ciphers.get(subject_id)
+
+    fields = FieldCipher(Keys(), None, None)  # type: ignore[arg-type]
+    row = ["P-1", "3100600445635", "individual", "สมชาย ใจดี", "commercial", 300, 0]
+    sealed = fields.seal_element(a, "rows", row, (1, 3), Keys.ciphers[a])
+    assert sealed[0] == "P-1" and sealed[3] is None and sealed[4:] == row[4:] and "3100600445635" not in str(sealed)
+    assert fields.open_elements("rows", [sealed], {}) == [row]
+    assert fields.open_elements("lines", [sealed], {})[0][1] == ERASED  # bound to its field
+    erased = {**sealed[1], "_s_": str(b)}
+    assert fields.open_elements("rows", [[*sealed[:1], erased, *sealed[2:]]], {})[0][1:4] == [ERASED, "individual", ERASED]
+    # As the mapper writes them: the key set by its place in the event's "_subjects_".
+    by_place = fields.seal_element(a, "rows", row, (1, 3), Keys.ciphers[a], ref=1)
+    assert by_place[1]["_s_"] == 1 and fields.open_elements("rows", [by_place], {}, [str(b), str(a)]) == [row]
+    assert fields.open_elements("rows", [by_place], {}, [str(a), str(b)])[0][1] == ERASED
