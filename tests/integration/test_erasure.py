@@ -142,7 +142,7 @@ async def a_notice_and_an_appointment(api: Harness) -> dict[str, Any]:
     notices = (await get(api, f"/v1/land-tax/notices?owner_id={CITIZEN_ID}&tax_year=2569&min_position={api.event_count()}"))["items"]
     today = datetime.now(timezone.utc).date()
     free = (await get(api, f"/v1/appointments/slots?organization={ORG}&service=civil.certified-copy&from={today + timedelta(days=1)}"
-                           f"&to={today + timedelta(days=14)}"))["items"]
+                           f"&to={today + timedelta(days=14)}"))
     start = next(slot["start"] for slot in free if slot["available"] > 0)
     booked = await ok(await api.client.post("/v1/appointments", json={
         "organization": ORG, "service": "civil.certified-copy", "start": start, "applicant": {"national_id": CITIZEN_ID, "name": NAME}},
