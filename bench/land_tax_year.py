@@ -113,7 +113,7 @@ async def main() -> int:
     port = h.free_port()
     env = {**os.environ, "ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": secret, "ONESTOP_POOL_SIZE": "4",
            "ONESTOP_PORT": str(port), "ONESTOP_SECRETS_KEY": "YmVuY2gtc2VjcmV0cy1rZXktMzItYnl0ZXMtbG9uZyE=",
-           "ONESTOP_BODY_TIMEOUT_SECONDS": "60"}
+           "ONESTOP_BODY_TIMEOUT_SECONDS": "60", "ONESTOP_DEV_TOKENS": "1", **h.KEY_ENV}
     exe = h.onestop_command()
     children: list[h.Child] = []
     try:
