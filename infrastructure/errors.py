@@ -31,3 +31,7 @@ class NoSuchEvent(InfrastructureError, LookupError):
 
 class UnknownDataSubject(InfrastructureError, LookupError):
     """An event with personal fields whose data subject is not known."""
+
+
+class RevealerMissing(InfrastructureError, RuntimeError):
+    """A follower that reads encrypted events was built without the personal-data revealer."""

@@ -16,6 +16,7 @@ import orjson
 
 from application.ports import AllowanceQueries, AllowanceRegister
 from domain.allowance import Recipient
+from infrastructure.errors import RevealerMissing
 from infrastructure.eventstore.event_log import EVENTS_TABLE
 
 TABLE = "allowance_recipients"
@@ -86,7 +87,7 @@ class RegisterFollower(AllowanceRegister):
         if self.reveal is not None and states:
             states = self.reveal(states)
         elif any("_subject_" in state for state in states):
-            raise RuntimeError("the register reads encrypted Recipient events: it needs the personal data revealer (reveal=)")
+            raise RevealerMissing("the register reads encrypted Recipient events: it needs the personal data revealer (reveal=)")
         changed: dict[Any, dict[str, Any]] = {}
         missing = {r["originator_id"] for r in mine if r["topic"] != Recipient.Registered.TOPIC}
         if missing and load:
