@@ -59,7 +59,7 @@ def serve_worker(url: str, dsn: str) -> None:
     from infrastructure.integrations.delivery import WebhookSettings
     from infrastructure.secret_box import parse_key
 
-    from onestop.bootstrap import webhook_agents
+    from onestop.webhooks_process import webhook_agents
 
     webhook_actors.declare(broker)
     webhook_actors.configure(webhook_agents(dsn, WebhookSettings(allow_private=True, secrets_key=parse_key(os.environ["ONESTOP_SECRETS_KEY"]))))

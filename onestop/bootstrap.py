@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable, Any
 
 from eventsourcing.postgres import PostgresDatastore
@@ -30,12 +29,11 @@ if TYPE_CHECKING:  # the processes import these lazily, so that each loads only 
 
     from api.app import ApiContext
     from api.limits import LimitSettings
-    from application.ports import SubjectDataSource, WebhookDeliverer
+    from application.ports import SubjectDataSource
     from infrastructure.identity.verifier import OidcTokenVerifier
     from infrastructure.jobs.dispatcher import Dispatcher
     from infrastructure.integrations.delivery import WebhookSettings
     from workers.jobs import JobRuntime
-
 
 
 def eventsourcing_env(settings: Settings, *, create_table: bool = False, pool_max: int | None = None) -> dict[str, str]:
@@ -138,64 +136,6 @@ def install_personal_data(settings: Settings, app: BackOffice) -> None:
 class _LateReferences(PostgresReferenceIssuer):
     def __init__(self) -> None:  # replaced right after the application is built
         pass
-
-
-def rotate_master_key(settings: Settings, new_key_file: Path | None) -> dict[str, object]:
-    """Re-wrap every data key with a new master key, from ``new_key_file`` (a random key is
-    written there if it does not exist) or, without one, a new key that replaces the one in
-    ONESTOP_MASTER_KEY_FILE (the old kept as ``<file>.previous``). Events are not touched."""
-    import os
-
-    from infrastructure.privacy.keys import MasterKeys, master_key_id, rotate
-    from infrastructure.secret_box import new_key, parse_key
-
-    old = MasterKeys(settings.require_master_key(), settings.master_key_previous)
-    in_place = new_key_file is None
-    target = new_key_file or Path(f"{settings.master_key_file}.new")
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(new_key() + "\n")
-    try:
-        key = parse_key(target.read_text())
-    except ValueError as error:
-        raise SettingsError(f"{target}: {error}: a master key is the base64 of 32 random bytes") from None
-    app = build_back_office(settings, personal_data=False)
-    try:
-        rewrapped = rotate(datastore(app), old, key)
-    finally:
-        app.close()
-    if in_place:
-        current = settings.master_key_file
-        assert current is not None
-        current.replace(Path(f"{current}.previous"))
-        target.replace(current)
-        target = current
-    return {"rewrapped": rewrapped, "master_key_id": master_key_id(key), "key_file": str(target),
-            "note": "restart every process with the new key; keys made meanwhile under the old one are re-wrapped by running this again"
-                    " with ONESTOP_MASTER_KEY_PREVIOUS set to the old key"}
-
-
-def retention(settings: Settings, *, sweep: bool, clock: Clock | None = None) -> dict[str, object]:
-    """People whose every request passed its retention period: listed (``sweep`` False) or
-    erased by deleting their keys (``sweep`` True)."""
-    from application.erasure import erase_by_index
-    from domain.actors import SYSTEM
-    from infrastructure.privacy.retention import expired_subjects
-
-    app = build_back_office(settings, clock=clock)
-    try:
-        found = expired_subjects(datastore(app), app.rules or load_rule_book(settings), app.clock.now())
-        erased = []
-        if sweep:
-            for expired in found:
-                basis = (f"retention period passed for {', '.join(expired.services)} (rules file [[retention]]);"
-                         " PDPA s.33(1): no longer necessary for the purpose")
-                erased.append(erase_by_index(app, expired.subject, basis, SYSTEM, reason="retention"))
-        return {"would_erase" if not sweep else "erased": [e.as_dict() for e in found], "count": len(found) if not sweep else len(erased)}
-    finally:
-        app.close()
 
 
 def datastore(app: BackOffice) -> PostgresDatastore:
@@ -573,29 +513,6 @@ def build_followers(app: BackOffice) -> list[Any]:
     return [*followers, ChainFollower(datastore(app)), RegisterFollower(datastore(app), reveal=reveal_states).catch_up]
 
 
-def webhook_agents(database_url: str, hooks: WebhookSettings, *, pool_size: int = 2) -> Callable[[], Awaitable[WebhookDeliverer]]:
-    """How a worker makes its webhook delivery agent (one per event loop, on its first message),
-    with at most ``pool_size`` database connections (onestop.connection_budget)."""
-    from infrastructure.integrations.delivery import DeliveryAgent, create_pool
-
-    async def make_agent() -> WebhookDeliverer:
-        pool = await create_pool(database_url, max_size=pool_size)
-        return DeliveryAgent(pool, hooks)
-
-    return make_agent
-
-
-def declare_webhook_delivery(settings: Settings, broker: object) -> Callable[[list[tuple[int, float]]], None]:
-    """Declare the webhook delivery actor on ``broker`` and configure it from ``settings``;
-    returns the function that enqueues deliveries."""
-    import workers.webhooks as webhook_actors
-
-    from onestop.connection_budget import worker_pool
-
-    webhook_actors.configure(webhook_agents(settings.database.url(), webhook_settings(settings), pool_size=worker_pool(settings)))
-    return webhook_actors.sender(webhook_actors.declare(broker))  # type: ignore[arg-type]
-
-
 def webhook_settings(settings: Settings) -> WebhookSettings:
     from infrastructure.integrations.delivery import WebhookSettings
 
@@ -647,46 +564,3 @@ async def add_audit_and_integrations(ctx: ApiContext, settings: Settings, pool: 
 
     return [stop_streams]
 
-
-def serve_webhooks(settings: Settings) -> None:
-    """`onestop webhooks`: the webhook dispatcher until SIGTERM; on the in-process broker (no
-    ONESTOP_BROKER_URL) the delivery worker runs here too, else `onestop worker` delivers."""
-    import dramatiq
-
-    from infrastructure.integrations.event_feed import EventFeed, FeedNotifier
-    from infrastructure.integrations.webhook_dispatcher import WebhookDispatcher
-    from infrastructure.integrations.delivery import create_pool
-    from onestop.processes import GRACE_SECONDS, async_stop_on_signals
-    from workers.broker import setup_broker
-
-    broker = setup_broker(settings.broker_url)
-    import workers.webhooks as webhook_actors
-
-    hooks = webhook_settings(settings)
-    enqueue = declare_webhook_delivery(settings, broker)
-    worker = None
-    if settings.broker_url is None:
-        worker = dramatiq.Worker(broker, queues={webhook_actors.QUEUE}, worker_threads=8)
-        worker.start()
-
-    async def follow() -> None:
-        stop = async_stop_on_signals()
-        # One connection: dispatch, replay and sweep take turns on it (the feed's notifier has its own).
-        pool = await create_pool(settings.database.url(), max_size=1)
-        notifier = FeedNotifier(settings.database.url())
-        await notifier.start()
-        dispatcher = WebhookDispatcher(pool, EventFeed(pool, notifier), enqueue, hooks)
-        print("webhook dispatcher following the published feed", flush=True)
-        try:
-            await dispatcher.run(stop)
-        finally:
-            dispatcher.close()
-            await notifier.close()
-            await pool.close()
-
-    try:
-        asyncio.run(follow())
-    finally:
-        if worker is not None:
-            webhook_actors.close()
-            worker.stop(timeout=int(GRACE_SECONDS * 1000))

@@ -165,7 +165,8 @@ def _serve_jobs(settings: Settings, *, dispatch: bool, work: bool, threads: int)
     """Run the dispatcher, a worker, or both (the embedded case, on the in-process broker)."""
     import dramatiq
 
-    from onestop.bootstrap import build_dispatcher, build_job_runtime, declare_webhook_delivery
+    from onestop.bootstrap import build_dispatcher, build_job_runtime
+    from onestop.webhooks_process import declare_webhook_delivery
     from workers.broker import setup_broker
 
     from infrastructure.jobs.database_identity import database_marker, jobs_queue
@@ -262,7 +263,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
 
 
 def cmd_webhooks(args: argparse.Namespace) -> None:
-    from onestop.bootstrap import serve_webhooks
+    from onestop.webhooks_process import serve_webhooks
 
     serve_webhooks(_need_secrets_key(_need_database(_settings(require_secret=False))))
 
@@ -304,7 +305,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 def cmd_keys(args: argparse.Namespace) -> None:
     """`onestop keys rotate`: re-wrap every person's data key with a new master key; events are
     not touched."""
-    from onestop.bootstrap import rotate_master_key
+    from onestop.privacy_commands import rotate_master_key
 
     settings = _need_database(_settings(require_secret=False))
     new_file = Path(args.new_key_file) if args.new_key_file else None
@@ -317,7 +318,7 @@ def cmd_keys(args: argparse.Namespace) -> None:
 
 def cmd_retention(args: argparse.Namespace) -> None:
     """`onestop retention report|sweep`: who retention erases (report: nobody is erased)."""
-    from onestop.bootstrap import retention
+    from onestop.privacy_commands import retention
 
     settings = _need_database(_settings(require_secret=False))
     print(json.dumps(retention(settings, sweep=args.action == "sweep"), indent=2, ensure_ascii=False))

@@ -19,7 +19,8 @@ from application.ports import PersonalData
 from domain.allowance import Recipient
 from infrastructure.json_codec import dumps
 from infrastructure.privacy.keys import SUBJECT_KEYS, BlindIndex, SubjectKeys
-from infrastructure.privacy.mapper import SUBJECT, SUBJECTS, FieldCipher, PersonalDataMapper, reveal_document_state
+from infrastructure.privacy.envelopes import SUBJECT, SUBJECTS, FieldCipher, reveal_document_state
+from infrastructure.privacy.mapper import PersonalDataMapper
 from infrastructure.eventstore.event_log import EVENTS_TABLE, plain, stored_event_document
 
 

@@ -27,223 +27,26 @@ decoded (``prefetch``): never one query an event.
 
 from __future__ import annotations
 
-import binascii
 from typing import Any, Iterable, Iterator, Sequence
 from uuid import UUID
 
-import orjson
-from cryptography.exceptions import InvalidTag
 from eventsourcing.persistence import EventStore, Mapper, Notification, Recording, StoredEvent
 from eventsourcing.utils import get_topic
 
 from domain.service_request import ServiceRequest
 from infrastructure.errors import UnknownDataSubject
-from infrastructure.privacy.keys import ERASED_MARKER, NONCE_BYTES, BlindIndex, PendingKeys, SubjectKeys, random_bytes
+from infrastructure.privacy.envelopes import (
+    ERASED, LOOKUP, SUBJECT, SUBJECTS, SUBJECTS_PREFIX, FieldCipher, encode_plain, subject_in, subjects_in,
+)
+from infrastructure.privacy.keys import ERASED_MARKER, BlindIndex, PendingKeys, SubjectKeys
 from infrastructure.privacy.personal_fields import AGGREGATE, APPLICANT, ELEMENTS, PERSON, PERSONAL_FIELDS, REQUEST, Classification, Elements
 
 _NONE = Classification(None)
 
-ERASED = "[erased]"
-ENVELOPE = "_pd_"
-KEYS = "_keys_"
-SUBJECT = "_subject_"
-SUBJECTS = "_subjects_"  # a batch event: the key sets of its elements (for loading them in one query)
-ELEMENT = "_pe_"  # an element's envelope: {"_pe_": ..., "_s_": subject, "_at_": [personal positions]}
-ELEMENT_SUBJECT = "_s_"
-ELEMENT_AT = "_at_"
 _BY_PERSON = (APPLICANT, PERSON)
 # Events that always have a subject: a request without one is a fault, never stored plain.
 _STRICT = (ServiceRequest.Event,)
-_SUBJECT_PREFIX = b'{"' + SUBJECT.encode() + b'":"'
-_SUBJECTS_PREFIX = b'{"' + SUBJECTS.encode() + b'":['
 ERASURE_TOPIC = "onestop:DataSubject.Erased"
-_LOOKUP = object()
-
-
-def _aad(subject_id: UUID, field: str) -> bytes:
-    return subject_id.bytes + field.encode()
-
-
-def is_envelope(value: Any) -> bool:
-    return type(value) is dict and ENVELOPE in value
-
-
-def subject_in(state: bytes) -> UUID | None:
-    """The subject id at the start of a stored state, without parsing it."""
-    if state[:len(_SUBJECT_PREFIX)] == _SUBJECT_PREFIX:
-        start = len(_SUBJECT_PREFIX)
-        return UUID(state[start:start + 36].decode())
-    return None
-
-
-def subjects_in(state: bytes) -> list[UUID]:
-    """The key sets of a batch event's stored state (its ``"_subjects_"``, first), without
-    parsing the rest of it."""
-    end = state.find(b"]", len(_SUBJECTS_PREFIX))
-    return [UUID(s.strip().strip(b'"').decode()) for s in state[len(_SUBJECTS_PREFIX):end].split(b",") if s.strip()]
-
-
-def _json_native(value: Any) -> bool:
-    """Only JSON's own types (what requests and outside answers carry): such a value is encoded
-    with orjson, which the transcoder reads back the same; anything else goes through the
-    transcoder, which records its type."""
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None or kind is float:
-        return True
-    if kind is dict:
-        return all(type(k) is str and _json_native(v) for k, v in value.items())
-    if kind is list:
-        return all(_json_native(v) for v in value)
-    return False
-
-
-def encode_plain(fallback: Any) -> Any:
-    def encode(value: Any) -> bytes:
-        if type(value) is str or _json_native(value):
-            return orjson.dumps(value)
-        return fallback(value)  # type: ignore[no-any-return]
-
-    return encode
-
-
-class FieldCipher:
-    """Seals and opens personal field values with a subject's key."""
-
-    def __init__(self, keys: SubjectKeys, encode: Any, decode: Any) -> None:
-        self.keys = keys
-        self._encode = encode
-        self._decode = decode
-
-    def seal(self, subject_id: UUID, field: str, value: Any, aead: Any = _LOOKUP, subject_bytes: bytes | None = None) -> Any:
-        if value is None:
-            return None
-        if aead is _LOOKUP:
-            aead = self.keys.cipher(subject_id)
-        if aead is None:
-            return {k: ERASED for k in value} if type(value) is dict else ERASED
-        nonce = random_bytes(NONCE_BYTES)
-        aad = (subject_id.bytes if subject_bytes is None else subject_bytes) + field.encode()
-        sealed = aead.encrypt(nonce, self._encode(value), aad)
-        envelope: dict[str, Any] = {ENVELOPE: binascii.b2a_base64(nonce + sealed, newline=False).decode()}
-        if type(value) is dict:
-            envelope[KEYS] = list(value)
-        return envelope
-
-    def seal_element(self, subject_id: UUID, field: str, element: list[Any], personal: tuple[int, ...], aead: Any,
-                     ref: int | str | None = None) -> list[Any]:
-        """One element of a batch event with its personal positions sealed under its person's key;
-        ``ref`` names the key set: its place in the event's ``"_subjects_"`` (36 bytes less an
-        element than the id, which is the default)."""
-        sealed = list(element)
-        if aead is None:
-            for at in personal:
-                if at < len(sealed):
-                    sealed[at] = ERASED
-            return sealed
-        values = [element[at] if at < len(element) else None for at in personal]
-        nonce = random_bytes(NONCE_BYTES)
-        data = aead.encrypt(nonce, orjson.dumps(values), _aad(subject_id, field + "[]"))
-        for at in personal:
-            if at < len(sealed):
-                sealed[at] = None
-        sealed[personal[0]] = {ELEMENT: binascii.b2a_base64(nonce + data, newline=False).decode(), ELEMENT_SUBJECT: str(subject_id) if ref is None else ref,
-                              ELEMENT_AT: list(personal)}
-        return sealed
-
-    def open_elements(self, field: str, elements: Any, uuids: dict[str, UUID], subjects: Sequence[str] = (),
-                      held: dict[UUID, Any] | None = None) -> Any:
-        """A batch event's field with every element's envelope opened (``[erased]`` where its
-        person's key is gone)."""
-        if type(elements) is not list:
-            return elements
-        ciphers: dict[str, Any] = {}
-        aad_suffix = (field + "[]").encode()
-        opened = []
-        for element in elements:
-            if type(element) is not list:
-                opened.append(element)
-                continue
-            envelope = next((v for v in element if type(v) is dict and ELEMENT in v), None)
-            if envelope is None:
-                opened.append(element)
-                continue
-            subject = envelope[ELEMENT_SUBJECT]
-            if type(subject) is int:
-                subject = subjects[subject] if 0 <= subject < len(subjects) else ""
-            subject_id = uuids.get(subject)
-            if subject_id is None:
-                try:
-                    subject_id = uuids[subject] = UUID(subject)
-                except ValueError:
-                    subject_id = None
-            aead = ciphers.get(subject, _LOOKUP)
-            if aead is _LOOKUP:
-                if subject_id is None:
-                    aead = None
-                elif held is not None and subject_id in held:
-                    aead = held[subject_id]
-                else:
-                    aead = self.keys.cipher(subject_id)
-                ciphers[subject] = aead
-            at = envelope[ELEMENT_AT]
-            values: list[Any] = [ERASED] * len(at)
-            if aead is not None:
-                try:
-                    raw = binascii.a2b_base64(envelope[ELEMENT])
-                    values = orjson.loads(aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], subject_id.bytes + aad_suffix))
-                except (InvalidTag, binascii.Error, ValueError):
-                    values = [ERASED] * len(at)
-            element = list(element)
-            for position, value in zip(at, values):
-                element[position] = value
-            opened.append(element)
-        return opened
-
-    def open(self, subject_id: UUID, field: str, envelope: dict[str, Any], aead: Any = _LOOKUP) -> Any:
-        if aead is _LOOKUP:
-            aead = self.keys.cipher(subject_id)
-        if aead is None:
-            keys = envelope.get(KEYS)
-            return {k: ERASED for k in keys} if keys is not None else ERASED
-        try:
-            raw = binascii.a2b_base64(envelope[ENVELOPE])
-            plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], _aad(subject_id, field))
-        except (InvalidTag, binascii.Error, ValueError):
-            # Written under another key, or altered: it cannot be read, which is what erased
-            # means to a reader.
-            keys = envelope.get(KEYS)
-            return {k: ERASED for k in keys} if keys is not None else ERASED
-        # Plain JSON (what encode_plain wrote with orjson) needs no reviving of typed values.
-        return orjson.loads(plain) if b'"_type_"' not in plain else self._decode(plain)
-
-    def reveal_elements(self, state: dict[str, Any], fields: Iterable[str] | None = None, uuids: dict[str, UUID] | None = None,
-                        subjects: Sequence[str] = (), held: dict[UUID, Any] | None = None) -> dict[str, Any]:
-        """Open the element envelopes of a batch event's decoded state in place: of ``fields``
-        or, without them, of every top-level list."""
-        uuids = {} if uuids is None else uuids
-        for field in (list(state) if fields is None else fields):
-            value = state.get(field)
-            if type(value) is list:
-                state[field] = self.open_elements(field, value, uuids, subjects, held)
-        return state
-
-    def reveal(self, state: dict[str, Any], subject_id: UUID, fields: Iterable[str] | None = None, aead: Any = _LOOKUP) -> dict[str, Any]:
-        """Open the envelopes of a decoded state in place: of ``fields`` (the event type's
-        personal fields) or, without them, of every top-level field; and ``actor.sub``."""
-        if aead is _LOOKUP:
-            aead = self.keys.cipher(subject_id)
-        for field in (list(state) if fields is None else fields):
-            value = state.get(field)
-            if type(value) is dict and ENVELOPE in value:
-                state[field] = self.open(subject_id, field, value, aead)
-        actor = state.get("actor")
-        if type(actor) is dict:
-            sub = actor.get("sub")
-            if type(sub) is dict and ENVELOPE in sub:
-                state["actor"] = {**actor, "sub": self.open(subject_id, "actor.sub", sub, aead)}
-        return state
-
-
 class PersonalDataMapper(Mapper):
     """The event store's mapper, with the personal fields of each event encrypted under its
     data subject's key."""
@@ -427,7 +230,7 @@ class PersonalDataMapper(Mapper):
                 raise UnknownDataSubject(f"no data subject is known for {topic} of {originator_id}")
             state = {SUBJECT: str(subject_id)}
             state.update(vars(domain_event))
-            aead = ciphers.get(subject_id, _LOOKUP)
+            aead = ciphers.get(subject_id, LOOKUP)
             seal = self.fields.seal
             subject_bytes = subject_id.bytes
             for field in rule.fields:
@@ -474,8 +277,8 @@ class PersonalDataMapper(Mapper):
                 if subject_id is None:
                     sealed.append(element)  # nobody's element (an aggregate stored before encryption)
                     continue
-                aead = ciphers.get(subject_id, _LOOKUP)
-                if aead is _LOOKUP:
+                aead = ciphers.get(subject_id, LOOKUP)
+                if aead is LOOKUP:
                     aead = ciphers[subject_id] = self.keys.cipher(subject_id)
                 ref = subjects.setdefault(subject_id, len(subjects))
                 sealed.append(self.fields.seal_element(subject_id, field, list(element), elements.personal, aead, ref))
@@ -496,7 +299,7 @@ class PersonalDataMapper(Mapper):
             subject_id = subject_in(stored.state)
             if subject_id is not None:
                 subjects.add(subject_id)
-            elif stored.state[:len(_SUBJECTS_PREFIX)] == _SUBJECTS_PREFIX:
+            elif stored.state[:len(SUBJECTS_PREFIX)] == SUBJECTS_PREFIX:
                 subjects.update(subjects_in(stored.state))
         held: dict[UUID, Any] = {}
         missing = []
@@ -530,7 +333,7 @@ class PersonalDataMapper(Mapper):
                 subject_id = self._uuids[subject] = UUID(subject)
             self.keys.remember_subject(stored_event.originator_id, subject_id)  # type: ignore[arg-type]
             rule = PERSONAL_FIELDS.get(stored_event.topic)
-            aead = held.get(subject_id, _LOOKUP) if held else _LOOKUP
+            aead = held.get(subject_id, LOOKUP) if held else LOOKUP
             self.fields.reveal(state, subject_id, rule.fields if rule is not None else None, aead)
         elif (subjects := state.pop(SUBJECTS, None)) is not None:
             rule = PERSONAL_FIELDS.get(stored_event.topic)
@@ -603,18 +406,3 @@ def install(app: Any, keys: SubjectKeys, blind_index: BlindIndex) -> PersonalDat
     app.events = events
     app.repository.event_store = events
     return mapper
-
-
-def reveal_document_state(fields: FieldCipher, state: dict[str, Any]) -> dict[str, Any]:
-    """A stored state as parsed JSON (audit reads, the feed), with its envelopes opened."""
-    subject = state.pop(SUBJECT, None)
-    if subject is None:
-        subjects = state.pop(SUBJECTS, None)
-        if subjects is not None:
-            return fields.reveal_elements(state, subjects=subjects)
-        return state
-    return fields.reveal(state, UUID(subject))
-
-
-def parse(state: bytes) -> Any:
-    return orjson.loads(state)

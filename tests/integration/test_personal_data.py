@@ -18,7 +18,8 @@ import pytest
 from application.disclosures import AUDIT_EVENTS, AUDIT_EXPORT, REQUEST, REQUEST_AS_OF, REQUEST_EVENTS, REQUEST_LIST, SUBJECT_EXPORT
 from infrastructure.privacy.keys import BlindIndex, KeyUnreadable
 from infrastructure.secret_box import parse_key
-from onestop.bootstrap import build_back_office, rotate_master_key
+from onestop.bootstrap import build_back_office
+from onestop.privacy_commands import rotate_master_key
 from onestop.settings import Settings
 from tests.conftest import BLIND_INDEX_KEY, JWT_SECRET, ROOT
 from tests.integration.api_harness import (

@@ -9,7 +9,7 @@ from typing import AsyncIterator
 import pytest
 
 from application.ports import Clock
-from onestop.bootstrap import retention
+from onestop.privacy_commands import retention
 from onestop.settings import Settings
 from tests.integration.api_harness import CITIZEN, OFFICER, Harness, complaint, serving, token
 

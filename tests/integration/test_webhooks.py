@@ -20,7 +20,7 @@ from cloudevents.v1.http import from_json
 from standardwebhooks import Webhook
 
 from infrastructure.integrations.event_feed import EventFeed, FeedNotifier
-from onestop.bootstrap import webhook_agents
+from onestop.webhooks_process import webhook_agents
 from onestop.settings import Settings
 from infrastructure.integrations.webhook_dispatcher import WebhookDispatcher
 from infrastructure.integrations.delivery import WebhookSettings

@@ -133,7 +133,7 @@ def test_a_batch_events_key_sets_are_read_from_the_start_of_its_stored_state_and
 
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from infrastructure.privacy.mapper import ERASED, FieldCipher, subjects_in
+    from infrastructure.privacy.envelopes import ERASED, FieldCipher, subjects_in
 
     a, b = uuid4(), uuid4()
     assert subjects_in(b'{"_subjects_":["' + str(a).encode() + b'","' + str(b).encode() + b'"],"rows":[]}') == [a, b]
