@@ -245,7 +245,7 @@ async def run_load(
     system: str,
     url: str,
     make_headers: Callable[[], dict[str, str]],
-    body: bytes,
+    body: bytes | Callable[[], bytes],
     *,
     clients: int,
     requests: int,
@@ -254,7 +254,8 @@ async def run_load(
     server_pids: Mapping[str, int] | None = None,
 ) -> Result:
     """Closed loop: ``clients`` workers, each POSTs, waits for the whole answer, and goes again,
-    until ``requests`` have been sent or ``max_seconds`` have passed (whichever comes first)."""
+    until ``requests`` have been sent or ``max_seconds`` have passed (whichever comes first).
+    ``body`` is the request's bytes, or a function making each request's."""
     result = Result(system)
     issued = 0
     connector = aiohttp.TCPConnector(limit=clients, limit_per_host=clients)
@@ -268,9 +269,10 @@ async def run_load(
             while issued < requests and time.perf_counter() < deadline:
                 issued += 1
                 headers = make_headers()
+                data = body() if callable(body) else body
                 t0 = time.perf_counter()
                 try:
-                    async with session.post(url, data=body, headers=headers) as resp:
+                    async with session.post(url, data=data, headers=headers) as resp:
                         payload = await resp.read()
                         status = resp.status
                 except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:

@@ -250,6 +250,7 @@ class System:
     url: str
     token: str
     children: list[h.Child]
+    jwt_secret: str = ""  # OneStop's: for a bench that mints tokens of its own
 
     @property
     def pids(self) -> dict[str, int]:
@@ -286,7 +287,7 @@ async def start_onestop(dbname: str, log_dir: Path, started: list[h.Child]) -> S
     env = dict(os.environ)
     env.update({
         "ONESTOP_DATABASE_URL": h.db_dsn(dbname),
-        "ONESTOP_JWT_SECRET": secrets.token_urlsafe(48), **h.KEY_ENV,
+        "ONESTOP_JWT_SECRET": (jwt_secret := secrets.token_urlsafe(48)), **h.KEY_ENV,
         "ONESTOP_DEV_TOKENS": "1",
         "ONESTOP_SECRETS_KEY": secrets.token_urlsafe(32),
         "ONESTOP_PORT": str(port),
@@ -306,7 +307,7 @@ async def start_onestop(dbname: str, log_dir: Path, started: list[h.Child]) -> S
     await h.wait_http_ok(f"http://127.0.0.1:{port}/v1/health", children)
     print(f"  onestop: migrated and up in {time.perf_counter() - t0:.1f}s; api pid {children[0].proc.pid}, "
           f"projector pid {children[1].proc.pid}, http://127.0.0.1:{port}", flush=True)
-    return System(ONESTOP_NAME, f"http://127.0.0.1:{port}/v1/service-requests", token, children)
+    return System(ONESTOP_NAME, f"http://127.0.0.1:{port}/v1/service-requests", token, children, jwt_secret)
 
 
 async def report_stored(dsn: str, onestop: System) -> None:

@@ -1,12 +1,23 @@
-"""The sealed-field format of personal data (README "Personal data"): a field sealed with its
-subject's data key is an envelope ``{"_pd_": "<base64 of nonce, ciphertext and tag>"}`` (a dict
-also keeps its keys in ``"_keys_"``); a batch event's element is sealed as ``{"_pe_": ..., "_s_":
-<its key set's place in "_subjects_">, "_at_": [personal positions]}``. ``FieldCipher`` seals and
-opens them; the mapper (``mapper.py``) decides which fields, with whose key, for each event."""
+"""The sealed format of personal data (README "Personal data").
+
+An event of one data subject keeps all its personal values in one envelope, sealed with the
+subject's data key: ``"_pd_": "<base64 of nonce, ciphertext and tag>"`` at the top of its state,
+beside ``"_sealed_": {field: [its keys] or null}``, which names the fields taken out of the plain
+state (and ``"actor.sub"``) and keeps each dict's keys, so that after erasure a field reads
+``"[erased]"`` (a dict ``{key: "[erased]", ...}``) with its shape intact. One AES-GCM operation
+and one base64 text an event, whatever the number of its personal fields.
+
+Events written before that format seal each field on its own (``{"_pd_": ..., "_keys_": [...]}``
+in place of the field's value); they are still read.
+
+A batch event's element is sealed as ``{"_pe_": ..., "_s_": <its key set's place in
+"_subjects_">, "_at_": [personal positions]}``. ``FieldCipher`` seals and opens them; the mapper
+(``mapper.py``) decides which fields, with whose key, for each event."""
 
 from __future__ import annotations
 
 import binascii
+from binascii import b2a_base64
 from typing import Any, Iterable, Sequence
 from uuid import UUID
 
@@ -23,6 +34,9 @@ SUBJECTS = "_subjects_"  # a batch event: the key sets of its elements (for load
 ELEMENT = "_pe_"  # an element's envelope: {"_pe_": ..., "_s_": subject, "_at_": [personal positions]}
 ELEMENT_SUBJECT = "_s_"
 ELEMENT_AT = "_at_"
+SEALED = "_sealed_"  # an event's envelope: the fields it holds, each with its dict's keys or null
+ACTOR_SUB = "actor.sub"
+EVENT_AAD = b"\0event"  # after the subject id: an event's envelope (a field name never holds NUL)
 SUBJECT_PREFIX = b'{"' + SUBJECT.encode() + b'":"'
 SUBJECTS_PREFIX = b'{"' + SUBJECTS.encode() + b'":['
 LOOKUP = object()
@@ -51,17 +65,27 @@ def subjects_in(state: bytes) -> list[UUID]:
     return [UUID(s.strip().strip(b'"').decode()) for s in state[len(SUBJECTS_PREFIX):end].split(b",") if s.strip()]
 
 
+_SCALARS = frozenset({str, int, bool, float, type(None)})
+
+
 def _json_native(value: Any) -> bool:
     """Only JSON's own types (what requests and outside answers carry): such a value is encoded
     with orjson, which the transcoder reads back the same; anything else goes through the
-    transcoder, which records its type."""
+    transcoder, which records its type. (Loops rather than ``all()`` over generators: this runs
+    for every sealed event.)"""
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None or kind is float:
+    if kind in _SCALARS:
         return True
     if kind is dict:
-        return all(type(k) is str and _json_native(v) for k, v in value.items())
+        for key, item in value.items():
+            if type(key) is not str or (type(item) not in _SCALARS and not _json_native(item)):
+                return False
+        return True
     if kind is list:
-        return all(_json_native(v) for v in value)
+        for item in value:
+            if type(item) not in _SCALARS and not _json_native(item):
+                return False
+        return True
     return False
 
 
@@ -83,6 +107,8 @@ class FieldCipher:
         self._decode = decode
 
     def seal(self, subject_id: UUID, field: str, value: Any, aead: Any = LOOKUP, subject_bytes: bytes | None = None) -> Any:
+        """One field in its own envelope: the format of events written before ``seal_event``
+        (read by ``reveal``; the tests write it to check that it still reads)."""
         if value is None:
             return None
         if aead is LOOKUP:
@@ -96,6 +122,64 @@ class FieldCipher:
         if type(value) is dict:
             envelope[KEYS] = list(value)
         return envelope
+
+    def seal_event(self, subject_id: UUID, state: dict[str, Any], fields: Sequence[str], aead: Any) -> None:
+        """Take the personal values of an event's ``state`` (its ``fields`` that are not null, and
+        a citizen actor's ``sub``) out of it, into one envelope sealed with the subject's key."""
+        values: dict[str, Any] = {}
+        shape: dict[str, Any] = {}
+        for field in fields:
+            value = state.get(field)
+            if value is None:
+                continue
+            if aead is None:  # an erased subject: nothing new is kept about them
+                state[field] = {k: ERASED for k in value} if type(value) is dict else ERASED
+                continue
+            values[field] = value
+            shape[field] = list(value) if type(value) is dict else None
+            del state[field]
+        actor = state.get("actor")
+        if type(actor) is dict and actor.get("role") == "citizen":
+            sub = actor.get("sub")
+            if sub is not None:
+                actor = dict(actor)
+                if aead is None:
+                    actor["sub"] = ERASED
+                else:
+                    values[ACTOR_SUB] = sub
+                    shape[ACTOR_SUB] = None
+                    del actor["sub"]
+                state["actor"] = actor
+        if not values:
+            return
+        nonce = random_bytes(NONCE_BYTES)
+        sealed = aead.encrypt(nonce, self._encode(values), subject_id.bytes + EVENT_AAD)
+        state[ENVELOPE] = b2a_base64(nonce + sealed, newline=False).decode()
+        state[SEALED] = shape
+
+    def open_event(self, subject_id: UUID, state: dict[str, Any], aead: Any = LOOKUP) -> dict[str, Any]:
+        """Put an event's sealed values back into its ``state`` (``[erased]`` where its subject's
+        key is gone, or the envelope does not open), in place."""
+        envelope = state.pop(ENVELOPE)
+        shape = state.pop(SEALED, None) or {}
+        if aead is LOOKUP:
+            aead = self.keys.cipher(subject_id)
+        values = None
+        if aead is not None and type(envelope) is str:
+            try:
+                raw = binascii.a2b_base64(envelope)
+                plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], subject_id.bytes + EVENT_AAD)
+                values = orjson.loads(plain) if b'"_type_"' not in plain else self._decode(plain)
+            except (InvalidTag, binascii.Error, ValueError):
+                values = None  # written under another key, or altered: unreadable, as erased is
+        if type(values) is not dict:
+            values = {field: ({k: ERASED for k in keys} if type(keys) is list else ERASED) for field, keys in shape.items()}
+        sub = values.pop(ACTOR_SUB, None)
+        if sub is not None:
+            actor = state.get("actor")
+            state["actor"] = {**actor, "sub": sub} if type(actor) is dict else {"sub": sub}
+        state.update(values)
+        return state
 
     def seal_element(self, subject_id: UUID, field: str, element: list[Any], personal: tuple[int, ...], aead: Any,
                      ref: int | str | None = None) -> list[Any]:
@@ -200,6 +284,9 @@ class FieldCipher:
         personal fields) or, without them, of every top-level field; and ``actor.sub``."""
         if aead is LOOKUP:
             aead = self.keys.cipher(subject_id)
+        if ENVELOPE in state:
+            return self.open_event(subject_id, state, aead)
+        # Written before one envelope an event: each field sealed on its own.
         for field in (list(state) if fields is None else fields):
             value = state.get(field)
             if type(value) is dict and ENVELOPE in value:

@@ -60,7 +60,7 @@ SCHEMA_STATEMENTS = [
 # leaves no key behind.
 _INSERT_KEYS = (
     f"INSERT INTO {SUBJECT_KEYS} (subject_id, blind_index, wrapped_key, master_key_id)"
-    f" SELECT * FROM unnest(%b::uuid[], %b::text[], %b::bytea[], %b::text[])"
+    f" SELECT k.*, %b::text FROM unnest(%b::uuid[], %b::text[], %b::bytea[]) AS k"
 )
 _INSERT_ELEMENTS = (
     f"INSERT INTO {SUBJECT_ELEMENTS} (subject_id, aggregate_id) SELECT * FROM unnest(%b::uuid[], %b::uuid[])"
@@ -139,7 +139,14 @@ class PendingKeys:
 
     def write(self, curs: Any) -> None:
         if self.keys:
-            curs.execute(_INSERT_KEYS, tuple(map(list, zip(*self.keys))))
+            # Every key of a save is wrapped by the current master key: its id is sent once.
+            ids, indexes, wrapped, masters = zip(*self.keys)
+            if len(set(masters)) == 1:
+                curs.execute(_INSERT_KEYS, (masters[0], list(ids), list(indexes), list(wrapped)))
+            else:
+                for master in sorted(set(masters)):
+                    rows = [k for k in self.keys if k[3] == master]
+                    curs.execute(_INSERT_KEYS, (master, [k[0] for k in rows], [k[1] for k in rows], [k[2] for k in rows]))
         if self.links:
             curs.execute(_INSERT_LINKS, (list(self.links), list(self.links.values())))
         if self.elements:

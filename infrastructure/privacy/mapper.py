@@ -1,13 +1,14 @@
 """Personal fields encrypted per data subject in the event store's mapper: the domain stays plain.
 
 A stored event of a data subject starts with ``"_subject_": "<subject id>"`` (a random id, not
-the person's; ``keys.py``), and each of its personal fields (``personal_fields.py``) is stored as
-an envelope: ``{"_pd_": "<base64 of nonce, ciphertext and tag>"}`` (AES-256-GCM with the
-subject's data key; the subject and the field name are the associated data, so an envelope
-moved to another field or person does not open), and a dict also keeps its keys
-(``"_keys_": [...]``), so that after erasure it reads ``{"name": "[erased]", ...}`` with its
-shape intact. Every other field stays plain (codes, amounts, references, times), so the log's
-hash chain covers the ciphertext and erasure changes no stored byte.
+the person's; ``keys.py``), and its personal fields (``personal_fields.py``) are taken out of its
+state into one envelope: ``"_pd_": "<base64 of nonce, ciphertext and tag>"`` (AES-256-GCM with the
+subject's data key; the subject is in the associated data, so an envelope moved to another
+person does not open), with ``"_sealed_"`` naming the fields it holds and keeping each dict's
+keys, so that after erasure a field reads ``{"name": "[erased]", ...}`` with its shape intact
+(``envelopes.py``). Every other field stays plain (codes, amounts, references, times), so the
+log's hash chain covers the ciphertext and erasure changes no stored byte. Events written when
+each field had an envelope of its own are still read.
 
 A batch event naming many people (``ELEMENTS``: a disbursement batch's lines, a tax roll's rows)
 has no single subject: in each element (a list), the personal positions are sealed together
@@ -231,13 +232,9 @@ class PersonalDataMapper(Mapper):
             state = {SUBJECT: str(subject_id)}
             state.update(vars(domain_event))
             aead = ciphers.get(subject_id, LOOKUP)
-            seal = self.fields.seal
-            subject_bytes = subject_id.bytes
-            for field in rule.fields:
-                state[field] = seal(subject_id, field, state.get(field), aead, subject_bytes)
-            actor = state.get("actor")
-            if type(actor) is dict and actor.get("role") == "citizen" and actor.get("sub") is not None:
-                state["actor"] = {**actor, "sub": seal(subject_id, "actor.sub", actor["sub"], aead, subject_bytes)}
+            if aead is LOOKUP:
+                aead = self.keys.cipher(subject_id)
+            self.fields.seal_event(subject_id, state, rule.fields, aead)
         del state["originator_id"]
         originator_version = state.pop("originator_version")
         class_version = getattr(event_class, "class_version", 1)

@@ -157,3 +157,68 @@ def test_a_batch_events_key_sets_are_read_from_the_start_of_its_stored_state_and
     by_place = fields.seal_element(a, "rows", row, (1, 3), Keys.ciphers[a], ref=1)
     assert by_place[1]["_s_"] == 1 and fields.open_elements("rows", [by_place], {}, [str(b), str(a)]) == [row]
     assert fields.open_elements("rows", [by_place], {}, [str(a), str(b)])[0][1] == ERASED
+
+
+def test_an_events_personal_values_go_into_one_envelope_that_opens_only_under_its_subjects_key_and_reads_erased_with_its_shape() -> None:
+    from uuid import uuid4
+
+    import orjson
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from infrastructure.privacy.envelopes import ERASED, FieldCipher, encode_plain
+
+    a, b = uuid4(), uuid4()
+
+    class Keys:
+        ciphers = {a: AESGCM(AESGCM.generate_key(bit_length=256)), b: AESGCM(AESGCM.generate_key(bit_length=256))}
+
+        def cipher(self, subject_id):  # type: ignore[no-untyped-def]
+            return self.ciphers.get(subject_id)
+
+    fields = FieldCipher(Keys(), encode_plain(None), orjson.loads)  # type: ignore[arg-type]
+    plain = {"service": "complaint", "applicant": {"national_id": "3100600445635", "name": "สมชาย ใจดี"},
+             "details": {"subject": "ไฟดับ"}, "note": None, "actor": {"role": "citizen", "sub": "3100600445635"}}
+    state = orjson.loads(orjson.dumps(plain))
+    fields.seal_event(a, state, ("applicant", "details", "note"), Keys.ciphers[a])
+    stored = orjson.dumps(state)
+    assert b"3100600445635" not in stored and "สมชาย".encode() not in stored and "ไฟดับ".encode() not in stored
+    assert state["service"] == "complaint" and state["note"] is None and state["actor"] == {"role": "citizen"}
+    assert state["_sealed_"] == {"applicant": ["national_id", "name"], "details": ["subject"], "actor.sub": None}
+    assert fields.reveal(orjson.loads(stored), a) == plain
+    # Under another person's key (an envelope moved between people), or with the key deleted:
+    # every sealed field reads [erased], dicts keeping their keys.
+    erased = {"service": "complaint", "applicant": {"national_id": ERASED, "name": ERASED}, "details": {"subject": ERASED},
+              "note": None, "actor": {"role": "citizen", "sub": ERASED}}
+    assert fields.reveal(orjson.loads(stored), b) == erased
+    Keys.ciphers[a] = None  # type: ignore[assignment]
+    assert fields.reveal(orjson.loads(stored), a) == erased
+    # Written for a subject already erased: nothing of theirs is kept, not even sealed.
+    state = orjson.loads(orjson.dumps(plain))
+    fields.seal_event(a, state, ("applicant", "details", "note"), None)
+    assert "_pd_" not in state and state == erased
+
+
+def test_events_written_with_an_envelope_a_field_are_still_read() -> None:
+    from uuid import uuid4
+
+    import orjson
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from infrastructure.privacy.envelopes import ERASED, FieldCipher, encode_plain
+
+    a = uuid4()
+    key = AESGCM(AESGCM.generate_key(bit_length=256))
+
+    class Keys:
+        def cipher(self, subject_id):  # type: ignore[no-untyped-def]
+            return key if subject_id == a else None
+
+    fields = FieldCipher(Keys(), encode_plain(None), orjson.loads)  # type: ignore[arg-type]
+    applicant = {"national_id": "3100600445635", "name": "สมชาย ใจดี"}
+    old = {"service": "complaint", "applicant": fields.seal(a, "applicant", applicant, key),
+           "actor": {"role": "citizen", "sub": fields.seal(a, "actor.sub", "3100600445635", key)}}
+    assert set(old["applicant"]) == {"_pd_", "_keys_"}
+    stored = orjson.loads(orjson.dumps(old))
+    assert fields.reveal(stored, a, ("applicant",)) == {"service": "complaint", "applicant": applicant,
+                                                       "actor": {"role": "citizen", "sub": "3100600445635"}}
+    assert fields.reveal(orjson.loads(orjson.dumps(old)), uuid4(), ("applicant",))["applicant"] == {"national_id": ERASED, "name": ERASED}
