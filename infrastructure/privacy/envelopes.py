@@ -50,11 +50,20 @@ def is_envelope(value: Any) -> bool:
     return type(value) is dict and ENVELOPE in value
 
 
+_SUBJECT_IDS: dict[bytes, UUID] = {}  # the ids read at the start of stored states (bounded)
+
+
 def subject_in(state: bytes) -> UUID | None:
     """The subject id at the start of a stored state, without parsing it."""
     if state[:len(SUBJECT_PREFIX)] == SUBJECT_PREFIX:
         start = len(SUBJECT_PREFIX)
-        return UUID(state[start:start + 36].decode())
+        text = state[start:start + 36]
+        found = _SUBJECT_IDS.get(text)
+        if found is None:
+            if len(_SUBJECT_IDS) >= 100_000:
+                _SUBJECT_IDS.clear()
+            found = _SUBJECT_IDS[text] = UUID(text.decode())
+        return found
     return None
 
 
@@ -177,7 +186,10 @@ class FieldCipher:
         sub = values.pop(ACTOR_SUB, None)
         if sub is not None:
             actor = state.get("actor")
-            state["actor"] = {**actor, "sub": sub} if type(actor) is dict else {"sub": sub}
+            if type(actor) is dict:
+                actor["sub"] = sub  # the state is the caller's own, freshly decoded
+            else:
+                state["actor"] = {"sub": sub}
         state.update(values)
         return state
 
