@@ -99,6 +99,8 @@ def build_back_office(settings: Settings, *, clock: Clock | None = None, create_
     rules = load_rule_book(settings)
     # The reference issuer shares the application's connection pool, which exists only once the
     # application is built; so it is attached right after construction.
+    from infrastructure.privacy.keys import BlindIndex
+
     app = BackOffice(
         env,
         directory=build_directory(),
@@ -107,6 +109,8 @@ def build_back_office(settings: Settings, *, clock: Clock | None = None, create_
         biller_id=settings.promptpay_biller_id,
         references=_LateReferences(),
         clock=clock,
+        # Ids derived from a person (allowance recipients, booking ledgers) are made from it.
+        subject_index=BlindIndex(settings.blind_index_key) if settings.blind_index_key is not None else None,
     )
     app.references = PostgresReferenceIssuer(datastore(app))
     # psycopg_pool retries a lost connection with a doubling delay and no cap for up to 5

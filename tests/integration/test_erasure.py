@@ -19,6 +19,7 @@ from domain.allowance import DisbursementBatch, Recipient, month_text
 from infrastructure.views.projector import Projector
 from onestop.bootstrap import build_back_office, build_views
 from onestop.settings import Settings
+from tests.conftest import SUBJECT_INDEX
 from tests.integration.api_harness import (
     AUDITOR, CITIZEN, CITIZEN_ID, INTEGRATOR, OFFICER, FollowingProjectorThread, Harness, complaint, serving, token,
     wait_until_followed,
@@ -104,7 +105,7 @@ def seed_allowance(settings: Settings) -> dict[str, Any]:
     try:
         at = datetime.now(timezone.utc)
         month = month_text(date(2026, 12, 1))
-        ids = {"a": recipient_id(ORG, CITIZEN_ID), "other": recipient_id(ORG, OTHER_ID)}
+        ids = {"a": recipient_id(ORG, SUBJECT_INDEX.reference(CITIZEN_ID)), "other": recipient_id(ORG, SUBJECT_INDEX.reference(OTHER_ID))}
         people = [
             Recipient.register(id=ids["a"], at=at, actor=SEEDER, national_id=CITIZEN_ID, organization=ORG, birth_date=A_BIRTH,
                                payout={"kind": "bank", "account": A_ACCOUNT}, start_month=month, band_amount_satang=70_000, request_id=None),
