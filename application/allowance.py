@@ -48,7 +48,17 @@ DEFAULT_BATCH_LINES = 1000
 SAVE_BATCHES = 10  # batches per transaction while a plan is saved
 
 
-def recipient_id(organization: str, national_id: str) -> UUID:
+def recipient_id(organization: str, subject: str) -> UUID:
+    """A recipient's id on an organisation's register. ``subject`` is the person's keyed reference
+    (``BackOfficeBase.subject_ref``: the blind index of the national ID), so the id is the same for
+    the same person, which keeps them on a register once, but cannot be computed from a national
+    ID without the key."""
+    return uuid5(ID_NAMESPACE, f"recipient\n{organization}\n{subject}")
+
+
+def unkeyed_recipient_id(organization: str, national_id: str) -> UUID:
+    """The id a recipient registered before ids were keyed has (made from the plain national
+    ID): looked up, so that such a person is not registered again, and never made any more."""
     return uuid5(ID_NAMESPACE, f"recipient\n{organization}\n{national_id}")
 
 
@@ -100,12 +110,13 @@ class AllowanceOffice(BackOfficeBase):
         if not birth:
             return None
         national_id = request.applicant["national_id"]
-        rid = recipient_id(request.organization, national_id)
-        try:
-            self.repository.get(rid)
-            return None  # already on this organisation's register
-        except AggregateNotFoundError:
-            pass
+        rid = recipient_id(request.organization, self.subject_ref(national_id))
+        for registered in (rid, unkeyed_recipient_id(request.organization, national_id)):
+            try:
+                self.repository.get(registered)
+                return None  # already on this organisation's register
+            except AggregateNotFoundError:
+                pass
         day = bangkok_day(at)
         rules = self.allowance_rules(day, request.organization)
         start = rules.start_month(date.fromisoformat(birth), day)

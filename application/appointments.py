@@ -159,11 +159,18 @@ class AppointmentBook(BackOfficeBase):
             return Slot.open(id=sid, at=at, organization=organization, service=service, start=slot.start, end=slot.end)
 
     def _ledger(self, national_id: str, service: str, at: datetime) -> BookingLedger:
-        lid = ledger_id(national_id, service, ID_NAMESPACE)
-        try:
-            return self.repository.get(lid)  # type: ignore[no-any-return]
-        except AggregateNotFoundError:
-            return BookingLedger.open(id=lid, at=at, service=service)
+        """The applicant's ledger for the service, its id made from their keyed reference. A
+        ledger opened before ids were keyed (its id made from the plain national ID) stays theirs,
+        so the limit still counts the bookings it holds."""
+        lid = ledger_id(self.subject_ref(national_id), service, ID_NAMESPACE)
+        for candidate in (lid, ledger_id(national_id, service, ID_NAMESPACE)):
+            try:
+                found = self.repository.get(candidate)
+            except AggregateNotFoundError:
+                continue
+            if isinstance(found, BookingLedger):
+                return found
+        return BookingLedger.open(id=lid, at=at, service=service)
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         for _ in range(MAX_ATTEMPTS):

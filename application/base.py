@@ -10,8 +10,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
-from application.errors import NotFound, StaleVersion
-from application.ports import Clock, PersonalData, ReferenceIssuer
+from application.errors import NotFound, StaleVersion, SubjectIndexMissing
+from application.ports import Clock, PersonalData, ReferenceIssuer, SubjectIndex
 from domain.allowance import AllowanceRules
 from domain.catalogue import FeeSchedule
 from domain.calendar import bangkok_day
@@ -38,6 +38,7 @@ class BackOfficeBase(Application[UUID]):
         biller_id: str,
         references: ReferenceIssuer,
         clock: Clock,
+        subject_index: SubjectIndex | None = None,
     ) -> None:
         super().__init__(env)
         self.directory = directory
@@ -50,6 +51,17 @@ class BackOfficeBase(Application[UUID]):
         self.clock = clock
         # Per-person keys and erasure (PDPA); set by the composition root, None in memory.
         self.personal_data: PersonalData | None = None
+        # The keyed blind index of national IDs: ids derived from a person (an allowance
+        # recipient's, a booking ledger's) are made from it, never from the plain ID.
+        self.subject_index = subject_index
+
+    def subject_ref(self, national_id: str) -> str:
+        """The person's keyed reference (the blind index of their national ID), which the ids
+        derived from a person are made of: the same person gives the same id, and nobody without
+        the key can compute it from a national ID."""
+        if self.subject_index is None:
+            raise SubjectIndexMissing("ids derived from a person need the keyed blind index (subject_index=)")
+        return self.subject_index.reference(national_id)
 
     def fees_on(self, at: datetime) -> FeeSchedule:
         """The fees in force on the Bangkok day of ``at`` (the rule book keeps each day's schedule)."""

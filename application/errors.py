@@ -67,3 +67,7 @@ class UnknownAction(ApplicationError, ValueError):
 
 class InvalidCursor(ApplicationError, ValueError):
     """A cursor that is not one OneStop issued."""
+
+
+class SubjectIndexMissing(ApplicationError):
+    """An id derived from a person (recipient, booking ledger) was asked for without the keyed blind index."""

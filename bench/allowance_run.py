@@ -96,7 +96,7 @@ def seed(dsn: str, organization: str, count: int, offset: int, month: date) -> l
             account = ("999" if i % 200 == 3 else "100") + f"{offset + i:08d}"
             payout = {"kind": "promptpay", "account": nid} if i % 4 == 0 else {"kind": "bank", "account": account}
             batch.append(Recipient.register(
-                id=recipient_id(organization, nid), at=today, actor=actor, national_id=nid, organization=organization,
+                id=recipient_id(organization, app.subject_ref(nid)), at=today, actor=actor, national_id=nid, organization=organization,
                 birth_date=birth.isoformat(), payout=payout, start_month=month_text(month), band_amount_satang=rules.band_for(birth, month),
                 request_id=None))
             if len(batch) == 5000:

@@ -125,8 +125,12 @@ def slot_id(organization: str, service: str, start: datetime, namespace: UUID) -
     return uuid5(namespace, f"slot\n{organization}\n{service}\n{start.astimezone(BANGKOK).isoformat()}")
 
 
-def ledger_id(national_id: str, service: str, namespace: UUID) -> UUID:
-    return uuid5(namespace, f"booking-ledger\n{national_id}\n{service}")
+def ledger_id(subject: str, service: str, namespace: UUID) -> UUID:
+    """The id of an applicant's booking ledger for a service. ``subject`` is the applicant's keyed
+    reference (the application passes the blind index of the national ID), so the id is the same
+    for the same person but reveals nothing to whoever knows only the ID. Ledgers opened before
+    ids were keyed have the id made from the plain national ID."""
+    return uuid5(namespace, f"booking-ledger\n{subject}\n{service}")
 
 
 # -- aggregates ------------------------------------------------------------------------------

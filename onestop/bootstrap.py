@@ -99,6 +99,8 @@ def build_back_office(settings: Settings, *, clock: Clock | None = None, create_
     rules = load_rule_book(settings)
     # The reference issuer shares the application's connection pool, which exists only once the
     # application is built; so it is attached right after construction.
+    from infrastructure.privacy.keys import BlindIndex
+
     app = BackOffice(
         env,
         directory=build_directory(),
@@ -107,6 +109,8 @@ def build_back_office(settings: Settings, *, clock: Clock | None = None, create_
         biller_id=settings.promptpay_biller_id,
         references=_LateReferences(),
         clock=clock,
+        # Ids derived from a person (allowance recipients, booking ledgers) are made from it.
+        subject_index=BlindIndex(settings.blind_index_key) if settings.blind_index_key is not None else None,
     )
     app.references = PostgresReferenceIssuer(datastore(app))
     # psycopg_pool retries a lost connection with a doubling delay and no cap for up to 5
@@ -469,12 +473,16 @@ def integration_schema() -> list[str]:
 # -- personal data: who looked, and what is held about a person ---------------------------------
 
 
-def subject_data_sources(pool: object) -> list[SubjectDataSource]:
-    """What an access or portability export holds, one section per source, in this order.
-    A feature that keeps personal data of its own (allowances, tax records) adds its source here."""
-    from infrastructure.privacy.subject_data import EventsSource, PaymentsSource, RequestsSource
+def subject_data_sources(pool: object, index: Callable[[str], str], reveal: Callable[..., Any] | None = None) -> list[SubjectDataSource]:
+    """What an access or portability export holds, one section per source, in this order:
+    requests, payments, allowances (with disbursement lines), tax notices, receipts,
+    appointments, events. ``index`` is the keyed blind index (it finds a person's records once
+    the views read "[erased]"); ``reveal`` opens the personal fields of stored event documents
+    (the bank's reasons of disbursement lines). A feature that keeps personal data of its own
+    adds its source here."""
+    from infrastructure.privacy.subject_data import subject_sources
 
-    return [RequestsSource(pool), PaymentsSource(pool), EventsSource(pool)]  # type: ignore[arg-type]
+    return list(subject_sources(pool, index, reveal))  # type: ignore[arg-type]
 
 
 def add_personal_data(ctx: ApiContext, settings: Settings, pool: object) -> None:
@@ -490,7 +498,8 @@ def add_personal_data(ctx: ApiContext, settings: Settings, pool: object) -> None
     ctx.access_log = access_log
     ctx.disclosures = Disclosures(access_log, BlindIndex(settings.require_blind_index_key()),
                                   PostgresSubjectLookup(pool), SystemClock())  # type: ignore[arg-type]
-    ctx.subject_sources = subject_data_sources(pool)
+    personal = getattr(ctx.app, "personal_data", None)
+    ctx.subject_sources = subject_data_sources(pool, BlindIndex(settings.require_blind_index_key()), getattr(personal, "reveal_all", None))
     ctx.on_cleanup.insert(0, access_log.close)
 
 

@@ -12,6 +12,8 @@ from typing import Iterator
 import psycopg
 import pytest
 
+from infrastructure.privacy.keys import BlindIndex
+from infrastructure.secret_box import parse_key
 from onestop.settings import DatabaseAddress, Settings
 
 IN_CI = bool(os.environ.get("CI"))
@@ -24,6 +26,8 @@ MASTER_KEY = "b25lc3RvcC10ZXN0LW1hc3Rlci1rZXktMzItYnl0ZXM="
 BLIND_INDEX_KEY = "b25lc3RvcC10ZXN0LWJsaW5kLWluZGV4LWtleS0zMiE="
 # What every `onestop` process of the tests needs besides the database and the JWT secret.
 KEY_ENV = {"ONESTOP_MASTER_KEY": MASTER_KEY, "ONESTOP_BLIND_INDEX_KEY": BLIND_INDEX_KEY}
+# The blind index under that key: ids derived from a person (recipients, booking ledgers) are made from it.
+SUBJECT_INDEX = BlindIndex(parse_key(BLIND_INDEX_KEY))
 
 
 def unavailable(reason: str) -> None:

@@ -22,9 +22,18 @@ def add_personal_data(paths: dict[str, Any]) -> None:
     national_id = {"name": "national_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{13}$"},
                    "description": "the person's Thai national ID; a bad check digit gets 400"}
     min_position = {"name": "min_position", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}
-    export = {"type": "object", "description": "national_id, generated_at, sections, and one array per section (requests, payments, events, ...)",
+    records = {"type": "array", "items": {"type": "object"}}
+    export = {"type": "object",
+              "description": "national_id, generated_at, sections, and one array per section, in the order sections names them:"
+                             " requests; payments (of requests and tax notices); allowances (register rows, payout masked, each with"
+                             " disbursements: month, amounts, the bank's status and reason); tax_notices (parcels, tax, instalments,"
+                             " status, amount_due with surcharge and interest, payments); receipts; appointments; events (as stored, in log"
+                             " order; batch events holding the person's element among others' by reference only, \"by_reference\": true)."
+                             " Personal fields of an erased person read \"[erased]\"",
               "required": ["national_id", "generated_at", "sections"],
-              "properties": {"national_id": {"type": "string"}, "generated_at": TIMESTAMP, "sections": {"type": "array", "items": {"type": "string"}}}}
+              "properties": {"national_id": {"type": "string"}, "generated_at": TIMESTAMP, "sections": {"type": "array", "items": {"type": "string"}},
+                             **{name: records for name in ("requests", "payments", "allowances", "tax_notices", "receipts", "appointments",
+                                                           "events")}}}
     paths["/v1/me/data"] = {"get": {
         "summary": "Everything OneStop holds about the caller (a citizen, from the token's national ID), streamed as JSON",
         "operationId": "getMyData", "tags": ["personal-data"], "parameters": [min_position],

@@ -32,6 +32,8 @@ SCHEMA_STATEMENTS = [
     f"CREATE INDEX IF NOT EXISTS {TABLE}_org ON {TABLE} (organization, status, id)",
     # Erasure: an erased recipient's birth date is gone (the row keeps amounts and statuses).
     f"ALTER TABLE {TABLE} ALTER COLUMN birth_date DROP NOT NULL",
+    # Access and portability exports find a person's rows by their national ID.
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_national_id ON {TABLE} (national_id)",
     f"CREATE TABLE IF NOT EXISTS {POSITION_TABLE} (name text PRIMARY KEY, position bigint NOT NULL)",
     f"INSERT INTO {POSITION_TABLE} (name, position) VALUES ('register', 0) ON CONFLICT DO NOTHING",
 ]
@@ -178,17 +180,24 @@ class RegisterQueries(AllowanceQueries):
             clauses.append(f"id > ${len(args)}::uuid")
         args.append(limit)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self.pool.fetch(
-            f"SELECT id::text AS id, national_id, organization, coalesce(birth_date::text, '{ERASED}') AS birth_date, payout::text AS payout, start_month,"
-            f" band_amount_satang, status, reasons::text AS reasons, last_month, request_id, version, position"
-            f" FROM {TABLE} {where} ORDER BY id LIMIT ${len(args)}", *args)
-        result = []
-        for row in rows:
-            item = dict(row)
-            payout = orjson.loads(item["payout"])
-            account = str(payout.get("account", ""))
-            masked = account if account == ERASED else "X" * max(0, len(account) - 4) + account[-4:]
-            item["payout"] = {"kind": payout["kind"], "account": masked}
-            item["reasons"] = orjson.loads(item["reasons"])
-            result.append(item)
-        return result
+        rows = await self.pool.fetch(f"{RECIPIENT_SELECT} {where} ORDER BY id LIMIT ${len(args)}", *args)
+        return [recipient_item(row) for row in rows]
+
+
+# A register row as officers (and a person's own export) see it: see ``recipient_item``.
+RECIPIENT_SELECT = (
+    f"SELECT id::text AS id, national_id, organization, coalesce(birth_date::text, '{ERASED}') AS birth_date, payout::text AS payout,"
+    f" start_month, band_amount_satang, status, reasons::text AS reasons, last_month, request_id, version, position FROM {TABLE}"
+)
+
+
+def recipient_item(row: Any) -> dict[str, Any]:
+    """A row of ``RECIPIENT_SELECT`` as the register shows it: the payout account masked but for
+    its last four digits."""
+    item = dict(row)
+    payout = orjson.loads(item["payout"])
+    account = str(payout.get("account", ""))
+    masked = account if account == ERASED else "X" * max(0, len(account) - 4) + account[-4:]
+    item["payout"] = {"kind": payout["kind"], "account": masked}
+    item["reasons"] = orjson.loads(item["reasons"])
+    return item

@@ -23,6 +23,7 @@ from domain.calendar import bangkok_day
 from infrastructure.allowance.register import RegisterFollower
 from onestop.bootstrap import build_back_office, datastore
 from simulators.registry_data import national_id_check_digit
+from tests.conftest import SUBJECT_INDEX
 from tests.integration.api_harness import token
 from tests.integration.jobs_harness import ADMIN, JobsStack, eventually, kill
 
@@ -69,7 +70,7 @@ def _seed(stack: JobsStack, count: int, rng: random.Random) -> dict[str, Any]:
             people.append(person)
             payout = {"kind": "promptpay", "account": nid} if i % 5 == 0 and kind != "closed" else {"kind": "bank", "account": account}
             recipients.append(Recipient.register(
-                id=recipient_id(ORG, nid), at=datetime.now(timezone.utc), actor=SEEDER, national_id=nid, organization=ORG,
+                id=recipient_id(ORG, SUBJECT_INDEX.reference(nid)), at=datetime.now(timezone.utc), actor=SEEDER, national_id=nid, organization=ORG,
                 birth_date=birth.isoformat(), payout=payout, start_month=month_text(today.replace(day=1)),
                 band_amount_satang=rules.band_for(birth, month), request_id=None))
             if kind in ("dead", "moved-long-ago"):
@@ -131,7 +132,7 @@ async def test_an_approved_registration_puts_the_applicant_on_the_register_and_o
     await stack.wait_status(state["id"], {"in_review"}, 60)
     response = await stack.harness.act(state["id"], "approve", {}, headers=OFFICER)
     assert response.status == 200, await response.text()
-    rid = str(recipient_id(ORG, elderly["national_id"]))
+    rid = str(recipient_id(ORG, SUBJECT_INDEX.reference(elderly["national_id"])))
     response = await stack.harness.client.get(f"/v1/allowances/recipients/{rid}", headers=OFFICER)
     recipient = await response.json()
     assert response.status == 200, recipient

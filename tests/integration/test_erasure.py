@@ -19,6 +19,7 @@ from domain.allowance import DisbursementBatch, Recipient, month_text
 from infrastructure.views.projector import Projector
 from onestop.bootstrap import build_back_office, build_views
 from onestop.settings import Settings
+from tests.conftest import SUBJECT_INDEX
 from tests.integration.api_harness import (
     AUDITOR, CITIZEN, CITIZEN_ID, INTEGRATOR, OFFICER, FollowingProjectorThread, Harness, complaint, serving, token,
     wait_until_followed,
@@ -87,6 +88,17 @@ def every_text_in_the_database(settings: Settings) -> str:
     return "\n".join(parts)
 
 
+async def export_of(api: Harness, headers: dict[str, str] = DPO) -> dict[str, Any]:
+    """A's data as the DPO's export (or, with A's token, /v1/me/data) streams it."""
+    path = f"/v1/data-subjects/{CITIZEN_ID}/export" if headers is DPO else "/v1/me/data"
+    return await ok(await api.client.get(f"{path}?min_position={api.event_count()}", headers=headers))
+
+
+def sections_text(export: dict[str, Any]) -> str:
+    """Every section of an export, as text (not its head, which names the person asked about)."""
+    return orjson.dumps({name: export[name] for name in export["sections"]}).decode()
+
+
 async def a_person_with_three_requests_one_paid(api: Harness) -> dict[str, Any]:
     first = await api.submit()
     await ok(await api.act(first["id"], "request-info", {"message": "ขอสำเนาทะเบียนบ้าน"}))
@@ -104,7 +116,7 @@ def seed_allowance(settings: Settings) -> dict[str, Any]:
     try:
         at = datetime.now(timezone.utc)
         month = month_text(date(2026, 12, 1))
-        ids = {"a": recipient_id(ORG, CITIZEN_ID), "other": recipient_id(ORG, OTHER_ID)}
+        ids = {"a": recipient_id(ORG, SUBJECT_INDEX.reference(CITIZEN_ID)), "other": recipient_id(ORG, SUBJECT_INDEX.reference(OTHER_ID))}
         people = [
             Recipient.register(id=ids["a"], at=at, actor=SEEDER, national_id=CITIZEN_ID, organization=ORG, birth_date=A_BIRTH,
                                payout={"kind": "bank", "account": A_ACCOUNT}, start_month=month, band_amount_satang=70_000, request_id=None),
@@ -203,6 +215,37 @@ async def test_an_erased_person_reads_erased_everywhere_and_the_log_and_everyone
         assert CITIZEN_ID not in str(conn.execute("SELECT to_jsonb(s)::text FROM auth_sessions s").fetchall())
     await copy_feed_into_webhook_deliveries(api)
     other_before = await get(api, f"/v1/service-requests/{other['id']}?min_position={other['position']}")
+    # A's export holds the allowance register row with its disbursement line, the notice with its
+    # payment, both receipts and the appointment; the batch's and the roll's events by reference;
+    # nothing of the other person's. A's own copy has the same sections.
+    exported = await export_of(api)
+    assert exported["sections"] == ["requests", "payments", "allowances", "tax_notices", "receipts", "appointments", "events"]
+    recipient_a = str(records["allowance"]["recipients"]["a"])
+    [allowance] = exported["allowances"]
+    assert (allowance["id"], allowance["national_id"], allowance["birth_date"], allowance["status"]) == (recipient_a, CITIZEN_ID, A_BIRTH, "ended")
+    assert allowance["payout"] == {"kind": "bank", "account": "XXXXXX6285"} and allowance["reasons"] == [{"status": "ended", "reason": A_ENDED}]
+    [line] = allowance["disbursements"]
+    assert (line["batch_id"], line["month"], line["amount_satang"], line["status"], line["reason"]) == (
+        str(records["allowance"]["batch"]), "2026-12", 70_000, "refused", A_REFUSED)
+    [notice] = exported["tax_notices"]
+    assert (notice["number"], notice["owner_id"], notice["status"]) == (records["notice"]["number"], CITIZEN_ID, "paid")
+    assert [p["id"] for p in notice["payments"]] == [records["tax_payment"]["id"]] and notice["amount_due"]["total_satang"] == 0
+    assert notice["parcels"] and "ER-001" in orjson.dumps(notice["parcels"]).decode()
+    assert {p["id"] for p in exported["payments"]} == {a["paying"]["payment"]["id"], records["tax_payment"]["id"]}
+    assert {r["payer"]["name"] for r in exported["receipts"]} == {NAME} and len(exported["receipts"]) == 2
+    [appointment] = exported["appointments"]
+    assert (appointment["id"], appointment["status"], appointment["applicant"]["name"]) == (records["appointment"]["id"], "cancelled", NAME)
+    by_reference = {e["type"] for e in exported["events"] if e.get("by_reference")}
+    assert {"DisbursementBatch.Prepared", "DisbursementBatch.Settled", "TaxRoll.ParcelsRecorded"} <= by_reference
+    assert all("data" not in e for e in exported["events"] if e.get("by_reference"))
+    held = {e["aggregate_id"] for e in exported["events"] if not e.get("by_reference")}
+    assert {recipient_a, records["notice"]["id"], records["appointment"]["id"], *(r["id"] for r in exported["receipts"])} <= held
+    assert str(records["allowance"]["recipients"]["other"]) not in held
+    for text in (OTHER_ID, OTHER_NAME, OTHER_ACCOUNT, "ER-002"):
+        assert text not in sections_text(exported), text
+    mine = await export_of(api, CITIZEN)
+    assert {k: mine[k] for k in ("allowances", "tax_notices", "receipts", "appointments")} == {
+        k: exported[k] for k in ("allowances", "tax_notices", "receipts", "appointments")}
     assert "สมชาย" in every_text_in_the_database(api.settings)  # the views and feed held it before
 
     erasing = await erase(api)
@@ -238,6 +281,26 @@ async def test_an_erased_person_reads_erased_everywhere_and_the_log_and_everyone
     for text in A_TEXTS:
         assert text not in feed and text not in plain_export
     assert "[erased]" in plain_export and a["paying"]["reference"] in plain_export and OTHER_NAME in plain_export
+
+    # The DPO's export still finds A's records (by the blind index), each reading "[erased]"
+    # where personal, with amounts, numbers, statuses and references kept.
+    after = await export_of(api)
+    after_text = sections_text(after)
+    for text in A_TEXTS:
+        assert text not in after_text, text
+    assert len(after["requests"]) == 3 and {r["applicant"]["name"] for r in after["requests"]} == {"[erased]"}
+    [allowance] = after["allowances"]
+    assert (allowance["id"], allowance["national_id"], allowance["birth_date"], allowance["payout"]["account"]) == (
+        recipient_a, "[erased]", "[erased]", "[erased]")
+    assert allowance["reasons"] == [{"status": "ended", "reason": "[erased]"}]
+    assert [(d["amount_satang"], d["status"], d["reason"]) for d in allowance["disbursements"]] == [(70_000, "refused", "[erased]")]
+    [notice] = after["tax_notices"]
+    assert (notice["number"], notice["owner_id"], notice["status"], notice["tax_satang"]) == (
+        records["notice"]["number"], "[erased]", "paid", records["notice"]["tax_satang"])
+    assert [p["id"] for p in notice["payments"]] == [records["tax_payment"]["id"]]
+    assert {r["payer"]["name"] for r in after["receipts"]} == {"[erased]"} and len(after["receipts"]) == 2
+    assert after["appointments"][0]["applicant"] == {"national_id": "[erased]", "name": "[erased]"}
+    assert "DataSubject.Erased" in {e["type"] for e in after["events"]}
 
     # The allowance register, the disbursement batch, the tax notice and roll, the appointment,
     # the receipts: A's fields read "[erased]"; amounts, numbers and references are kept.

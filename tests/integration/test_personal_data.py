@@ -115,7 +115,7 @@ async def test_my_data_holds_exactly_the_callers_requests_payments_and_events(ap
     position = (await other_fee.json())["position"]
 
     data = await _json(await api.client.get(f"/v1/me/data?min_position={position}", headers=CITIZEN))
-    assert data["national_id"] == CITIZEN_ID and data["sections"] == ["requests", "payments", "events"]
+    assert data["national_id"] == CITIZEN_ID and data["sections"] == ["requests", "payments", "allowances", "tax_notices", "receipts", "appointments", "events"]
     assert sorted(r["id"] for r in data["requests"]) == sorted(r["id"] for r in mine)
     assert {r["applicant"]["national_id"] for r in data["requests"]} == {CITIZEN_ID}
     assert [p["request_id"] for p in data["payments"]] == [mine[1]["id"]]

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from application.allowance import recipient_id
+from application.allowance import recipient_id, unkeyed_recipient_id
 from application.back_office import BackOffice
 from application.errors import Forbidden
 from application.ports import Clock, ReferenceIssuer
@@ -18,6 +18,7 @@ from domain.allowance import Recipient
 from domain.organizations import SEED_ORGANIZATIONS, Directory
 from onestop.rules_file import load_rules
 from onestop.settings import DEMO_BILLER_ID
+from tests.conftest import SUBJECT_INDEX
 
 ORG = "MUN-SAENSUK"
 OFFICER = Actor(sub="officer-1", role="officer", org=ORG)
@@ -39,7 +40,7 @@ class NoReferences(ReferenceIssuer):
 def app() -> Iterator[BackOffice]:
     office = BackOffice({"PERSISTENCE_MODULE": "eventsourcing.popo"}, directory=Directory(SEED_ORGANIZATIONS),
                         fees=RULES.fee_schedule(date(2026, 12, 3)), rules=RULES, biller_id=DEMO_BILLER_ID,
-                        references=NoReferences(), clock=FixedClock())
+                        references=NoReferences(), clock=FixedClock(), subject_index=SUBJECT_INDEX)
     office.batch_lines = 7
     yield office
     office.close()
@@ -50,7 +51,7 @@ def _register(app: BackOffice, count: int) -> list[dict[str, Any]]:
     for i in range(count):
         nid = f"{1_000_000_000_000 + i}"
         birth = date(1940 + i % 30, 1 + i % 12, 5)
-        rid = recipient_id(ORG, nid)
+        rid = recipient_id(ORG, SUBJECT_INDEX.reference(nid))
         app.save(Recipient.register(id=rid, at=FixedClock().now(), actor=SYSTEM, national_id=nid, organization=ORG,
                                     birth_date=birth.isoformat(), payout={"kind": "bank", "account": f"{'999' if i == 3 else '100'}{i:07d}"},
                                     start_month="2027-01", band_amount_satang=0, request_id=None))
@@ -136,3 +137,29 @@ def test_settled_batches_make_the_run_completed_with_its_figures_and_a_second_ru
 def test_only_officers_of_the_organisation_start_its_run(app: BackOffice) -> None:
     with pytest.raises(Forbidden):
         app.start_run(ORG, "2027-01", Actor(sub="o", role="officer", org="MUN-PHRAE"))
+
+
+def _approved_registration(national_id: str) -> Any:
+    """What registering reads of an approved elderly-allowance request."""
+    from types import SimpleNamespace
+    from uuid import uuid4
+
+    return SimpleNamespace(id=uuid4(), organization=ORG, applicant={"national_id": national_id, "name": "ผู้สูงอายุ"},
+                           registry={"birth_date": "1950-04-01"}, details={"bank_account": "1000000001"})
+
+
+def test_a_recipients_id_is_made_from_the_keyed_blind_index_and_registering_twice_keeps_one(app: BackOffice) -> None:
+    nid = "1000000000001"
+    recipient = app._register_recipient(_approved_registration(nid), OFFICER, FixedClock().now())
+    assert recipient is not None and recipient.id == recipient_id(ORG, SUBJECT_INDEX.reference(nid))
+    assert recipient.id != unkeyed_recipient_id(ORG, nid)  # the national ID alone does not give it
+    app.save(recipient)
+    assert app._register_recipient(_approved_registration(nid), OFFICER, FixedClock().now()) is None
+
+
+def test_a_recipient_registered_before_ids_were_keyed_is_not_registered_again(app: BackOffice) -> None:
+    nid = "1000000000002"
+    app.save(Recipient.register(id=unkeyed_recipient_id(ORG, nid), at=FixedClock().now(), actor=SYSTEM, national_id=nid, organization=ORG,
+                                birth_date="1950-04-01", payout={"kind": "bank", "account": "1000000002"}, start_month="2027-01",
+                                band_amount_satang=60_000, request_id=None))
+    assert app._register_recipient(_approved_registration(nid), OFFICER, FixedClock().now()) is None

@@ -8,13 +8,15 @@ from typing import Any, Iterator
 from uuid import UUID
 
 import pytest
+from eventsourcing.application import AggregateNotFoundError
 
 from application.appointments import SweepCount
 from application.back_office import BackOffice
 from application.commands import SubmitCommand, request_hash
-from application.errors import Forbidden, IdempotencyKeyReused
+from application.errors import Forbidden, IdempotencyKeyReused, SubjectIndexMissing
+from application.ids import ID_NAMESPACE
 from domain.actors import Actor
-from domain.appointments import NotBookable, SlotFull, TooManyBookings, slots_on
+from domain.appointments import BookingLedger, NotBookable, SlotFull, TooManyBookings, ledger_id, slots_on
 from domain.calendar import BANGKOK
 from domain.errors import InvalidCommand, TransitionNotAllowed
 from domain.national_id import is_valid_national_id
@@ -22,6 +24,7 @@ from domain.organizations import SEED_ORGANIZATIONS, Directory
 from domain.rules import RulesError
 from onestop.rules_file import load_rules, parse_rules
 from onestop.settings import DEMO_BILLER_ID
+from tests.conftest import SUBJECT_INDEX
 from tests.unit.test_back_office import CountingReferences, FakeClock
 
 RULES = load_rules()
@@ -59,7 +62,7 @@ def clock() -> FakeClock:
 def app(clock: FakeClock) -> Iterator[BackOffice]:
     office = BackOffice({"PERSISTENCE_MODULE": "eventsourcing.popo"}, directory=Directory(SEED_ORGANIZATIONS),
                         fees=RULES.fee_schedule(date(2026, 11, 30)), rules=RULES, biller_id=DEMO_BILLER_ID,
-                        references=CountingReferences(), clock=clock)
+                        references=CountingReferences(), clock=clock, subject_index=SUBJECT_INDEX)
     yield office
     office.close()
 
@@ -140,6 +143,36 @@ def test_a_citizen_holds_at_most_the_limit_of_open_bookings_per_service(app: Bac
         book(app, 1, start=TUESDAY_9 + timedelta(hours=2))
     # Another service is counted apart.
     assert book(app, 1, start=TUESDAY_9 + timedelta(hours=2), service="complaint")["status"] == "booked"
+
+
+def test_a_booking_ledgers_id_is_made_from_the_keyed_blind_index_not_the_national_id(app: BackOffice) -> None:
+    book(app, 1)
+    keyed = ledger_id(SUBJECT_INDEX.reference(national_id(1)), "civil.certified-copy", ID_NAMESPACE)
+    assert app.repository.get(keyed).open_bookings  # the same person finds the same ledger
+    with pytest.raises(AggregateNotFoundError):  # whoever knows only the national ID computes nothing found
+        app.repository.get(ledger_id(national_id(1), "civil.certified-copy", ID_NAMESPACE))
+
+
+def test_a_ledger_opened_before_ids_were_keyed_still_counts_its_open_bookings(app: BackOffice) -> None:
+    at = TUESDAY_9 - timedelta(days=1)
+    old = BookingLedger.open(id=ledger_id(national_id(1), "civil.certified-copy", ID_NAMESPACE), at=at, service="civil.certified-copy")
+    old.add(UUID(int=1), 2, at)
+    app.save(old)
+    book(app, 1)
+    with pytest.raises(TooManyBookings):
+        book(app, 1, start=TUESDAY_9 + timedelta(hours=1))
+    assert app.repository.get(old.id).version == 3  # the booking went on the ledger the person had
+
+
+def test_without_the_blind_index_no_ledger_is_made(clock: FakeClock) -> None:
+    office = BackOffice({"PERSISTENCE_MODULE": "eventsourcing.popo"}, directory=Directory(SEED_ORGANIZATIONS),
+                        fees=RULES.fee_schedule(date(2026, 11, 30)), rules=RULES, biller_id=DEMO_BILLER_ID,
+                        references=CountingReferences(), clock=clock)
+    try:
+        with pytest.raises(SubjectIndexMissing):
+            book(office, 1)
+    finally:
+        office.close()
 
 
 def test_a_citizen_books_for_themself_only(app: BackOffice) -> None:
