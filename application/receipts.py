@@ -18,7 +18,7 @@ from application.errors import Forbidden, NotFound, StaleVersion
 from application.ids import ID_NAMESPACE
 from application.json_schema import check
 from application.outcomes import Outcome
-from application.presentation import describe_receipt
+from application.presentation import describe_receipt, verification_document
 from domain.actors import Actor
 from domain.calendar import bangkok_day
 from domain.catalogue import SERVICES
@@ -151,6 +151,16 @@ class Receipts(BackOfficeBase):
         receipt = self.get_receipt(receipt_id)
         self.check_can_read_receipt(actor, receipt.organization, receipt.request_id, receipt.payment_id)
         return describe_receipt(receipt, None)
+
+    def verify_receipt(self, receipt_id: UUID) -> dict[str, Any] | None:
+        """What a receipt's QR shows anyone (``verification_document``: no payer, no items), from
+        the event store: a receipt scanned the moment it is printed is there before the views
+        have it. None when there is no such receipt."""
+        try:
+            receipt = self.get_receipt(receipt_id)
+        except NotFound:
+            return None
+        return verification_document(describe_receipt(receipt, None))
 
     def void_receipt(self, receipt_id: UUID, body: Any, actor: Actor, if_match: int | None) -> Outcome:
         """An officer of the organisation voids a receipt, saying why; its number stays taken."""

@@ -7,7 +7,7 @@ import dataclasses
 import uuid
 
 from onestop.settings import Settings
-from tests.integration.api_harness import CITIZEN, CITIZEN_ID, OTHER_CITIZEN, ProjectorThread, complaint, eventually, start_harness
+from tests.integration.api_harness import CITIZEN, CITIZEN_ID, OFFICER, OTHER_CITIZEN, ProjectorThread, complaint, eventually, start_harness
 
 
 def paid_filing() -> dict:
@@ -86,5 +86,27 @@ async def test_a_list_with_min_position_waits_for_the_views_and_a_bad_one_is_ref
 
         bad = await harness.client.get("/v1/organizations/MUN-SAENSUK/work-queue?min_position=x", headers=OFFICER)
         assert bad.status == 400 and (await bad.json())["errors"][0]["field"] == "min_position"
+    finally:
+        await harness.client.close()
+
+
+async def test_a_receipt_verifies_the_moment_it_is_issued_before_the_views_have_it(settings: Settings) -> None:
+    # No projector: a receipt's QR scanned at once is answered from the event store.
+    harness = await start_harness(settings)
+    try:
+        response = await harness.client.post("/v1/service-requests", json=paid_filing(), headers={**CITIZEN, "Idempotency-Key": str(uuid.uuid4())})
+        assert response.status == 201, await response.text()
+        payment = (await response.json())["payment"]
+        paid = await harness.client.post(f"/v1/payments/{payment['id']}/record-cash", json={"amount_satang": payment["amount_satang"]},
+                                         headers=OFFICER)
+        assert paid.status == 200, await paid.text()
+        receipt = (await paid.json())["receipt"]
+        verified = await harness.client.get(f"/v1/receipts/{receipt['id']}/verify")
+        shown = await verified.json()
+        assert verified.status == 200, shown
+        assert shown["number"] == receipt["number"] and shown["amount_satang"] == payment["amount_satang"] and shown["status"] == "issued"
+        assert "payer" not in shown and CITIZEN_ID not in str(shown)
+        missing = await harness.client.get(f"/v1/receipts/{uuid.uuid4()}/verify")
+        assert missing.status == 404
     finally:
         await harness.client.close()
