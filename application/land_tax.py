@@ -62,8 +62,11 @@ def roll_id(organization: str, tax_year: int) -> UUID:
     return uuid5(ID_NAMESPACE, f"tax-roll\n{organization}\n{tax_year}")
 
 
-def notice_id(organization: str, tax_year: int, owner_id: str) -> UUID:
-    return uuid5(ID_NAMESPACE, f"tax-notice\n{organization}\n{tax_year}\n{owner_id}")
+def notice_id(organization: str, tax_year: int, owner_ref: str) -> UUID:
+    """A tax notice's id, from its owner's keyed reference (``BackOfficeBase.subject_ref``), not
+    their ID: nobody without the blind-index key can compute it from a national ID. Notices are
+    issued once per owner through the roll's record of them, never found again by this id."""
+    return uuid5(ID_NAMESPACE, f"tax-notice\n{organization}\n{tax_year}\n{owner_ref}")
 
 
 def check_tax_year(tax_year: int) -> None:
@@ -245,7 +248,7 @@ class LandTaxOffice(BackOfficeBase):
                 if assessed.due_satang <= 0:
                     exempt += 1
                     continue
-                nid = notice_id(organization, tax_year, owner)
+                nid = notice_id(organization, tax_year, self.subject_ref(owner))
                 plan = instalment_plan(assessed.due_satang, rates, year_calendar)
                 notices.append(TaxNotice.issue(
                     id=nid, at=at, actor=actor, channel="counter", number=notice_number(tax_year, nid),

@@ -76,7 +76,7 @@ def seed(dsn: str, organization: str, count: int, offset: int, month: date) -> l
     from onestop.bootstrap import build_back_office
     from onestop.settings import Settings
 
-    settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "bench-" + secrets.token_hex(8), "ONESTOP_POOL_SIZE": "2"})
+    settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "bench-" + secrets.token_hex(8), "ONESTOP_POOL_SIZE": "2", **h.KEY_ENV})
     app = build_back_office(settings)
     rules = AllowanceRules()
     actor = Actor(sub="bench-seed", role="system")
@@ -110,15 +110,14 @@ def seed(dsn: str, organization: str, count: int, offset: int, month: date) -> l
 
 
 def catch_up_register(dsn: str) -> float:
-    from infrastructure.allowance.register import RegisterFollower
-    from onestop.bootstrap import build_back_office, datastore
+    from onestop.bootstrap import build_back_office, build_register
     from onestop.settings import Settings
 
-    settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "bench", "ONESTOP_POOL_SIZE": "2"})
+    settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "bench", "ONESTOP_POOL_SIZE": "2", **h.KEY_ENV})
     app = build_back_office(settings)
     try:
         started = time.perf_counter()
-        RegisterFollower(datastore(app)).catch_up()
+        build_register(app).catch_up()
         return time.perf_counter() - started
     finally:
         app.close()
@@ -137,7 +136,7 @@ async def measure_run(dsn: str, organization: str, month: str, children: list[h.
     from onestop.bootstrap import build_back_office
     from onestop.settings import Settings
 
-    settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "bench", "ONESTOP_POOL_SIZE": "2"})
+    settings = Settings.from_env({"ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "bench", "ONESTOP_POOL_SIZE": "2", **h.KEY_ENV})
     app = build_back_office(settings)
     officer = Actor(sub="bench-officer", role="admin")
     conn = await asyncpg.connect(dsn)
@@ -218,7 +217,7 @@ async def main() -> int:
     registry_url, bank_url = f"http://127.0.0.1:{registry_port}", f"http://127.0.0.1:{bank_port}"
     env = {**os.environ, "ONESTOP_DATABASE_URL": dsn, "ONESTOP_JWT_SECRET": "bench-" + secrets.token_hex(8),
            "ONESTOP_SECRETS_KEY": "b25lc3RvcC10ZXN0LWtleS0zMi1ieXRlcy1sb25nISE=", "ONESTOP_BROKER_URL": BROKER_URL,
-           "ONESTOP_REGISTRY_URL": registry_url, "ONESTOP_BANK_URL": bank_url, "ONESTOP_POOL_SIZE": "4",
+           "ONESTOP_REGISTRY_URL": registry_url, "ONESTOP_BANK_URL": bank_url, "ONESTOP_POOL_SIZE": "4", **h.KEY_ENV,
            "ONESTOP_JOBS_QUEUE": f"onestop-bench-{secrets.token_hex(4)}", "ONESTOP_WORKER_THREADS": str(args.worker_threads),
            "ONESTOP_OUTSIDE_TIMEOUT_SECONDS": "60"}
     children: list[h.Child] = []

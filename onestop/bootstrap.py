@@ -146,6 +146,14 @@ def datastore(app: BackOffice) -> PostgresDatastore:
     return app.recorder.datastore  # type: ignore[attr-defined,no-any-return]
 
 
+def build_register(app: BackOffice) -> Any:
+    """The allowance register's follower, reading Recipient events through the personal-data
+    revealer when they are encrypted."""
+    from infrastructure.allowance.register import RegisterFollower
+
+    return RegisterFollower(datastore(app), reveal=getattr(getattr(app, "personal_data", None), "reveal_states", None))
+
+
 def build_views(app: BackOffice) -> ViewsRecorder:
     personal = getattr(app, "personal_data", None)
     return ViewsRecorder(datastore(app), blind_index=personal.index if personal is not None else None)
@@ -411,7 +419,6 @@ def build_job_runtime(settings: Settings, *, pool_max: int | None = None) -> Job
     if settings.registry_url is None or settings.bank_url is None:
         raise SettingsError("a worker needs ONESTOP_REGISTRY_URL and ONESTOP_BANK_URL")
     from onestop.connection_budget import worker_pool
-    from infrastructure.allowance.register import RegisterFollower
 
     from infrastructure.jobs.aggregate_batch import PostgresAggregateBatch
 
@@ -428,7 +435,7 @@ def build_job_runtime(settings: Settings, *, pool_max: int | None = None) -> Job
         database_marker=database_marker(settings),
         status_checks=registry,
         transfers=gateway,
-        register=RegisterFollower(datastore(app), reveal=getattr(getattr(app, "personal_data", None), "reveal_states", None)),
+        register=build_register(app),
     )
 
 
@@ -508,7 +515,6 @@ def build_followers(app: BackOffice) -> list[Any]:
     position): the published feed, the erasure purge, the hash chain, the allowance register.
     The feed and the chain are handed each batch the projector reads (``BatchFollower``)."""
     from infrastructure.audit.audit_chain import ChainFollower
-    from infrastructure.allowance.register import RegisterFollower
     from infrastructure.integrations.event_feed import FeedFollower
 
     personal = getattr(app, "personal_data", None)
@@ -518,8 +524,7 @@ def build_followers(app: BackOffice) -> list[Any]:
         from infrastructure.privacy.erasure import ErasureFollower
 
         followers.append(ErasureFollower(personal).catch_up)
-    reveal_states = getattr(personal, "reveal_states", None)
-    return [*followers, ChainFollower(datastore(app)), RegisterFollower(datastore(app), reveal=reveal_states).catch_up]
+    return [*followers, ChainFollower(datastore(app)), build_register(app).catch_up]
 
 
 def webhook_settings(settings: Settings) -> WebhookSettings:

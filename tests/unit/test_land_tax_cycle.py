@@ -16,6 +16,7 @@ from domain.organizations import SEED_ORGANIZATIONS, Directory
 from domain.promptpay import parse_payload
 from domain.tax_notice import NothingToPay, notice_number
 from onestop.settings import DEMO_BILLER_ID
+from tests.conftest import SUBJECT_INDEX
 from tests.unit.test_back_office import FEES, RULES, CountingReferences, FakeClock
 
 OFFICER = Actor(sub="officer-1", role="officer", org="MUN-SAENSUK")
@@ -41,7 +42,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def app(clock: FakeClock) -> Iterator[BackOffice]:
     office = BackOffice({"PERSISTENCE_MODULE": "eventsourcing.popo"}, directory=Directory(SEED_ORGANIZATIONS), fees=FEES, rules=RULES,
-                        biller_id=DEMO_BILLER_ID, references=CountingReferences(), clock=clock)
+                        biller_id=DEMO_BILLER_ID, references=CountingReferences(), clock=clock, subject_index=SUBJECT_INDEX)
     yield office
     office.close()
 
@@ -82,27 +83,29 @@ def test_notices_are_one_per_owner_and_issuing_again_adds_none(app: BackOffice) 
     assert (first["issued"], first["already_issued"]) == (2, 0)
     again = app.issue_notices(2569, OFFICER)
     assert (again["issued"], again["already_issued"]) == (0, 2)
-    notice = app.get_notice(notice_id("MUN-SAENSUK", 2569, OWNER))
+    notice = app.get_notice(notice_id("MUN-SAENSUK", 2569, app.subject_ref(OWNER)))
     # commercial 2M baht at 0.3% = 6,000 baht; residential 60M baht for an individual is not exempt
     # (only the main residence is): 50M at 0.02% + 10M at 0.03% = 10,000 + 3,000 baht.
     assert [p["tax_satang"] for p in notice.parcels] == [600_000, 1_300_000]
     assert notice.tax_satang == 1_900_000 and notice.reduction_satang == 0
     assert [i["amount_satang"] for i in notice.instalments] == [633_333, 633_333, 633_334]
     assert notice.due_date == "2026-06-30"
-    company = app.get_notice(notice_id("MUN-SAENSUK", 2569, COMPANY))
+    company = app.get_notice(notice_id("MUN-SAENSUK", 2569, app.subject_ref(COMPANY)))
+    with pytest.raises(NotFound):  # the id is keyed: the plain owner ID does not give it
+        app.get_notice(notice_id("MUN-SAENSUK", 2569, OWNER))
     # a juristic person's home pays other-residential rates with no exemption: 10M baht at 0.02%
     assert company.tax_satang == 200_000 and company.instalments is None
 
 
 def test_a_notice_number_is_a_bank_reference() -> None:
-    number = notice_number(2569, notice_id("MUN-SAENSUK", 2569, OWNER))
+    number = notice_number(2569, notice_id("MUN-SAENSUK", 2569, SUBJECT_INDEX.reference(OWNER)))
     assert number.startswith("LT69") and len(number) <= 20 and number.isalnum() and number.upper() == number
 
 
 def test_an_instalment_paid_late_bears_the_surcharge_and_interest_on_the_whole_unpaid_tax(app: BackOffice, clock: FakeClock) -> None:
     app.begin_parcel_import(2569, OFFICER).add([row("P1", value=300_000_000)])  # 3M baht: 9,000 baht
     app.issue_notices(2569, OFFICER)
-    nid = notice_id("MUN-SAENSUK", 2569, OWNER)
+    nid = notice_id("MUN-SAENSUK", 2569, app.subject_ref(OWNER))
     clock.at = datetime(2026, 6, 10, 3, 0, tzinfo=timezone.utc)
     first = app.open_notice_payment(nid, {"instalment": 1}, CITIZEN).state
     assert first["amount_satang"] == 300_000 and parse_payload(first["promptpay_payload"]).ref1 == first["reference"]
@@ -122,7 +125,7 @@ def test_an_instalment_paid_late_bears_the_surcharge_and_interest_on_the_whole_u
 def test_a_citizen_cannot_see_anothers_notice_and_an_officer_records_a_warning(app: BackOffice, clock: FakeClock) -> None:
     app.begin_parcel_import(2569, OFFICER).add([row("P1", value=50_000_000)])  # 500k baht: 1,500 baht
     app.issue_notices(2569, OFFICER)
-    nid = notice_id("MUN-SAENSUK", 2569, OWNER)
+    nid = notice_id("MUN-SAENSUK", 2569, app.subject_ref(OWNER))
     with pytest.raises(NotFound):
         app.notice_state(nid, Actor(sub="x", role="citizen", pid="1101700230708"), date(2026, 7, 1))
     with pytest.raises(InvalidCommand):
@@ -146,16 +149,16 @@ def test_notices_already_issued_keep_their_figures_when_the_rules_change(app: Ba
     app.rules = replace(RULES, reductions=[*RULES.reductions, decree])
     app.begin_parcel_import(2569, OFFICER).add([row("P2", owner="1101700230708", value=300_000_000)])
     assert app.issue_notices(2569, OFFICER)["issued"] == 1
-    kept = app.get_notice(notice_id("MUN-SAENSUK", 2569, OWNER))
+    kept = app.get_notice(notice_id("MUN-SAENSUK", 2569, app.subject_ref(OWNER)))
     assert (kept.tax_satang, kept.reduction_satang) == (900_000, 0)
-    later = app.get_notice(notice_id("MUN-SAENSUK", 2569, "1101700230708"))
+    later = app.get_notice(notice_id("MUN-SAENSUK", 2569, app.subject_ref("1101700230708")))
     assert (later.tax_satang, later.reduction_satang) == (450_000, 450_000)
 
 
 def test_a_land_tax_payment_issues_a_receipt_with_the_tax_and_each_penalty_on_its_own_line(app: BackOffice, clock: FakeClock) -> None:
     app.begin_parcel_import(2569, OFFICER).add([row("P1", value=300_000_000)])  # 3M baht: 9,000 baht
     app.issue_notices(2569, OFFICER)
-    nid = notice_id("MUN-SAENSUK", 2569, OWNER)
+    nid = notice_id("MUN-SAENSUK", 2569, app.subject_ref(OWNER))
     clock.at = datetime(2026, 8, 5, 3, 0, tzinfo=timezone.utc)  # instalment 1 (30 June) missed: all due, late
     late = app.open_notice_payment(nid, {"instalment": None}, CITIZEN).state
     app.record_bank_payment(app.get_payment(late["id"]).id, reference=late["reference"], amount_satang=late["amount_satang"],
@@ -176,7 +179,7 @@ def test_a_land_tax_payment_issues_a_receipt_with_the_tax_and_each_penalty_on_it
 def test_cash_for_a_land_tax_notice_at_the_counter_issues_a_receipt(app: BackOffice, clock: FakeClock) -> None:
     app.begin_parcel_import(2569, OFFICER).add([row("P1", value=50_000_000)])  # 1,500 baht
     app.issue_notices(2569, OFFICER)
-    nid = notice_id("MUN-SAENSUK", 2569, OWNER)
+    nid = notice_id("MUN-SAENSUK", 2569, app.subject_ref(OWNER))
     clock.at = datetime(2026, 6, 10, 3, 0, tzinfo=timezone.utc)
     opened = app.open_notice_payment(nid, {"instalment": None}, OFFICER).state
     paid = app.record_cash(app.get_payment(opened["id"]).id, {"amount_satang": opened["amount_satang"]}, OFFICER, None).state
