@@ -18,7 +18,10 @@ encryption on, against the same with ``ONESTOP_ENCRYPT_PERSONAL_DATA=off``, in t
    database and the machine's load).
 3. Over HTTP (``--http-rounds``, 0 to skip): ``onestop api`` and ``onestop projector`` on each
    database, as deployed, loaded by ``bench/submit_throughput.py``'s client (``--clients``
-   concurrent ``POST /v1/service-requests``; one citizen token, so one person).
+   concurrent ``POST /v1/service-requests``), two ways: one citizen filing for themself (one
+   person: their key set is cached after the first), and a new person each request (filed at
+   the counter by an officer: a new data key each, the worst case). Each round alternates on
+   and off every ``--http-requests / --http-slices`` requests.
 4. Rebuild: every view rebuilt from each database's log (the projector's own code),
    ``--rebuild-runs`` times, alternating.
 
@@ -116,66 +119,83 @@ def rebuild(settings) -> tuple[int, float]:  # type: ignore[no-untyped-def]
         app.close()
 
 
-async def people_load(system, args: argparse.Namespace, first: int):  # type: ignore[no-untyped-def]
-    """``POST /v1/service-requests`` at the counter, each for a different person (a new data key
-    each, as in the in-process rounds): one officer's token, the applicant changing every
-    request."""
-    import itertools
+class HttpLoad:
+    """``POST /v1/service-requests`` to one OneStop, as ``kind`` says: ``one citizen`` filing
+    for themself (their key set cached after the first), or ``a new person each`` (filed at
+    the counter by one officer, the applicant changing every request: a new data key each, as
+    in the in-process rounds)."""
 
-    import orjson
+    def __init__(self, system, kind: str, first: int) -> None:  # type: ignore[no-untyped-def]
+        import itertools
 
-    from api.auth import make_token
+        import orjson
 
-    officer = make_token(system.jwt_secret, sub="bench-officer", role="officer", org="MUN-SAENSUK")
-    numbers = itertools.count(first)
-    details = {"subject": "ไฟถนนดับ", "description": "ไฟถนนหน้าบ้านดับ", "location": "ซอย 5"}
+        import submit_throughput as st
+        from api.auth import make_token
 
-    def headers() -> dict[str, str]:
-        return {"Authorization": f"Bearer {officer}", "Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}
+        self.system = system
+        numbers = itertools.count(first)
+        details = {"subject": "ไฟถนนดับ", "description": "ไฟถนนหน้าบ้านดับ", "location": "ซอย 5"}
+        if kind == "one citizen":
+            token = system.token
+            fixed = st.body_bytes()
+            self.body = lambda: fixed
+        else:
+            token = make_token(system.jwt_secret, sub="bench-officer", role="officer", org="MUN-SAENSUK")
 
-    def body() -> bytes:
-        n = next(numbers)
-        return orjson.dumps({"service": "complaint", "organization": "MUN-SAENSUK", "channel": "counter",
-                             "applicant": {"national_id": national_id(n), "name": f"ผู้ยื่น {n}"}, "details": details})
+            def body() -> bytes:
+                n = next(numbers)
+                return orjson.dumps({"service": "complaint", "organization": "MUN-SAENSUK", "channel": "counter",
+                                     "applicant": {"national_id": national_id(n), "name": f"ผู้ยื่น {n}"}, "details": details})
 
-    if args.http_warmup:
-        await h.run_load(system.name, system.url, headers, body, clients=args.clients, requests=args.http_warmup, max_seconds=60.0)
-    return await h.run_load(system.name, system.url, headers, body, clients=args.clients, requests=args.http_requests,
-                            max_seconds=60.0, server_pids=system.pids)
+            self.body = body
+        self.headers = lambda: {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}
+
+    async def run(self, requests: int, clients: int, measured: bool = True) -> h.Result:
+        result = await h.run_load(self.system.name, self.system.url, self.headers, self.body, clients=clients, requests=requests,
+                                  max_seconds=60.0, server_pids=self.system.pids if measured else None)
+        if result.error_count:
+            raise RuntimeError(f"{result.error_count} requests did not answer 201: {dict(result.errors)} {result.error_samples}")
+        self.system.check_alive()
+        return result
 
 
 async def http_rounds(names: dict[bool, str], args: argparse.Namespace) -> dict[str, dict[bool, list[float]]]:
-    """Requests per second of the deployed API with encryption on and off, alternating: one
-    citizen filing for themself (their key cached after the first), and a new person each
-    request (filed at the counter)."""
+    """Requests per second of the deployed API (``onestop api`` and ``onestop projector`` on each
+    database) with encryption on and off, for each kind of load: each round is ``--http-slices``
+    slices, on and off alternating slice by slice (so both meet the same load from the rest of
+    the machine); a round's rate is its requests over the time its slices took."""
     import tempfile
 
     import submit_throughput as st
 
-    rates: dict[str, dict[bool, list[float]]] = {"one citizen": {True: [], False: []}, "a new person each": {True: [], False: []}}
+    kinds = ("one citizen", "a new person each")
+    rates: dict[str, dict[bool, list[float]]] = {kind: {True: [], False: []} for kind in kinds}
     started: list[h.Child] = []
     saved = os.environ.get("ONESTOP_ENCRYPT_PERSONAL_DATA")
-    load = argparse.Namespace(clients=args.clients, requests=args.http_requests, max_seconds=60.0, warmup=args.http_warmup)
-    first = 500_000_000
     with tempfile.TemporaryDirectory(prefix="onestop-privacy-") as log_dir:
         try:
             systems = {}
             for mode, name in names.items():
                 os.environ["ONESTOP_ENCRYPT_PERSONAL_DATA"] = "on" if mode else "off"
                 systems[mode] = await st.start_onestop(name, Path(log_dir), started)
+            loads = {(kind, mode): HttpLoad(systems[mode], kind, 500_000_000 + 10_000_000 * (2 * i + mode))
+                     for i, kind in enumerate(kinds) for mode in (True, False)}
+            for load in loads.values():  # warm-up, not measured
+                if args.http_warmup:
+                    await load.run(args.http_warmup, args.clients, measured=False)
+            per_slice = max(1, args.http_requests // args.http_slices)
             for round_ in range(args.http_rounds):
-                for mode in ((True, False) if round_ % 2 == 0 else (False, True)):
-                    system = systems[mode]
-                    for kind in rates:
-                        if kind == "one citizen":
-                            result = await st.measure(f"encryption {'on' if mode else 'off'}", system.url, system.token, load, system.pids)
-                        else:
-                            result = await people_load(system, args, first)
-                            first += args.http_requests + args.http_warmup
-                        if result.error_count:
-                            raise RuntimeError(f"{result.error_count} requests did not answer 201: {dict(result.errors)} {result.error_samples}")
-                        rates[kind][mode].append(result.rps)
-                        system.check_alive()
+                for kind in kinds:
+                    seconds = {True: 0.0, False: 0.0}
+                    done = {True: 0, False: 0}
+                    for n in range(args.http_slices):
+                        for mode in ((True, False) if (round_ + n) % 2 == 0 else (False, True)):
+                            result = await loads[kind, mode].run(per_slice, args.clients)
+                            seconds[mode] += result.seconds
+                            done[mode] += result.requests
+                    for mode in (True, False):
+                        rates[kind][mode].append(done[mode] / seconds[mode])
         finally:
             h.stop_children(started)
             if saved is None:
@@ -197,7 +217,8 @@ async def main() -> None:
     parser.add_argument("--single", type=int, default=300, help="requests submitted one per save, one thread")
     parser.add_argument("--http-rounds", type=int, default=3, help="rounds over HTTP against `onestop api` (0: skip)")
     parser.add_argument("--http-requests", type=int, default=1500, help="measured requests per HTTP round and mode")
-    parser.add_argument("--http-warmup", type=int, default=100, help="requests before each measured HTTP load, not measured")
+    parser.add_argument("--http-warmup", type=int, default=200, help="requests of each HTTP load and mode first, not measured")
+    parser.add_argument("--http-slices", type=int, default=5, help="slices of an HTTP round, on and off alternating")
     parser.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients")
     args = parser.parse_args()
 
