@@ -18,6 +18,7 @@ another process is honoured here within that time).
 from __future__ import annotations
 
 import hashlib
+from binascii import b2a_base64
 import hmac
 import os
 import threading
@@ -27,6 +28,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence
 from uuid import UUID, SafeUUID
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -57,18 +59,19 @@ SCHEMA_STATEMENTS = [
 
 # Written in the transaction that saves the events which use them (eventsourcing's recorder
 # runs ``_insert_events`` first in its pipeline): no extra round trip, and a save that fails
-# leaves no key behind.
+# leaves no key behind. The rows go as one JSON parameter (orjson writes the UUIDs): psycopg
+# would dump arrays element by element in Python.
 _INSERT_KEYS = (
     f"INSERT INTO {SUBJECT_KEYS} (subject_id, blind_index, wrapped_key, master_key_id)"
-    f" SELECT k.*, %b::text FROM unnest(%b::uuid[], %b::text[], %b::bytea[]) AS k"
+    f" SELECT (r->>0)::uuid, r->>1, decode(r->>2, 'base64'), %b::text FROM jsonb_array_elements(%b::jsonb) AS r"
 )
 _INSERT_ELEMENTS = (
     f"INSERT INTO {SUBJECT_ELEMENTS} (subject_id, aggregate_id) SELECT * FROM unnest(%b::uuid[], %b::uuid[])"
     f" ON CONFLICT DO NOTHING"
 )
 _INSERT_LINKS = (
-    f"INSERT INTO {SUBJECT_AGGREGATES} (aggregate_id, subject_id) SELECT * FROM unnest(%b::uuid[], %b::uuid[])"
-    f" ON CONFLICT DO NOTHING"
+    f"INSERT INTO {SUBJECT_AGGREGATES} (aggregate_id, subject_id)"
+    f" SELECT (r->>0)::uuid, (r->>1)::uuid FROM jsonb_array_elements(%b::jsonb) AS r ON CONFLICT DO NOTHING"
 )
 # A key set reused from the cache for a new request must still be live: if another process
 # erased the person meanwhile, the save fails with this marker and is tried again with a new
@@ -140,15 +143,11 @@ class PendingKeys:
     def write(self, curs: Any) -> None:
         if self.keys:
             # Every key of a save is wrapped by the current master key: its id is sent once.
-            ids, indexes, wrapped, masters = zip(*self.keys)
-            if len(set(masters)) == 1:
-                curs.execute(_INSERT_KEYS, (masters[0], list(ids), list(indexes), list(wrapped)))
-            else:
-                for master in sorted(set(masters)):
-                    rows = [k for k in self.keys if k[3] == master]
-                    curs.execute(_INSERT_KEYS, (master, [k[0] for k in rows], [k[1] for k in rows], [k[2] for k in rows]))
+            for master in {k[3] for k in self.keys}:
+                rows = [(k[0], k[1], b2a_base64(k[2], newline=False).decode()) for k in self.keys if k[3] == master]
+                curs.execute(_INSERT_KEYS, (master, orjson.dumps(rows).decode()))
         if self.links:
-            curs.execute(_INSERT_LINKS, (list(self.links), list(self.links.values())))
+            curs.execute(_INSERT_LINKS, (orjson.dumps(list(self.links.items())).decode(),))
         if self.elements:
             pairs = sorted(self.elements)
             curs.execute(_INSERT_ELEMENTS, ([s for s, _ in pairs], [a for _, a in pairs]))
