@@ -136,6 +136,9 @@ class PendingKeys:
         self.people: dict[str, UUID] = {}  # blind index -> key set, of a batch event's elements
         self.indexes: dict[str, str] = {}  # national ID -> blind index, of a batch event's elements
         self.elements: set[tuple[UUID, UUID]] = set()  # (subject, batch aggregate) of the save's batch events
+        # Key sets this save makes, by blind index: other saves may use them only once this one
+        # has committed (``SubjectKeys.published``), or they would check them live too early.
+        self.new_by_index: dict[str, UUID] = {}
 
     def __bool__(self) -> bool:
         return bool(self.keys or self.links or self.reused or self.elements)
@@ -329,20 +332,32 @@ class SubjectKeys:
         return found
 
     def new_subject(self, index: str, pending: PendingKeys) -> UUID:
-        """A new key set for a person, cached at once and written with the save (``pending``)."""
+        """A new key set for a person, written with the save (``pending``): its cipher is cached
+        at once, and it is found by the person's blind index once the save has committed."""
         fresh = random_bytes(16 + KEY_BYTES)
         subject_id, key = _uuid4(fresh[:16]), fresh[16:]
         pending.keys.append((subject_id, index, self.masters.wrap(subject_id, key), self.masters.current_id))
         cipher = pending.ciphers[subject_id] = AESGCM(key)
+        pending.new_by_index[index] = subject_id
         expires = self._clock() + self.cache_seconds
         with self._lock:
             self._ciphers[subject_id] = (expires, cipher)
             while len(self._ciphers) > self.cache_size:
                 self._ciphers.popitem(last=False)
-            if len(self._by_index) >= self.cache_size:
-                self._by_index.clear()
-            self._by_index[index] = (expires, subject_id)
         return subject_id
+
+    def published(self, pending: PendingKeys) -> None:
+        """A save committed: the key sets it made become this process's key sets for their
+        people (before, a concurrent save would have reused one that was not yet in the
+        database, and its live check would have taken it for erased)."""
+        if not pending.new_by_index:
+            return
+        expires = self._clock() + self.cache_seconds
+        with self._lock:
+            if len(self._by_index) + len(pending.new_by_index) >= self.cache_size:
+                self._by_index.clear()
+            for index, subject_id in pending.new_by_index.items():
+                self._by_index[index] = (expires, subject_id)
 
     def discard(self, pending: PendingKeys) -> None:
         """A save failed: forget what it would have added, and the key sets it reused (one

@@ -83,11 +83,13 @@ class PersonalDataMapper(Mapper):
         for event, rule in rules:
             if rule.subject in _BY_PERSON:
                 index = self.blind_index(self._person(event, rule))
-                subject_id = keys.subject_for_index(index)
+                subject_id = pending.new_by_index.get(index)  # a second aggregate of theirs in this save
                 if subject_id is None:
-                    subject_id = keys.new_subject(index, pending)
-                else:
-                    pending.reused.add(subject_id)
+                    subject_id = keys.subject_for_index(index)
+                    if subject_id is None:
+                        subject_id = keys.new_subject(index, pending)
+                    else:
+                        pending.reused.add(subject_id)
                 pending.links[event.originator_id] = subject_id
                 keys.remember_subject(event.originator_id, subject_id)
                 created.add(event.originator_id)
@@ -106,7 +108,7 @@ class PersonalDataMapper(Mapper):
             elif kind == ELEMENTS:
                 self._element_people(event, rule, people, unknown)
         pending.indexes = people
-        lookup = [i for i in set(people.values()) if keys.subject_for_index(i) is None]
+        lookup = [i for i in set(people.values()) if i not in pending.new_by_index and keys.subject_for_index(i) is None]
         if unknown or lookup:
             with keys.transaction(commit=False) as curs:
                 keys.subjects_of(curs, unknown)
@@ -197,11 +199,13 @@ class PersonalDataMapper(Mapper):
     def _resolve_people(self, people: dict[str, str], pending: PendingKeys) -> None:
         """The key set of each person of a save's batch elements: their live one, else new."""
         for index in set(people.values()):
-            subject_id = self.keys.subject_for_index(index)
+            subject_id = pending.new_by_index.get(index)
             if subject_id is None:
-                subject_id = self.keys.new_subject(index, pending)
-            else:
-                pending.reused.add(subject_id)
+                subject_id = self.keys.subject_for_index(index)
+                if subject_id is None:
+                    subject_id = self.keys.new_subject(index, pending)
+                else:
+                    pending.reused.add(subject_id)
             pending.people[index] = subject_id
 
     def _rule(self, event_class: type) -> tuple[str, Classification]:
@@ -372,6 +376,7 @@ class PersonalEventStore(EventStore):
                     continue  # a reused key set was erased meanwhile: again, with a new one
                 raise
             break
+        self.mapper.keys.published(pending)
         recordings = []
         if notification_ids:
             for d, s, n_id in zip(domain_events, stored_events, notification_ids, strict=True):

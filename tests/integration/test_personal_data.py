@@ -304,3 +304,56 @@ async def test_a_key_set_erased_by_another_process_is_not_reused_for_a_new_reque
     finally:
         app.close()
         fresh.close()
+
+
+def test_a_save_never_uses_a_key_set_another_save_made_before_that_one_commits(settings: Settings) -> None:
+    # Save A makes a key set for a person this process has never seen and is held just before
+    # its transaction; save B, for the same person, runs meanwhile. B must not take A's key set
+    # (its check that the key set is live would find no row, and B would be refused as if the
+    # person were erased); after A commits, later saves use A's.
+    import threading
+    import uuid
+
+    from application.commands import SubmitCommand
+    from domain.actors import Actor
+    from infrastructure.privacy.keys import ERASED_MARKER
+
+    app = build_back_office(settings)
+    recorder = app.recorder
+    original = recorder.insert_events
+    a_waiting, b_done = threading.Event(), threading.Event()
+    refused: list[str] = []
+
+    def insert_events(stored_events: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "save-a":
+            a_waiting.set()
+            assert b_done.wait(10)
+        try:
+            return original(stored_events, **kwargs)
+        except Exception as error:
+            if ERASED_MARKER in str(error):
+                refused.append(threading.current_thread().name)
+            raise
+
+    def filing() -> SubmitCommand:
+        return SubmitCommand(body=complaint(applicant={"national_id": OTHER_CITIZEN_ID, "name": OTHER_NAME}),
+                             actor=Actor(sub=OTHER_CITIZEN_ID, role="citizen", pid=OTHER_CITIZEN_ID),
+                             request_hash=str(uuid.uuid4()), idempotency_key=str(uuid.uuid4()))
+
+    recorder.insert_events = insert_events
+    try:
+        outcomes: list[Any] = []
+        save_a = threading.Thread(target=lambda: outcomes.append(app.submit(filing())), name="save-a")
+        save_a.start()
+        assert a_waiting.wait(10)
+        outcomes.append(app.submit(filing()))  # save B, while A is uncommitted
+        b_done.set()
+        save_a.join(10)
+        outcomes.append(app.submit(filing()))  # after both: reuses a committed key set
+        assert len(outcomes) == 3 and refused == []
+        with psycopg.connect(settings.database.conninfo()) as conn:
+            key_sets = conn.execute("SELECT count(*) FROM subject_keys WHERE wrapped_key IS NOT NULL").fetchone()
+        assert key_sets == (2,)  # A's and B's own; the third save reused one
+    finally:
+        recorder.insert_events = original
+        app.close()
