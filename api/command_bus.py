@@ -72,13 +72,18 @@ class CommandBus(UseCaseRunner):
         # is released. At least one worker (and connection) stays free for the other use cases.
         self._batches_in_flight = batches_in_flight or max(2, min(3, workers - 1))
         self.profile = SubmitProfile()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one use case in the executor."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, partial(fn, *args, **kwargs))
 
     async def submit(self, command: SubmitCommand) -> Outcome:
-        loop = asyncio.get_running_loop()
+        # The loop of the first submission, kept: asyncio.get_running_loop() makes a getpid()
+        # system call each time (it checks for a fork), once per submission otherwise.
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
         self._pending.append((command, future, time.perf_counter()))
         if self._flushers < self._batches_in_flight:
