@@ -109,9 +109,10 @@ class CommandBus(UseCaseRunner):
 
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
         """In a worker thread: save batches of what is pending, one transaction each, until
-        nothing is. A worker goes on from one batch to the next by itself, so under load a
-        batch costs no wake-up of a sleeping thread (the executor's hand-off was about 5% of the
-        API's CPU); the results go back to the event loop, which alone touches the futures."""
+        nothing is. A worker goes on from one batch to the next by itself: a batch no longer
+        costs an executor work item, an asyncio future chained to it and, while submissions
+        keep coming, the wake-up of a sleeping thread. The results go back to the event loop,
+        which alone touches the futures."""
         while True:
             with self._lock:
                 if not self._pending:
