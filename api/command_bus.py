@@ -73,6 +73,7 @@ class CommandBus(UseCaseRunner):
         self._pending: list[tuple[SubmitCommand, asyncio.Future[Outcome], float]] = []
         self._lock = threading.Lock()
         self._draining = 0
+        self._start_scheduled = False
         # Three batches in flight: one in PostgreSQL holding the log's lock, one waiting there
         # for it, one being validated and encoded here; so the lock is taken again as soon as it
         # is released. At least one worker (and connection) stays free for the other use cases.
@@ -94,18 +95,29 @@ class CommandBus(UseCaseRunner):
         entry = (command, future, time.perf_counter())
         with self._lock:
             self._pending.append(entry)
-            start = self._draining < self._batches_in_flight
-            if start:
-                self._draining += 1
-        if start:
-            try:
-                self.executor.submit(self._drain, loop)
-            except RuntimeError as error:  # the executor is shut down (the API is stopping)
-                with self._lock:
-                    self._draining -= 1
-                    failed, self._pending = self._pending, []
-                self._deliver(failed, error, {}, 0.0)
+        if not self._start_scheduled:
+            # A new batch starts on the loop's next turn, as the submissions that arrived
+            # together have joined: they go to one worker as one batch (a burst for one
+            # new person is not split over concurrent transactions).
+            self._start_scheduled = True
+            loop.call_soon(self._start, loop)
         return await future
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the event loop: one more worker takes what is pending, unless three are saving
+        batches already (each goes on to the next batch by itself)."""
+        self._start_scheduled = False
+        with self._lock:
+            if not self._pending or self._draining >= self._batches_in_flight:
+                return
+            self._draining += 1
+        try:
+            self.executor.submit(self._drain, loop)
+        except RuntimeError as error:  # the executor is shut down (the API is stopping)
+            with self._lock:
+                self._draining -= 1
+                failed, self._pending = self._pending, []
+            self._deliver(failed, error, {}, 0.0)
 
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
         """In a worker thread: save batches of what is pending, one transaction each, until
