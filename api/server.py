@@ -9,6 +9,7 @@ middleware runs; its ``Server`` makes one handler per connection. So: a handler 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from http import HTTPStatus
@@ -66,6 +67,7 @@ def run(app: Awaitable[web.Application], host: str, port: int, *, shutdown_timeo
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
+            settle_collector()
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
@@ -75,6 +77,23 @@ def run(app: Awaitable[web.Application], host: str, port: int, *, shutdown_timeo
             runner.run(main())
     except (web.GracefulExit, KeyboardInterrupt):
         pass
+
+
+# Young-generation threshold of the cyclic garbage collector while serving (Python's default is 700).
+YOUNG_THRESHOLD = 20_000
+
+
+def settle_collector() -> None:
+    """Once the application is built: move what startup made (modules, routes, schemas, the
+    OpenAPI document) out of the collector's sight (``gc.freeze``), and collect the young
+    generation every 20,000 new container objects instead of every 700. A submit allocates a
+    few hundred (request, command, events, stored events, response) that all die when it is
+    answered; at 700, collections ran every request or two, promoted what was in flight to the
+    older generations and walked it again there (about 7% of the API's CPU under load). Memory
+    is freed by reference counting as before; only cycles wait a little longer."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -11,7 +11,6 @@ from time import perf_counter
 from typing import Any, Sequence
 from uuid import UUID, uuid4, uuid5
 
-from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
 
 from application.access import ON_BEHALF_FIELD, check_assurance, check_can_act, check_can_submit
@@ -314,15 +313,9 @@ class BackOffice(AppointmentBook, LandTaxOffice, OutsideResults, AllowanceOffice
         ]
 
     def _save_changed(self, aggregates: list[Any]) -> list[Recording]:
-        """``save`` for aggregates of this application's own classes, without the library's
-        checks of each object against its runtime protocols (in Python 3.11 they cost more than
-        the rest of a save of a few events). Relies on eventsourcing 9.5's `_record` and
-        `_notify`, pinned in pyproject.toml; no snapshots are configured (as `_save_batch`)."""
-        processing: ProcessingEvent[UUID] = ProcessingEvent()
-        processing.events = [event for aggregate in aggregates for event in aggregate.collect_events()]
-        recordings = self._record(processing)
-        self._notify(recordings)
-        return recordings
+        """``save`` for the aggregates a batch changed (``BackOfficeBase.save`` collects their
+        events without the library's per-object protocol checks)."""
+        return self.save(*aggregates)
 
     def _load_requests(self, request_ids: list[UUID]) -> dict[UUID, Any]:
         """The requests of ``request_ids`` and their payments, by ID; a request that is not

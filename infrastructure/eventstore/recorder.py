@@ -51,6 +51,20 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
             originator_id_type=SQL(self.datastore.originator_id_type),
         )
         self.notify_statement: Composed = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
+        # The statements of every save as bytes, rendered once with the first connection:
+        # psycopg renders a Composed statement (quoting each identifier through libpq) on
+        # every execute, and caches the parsing of bytes.
+        self._rendered: tuple[bytes, bytes, list[bytes]] | None = None
+
+    def _statements(self, curs: Cursor[DictRow]) -> tuple[bytes, bytes, list[bytes]]:
+        rendered = self._rendered
+        if rendered is None:
+            rendered = self._rendered = (
+                self.insert_arrays_statement.as_bytes(curs),
+                self.notify_statement.as_bytes(curs),
+                [s.as_bytes(curs) if not isinstance(s, bytes) else s for s in self.lock_table_statements],  # type: ignore[union-attr]
+            )
+        return rendered
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
@@ -82,10 +96,13 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
                 insert.close()
 
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        self._lock_table(curs)
-        curs.execute(self.notify_statement)
+        insert, notify, lock = self._statements(curs)
+        # The library's _lock_table: SET LOCAL lock_timeout, then LOCK TABLE ... IN EXCLUSIVE MODE.
+        for statement in lock:
+            curs.execute(statement, prepare=True)
+        curs.execute(notify)
         curs.execute(
-            self.insert_arrays_statement,
+            insert,
             (
                 [e.originator_id for e in stored_events],
                 [e.originator_version for e in stored_events],

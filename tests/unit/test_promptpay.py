@@ -13,6 +13,23 @@ def test_the_published_static_sample_is_rebuilt_exactly() -> None:
 
 def test_crc16_ccitt_false_matches_its_check_value() -> None:
     assert crc16_ccitt_false(b"123456789") == 0x29B1
+    assert crc16_ccitt_false(b"") == 0xFFFF
+
+
+def _crc16_bit_by_bit(data: bytes) -> int:
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc
+
+
+def test_crc16_ccitt_false_agrees_with_the_bit_by_bit_definition() -> None:
+    samples = [SAMPLE[:-4].encode(), bytes(range(256)), b"\xff" * 70, b"0002010102123051"]
+    for data in samples:
+        assert crc16_ccitt_false(data) == _crc16_bit_by_bit(data)
 
 
 def test_a_dynamic_payload_carries_the_amount_and_reference() -> None:
