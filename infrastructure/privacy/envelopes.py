@@ -132,9 +132,11 @@ class FieldCipher:
             envelope[KEYS] = list(value)
         return envelope
 
-    def seal_event(self, subject_id: UUID, state: dict[str, Any], fields: Sequence[str], aead: Any) -> None:
+    def seal_event(self, subject_id: UUID, state: dict[str, Any], fields: Sequence[str], aead: Any, aad: bytes | None = None) -> None:
         """Take the personal values of an event's ``state`` (its ``fields`` that are not null, and
-        a citizen actor's ``sub``) out of it, into one envelope sealed with the subject's key."""
+        a citizen actor's ``sub``) out of it, into one envelope sealed with the subject's key
+        (``aad``: the subject's associated data, ``subject_id.bytes + EVENT_AAD``, if the caller
+        has it made)."""
         values: dict[str, Any] = {}
         shape: dict[str, Any] = {}
         for field in fields:
@@ -162,7 +164,7 @@ class FieldCipher:
         if not values:
             return
         nonce = random_bytes(NONCE_BYTES)
-        sealed = aead.encrypt(nonce, self._encode(values), subject_id.bytes + EVENT_AAD)
+        sealed = aead.encrypt(nonce, self._encode(values), subject_id.bytes + EVENT_AAD if aad is None else aad)
         state[ENVELOPE] = b2a_base64(nonce + sealed, newline=False).decode()
         state[SEALED] = shape
 

@@ -37,7 +37,7 @@ from eventsourcing.utils import get_topic
 from domain.service_request import ServiceRequest
 from infrastructure.errors import UnknownDataSubject
 from infrastructure.privacy.envelopes import (
-    ERASED, LOOKUP, SUBJECT, SUBJECTS, SUBJECTS_PREFIX, FieldCipher, encode_plain, subject_in, subjects_in,
+    ERASED, EVENT_AAD, LOOKUP, SUBJECT, SUBJECTS, SUBJECTS_PREFIX, FieldCipher, encode_plain, subject_in, subjects_in,
 )
 from infrastructure.privacy.keys import ERASED_MARKER, BlindIndex, PendingKeys, SubjectKeys
 from infrastructure.privacy.personal_fields import AGGREGATE, APPLICANT, ELEMENTS, PERSON, PERSONAL_FIELDS, REQUEST, Classification, Elements
@@ -59,6 +59,8 @@ class PersonalDataMapper(Mapper):
         self.fields = FieldCipher(keys, encode_plain(self.transcoder.encode), self.transcoder.decode)
         self._uuids: dict[str, UUID] = {}
         self._rules: dict[type, tuple[str, Classification]] = {}
+        # A subject's id as stored and its envelopes' associated data, made once per subject.
+        self._forms: dict[UUID, tuple[str, bytes]] = {}
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -233,12 +235,17 @@ class PersonalDataMapper(Mapper):
             if subject_id is None:
                 # Only through the personal event store, which prepares a save's subjects first.
                 raise UnknownDataSubject(f"no data subject is known for {topic} of {originator_id}")
-            state = {SUBJECT: str(subject_id)}
+            forms = self._forms.get(subject_id)
+            if forms is None:
+                if len(self._forms) >= 10_000:
+                    self._forms.clear()
+                forms = self._forms[subject_id] = (str(subject_id), subject_id.bytes + EVENT_AAD)
+            state = {SUBJECT: forms[0]}
             state.update(vars(domain_event))
             aead = ciphers.get(subject_id, LOOKUP)
             if aead is LOOKUP:
                 aead = self.keys.cipher(subject_id)
-            self.fields.seal_event(subject_id, state, rule.fields, aead)
+            self.fields.seal_event(subject_id, state, rule.fields, aead, forms[1])
         del state["originator_id"]
         originator_version = state.pop("originator_version")
         class_version = getattr(event_class, "class_version", 1)
