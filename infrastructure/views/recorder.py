@@ -181,7 +181,12 @@ UPSERT_REQUESTS = _bulk_upsert("request_summaries", REQUEST_COLUMNS, ("id",), _r
 UPSERT_PAYMENTS = _bulk_upsert("payments_view", PAYMENT_COLUMNS, ("id",), _replace_all(PAYMENT_COLUMNS))
 UPSERT_APPOINTMENTS = _bulk_upsert("appointments_view", APPOINTMENT_COLUMNS, ("id",), _replace_all(APPOINTMENT_COLUMNS))
 UPSERT_RECEIPTS = _bulk_upsert("receipts_view", RECEIPT_COLUMNS, ("id",), _replace_all(RECEIPT_COLUMNS))
-UPSERT_QUEUE = _bulk_upsert("work_queue", QUEUE_COLUMNS, ("request_id",), _replace_all(QUEUE_COLUMNS))
+# The work queue's rows of a batch, copied from their requests' rows (written just before, in the
+# same transaction) by PostgreSQL: Python sends their ids only.
+UPSERT_QUEUE = (
+    f"INSERT INTO work_queue ({', '.join(QUEUE_COLUMNS)}) SELECT {', '.join(QUEUE_FROM_REQUEST)} FROM request_summaries"
+    f" WHERE id = ANY(%b::uuid[]) ON CONFLICT (request_id) DO UPDATE SET {_replace_all(QUEUE_COLUMNS)}"
+)
 ADD_COUNTS = _bulk_upsert(
     "daily_counts", (*COUNT_KEY, *COUNT_COLUMNS), COUNT_KEY,
     ", ".join(f"{c} = daily_counts.{c} + EXCLUDED.{c}" for c in COUNT_COLUMNS),
@@ -190,7 +195,11 @@ ADD_COUNTS = _bulk_upsert(
 
 # What kind of view row an event's class folds into, learned once per class.
 _REQUEST, _PAYMENT, _RECEIPT, _APPOINTMENT, _LAND_TAX, _NONE = "request", "payment", "receipt", "appointment", "land-tax", "none"
+# The families whose rows are loaded and written by aggregate id, and the event that creates one.
+_CREATED_BY = {_REQUEST: ServiceRequest.Submitted, _PAYMENT: Payment.Opened, _RECEIPT: Receipt.Issued, _APPOINTMENT: Appointment.Booked}
 _family_of: dict[type, str] = {}
+# Per event class: (family, whether it creates its aggregate's row, whether it names a request).
+_plan_of: dict[type, tuple[str, bool, bool]] = {}
 
 
 def _learn_family(kind: type) -> str:
@@ -201,7 +210,16 @@ def _learn_family(kind: type) -> str:
     else:
         family = _LAND_TAX if issubclass(kind, (TaxRoll.Event, TaxNotice.Event)) else _NONE
     _family_of[kind] = family
+    _plan_of[kind] = (family, kind is _CREATED_BY.get(family), kind is Payment.Opened)
     return family
+
+
+def _plan(kind: type) -> tuple[str, bool, bool]:
+    plan = _plan_of.get(kind)
+    if plan is None:
+        _learn_family(kind)
+        plan = _plan_of[kind]
+    return plan
 
 
 # The Python type a column's binary COPY dumper takes (JSON columns take any value).
@@ -232,12 +250,19 @@ def _copy_new(curs: Any, table: str, columns: Sequence[str], rows: list[dict[str
 
 
 def _write_rows(curs: Any, table: str, columns: Sequence[str], upsert: str, rows: dict[UUID, dict[str, Any]], new: set[UUID],
-                keys: Sequence[str] | None = None) -> None:
-    """Write a batch's rows of one view: those created in the batch copied in, the others
-    upserted. Each row's column values are read at ``keys`` (default: the columns)."""
+                keys: Sequence[str] | None = None, *, bulk: bool = True) -> None:
+    """Write a batch's rows of one view: with ``bulk``, those created in the batch copied in and
+    the others upserted; without, all upserted in one statement (a small batch, where a COPY's
+    extra round trips cost more than it saves, and which may run in a pipeline). Each row's
+    column values are read at ``keys`` (default: the columns)."""
     keys = keys or columns
-    fresh = [r for key, r in rows.items() if key in new]
-    existing = [r for key, r in rows.items() if key not in new]
+    if not bulk or not new:
+        curs.execute(upsert, _column_arrays(list(rows.values()), columns, keys))
+        return
+    fresh: list[dict[str, Any]] = []
+    existing: list[dict[str, Any]] = []
+    for key, r in rows.items():
+        (fresh if key in new else existing).append(r)
     if fresh:
         # An erasure's purge refolds an aggregate from the whole log, so its row may exist
         # before the views reach its first event: then the batch's rows are upserted after all.
@@ -255,12 +280,22 @@ def _write_rows(curs: Any, table: str, columns: Sequence[str], upsert: str, rows
         curs.execute(upsert, _column_arrays(existing, columns, keys))
 
 
+# Batches of at least this many events write the rows they create with a binary COPY; smaller
+# ones (the live projector's) upsert every row, all statements in one pipeline.
+BULK_EVENTS = 500
+# National IDs whose blind index the recorder keeps (cleared when full).
+INDEX_CACHE_SIZE = 10_000
+
+
 class ViewsRecorder(PostgresTrackingRecorder):
     """Writes all OneStop views and their tracking record in one transaction per batch."""
 
     def __init__(self, datastore: PostgresDatastore, *, blind_index: Callable[[str], str] | None = None) -> None:
         super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
         self.blind_index = blind_index
+        # The blind index of the national IDs seen lately: a citizen files again and again, and
+        # the keyed hash costs more than the rest of the request's fold.
+        self._indexes: dict[str, str] = {}
         from psycopg.sql import SQL
 
         self.sql_create_statements.extend(SQL(s) for s in SCHEMA_STATEMENTS)  # type: ignore[arg-type]
@@ -284,10 +319,20 @@ class ViewsRecorder(PostgresTrackingRecorder):
                 return []
             last_position = events[-1][1]
         try:
-            with self.datastore.transaction(commit=True) as curs:
-                self._begin(curs)
-                self._fold_and_write(curs, events)
-                self._finish(curs, last_position)
+            if len(events) >= BULK_EVENTS:
+                with self.datastore.transaction(commit=True) as curs:
+                    self._begin(curs)
+                    self._fold_and_write(curs, events)
+                    self._finish(curs, last_position)
+            else:
+                # A small batch (the live projector's): every statement in one pipeline, BEGIN
+                # and COMMIT included, so it costs two round trips (reading the rows it
+                # changes, then the rest) instead of one a statement.
+                with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction():
+                    curs = conn.cursor()
+                    self._begin(curs)
+                    self._fold_and_write(curs, events, bulk=False)
+                    self._finish(curs, last_position)
             return []
         except CONNECTION_ERRORS:
             raise
@@ -297,9 +342,9 @@ class ViewsRecorder(PostgresTrackingRecorder):
     @staticmethod
     def _begin(curs: Any) -> None:
         # Views are derived: if the server crashes before this commit reaches disk, the rows
-        # and the tracking record are lost together and the batch is applied again.
-        curs.execute("SET LOCAL synchronous_commit = off")
-        curs.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+        # and the tracking record are lost together and the batch is applied again. One
+        # statement: SET LOCAL, then the write lock.
+        curs.execute("SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
 
     def _finish(self, curs: Any, last_position: int) -> None:
         self._insert_tracking(curs, Tracking(VIEWS_NAME, last_position))
@@ -312,7 +357,7 @@ class ViewsRecorder(PostgresTrackingRecorder):
             for i, (event, position) in enumerate(events):
                 curs.execute("SAVEPOINT one_event")
                 try:
-                    self._fold_and_write(curs, [(event, position)])
+                    self._fold_and_write(curs, [(event, position)], bulk=False)
                 except CONNECTION_ERRORS:
                     raise
                 except Exception as error:
@@ -331,49 +376,41 @@ class ViewsRecorder(PostgresTrackingRecorder):
         log.error("views: setting aside the event at position %d (%s): %s", position, topic, describe_error(error))
         record_failure(curs, FAILURES_VIEW, position, topic, error)
 
-    def _fold_and_write(self, curs: Any, events: Sequence[tuple[Any, int]], counted: set[int] | None = None) -> None:
+    def _fold_and_write(self, curs: Any, events: Sequence[tuple[Any, int]], counted: set[int] | None = None, *, bulk: bool = True) -> None:
         """Fold ``events`` into the rows they touch and write them. With ``counted``, only the
-        events at those positions add to the daily counts (the others were counted before)."""
-        # One pass over the batch: which aggregates it touches, and which it creates (their
-        # rows start here, so they are not loaded, and are copied in rather than upserted).
-        filed, request_ids, opened, payment_ids, issued, receipt_ids, booked, appointment_ids = (set() for _ in range(8))
-        family_of = _family_of
+        events at those positions add to the daily counts (the others were counted before).
+        With ``bulk``, the rows of aggregates the batch creates are copied in (see _write_rows)."""
+        # One pass over the batch, by a table per event class: which aggregates of each family
+        # it touches, and which it creates (their rows start here, so they are not loaded, and
+        # may be copied in rather than upserted).
+        touched: dict[str, set[UUID]] = {_REQUEST: set(), _PAYMENT: set(), _RECEIPT: set(), _APPOINTMENT: set()}
+        created: dict[str, set[UUID]] = {_REQUEST: set(), _PAYMENT: set(), _RECEIPT: set(), _APPOINTMENT: set()}
+        plan_of = _plan_of
+        request_ids = touched[_REQUEST]
         for event, _ in events:
             kind = type(event)
-            family = family_of.get(kind)
-            if family is None:
-                family = _learn_family(kind)
-            if family is _REQUEST:
-                request_ids.add(event.originator_id)
-                if kind is ServiceRequest.Submitted:
-                    filed.add(event.originator_id)
-            elif family is _PAYMENT:
-                payment_ids.add(event.originator_id)
-                if kind is Payment.Opened:
-                    opened.add(event.originator_id)
-                    if event.request_id is not None:
-                        request_ids.add(event.request_id)
-            elif family is _RECEIPT:
-                receipt_ids.add(event.originator_id)
-                if kind is Receipt.Issued:
-                    issued.add(event.originator_id)
-            elif family is _APPOINTMENT:
-                appointment_ids.add(event.originator_id)
-                if kind is Appointment.Booked:
-                    booked.add(event.originator_id)
+            plan = plan_of.get(kind)
+            if plan is None:
+                plan = _plan(kind)
+            ids = touched.get(plan[0])
+            if ids is None:
+                continue
+            ids.add(event.originator_id)
+            if plan[1]:
+                created[plan[0]].add(event.originator_id)
+                if plan[2] and event.request_id is not None:
+                    request_ids.add(event.request_id)
+        filed, opened, issued, booked = created[_REQUEST], created[_PAYMENT], created[_RECEIPT], created[_APPOINTMENT]
         # Load only the rows of aggregates created before this batch: the others start here.
-        payments = self._load(curs, "payments_view", PAYMENT_COLUMNS, payment_ids - opened)
-        request_ids |= {p["request_id"] for p in payments.values() if p["request_id"] is not None}
-        requests = self._load(curs, "request_summaries", REQUEST_COLUMNS, request_ids - filed)
-        receipts = self._load(curs, "receipts_view", RECEIPT_COLUMNS, receipt_ids - issued)
-        appointments = self._load(curs, "appointments_view", APPOINTMENT_COLUMNS, appointment_ids - booked)
+        # Every query is sent before any answer is read (one round trip in a pipeline); the
+        # requests of the payments loaded are read with them.
+        payments, requests, receipts, appointments = self._load_rows(curs, touched[_PAYMENT] - opened, request_ids - filed,
+                                                                     touched[_RECEIPT] - issued, touched[_APPOINTMENT] - booked)
         counts: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_COLUMNS, 0))
         land_tax: list[tuple[Any, int]] = []
+        family_of = _family_of
         for event, position in events:
             family = family_of[type(event)]
-            if family is _APPOINTMENT:
-                appointments[event.originator_id] = fold_appointment(appointments.get(event.originator_id), event, position)
-                continue
             if family is _REQUEST:
                 row = requests[event.originator_id] = fold_request(requests.get(event.originator_id), event, position)
                 organization, service = row["organization"], row["service"]
@@ -385,6 +422,9 @@ class ViewsRecorder(PostgresTrackingRecorder):
                     row = requests[payment["request_id"]]
                     row["payment_status"] = payment["status"]
                     organization, service = row["organization"], row["service"]
+            elif family is _APPOINTMENT:
+                appointments[event.originator_id] = fold_appointment(appointments.get(event.originator_id), event, position)
+                continue
             elif family is _RECEIPT:
                 receipts[event.originator_id] = fold_receipt(receipts.get(event.originator_id), event, position)
                 continue
@@ -402,19 +442,24 @@ class ViewsRecorder(PostgresTrackingRecorder):
         for request_id in filed:
             row = requests[request_id]
             row["applicant_index"] = self._index(row["applicant_national_id"])
-        self._write(curs, requests, filed, payments, opened, counts)
+        self._write(curs, requests, filed, payments, opened, counts, bulk)
         if land_tax:
             land_tax_views.apply_land_tax(curs, land_tax)
         if appointments:
-            _write_rows(curs, "appointments_view", APPOINTMENT_COLUMNS, UPSERT_APPOINTMENTS, appointments, booked)
+            _write_rows(curs, "appointments_view", APPOINTMENT_COLUMNS, UPSERT_APPOINTMENTS, appointments, booked, bulk=bulk)
         if receipts:
-            _write_rows(curs, "receipts_view", RECEIPT_COLUMNS, UPSERT_RECEIPTS, receipts, issued)
+            _write_rows(curs, "receipts_view", RECEIPT_COLUMNS, UPSERT_RECEIPTS, receipts, issued, bulk=bulk)
 
     def _index(self, national_id: Any) -> str | None:
         # An erased applicant's ID reads "[erased]": no index, so no list finds the request.
         if self.blind_index is None or not isinstance(national_id, str) or not national_id.isdigit():
             return None
-        return self.blind_index(national_id)
+        index = self._indexes.get(national_id)
+        if index is None:
+            if len(self._indexes) >= INDEX_CACHE_SIZE:
+                self._indexes.clear()
+            index = self._indexes[national_id] = self.blind_index(national_id)
+        return index
 
     def lock_for_writing(self, curs: Any) -> None:
         """Take the views' write lock for ``curs``'s transaction (the projector waits meanwhile)."""
@@ -437,29 +482,54 @@ class ViewsRecorder(PostgresTrackingRecorder):
         self._fold_and_write(curs, events, counted)
 
     @staticmethod
-    def _load(curs: Any, table: str, columns: Sequence[str], ids: Iterable[UUID]) -> dict[UUID, dict[str, Any]]:
-        ids = list(ids)
-        if not ids:
-            return {}
-        curs.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE id = ANY(%s)", (ids,))
-        return {row["id"]: dict(row) for row in curs.fetchall()}
+    def _load_rows(curs: Any, payment_ids: set[UUID], request_ids: set[UUID], receipt_ids: set[UUID],
+                   appointment_ids: set[UUID]) -> list[dict[UUID, dict[str, Any]]]:
+        """The rows of these payments, requests (and the requests of those payments), receipts
+        and appointments, by id: every query sent before any answer is read."""
+        queries = []
+        if payment_ids:
+            queries.append((f"SELECT {', '.join(PAYMENT_COLUMNS)} FROM payments_view WHERE id = ANY(%s)", (list(payment_ids),)))
+        else:
+            queries.append(None)
+        if payment_ids:
+            queries.append((f"SELECT {', '.join(REQUEST_COLUMNS)} FROM request_summaries"
+                            f" WHERE id = ANY(%s) OR id IN (SELECT request_id FROM payments_view WHERE id = ANY(%s))",
+                            (list(request_ids), list(payment_ids))))
+        elif request_ids:
+            queries.append((f"SELECT {', '.join(REQUEST_COLUMNS)} FROM request_summaries WHERE id = ANY(%s)", (list(request_ids),)))
+        else:
+            queries.append(None)
+        for table, columns, ids in (("receipts_view", RECEIPT_COLUMNS, receipt_ids), ("appointments_view", APPOINTMENT_COLUMNS, appointment_ids)):
+            queries.append((f"SELECT {', '.join(columns)} FROM {table} WHERE id = ANY(%s)", (list(ids),)) if ids else None)
+        cursors = []
+        for query in queries:
+            if query is None:
+                cursors.append(None)
+            else:
+                reader = curs.connection.cursor()
+                reader.execute(*query)
+                cursors.append(reader)
+        loaded = []
+        for reader in cursors:
+            if reader is None:
+                loaded.append({})
+            else:
+                loaded.append({row["id"]: dict(row) for row in reader.fetchall()})
+                reader.close()
+        return loaded
 
     @staticmethod
     def _write(curs: Any, requests: dict[UUID, dict[str, Any]], filed: set[UUID], payments: dict[UUID, dict[str, Any]],
-               opened: set[UUID], counts: dict[tuple[Any, ...], dict[str, int]]) -> None:
+               opened: set[UUID], counts: dict[tuple[Any, ...], dict[str, int]], bulk: bool = True) -> None:
         if requests:
-            _write_rows(curs, "request_summaries", REQUEST_COLUMNS, UPSERT_REQUESTS, requests, filed)
+            _write_rows(curs, "request_summaries", REQUEST_COLUMNS, UPSERT_REQUESTS, requests, filed, bulk=bulk)
         if payments:
-            _write_rows(curs, "payments_view", PAYMENT_COLUMNS, UPSERT_PAYMENTS, payments, opened)
-        queued: dict[UUID, dict[str, Any]] = {}
-        closed = []
+            _write_rows(curs, "payments_view", PAYMENT_COLUMNS, UPSERT_PAYMENTS, payments, opened, bulk=bulk)
+        queued, closed = [], []
         for request_id, r in requests.items():
-            if is_in_work_queue(r):
-                queued[request_id] = r
-            else:
-                closed.append(request_id)
+            (queued if is_in_work_queue(r) else closed).append(request_id)
         if queued:
-            _write_rows(curs, "work_queue", QUEUE_COLUMNS, UPSERT_QUEUE, queued, filed, QUEUE_FROM_REQUEST)
+            curs.execute(UPSERT_QUEUE, (queued,))
         if closed:
             curs.execute("DELETE FROM work_queue WHERE request_id = ANY(%s)", (closed,))
         if counts:
