@@ -249,7 +249,7 @@ def _copy_new(curs: Any, table: str, columns: Sequence[str], rows: list[dict[str
     return True
 
 
-def _write_rows(curs: Any, table: str, columns: Sequence[str], upsert: str, rows: dict[UUID, dict[str, Any]], new: set[UUID],
+def _write_rows(curs: Any, table: str, columns: Sequence[str], upsert: str, rows: dict[Any, dict[str, Any]], new: set[Any],
                 keys: Sequence[str] | None = None, *, bulk: bool = True) -> None:
     """Write a batch's rows of one view: with ``bulk``, those created in the batch copied in and
     the others upserted; without, all upserted in one statement (a small batch, where a COPY's
@@ -382,9 +382,10 @@ class ViewsRecorder(PostgresTrackingRecorder):
         With ``bulk``, the rows of aggregates the batch creates are copied in (see _write_rows)."""
         # One pass over the batch, by a table per event class: which aggregates of each family
         # it touches, and which it creates (their rows start here, so they are not loaded, and
-        # may be copied in rather than upserted).
-        touched: dict[str, set[UUID]] = {_REQUEST: set(), _PAYMENT: set(), _RECEIPT: set(), _APPOINTMENT: set()}
-        created: dict[str, set[UUID]] = {_REQUEST: set(), _PAYMENT: set(), _RECEIPT: set(), _APPOINTMENT: set()}
+        # may be copied in rather than upserted). Aggregates are keyed by their id's integer:
+        # a UUID's hash is computed in Python, an int's is not.
+        touched: dict[str, dict[int, UUID]] = {_REQUEST: {}, _PAYMENT: {}, _RECEIPT: {}, _APPOINTMENT: {}}
+        created: dict[str, set[int]] = {_REQUEST: set(), _PAYMENT: set(), _RECEIPT: set(), _APPOINTMENT: set()}
         plan_of = _plan_of
         request_ids = touched[_REQUEST]
         for event, _ in events:
@@ -395,38 +396,43 @@ class ViewsRecorder(PostgresTrackingRecorder):
             ids = touched.get(plan[0])
             if ids is None:
                 continue
-            ids.add(event.originator_id)
+            aggregate_id = event.originator_id
+            ids[aggregate_id.int] = aggregate_id
             if plan[1]:
-                created[plan[0]].add(event.originator_id)
+                created[plan[0]].add(aggregate_id.int)
                 if plan[2] and event.request_id is not None:
-                    request_ids.add(event.request_id)
+                    request_ids[event.request_id.int] = event.request_id
         filed, opened, issued, booked = created[_REQUEST], created[_PAYMENT], created[_RECEIPT], created[_APPOINTMENT]
         # Load only the rows of aggregates created before this batch: the others start here.
         # Every query is sent before any answer is read (one round trip in a pipeline); the
         # requests of the payments loaded are read with them.
-        payments, requests, receipts, appointments = self._load_rows(curs, touched[_PAYMENT] - opened, request_ids - filed,
-                                                                     touched[_RECEIPT] - issued, touched[_APPOINTMENT] - booked)
+        payments, requests, receipts, appointments = self._load_rows(
+            curs, *([i for k, i in touched[family].items() if k not in created[family]] for family in (_PAYMENT, _REQUEST, _RECEIPT, _APPOINTMENT)))
         counts: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_COLUMNS, 0))
         land_tax: list[tuple[Any, int]] = []
         family_of = _family_of
         for event, position in events:
             family = family_of[type(event)]
             if family is _REQUEST:
-                row = requests[event.originator_id] = fold_request(requests.get(event.originator_id), event, position)
+                key = event.originator_id.int
+                row = requests[key] = fold_request(requests.get(key), event, position)
                 organization, service = row["organization"], row["service"]
             elif family is _PAYMENT:
-                payment = payments[event.originator_id] = fold_payment(payments.get(event.originator_id), event, position)
+                key = event.originator_id.int
+                payment = payments[key] = fold_payment(payments.get(key), event, position)
                 if payment["request_id"] is None:  # land-and-building tax, paid on a notice
                     organization, service = payment["organization"], LAND_TAX_SERVICE
                 else:
-                    row = requests[payment["request_id"]]
+                    row = requests[payment["request_id"].int]
                     row["payment_status"] = payment["status"]
                     organization, service = row["organization"], row["service"]
             elif family is _APPOINTMENT:
-                appointments[event.originator_id] = fold_appointment(appointments.get(event.originator_id), event, position)
+                key = event.originator_id.int
+                appointments[key] = fold_appointment(appointments.get(key), event, position)
                 continue
             elif family is _RECEIPT:
-                receipts[event.originator_id] = fold_receipt(receipts.get(event.originator_id), event, position)
+                key = event.originator_id.int
+                receipts[key] = fold_receipt(receipts.get(key), event, position)
                 continue
             elif family is _LAND_TAX:
                 land_tax.append((event, position))
@@ -482,25 +488,25 @@ class ViewsRecorder(PostgresTrackingRecorder):
         self._fold_and_write(curs, events, counted)
 
     @staticmethod
-    def _load_rows(curs: Any, payment_ids: set[UUID], request_ids: set[UUID], receipt_ids: set[UUID],
-                   appointment_ids: set[UUID]) -> list[dict[UUID, dict[str, Any]]]:
+    def _load_rows(curs: Any, payment_ids: list[UUID], request_ids: list[UUID], receipt_ids: list[UUID],
+                   appointment_ids: list[UUID]) -> list[dict[int, dict[str, Any]]]:
         """The rows of these payments, requests (and the requests of those payments), receipts
-        and appointments, by id: every query sent before any answer is read."""
+        and appointments, by their id's integer: every query sent before any answer is read."""
         queries = []
         if payment_ids:
-            queries.append((f"SELECT {', '.join(PAYMENT_COLUMNS)} FROM payments_view WHERE id = ANY(%s)", (list(payment_ids),)))
+            queries.append((f"SELECT {', '.join(PAYMENT_COLUMNS)} FROM payments_view WHERE id = ANY(%s)", (payment_ids,)))
         else:
             queries.append(None)
         if payment_ids:
             queries.append((f"SELECT {', '.join(REQUEST_COLUMNS)} FROM request_summaries"
                             f" WHERE id = ANY(%s) OR id IN (SELECT request_id FROM payments_view WHERE id = ANY(%s))",
-                            (list(request_ids), list(payment_ids))))
+                            (request_ids, payment_ids)))
         elif request_ids:
-            queries.append((f"SELECT {', '.join(REQUEST_COLUMNS)} FROM request_summaries WHERE id = ANY(%s)", (list(request_ids),)))
+            queries.append((f"SELECT {', '.join(REQUEST_COLUMNS)} FROM request_summaries WHERE id = ANY(%s)", (request_ids,)))
         else:
             queries.append(None)
         for table, columns, ids in (("receipts_view", RECEIPT_COLUMNS, receipt_ids), ("appointments_view", APPOINTMENT_COLUMNS, appointment_ids)):
-            queries.append((f"SELECT {', '.join(columns)} FROM {table} WHERE id = ANY(%s)", (list(ids),)) if ids else None)
+            queries.append((f"SELECT {', '.join(columns)} FROM {table} WHERE id = ANY(%s)", (ids,)) if ids else None)
         cursors = []
         for query in queries:
             if query is None:
@@ -514,20 +520,20 @@ class ViewsRecorder(PostgresTrackingRecorder):
             if reader is None:
                 loaded.append({})
             else:
-                loaded.append({row["id"]: dict(row) for row in reader.fetchall()})
+                loaded.append({row["id"].int: dict(row) for row in reader.fetchall()})
                 reader.close()
         return loaded
 
     @staticmethod
-    def _write(curs: Any, requests: dict[UUID, dict[str, Any]], filed: set[UUID], payments: dict[UUID, dict[str, Any]],
-               opened: set[UUID], counts: dict[tuple[Any, ...], dict[str, int]], bulk: bool = True) -> None:
+    def _write(curs: Any, requests: dict[int, dict[str, Any]], filed: set[int], payments: dict[int, dict[str, Any]],
+               opened: set[int], counts: dict[tuple[Any, ...], dict[str, int]], bulk: bool = True) -> None:
         if requests:
             _write_rows(curs, "request_summaries", REQUEST_COLUMNS, UPSERT_REQUESTS, requests, filed, bulk=bulk)
         if payments:
             _write_rows(curs, "payments_view", PAYMENT_COLUMNS, UPSERT_PAYMENTS, payments, opened, bulk=bulk)
         queued, closed = [], []
-        for request_id, r in requests.items():
-            (queued if is_in_work_queue(r) else closed).append(request_id)
+        for r in requests.values():
+            (queued if is_in_work_queue(r) else closed).append(r["id"])
         if queued:
             curs.execute(UPSERT_QUEUE, (queued,))
         if closed:
