@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 from psycopg.types.json import set_json_dumps
@@ -150,14 +150,14 @@ def _column_type(column: str) -> str:
     return COLUMN_TYPES.get(column, "text")
 
 
-def _bulk_upsert(table: str, columns: Sequence[str], conflict: Sequence[str], update: str) -> str:
-    """One statement for a whole batch: the rows arrive as one array per column (binary), so a
-    batch costs one round trip and no per-row statement."""
-    arrays = ", ".join(f"%b::{_column_type(c)}[]" for c in columns)
-    select = ", ".join(f"t.{c}::jsonb" if c in JSON_COLUMNS else f"t.{c}" for c in columns)
+def _json_upsert(table: str, columns: Sequence[str], conflict: Sequence[str], update: str) -> str:
+    """One statement for a whole batch: the rows arrive as one JSON array of objects keyed by
+    column (one orjson encode in C; PostgreSQL reads each value as its column's type), so a
+    batch costs one parameter, not an array per column, each of which psycopg dumps value by
+    value in Python."""
     return (
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM unnest({arrays}) AS t({', '.join(columns)}) "
-        f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {update}"
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)}"
+        f" FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {update}"
     )
 
 
@@ -165,29 +165,21 @@ def _replace_all(columns: Sequence[str], key: int = 1) -> str:
     return ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[key:])
 
 
-def _column_arrays(rows: Sequence[dict[str, Any]], columns: Sequence[str], keys: Sequence[str] | None = None) -> list[list[Any]]:
-    """One list per column of ``rows``, each row's value read at ``keys`` (default: the columns)."""
-    return [
-        [dumps_str(r[k]) if r[k] is not None else None for r in rows] if c in JSON_COLUMNS else [r[k] for r in rows]
-        for c, k in zip(columns, keys or columns)
-    ]
-
-
 QUEUE_COLUMNS = ("request_id", "organization", "reference", "service", "status", "submitted_at", "due_at", "assigned_to", "action_required")
 # A work-queue row is read from its request's row: the request's id is its request_id.
 QUEUE_FROM_REQUEST = ("id", *QUEUE_COLUMNS[1:])
 COUNT_KEY = ("organization", "day", "service")
-UPSERT_REQUESTS = _bulk_upsert("request_summaries", REQUEST_COLUMNS, ("id",), _replace_all(REQUEST_COLUMNS))
-UPSERT_PAYMENTS = _bulk_upsert("payments_view", PAYMENT_COLUMNS, ("id",), _replace_all(PAYMENT_COLUMNS))
-UPSERT_APPOINTMENTS = _bulk_upsert("appointments_view", APPOINTMENT_COLUMNS, ("id",), _replace_all(APPOINTMENT_COLUMNS))
-UPSERT_RECEIPTS = _bulk_upsert("receipts_view", RECEIPT_COLUMNS, ("id",), _replace_all(RECEIPT_COLUMNS))
+UPSERT_REQUESTS = _json_upsert("request_summaries", REQUEST_COLUMNS, ("id",), _replace_all(REQUEST_COLUMNS))
+UPSERT_PAYMENTS = _json_upsert("payments_view", PAYMENT_COLUMNS, ("id",), _replace_all(PAYMENT_COLUMNS))
+UPSERT_APPOINTMENTS = _json_upsert("appointments_view", APPOINTMENT_COLUMNS, ("id",), _replace_all(APPOINTMENT_COLUMNS))
+UPSERT_RECEIPTS = _json_upsert("receipts_view", RECEIPT_COLUMNS, ("id",), _replace_all(RECEIPT_COLUMNS))
 # The work queue's rows of a batch, copied from their requests' rows (written just before, in the
 # same transaction) by PostgreSQL: Python sends their ids only.
 UPSERT_QUEUE = (
     f"INSERT INTO work_queue ({', '.join(QUEUE_COLUMNS)}) SELECT {', '.join(QUEUE_FROM_REQUEST)} FROM request_summaries"
     f" WHERE id = ANY(%b::uuid[]) ON CONFLICT (request_id) DO UPDATE SET {_replace_all(QUEUE_COLUMNS)}"
 )
-ADD_COUNTS = _bulk_upsert(
+ADD_COUNTS = _json_upsert(
     "daily_counts", (*COUNT_KEY, *COUNT_COLUMNS), COUNT_KEY,
     ", ".join(f"{c} = daily_counts.{c} + EXCLUDED.{c}" for c in COUNT_COLUMNS),
 )
@@ -250,14 +242,14 @@ def _copy_new(curs: Any, table: str, columns: Sequence[str], rows: list[dict[str
 
 
 def _write_rows(curs: Any, table: str, columns: Sequence[str], upsert: str, rows: dict[Any, dict[str, Any]], new: set[Any],
-                keys: Sequence[str] | None = None, *, bulk: bool = True) -> None:
+                *, bulk: bool = True) -> None:
     """Write a batch's rows of one view: with ``bulk``, those created in the batch copied in and
     the others upserted; without, all upserted in one statement (a small batch, where a COPY's
-    extra round trips cost more than it saves, and which may run in a pipeline). Each row's
-    column values are read at ``keys`` (default: the columns)."""
-    keys = keys or columns
+    extra round trips cost more than it saves, and which may run in a pipeline). A row whose
+    values are not all of their columns' types is upserted too, so COPY and upsert never
+    disagree on what a row holds: the upsert is the one way any row can take."""
     if not bulk or not new:
-        curs.execute(upsert, _column_arrays(list(rows.values()), columns, keys))
+        curs.execute(upsert, (dumps_str(list(rows.values())),))
         return
     fresh: list[dict[str, Any]] = []
     existing: list[dict[str, Any]] = []
@@ -268,7 +260,7 @@ def _write_rows(curs: Any, table: str, columns: Sequence[str], upsert: str, rows
         # before the views reach its first event: then the batch's rows are upserted after all.
         curs.execute("SAVEPOINT copy_rows")
         try:
-            copied = _copy_new(curs, table, columns, fresh, keys)
+            copied = _copy_new(curs, table, columns, fresh, columns)
         except psycopg.errors.UniqueViolation:
             curs.execute("ROLLBACK TO SAVEPOINT copy_rows")
             copied = False
@@ -277,7 +269,7 @@ def _write_rows(curs: Any, table: str, columns: Sequence[str], upsert: str, rows
         if not copied:
             existing.extend(fresh)
     if existing:
-        curs.execute(upsert, _column_arrays(existing, columns, keys))
+        curs.execute(upsert, (dumps_str(existing),))
 
 
 # Batches of at least this many events write the rows they create with a binary COPY; smaller
@@ -327,12 +319,20 @@ class ViewsRecorder(PostgresTrackingRecorder):
             else:
                 # A small batch (the live projector's): every statement in one pipeline, BEGIN
                 # and COMMIT included, so it costs two round trips (reading the rows it
-                # changes, then the rest) instead of one a statement.
+                # changes with the tracking record's answer, then the rest) instead of one a
+                # statement.
                 with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction():
                     curs = conn.cursor()
                     self._begin(curs)
+                    # The tracking record goes first, and its answer is read with the rows'.
+                    self._check_has_multi_row_tracking_table(curs)
+                    tracking = conn.cursor()
+                    tracking.execute(self.insert_tracking_statement, {"application_name": VIEWS_NAME, "notification_id": last_position},
+                                     prepare=True)
                     self._fold_and_write(curs, events, bulk=False)
-                    self._finish(curs, last_position)
+                    if self.datastore.single_row_tracking and tracking.fetchone() is None:
+                        raise IntegrityError(f"Failed to record tracking for {VIEWS_NAME} {last_position}")
+                    curs.execute(f"NOTIFY {VIEWS_CHANNEL}, '{int(last_position)}'")
             return []
         except CONNECTION_ERRORS:
             raise
@@ -540,7 +540,7 @@ class ViewsRecorder(PostgresTrackingRecorder):
             curs.execute("DELETE FROM work_queue WHERE request_id = ANY(%s)", (closed,))
         if counts:
             rows = [dict(zip(COUNT_KEY, key)) | c for key, c in counts.items()]
-            curs.execute(ADD_COUNTS, _column_arrays(rows, (*COUNT_KEY, *COUNT_COLUMNS)))
+            curs.execute(ADD_COUNTS, (dumps_str(rows),))
 
     def reset(self, *, drop_indexes: bool = False) -> None:
         """Empty every view and forget the position, so the next catch-up rebuilds from the start.
