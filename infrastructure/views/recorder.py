@@ -21,7 +21,7 @@ from eventsourcing.utils import get_topic
 from psycopg.types.json import set_json_dumps
 
 from application.appointment_views import APPOINTMENT_COLUMNS, fold_appointment
-from application.projections import COUNT_COLUMNS, count_increments, fold_payment, fold_receipt, fold_request, is_in_work_queue
+from application.projections import COUNT_COLUMNS, COUNTED, count_increments, fold_payment, fold_receipt, fold_request, is_in_work_queue
 from domain.appointments import Appointment
 from domain.payment import Payment
 from domain.receipt import Receipt
@@ -29,7 +29,7 @@ from domain.service_request import ServiceRequest
 from domain.tax_notice import TaxNotice
 from domain.tax_roll import TaxRoll
 from infrastructure.eventstore.following import CONNECTION_ERRORS
-from infrastructure.json_codec import dumps_str
+from infrastructure.json_codec import dumps, dumps_str
 from infrastructure.views.projection_failures import FAILURES_TABLE, describe_error, SCHEMA_STATEMENTS as FAILURES_SCHEMA, record as record_failure
 
 log = logging.getLogger("onestop.views")
@@ -192,6 +192,8 @@ _CREATED_BY = {_REQUEST: ServiceRequest.Submitted, _PAYMENT: Payment.Opened, _RE
 _family_of: dict[type, str] = {}
 # Per event class: (family, whether it creates its aggregate's row, whether it names a request).
 _plan_of: dict[type, tuple[str, bool, bool]] = {}
+# Per event class: whether it can add to the daily counts (see count_increments).
+_counts_of: dict[type, bool] = {}
 
 
 def _learn_family(kind: type) -> str:
@@ -203,6 +205,7 @@ def _learn_family(kind: type) -> str:
         family = _LAND_TAX if issubclass(kind, (TaxRoll.Event, TaxNotice.Event)) else _NONE
     _family_of[kind] = family
     _plan_of[kind] = (family, kind is _CREATED_BY.get(family), kind is Payment.Opened)
+    _counts_of[kind] = kind in COUNTED or issubclass(kind, Payment.Received)
     return family
 
 
@@ -233,7 +236,8 @@ def _copy_new(curs: Any, table: str, columns: Sequence[str], rows: list[dict[str
         wanted = _PYTHON_TYPES.get(pg_type)
         if wanted is not None and not set(map(type, values)) <= {wanted, type(None)}:
             return False
-    set_json_dumps(dumps_str, context=curs)
+    # orjson's bytes as they are (no decoding to str and encoding again).
+    set_json_dumps(dumps, context=curs)
     with curs.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(types)
         for row in tuples:
@@ -411,8 +415,10 @@ class ViewsRecorder(PostgresTrackingRecorder):
         counts: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_COLUMNS, 0))
         land_tax: list[tuple[Any, int]] = []
         family_of = _family_of
+        counts_of = _counts_of
         for event, position in events:
-            family = family_of[type(event)]
+            kind = type(event)
+            family = family_of[kind]
             if family is _REQUEST:
                 key = event.originator_id.int
                 row = requests[key] = fold_request(requests.get(key), event, position)
@@ -439,7 +445,7 @@ class ViewsRecorder(PostgresTrackingRecorder):
                 continue
             else:
                 continue
-            if counted is not None and position not in counted:
+            if not counts_of[kind] or (counted is not None and position not in counted):
                 continue
             increment = count_increments(event, organization, service)
             if increment is not None:
