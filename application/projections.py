@@ -77,24 +77,63 @@ def fold_request(row: dict[str, Any] | None, event: Any, position: int) -> dict[
             "appointment_id": getattr(event, "appointment_id", None),
         }
     row = advanced(row, event, position, "request")
-    status = _STATUS_OF.get(type(event))
+    kind = type(event)
+    status = _STATUS_OF.get(kind)
     if status is not None:
         row["status"] = status
-    if isinstance(event, ServiceRequest.Assigned):
-        row["assigned_to"] = event.officer
-    elif isinstance(event, ServiceRequest.FeeAssessed):
-        row["payment_id"] = event.payment_id
-        row["payment_amount_satang"] = event.amount_satang
-        row["payment_status"] = payment.AWAITING_PAYMENT
-    elif isinstance(event, (ServiceRequest.Rejected, ServiceRequest.Withdrawn)):
-        row["outcome"] = event.reason
-    elif isinstance(event, ServiceRequest.Completed):
-        row["result"] = event.result
-    elif isinstance(event, ServiceRequest.ActionRequired):
-        row["action_required"] = {"job": event.job, "reason": event.reason, "job_id": event.job_id}
-    elif isinstance(event, ServiceRequest.RetryRequested):
-        row["action_required"] = None
+    change = _request_change.get(kind, _UNKNOWN)
+    if change is _UNKNOWN:
+        change = _request_change[kind] = _learn_request_change(kind)
+    if change is not None:
+        change(row, event)
     return row
+
+
+def _assigned(row: dict[str, Any], event: Any) -> None:
+    row["assigned_to"] = event.officer
+
+
+def _fee_assessed(row: dict[str, Any], event: Any) -> None:
+    row["payment_id"] = event.payment_id
+    row["payment_amount_satang"] = event.amount_satang
+    row["payment_status"] = payment.AWAITING_PAYMENT
+
+
+def _closed_with_reason(row: dict[str, Any], event: Any) -> None:
+    row["outcome"] = event.reason
+
+
+def _completed(row: dict[str, Any], event: Any) -> None:
+    row["result"] = event.result
+
+
+def _action_required(row: dict[str, Any], event: Any) -> None:
+    row["action_required"] = {"job": event.job, "reason": event.reason, "job_id": event.job_id}
+
+
+def _retry_requested(row: dict[str, Any], _: Any) -> None:
+    row["action_required"] = None
+
+
+# What each kind of request event changes in the row besides its status, learned once per
+# class (the first of these it is an instance of, in this order).
+_REQUEST_CHANGES: tuple[tuple[type | tuple[type, ...], Any], ...] = (
+    (ServiceRequest.Assigned, _assigned),
+    (ServiceRequest.FeeAssessed, _fee_assessed),
+    ((ServiceRequest.Rejected, ServiceRequest.Withdrawn), _closed_with_reason),
+    (ServiceRequest.Completed, _completed),
+    (ServiceRequest.ActionRequired, _action_required),
+    (ServiceRequest.RetryRequested, _retry_requested),
+)
+_UNKNOWN = object()
+_request_change: dict[type, Any] = {}
+
+
+def _learn_request_change(kind: type) -> Any:
+    for classes, change in _REQUEST_CHANGES:
+        if issubclass(kind, classes):
+            return change
+    return None
 
 
 def fold_payment(row: dict[str, Any] | None, event: Any, position: int) -> dict[str, Any]:

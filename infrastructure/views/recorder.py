@@ -15,13 +15,13 @@ from typing import Any, Callable, Iterable, Sequence
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.utils import get_topic
 from psycopg.types.json import set_json_dumps
 
 from application.appointment_views import APPOINTMENT_COLUMNS, fold_appointment
-from application.projections import COUNT_COLUMNS, count_increments, fold_payment, fold_receipt, fold_request, is_in_work_queue
+from application.projections import COUNT_COLUMNS, COUNTED, count_increments, fold_payment, fold_receipt, fold_request, is_in_work_queue
 from domain.appointments import Appointment
 from domain.payment import Payment
 from domain.receipt import Receipt
@@ -29,7 +29,7 @@ from domain.service_request import ServiceRequest
 from domain.tax_notice import TaxNotice
 from domain.tax_roll import TaxRoll
 from infrastructure.eventstore.following import CONNECTION_ERRORS
-from infrastructure.json_codec import dumps_str
+from infrastructure.json_codec import dumps, dumps_str
 from infrastructure.views.projection_failures import FAILURES_TABLE, describe_error, SCHEMA_STATEMENTS as FAILURES_SCHEMA, record as record_failure
 
 log = logging.getLogger("onestop.views")
@@ -150,14 +150,14 @@ def _column_type(column: str) -> str:
     return COLUMN_TYPES.get(column, "text")
 
 
-def _bulk_upsert(table: str, columns: Sequence[str], conflict: Sequence[str], update: str) -> str:
-    """One statement for a whole batch: the rows arrive as one array per column (binary), so a
-    batch costs one round trip and no per-row statement."""
-    arrays = ", ".join(f"%b::{_column_type(c)}[]" for c in columns)
-    select = ", ".join(f"t.{c}::jsonb" if c in JSON_COLUMNS else f"t.{c}" for c in columns)
+def _json_upsert(table: str, columns: Sequence[str], conflict: Sequence[str], update: str) -> str:
+    """One statement for a whole batch: the rows arrive as one JSON array of objects keyed by
+    column (one orjson encode in C; PostgreSQL reads each value as its column's type), so a
+    batch costs one parameter, not an array per column, each of which psycopg dumps value by
+    value in Python."""
     return (
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM unnest({arrays}) AS t({', '.join(columns)}) "
-        f"ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {update}"
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)}"
+        f" FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {update}"
     )
 
 
@@ -165,24 +165,21 @@ def _replace_all(columns: Sequence[str], key: int = 1) -> str:
     return ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[key:])
 
 
-def _column_arrays(rows: Sequence[dict[str, Any]], columns: Sequence[str], keys: Sequence[str] | None = None) -> list[list[Any]]:
-    """One list per column of ``rows``, each row's value read at ``keys`` (default: the columns)."""
-    return [
-        [dumps_str(r[k]) if r[k] is not None else None for r in rows] if c in JSON_COLUMNS else [r[k] for r in rows]
-        for c, k in zip(columns, keys or columns)
-    ]
-
-
 QUEUE_COLUMNS = ("request_id", "organization", "reference", "service", "status", "submitted_at", "due_at", "assigned_to", "action_required")
 # A work-queue row is read from its request's row: the request's id is its request_id.
 QUEUE_FROM_REQUEST = ("id", *QUEUE_COLUMNS[1:])
 COUNT_KEY = ("organization", "day", "service")
-UPSERT_REQUESTS = _bulk_upsert("request_summaries", REQUEST_COLUMNS, ("id",), _replace_all(REQUEST_COLUMNS))
-UPSERT_PAYMENTS = _bulk_upsert("payments_view", PAYMENT_COLUMNS, ("id",), _replace_all(PAYMENT_COLUMNS))
-UPSERT_APPOINTMENTS = _bulk_upsert("appointments_view", APPOINTMENT_COLUMNS, ("id",), _replace_all(APPOINTMENT_COLUMNS))
-UPSERT_RECEIPTS = _bulk_upsert("receipts_view", RECEIPT_COLUMNS, ("id",), _replace_all(RECEIPT_COLUMNS))
-UPSERT_QUEUE = _bulk_upsert("work_queue", QUEUE_COLUMNS, ("request_id",), _replace_all(QUEUE_COLUMNS))
-ADD_COUNTS = _bulk_upsert(
+UPSERT_REQUESTS = _json_upsert("request_summaries", REQUEST_COLUMNS, ("id",), _replace_all(REQUEST_COLUMNS))
+UPSERT_PAYMENTS = _json_upsert("payments_view", PAYMENT_COLUMNS, ("id",), _replace_all(PAYMENT_COLUMNS))
+UPSERT_APPOINTMENTS = _json_upsert("appointments_view", APPOINTMENT_COLUMNS, ("id",), _replace_all(APPOINTMENT_COLUMNS))
+UPSERT_RECEIPTS = _json_upsert("receipts_view", RECEIPT_COLUMNS, ("id",), _replace_all(RECEIPT_COLUMNS))
+# The work queue's rows of a batch, copied from their requests' rows (written just before, in the
+# same transaction) by PostgreSQL: Python sends their ids only.
+UPSERT_QUEUE = (
+    f"INSERT INTO work_queue ({', '.join(QUEUE_COLUMNS)}) SELECT {', '.join(QUEUE_FROM_REQUEST)} FROM request_summaries"
+    f" WHERE id = ANY(%b::uuid[]) ON CONFLICT (request_id) DO UPDATE SET {_replace_all(QUEUE_COLUMNS)}"
+)
+ADD_COUNTS = _json_upsert(
     "daily_counts", (*COUNT_KEY, *COUNT_COLUMNS), COUNT_KEY,
     ", ".join(f"{c} = daily_counts.{c} + EXCLUDED.{c}" for c in COUNT_COLUMNS),
 )
@@ -190,7 +187,13 @@ ADD_COUNTS = _bulk_upsert(
 
 # What kind of view row an event's class folds into, learned once per class.
 _REQUEST, _PAYMENT, _RECEIPT, _APPOINTMENT, _LAND_TAX, _NONE = "request", "payment", "receipt", "appointment", "land-tax", "none"
+# The families whose rows are loaded and written by aggregate id, and the event that creates one.
+_CREATED_BY = {_REQUEST: ServiceRequest.Submitted, _PAYMENT: Payment.Opened, _RECEIPT: Receipt.Issued, _APPOINTMENT: Appointment.Booked}
 _family_of: dict[type, str] = {}
+# Per event class: (family, whether it creates its aggregate's row, whether it names a request).
+_plan_of: dict[type, tuple[str, bool, bool]] = {}
+# Per event class: whether it can add to the daily counts (see count_increments).
+_counts_of: dict[type, bool] = {}
 
 
 def _learn_family(kind: type) -> str:
@@ -201,7 +204,17 @@ def _learn_family(kind: type) -> str:
     else:
         family = _LAND_TAX if issubclass(kind, (TaxRoll.Event, TaxNotice.Event)) else _NONE
     _family_of[kind] = family
+    _plan_of[kind] = (family, kind is _CREATED_BY.get(family), kind is Payment.Opened)
+    _counts_of[kind] = kind in COUNTED or issubclass(kind, Payment.Received)
     return family
+
+
+def _plan(kind: type) -> tuple[str, bool, bool]:
+    plan = _plan_of.get(kind)
+    if plan is None:
+        _learn_family(kind)
+        plan = _plan_of[kind]
+    return plan
 
 
 # The Python type a column's binary COPY dumper takes (JSON columns take any value).
@@ -223,7 +236,8 @@ def _copy_new(curs: Any, table: str, columns: Sequence[str], rows: list[dict[str
         wanted = _PYTHON_TYPES.get(pg_type)
         if wanted is not None and not set(map(type, values)) <= {wanted, type(None)}:
             return False
-    set_json_dumps(dumps_str, context=curs)
+    # orjson's bytes as they are (no decoding to str and encoding again).
+    set_json_dumps(dumps, context=curs)
     with curs.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(types)
         for row in tuples:
@@ -231,19 +245,26 @@ def _copy_new(curs: Any, table: str, columns: Sequence[str], rows: list[dict[str
     return True
 
 
-def _write_rows(curs: Any, table: str, columns: Sequence[str], upsert: str, rows: dict[UUID, dict[str, Any]], new: set[UUID],
-                keys: Sequence[str] | None = None) -> None:
-    """Write a batch's rows of one view: those created in the batch copied in, the others
-    upserted. Each row's column values are read at ``keys`` (default: the columns)."""
-    keys = keys or columns
-    fresh = [r for key, r in rows.items() if key in new]
-    existing = [r for key, r in rows.items() if key not in new]
+def _write_rows(curs: Any, table: str, columns: Sequence[str], upsert: str, rows: dict[Any, dict[str, Any]], new: set[Any],
+                *, bulk: bool = True) -> None:
+    """Write a batch's rows of one view: with ``bulk``, those created in the batch copied in and
+    the others upserted; without, all upserted in one statement (a small batch, where a COPY's
+    extra round trips cost more than it saves, and which may run in a pipeline). A row whose
+    values are not all of their columns' types is upserted too, so COPY and upsert never
+    disagree on what a row holds: the upsert is the one way any row can take."""
+    if not bulk or not new:
+        curs.execute(upsert, (dumps_str(list(rows.values())),))
+        return
+    fresh: list[dict[str, Any]] = []
+    existing: list[dict[str, Any]] = []
+    for key, r in rows.items():
+        (fresh if key in new else existing).append(r)
     if fresh:
         # An erasure's purge refolds an aggregate from the whole log, so its row may exist
         # before the views reach its first event: then the batch's rows are upserted after all.
         curs.execute("SAVEPOINT copy_rows")
         try:
-            copied = _copy_new(curs, table, columns, fresh, keys)
+            copied = _copy_new(curs, table, columns, fresh, columns)
         except psycopg.errors.UniqueViolation:
             curs.execute("ROLLBACK TO SAVEPOINT copy_rows")
             copied = False
@@ -252,7 +273,14 @@ def _write_rows(curs: Any, table: str, columns: Sequence[str], upsert: str, rows
         if not copied:
             existing.extend(fresh)
     if existing:
-        curs.execute(upsert, _column_arrays(existing, columns, keys))
+        curs.execute(upsert, (dumps_str(existing),))
+
+
+# Batches of at least this many events write the rows they create with a binary COPY; smaller
+# ones (the live projector's) upsert every row, all statements in one pipeline.
+BULK_EVENTS = 500
+# National IDs whose blind index the recorder keeps (cleared when full).
+INDEX_CACHE_SIZE = 10_000
 
 
 class ViewsRecorder(PostgresTrackingRecorder):
@@ -261,6 +289,9 @@ class ViewsRecorder(PostgresTrackingRecorder):
     def __init__(self, datastore: PostgresDatastore, *, blind_index: Callable[[str], str] | None = None) -> None:
         super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
         self.blind_index = blind_index
+        # The blind index of the national IDs seen lately: a citizen files again and again, and
+        # the keyed hash costs more than the rest of the request's fold.
+        self._indexes: dict[str, str] = {}
         from psycopg.sql import SQL
 
         self.sql_create_statements.extend(SQL(s) for s in SCHEMA_STATEMENTS)  # type: ignore[arg-type]
@@ -284,10 +315,28 @@ class ViewsRecorder(PostgresTrackingRecorder):
                 return []
             last_position = events[-1][1]
         try:
-            with self.datastore.transaction(commit=True) as curs:
-                self._begin(curs)
-                self._fold_and_write(curs, events)
-                self._finish(curs, last_position)
+            if len(events) >= BULK_EVENTS:
+                with self.datastore.transaction(commit=True) as curs:
+                    self._begin(curs)
+                    self._fold_and_write(curs, events)
+                    self._finish(curs, last_position)
+            else:
+                # A small batch (the live projector's): every statement in one pipeline, BEGIN
+                # and COMMIT included, so it costs two round trips (reading the rows it
+                # changes with the tracking record's answer, then the rest) instead of one a
+                # statement.
+                with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction():
+                    curs = conn.cursor()
+                    self._begin(curs)
+                    # The tracking record goes first, and its answer is read with the rows'.
+                    self._check_has_multi_row_tracking_table(curs)
+                    tracking = conn.cursor()
+                    tracking.execute(self.insert_tracking_statement, {"application_name": VIEWS_NAME, "notification_id": last_position},
+                                     prepare=True)
+                    self._fold_and_write(curs, events, bulk=False)
+                    if self.datastore.single_row_tracking and tracking.fetchone() is None:
+                        raise IntegrityError(f"Failed to record tracking for {VIEWS_NAME} {last_position}")
+                    curs.execute(f"NOTIFY {VIEWS_CHANNEL}, '{int(last_position)}'")
             return []
         except CONNECTION_ERRORS:
             raise
@@ -297,9 +346,9 @@ class ViewsRecorder(PostgresTrackingRecorder):
     @staticmethod
     def _begin(curs: Any) -> None:
         # Views are derived: if the server crashes before this commit reaches disk, the rows
-        # and the tracking record are lost together and the batch is applied again.
-        curs.execute("SET LOCAL synchronous_commit = off")
-        curs.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
+        # and the tracking record are lost together and the batch is applied again. One
+        # statement: SET LOCAL, then the write lock.
+        curs.execute("SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(%s)", (WRITE_LOCK_KEY,))
 
     def _finish(self, curs: Any, last_position: int) -> None:
         self._insert_tracking(curs, Tracking(VIEWS_NAME, last_position))
@@ -312,7 +361,7 @@ class ViewsRecorder(PostgresTrackingRecorder):
             for i, (event, position) in enumerate(events):
                 curs.execute("SAVEPOINT one_event")
                 try:
-                    self._fold_and_write(curs, [(event, position)])
+                    self._fold_and_write(curs, [(event, position)], bulk=False)
                 except CONNECTION_ERRORS:
                     raise
                 except Exception as error:
@@ -331,69 +380,72 @@ class ViewsRecorder(PostgresTrackingRecorder):
         log.error("views: setting aside the event at position %d (%s): %s", position, topic, describe_error(error))
         record_failure(curs, FAILURES_VIEW, position, topic, error)
 
-    def _fold_and_write(self, curs: Any, events: Sequence[tuple[Any, int]], counted: set[int] | None = None) -> None:
+    def _fold_and_write(self, curs: Any, events: Sequence[tuple[Any, int]], counted: set[int] | None = None, *, bulk: bool = True) -> None:
         """Fold ``events`` into the rows they touch and write them. With ``counted``, only the
-        events at those positions add to the daily counts (the others were counted before)."""
-        # One pass over the batch: which aggregates it touches, and which it creates (their
-        # rows start here, so they are not loaded, and are copied in rather than upserted).
-        filed, request_ids, opened, payment_ids, issued, receipt_ids, booked, appointment_ids = (set() for _ in range(8))
-        family_of = _family_of
+        events at those positions add to the daily counts (the others were counted before).
+        With ``bulk``, the rows of aggregates the batch creates are copied in (see _write_rows)."""
+        # One pass over the batch, by a table per event class: which aggregates of each family
+        # it touches, and which it creates (their rows start here, so they are not loaded, and
+        # may be copied in rather than upserted). Aggregates are keyed by their id's integer:
+        # a UUID's hash is computed in Python, an int's is not.
+        touched: dict[str, dict[int, UUID]] = {_REQUEST: {}, _PAYMENT: {}, _RECEIPT: {}, _APPOINTMENT: {}}
+        created: dict[str, set[int]] = {_REQUEST: set(), _PAYMENT: set(), _RECEIPT: set(), _APPOINTMENT: set()}
+        plan_of = _plan_of
+        request_ids = touched[_REQUEST]
         for event, _ in events:
             kind = type(event)
-            family = family_of.get(kind)
-            if family is None:
-                family = _learn_family(kind)
-            if family is _REQUEST:
-                request_ids.add(event.originator_id)
-                if kind is ServiceRequest.Submitted:
-                    filed.add(event.originator_id)
-            elif family is _PAYMENT:
-                payment_ids.add(event.originator_id)
-                if kind is Payment.Opened:
-                    opened.add(event.originator_id)
-                    if event.request_id is not None:
-                        request_ids.add(event.request_id)
-            elif family is _RECEIPT:
-                receipt_ids.add(event.originator_id)
-                if kind is Receipt.Issued:
-                    issued.add(event.originator_id)
-            elif family is _APPOINTMENT:
-                appointment_ids.add(event.originator_id)
-                if kind is Appointment.Booked:
-                    booked.add(event.originator_id)
+            plan = plan_of.get(kind)
+            if plan is None:
+                plan = _plan(kind)
+            ids = touched.get(plan[0])
+            if ids is None:
+                continue
+            aggregate_id = event.originator_id
+            ids[aggregate_id.int] = aggregate_id
+            if plan[1]:
+                created[plan[0]].add(aggregate_id.int)
+                if plan[2] and event.request_id is not None:
+                    request_ids[event.request_id.int] = event.request_id
+        filed, opened, issued, booked = created[_REQUEST], created[_PAYMENT], created[_RECEIPT], created[_APPOINTMENT]
         # Load only the rows of aggregates created before this batch: the others start here.
-        payments = self._load(curs, "payments_view", PAYMENT_COLUMNS, payment_ids - opened)
-        request_ids |= {p["request_id"] for p in payments.values() if p["request_id"] is not None}
-        requests = self._load(curs, "request_summaries", REQUEST_COLUMNS, request_ids - filed)
-        receipts = self._load(curs, "receipts_view", RECEIPT_COLUMNS, receipt_ids - issued)
-        appointments = self._load(curs, "appointments_view", APPOINTMENT_COLUMNS, appointment_ids - booked)
+        # Every query is sent before any answer is read (one round trip in a pipeline); the
+        # requests of the payments loaded are read with them.
+        payments, requests, receipts, appointments = self._load_rows(
+            curs, *([i for k, i in touched[family].items() if k not in created[family]] for family in (_PAYMENT, _REQUEST, _RECEIPT, _APPOINTMENT)))
         counts: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNT_COLUMNS, 0))
         land_tax: list[tuple[Any, int]] = []
+        family_of = _family_of
+        counts_of = _counts_of
         for event, position in events:
-            family = family_of[type(event)]
-            if family is _APPOINTMENT:
-                appointments[event.originator_id] = fold_appointment(appointments.get(event.originator_id), event, position)
-                continue
+            kind = type(event)
+            family = family_of[kind]
             if family is _REQUEST:
-                row = requests[event.originator_id] = fold_request(requests.get(event.originator_id), event, position)
+                key = event.originator_id.int
+                row = requests[key] = fold_request(requests.get(key), event, position)
                 organization, service = row["organization"], row["service"]
             elif family is _PAYMENT:
-                payment = payments[event.originator_id] = fold_payment(payments.get(event.originator_id), event, position)
+                key = event.originator_id.int
+                payment = payments[key] = fold_payment(payments.get(key), event, position)
                 if payment["request_id"] is None:  # land-and-building tax, paid on a notice
                     organization, service = payment["organization"], LAND_TAX_SERVICE
                 else:
-                    row = requests[payment["request_id"]]
+                    row = requests[payment["request_id"].int]
                     row["payment_status"] = payment["status"]
                     organization, service = row["organization"], row["service"]
+            elif family is _APPOINTMENT:
+                key = event.originator_id.int
+                appointments[key] = fold_appointment(appointments.get(key), event, position)
+                continue
             elif family is _RECEIPT:
-                receipts[event.originator_id] = fold_receipt(receipts.get(event.originator_id), event, position)
+                key = event.originator_id.int
+                receipts[key] = fold_receipt(receipts.get(key), event, position)
                 continue
             elif family is _LAND_TAX:
                 land_tax.append((event, position))
                 continue
             else:
                 continue
-            if counted is not None and position not in counted:
+            if not counts_of[kind] or (counted is not None and position not in counted):
                 continue
             increment = count_increments(event, organization, service)
             if increment is not None:
@@ -402,19 +454,24 @@ class ViewsRecorder(PostgresTrackingRecorder):
         for request_id in filed:
             row = requests[request_id]
             row["applicant_index"] = self._index(row["applicant_national_id"])
-        self._write(curs, requests, filed, payments, opened, counts)
+        self._write(curs, requests, filed, payments, opened, counts, bulk)
         if land_tax:
             land_tax_views.apply_land_tax(curs, land_tax)
         if appointments:
-            _write_rows(curs, "appointments_view", APPOINTMENT_COLUMNS, UPSERT_APPOINTMENTS, appointments, booked)
+            _write_rows(curs, "appointments_view", APPOINTMENT_COLUMNS, UPSERT_APPOINTMENTS, appointments, booked, bulk=bulk)
         if receipts:
-            _write_rows(curs, "receipts_view", RECEIPT_COLUMNS, UPSERT_RECEIPTS, receipts, issued)
+            _write_rows(curs, "receipts_view", RECEIPT_COLUMNS, UPSERT_RECEIPTS, receipts, issued, bulk=bulk)
 
     def _index(self, national_id: Any) -> str | None:
         # An erased applicant's ID reads "[erased]": no index, so no list finds the request.
         if self.blind_index is None or not isinstance(national_id, str) or not national_id.isdigit():
             return None
-        return self.blind_index(national_id)
+        index = self._indexes.get(national_id)
+        if index is None:
+            if len(self._indexes) >= INDEX_CACHE_SIZE:
+                self._indexes.clear()
+            index = self._indexes[national_id] = self.blind_index(national_id)
+        return index
 
     def lock_for_writing(self, curs: Any) -> None:
         """Take the views' write lock for ``curs``'s transaction (the projector waits meanwhile)."""
@@ -437,34 +494,59 @@ class ViewsRecorder(PostgresTrackingRecorder):
         self._fold_and_write(curs, events, counted)
 
     @staticmethod
-    def _load(curs: Any, table: str, columns: Sequence[str], ids: Iterable[UUID]) -> dict[UUID, dict[str, Any]]:
-        ids = list(ids)
-        if not ids:
-            return {}
-        curs.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE id = ANY(%s)", (ids,))
-        return {row["id"]: dict(row) for row in curs.fetchall()}
+    def _load_rows(curs: Any, payment_ids: list[UUID], request_ids: list[UUID], receipt_ids: list[UUID],
+                   appointment_ids: list[UUID]) -> list[dict[int, dict[str, Any]]]:
+        """The rows of these payments, requests (and the requests of those payments), receipts
+        and appointments, by their id's integer: every query sent before any answer is read."""
+        queries = []
+        if payment_ids:
+            queries.append((f"SELECT {', '.join(PAYMENT_COLUMNS)} FROM payments_view WHERE id = ANY(%s)", (payment_ids,)))
+        else:
+            queries.append(None)
+        if payment_ids:
+            queries.append((f"SELECT {', '.join(REQUEST_COLUMNS)} FROM request_summaries"
+                            f" WHERE id = ANY(%s) OR id IN (SELECT request_id FROM payments_view WHERE id = ANY(%s))",
+                            (request_ids, payment_ids)))
+        elif request_ids:
+            queries.append((f"SELECT {', '.join(REQUEST_COLUMNS)} FROM request_summaries WHERE id = ANY(%s)", (request_ids,)))
+        else:
+            queries.append(None)
+        for table, columns, ids in (("receipts_view", RECEIPT_COLUMNS, receipt_ids), ("appointments_view", APPOINTMENT_COLUMNS, appointment_ids)):
+            queries.append((f"SELECT {', '.join(columns)} FROM {table} WHERE id = ANY(%s)", (ids,)) if ids else None)
+        cursors = []
+        for query in queries:
+            if query is None:
+                cursors.append(None)
+            else:
+                reader = curs.connection.cursor()
+                reader.execute(*query)
+                cursors.append(reader)
+        loaded = []
+        for reader in cursors:
+            if reader is None:
+                loaded.append({})
+            else:
+                loaded.append({row["id"].int: dict(row) for row in reader.fetchall()})
+                reader.close()
+        return loaded
 
     @staticmethod
-    def _write(curs: Any, requests: dict[UUID, dict[str, Any]], filed: set[UUID], payments: dict[UUID, dict[str, Any]],
-               opened: set[UUID], counts: dict[tuple[Any, ...], dict[str, int]]) -> None:
+    def _write(curs: Any, requests: dict[int, dict[str, Any]], filed: set[int], payments: dict[int, dict[str, Any]],
+               opened: set[int], counts: dict[tuple[Any, ...], dict[str, int]], bulk: bool = True) -> None:
         if requests:
-            _write_rows(curs, "request_summaries", REQUEST_COLUMNS, UPSERT_REQUESTS, requests, filed)
+            _write_rows(curs, "request_summaries", REQUEST_COLUMNS, UPSERT_REQUESTS, requests, filed, bulk=bulk)
         if payments:
-            _write_rows(curs, "payments_view", PAYMENT_COLUMNS, UPSERT_PAYMENTS, payments, opened)
-        queued: dict[UUID, dict[str, Any]] = {}
-        closed = []
-        for request_id, r in requests.items():
-            if is_in_work_queue(r):
-                queued[request_id] = r
-            else:
-                closed.append(request_id)
+            _write_rows(curs, "payments_view", PAYMENT_COLUMNS, UPSERT_PAYMENTS, payments, opened, bulk=bulk)
+        queued, closed = [], []
+        for r in requests.values():
+            (queued if is_in_work_queue(r) else closed).append(r["id"])
         if queued:
-            _write_rows(curs, "work_queue", QUEUE_COLUMNS, UPSERT_QUEUE, queued, filed, QUEUE_FROM_REQUEST)
+            curs.execute(UPSERT_QUEUE, (queued,))
         if closed:
             curs.execute("DELETE FROM work_queue WHERE request_id = ANY(%s)", (closed,))
         if counts:
             rows = [dict(zip(COUNT_KEY, key)) | c for key, c in counts.items()]
-            curs.execute(ADD_COUNTS, _column_arrays(rows, (*COUNT_KEY, *COUNT_COLUMNS)))
+            curs.execute(ADD_COUNTS, (dumps_str(rows),))
 
     def reset(self, *, drop_indexes: bool = False) -> None:
         """Empty every view and forget the position, so the next catch-up rebuilds from the start.
