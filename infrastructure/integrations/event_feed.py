@@ -174,17 +174,7 @@ class FeedFollower:
             self._insert(documents, new_organizations, last)
             return
         with self.datastore.transaction(commit=True) as curs:
-            missing = {d["aggregate_id"] for d in documents} - new_organizations.keys() - self._organizations.keys()
-            if missing:
-                curs.execute(f"SELECT aggregate_id::text AS id, organization FROM {ORGANIZATIONS_TABLE} WHERE aggregate_id = ANY(%s::uuid[])", (list(missing),))
-                self._remember({r["id"]: r["organization"] for r in curs.fetchall()})
-            self._remember(new_organizations)
-            if new_organizations:
-                curs.execute(
-                    f"INSERT INTO {ORGANIZATIONS_TABLE} (aggregate_id, organization)"
-                    f" SELECT * FROM unnest(%s::uuid[], %s::text[]) ON CONFLICT DO NOTHING",
-                    (list(new_organizations), list(new_organizations.values())),
-                )
+            self._organizations_of(curs, documents, new_organizations)
             # Binary: the body goes as it is, not as hex text.
             with curs.copy(f"COPY {FEED_TABLE} ({', '.join(_FEED_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(_FEED_TYPES)
@@ -196,23 +186,28 @@ class FeedFollower:
             _record_position(curs, last)
             curs.execute(f"NOTIFY {FEED_CHANNEL}, '{int(documents[-1]['position'])}'")
 
+    def _organizations_of(self, curs: Any, documents: list[dict[str, Any]], new_organizations: dict[str, str]) -> None:
+        """Know the organisation of every document's aggregate: those the batch opens are
+        recorded, the others read once from the table into the cache."""
+        missing = {d["aggregate_id"] for d in documents} - new_organizations.keys() - self._organizations.keys()
+        if missing:
+            curs.execute(f"SELECT aggregate_id::text AS id, organization FROM {ORGANIZATIONS_TABLE} WHERE aggregate_id = ANY(%s::uuid[])", (list(missing),))
+            self._remember({r["id"]: r["organization"] for r in curs.fetchall()})
+        self._remember(new_organizations)
+        if new_organizations:
+            curs.execute(
+                f"INSERT INTO {ORGANIZATIONS_TABLE} (aggregate_id, organization)"
+                f" SELECT * FROM unnest(%s::uuid[], %s::text[]) ON CONFLICT DO NOTHING",
+                (list(new_organizations), list(new_organizations.values())),
+            )
+
     def _insert(self, documents: list[dict[str, Any]], new_organizations: dict[str, str], last: int) -> None:
         """``_publish`` for a few events (the live projector's batches): the same rows with an
         INSERT of JSON instead of a COPY, every statement in one pipeline with BEGIN and COMMIT,
         so the batch costs one round trip (two when organisations must be read first)."""
         with self.datastore.get_connection() as conn, conn.pipeline(), conn.transaction():
             curs = conn.cursor()
-            missing = {d["aggregate_id"] for d in documents} - new_organizations.keys() - self._organizations.keys()
-            if missing:
-                curs.execute(f"SELECT aggregate_id::text AS id, organization FROM {ORGANIZATIONS_TABLE} WHERE aggregate_id = ANY(%s::uuid[])", (list(missing),))
-                self._remember({r["id"]: r["organization"] for r in curs.fetchall()})
-            self._remember(new_organizations)
-            if new_organizations:
-                curs.execute(
-                    f"INSERT INTO {ORGANIZATIONS_TABLE} (aggregate_id, organization)"
-                    f" SELECT * FROM unnest(%s::uuid[], %s::text[]) ON CONFLICT DO NOTHING",
-                    (list(new_organizations), list(new_organizations.values())),
-                )
+            self._organizations_of(curs, documents, new_organizations)
             rows = []
             for d in documents:
                 organization = self._organizations.get(d["aggregate_id"])
