@@ -160,6 +160,10 @@ class HttpLoad:
         return result
 
 
+# CPU seconds each process spent in the HTTP rounds, by (load, encryption on), with the requests.
+HTTP_CPU: dict[tuple[str, bool], dict[str, float]] = {}
+
+
 async def http_rounds(names: dict[bool, str], args: argparse.Namespace) -> dict[str, dict[bool, list[float]]]:
     """Requests per second of the deployed API (``onestop api`` and ``onestop projector`` on each
     database) with encryption on and off, for each kind of load: each round is ``--http-slices``
@@ -171,6 +175,7 @@ async def http_rounds(names: dict[bool, str], args: argparse.Namespace) -> dict[
 
     kinds = ("one citizen", "a new person each")
     rates: dict[str, dict[bool, list[float]]] = {kind: {True: [], False: []} for kind in kinds}
+    cpu = HTTP_CPU
     started: list[h.Child] = []
     saved = os.environ.get("ONESTOP_ENCRYPT_PERSONAL_DATA")
     with tempfile.TemporaryDirectory(prefix="onestop-privacy-") as log_dir:
@@ -194,6 +199,12 @@ async def http_rounds(names: dict[bool, str], args: argparse.Namespace) -> dict[
                             result = await loads[kind, mode].run(per_slice, args.clients)
                             seconds[mode] += result.seconds
                             done[mode] += result.requests
+                            if result.cpu is not None:
+                                spent = cpu.setdefault((kind, mode), {"requests": 0.0})
+                                spent["requests"] += result.requests
+                                for name, value in {**result.cpu.per_server, "postgres": result.cpu.postgres,
+                                                    "client": result.cpu.client}.items():
+                                    spent[name] = spent.get(name, 0.0) + value
                     for mode in (True, False):
                         rates[kind][mode].append(done[mode] / seconds[mode])
         finally:
@@ -301,6 +312,12 @@ async def main() -> None:
         print(f"  cost: {http_cost:.1%} of submit throughput (target <= {TARGET_COST:.0%}): {'met' if http_cost <= TARGET_COST else 'NOT met'}")
         paired = [1 - on / off for on, off in zip(rates_of[True], rates_of[False])]
         print(f"  cost per round: {', '.join(f'{c:.1%}' for c in paired)}; median {med(paired):.1%}")
+        for mode in (False, True):
+            spent = dict(HTTP_CPU.get((kind, mode), {}))
+            requests = spent.pop("requests", 0.0)
+            if requests:
+                parts = ", ".join(f"{name} {1e6 * value / requests:.0f}" for name, value in spent.items())
+                print(f"  CPU per submit, encryption {'on' if mode else 'off'}, us: {parts}; total {1e6 * sum(spent.values()) / requests:.0f}")
     print(f"\nrebuild of every view, {events} events ({args.rebuild_runs} runs, median):")
     print(f"  off {med(rebuilt[False]):.0f} events/s, on {med(rebuilt[True]):.0f} events/s: cost {1 - med(rebuilt[True]) / med(rebuilt[False]):.1%}")
 

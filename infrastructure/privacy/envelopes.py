@@ -53,6 +53,20 @@ def is_envelope(value: Any) -> bool:
 _SUBJECT_IDS: dict[bytes, UUID] = {}  # the ids read at the start of stored states (bounded)
 
 
+_SUBJECT_TEXTS: dict[str, UUID] = {}  # the ids read from parsed states (bounded)
+
+
+def subject_uuid(text: str) -> UUID:
+    """A subject id as a parsed state holds it, as a UUID (parsed once per subject: the feed and
+    the audit reads meet the same few subjects in every batch)."""
+    found = _SUBJECT_TEXTS.get(text)
+    if found is None:
+        if len(_SUBJECT_TEXTS) >= 100_000:
+            _SUBJECT_TEXTS.clear()
+        found = _SUBJECT_TEXTS[text] = UUID(text)
+    return found
+
+
 def subject_in(state: bytes) -> UUID | None:
     """The subject id at the start of a stored state, without parsing it."""
     if state[:len(SUBJECT_PREFIX)] == SUBJECT_PREFIX:
@@ -321,7 +335,7 @@ def reveal_document_state(fields: FieldCipher, state: dict[str, Any]) -> dict[st
         if subjects is not None:
             return fields.reveal_elements(state, subjects=subjects)
         return state
-    return fields.reveal(state, UUID(subject))
+    return fields.reveal(state, subject_uuid(subject))
 
 
 def parse(state: bytes) -> Any:

@@ -19,7 +19,7 @@ from application.ports import PersonalData
 from domain.allowance import Recipient
 from infrastructure.json_codec import dumps
 from infrastructure.privacy.keys import SUBJECT_KEYS, BlindIndex, SubjectKeys
-from infrastructure.privacy.envelopes import SUBJECT, SUBJECTS, FieldCipher, reveal_document_state
+from infrastructure.privacy.envelopes import SUBJECT, SUBJECTS, FieldCipher, reveal_document_state, subject_uuid
 from infrastructure.privacy.mapper import PersonalDataMapper
 from infrastructure.eventstore.event_log import EVENTS_TABLE, plain, stored_event_document
 
@@ -52,7 +52,7 @@ def documents_revealer(keys: SubjectKeys) -> Callable[[list[dict[str, Any]]], li
     reveal = document_revealer(keys)
 
     def reveal_all(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        subjects = {UUID(s) for s in (d["data"].get(SUBJECT) for d in documents) if isinstance(s, str)}
+        subjects = {subject_uuid(s) for s in (d["data"].get(SUBJECT) for d in documents) if isinstance(s, str)}
         subjects.update(UUID(s) for d in documents for s in (d["data"].get(SUBJECTS) or ()) if isinstance(s, str))
         if any(not keys.cached(s)[0] for s in subjects):
             with keys.transaction(commit=False) as curs:
@@ -69,7 +69,7 @@ def states_revealer(keys: SubjectKeys) -> Callable[[list[dict[str, Any]]], list[
     fields = document_fields(keys)
 
     def reveal_all(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        subjects = {UUID(s) for s in (state.get(SUBJECT) for state in states) if isinstance(s, str)}
+        subjects = {subject_uuid(s) for s in (state.get(SUBJECT) for state in states) if isinstance(s, str)}
         subjects.update(UUID(s) for state in states for s in (state.get(SUBJECTS) or ()) if isinstance(s, str))
         if any(not keys.cached(s)[0] for s in subjects):
             with keys.transaction(commit=False) as curs:
