@@ -59,26 +59,28 @@ SCHEMA_STATEMENTS = [
 
 # Written in the transaction that saves the events which use them (eventsourcing's recorder
 # runs ``_insert_events`` first in its pipeline): no extra round trip, and a save that fails
-# leaves no key behind. The rows go as one JSON parameter (orjson writes the UUIDs): psycopg
-# would dump arrays element by element in Python.
-_INSERT_KEYS = (
-    f"INSERT INTO {SUBJECT_KEYS} (subject_id, blind_index, wrapped_key, master_key_id)"
-    f" SELECT (r->>0)::uuid, r->>1, decode(r->>2, 'base64'), %b::text FROM jsonb_array_elements(%b::jsonb) AS r"
+# leaves no key behind. Whatever a save adds goes in one statement (data-modifying CTEs, each
+# run whether or not it is referred to): every statement in the save's pipeline costs the API a
+# hand-over of the interpreter while psycopg sends it. The rows go as JSON parameters (orjson
+# writes the UUIDs): psycopg would dump arrays element by element in Python.
+_KEYS_PART = (
+    f"k AS (INSERT INTO {SUBJECT_KEYS} (subject_id, blind_index, wrapped_key, master_key_id)"
+    f" SELECT (r->>0)::uuid, r->>1, decode(r->>2, 'base64'), r->>3 FROM jsonb_array_elements(%b::jsonb) AS r)"
 )
-_INSERT_ELEMENTS = (
-    f"INSERT INTO {SUBJECT_ELEMENTS} (subject_id, aggregate_id) SELECT * FROM unnest(%b::uuid[], %b::uuid[])"
-    f" ON CONFLICT DO NOTHING"
+_LINKS_PART = (
+    f"l AS (INSERT INTO {SUBJECT_AGGREGATES} (aggregate_id, subject_id)"
+    f" SELECT (r->>0)::uuid, (r->>1)::uuid FROM jsonb_array_elements(%b::jsonb) AS r ON CONFLICT DO NOTHING)"
 )
-_INSERT_LINKS = (
-    f"INSERT INTO {SUBJECT_AGGREGATES} (aggregate_id, subject_id)"
-    f" SELECT (r->>0)::uuid, (r->>1)::uuid FROM jsonb_array_elements(%b::jsonb) AS r ON CONFLICT DO NOTHING"
+_ELEMENTS_PART = (
+    f"e AS (INSERT INTO {SUBJECT_ELEMENTS} (subject_id, aggregate_id)"
+    f" SELECT (r->>0)::uuid, (r->>1)::uuid FROM jsonb_array_elements(%b::jsonb) AS r ON CONFLICT DO NOTHING)"
 )
 # A key set reused from the cache for a new request must still be live: if another process
 # erased the person meanwhile, the save fails with this marker and is tried again with a new
 # key set. (The message depends on the row count, so the planner cannot fold it away.)
 ERASED_MARKER = "onestop: data subject erased"
 _CHECK_LIVE = (
-    f"SELECT CASE WHEN count(*) < %s THEN CAST('{ERASED_MARKER}: ' || count(*)::text AS int) ELSE 0 END AS ok"
+    f"SELECT CASE WHEN count(*) < %b THEN CAST('{ERASED_MARKER}: ' || count(*)::text AS int) ELSE 0 END AS ok"
     f" FROM {SUBJECT_KEYS} WHERE subject_id = ANY(%b) AND wrapped_key IS NOT NULL"
 )
 
@@ -144,18 +146,25 @@ class PendingKeys:
         return bool(self.keys or self.links or self.reused or self.elements)
 
     def write(self, curs: Any) -> None:
+        """Everything this save adds, in one statement in the save's transaction."""
+        parts: list[str] = []
+        params: list[Any] = []
         if self.keys:
-            # Every key of a save is wrapped by the current master key: its id is sent once.
-            for master in {k[3] for k in self.keys}:
-                rows = [(k[0], k[1], b2a_base64(k[2], newline=False).decode()) for k in self.keys if k[3] == master]
-                curs.execute(_INSERT_KEYS, (master, orjson.dumps(rows).decode()))
+            parts.append(_KEYS_PART)
+            params.append(orjson.dumps([(k[0], k[1], b2a_base64(k[2], newline=False).decode(), k[3]) for k in self.keys]).decode())
         if self.links:
-            curs.execute(_INSERT_LINKS, (orjson.dumps(list(self.links.items())).decode(),))
+            parts.append(_LINKS_PART)
+            params.append(orjson.dumps(list(self.links.items())).decode())
         if self.elements:
-            pairs = sorted(self.elements)
-            curs.execute(_INSERT_ELEMENTS, ([s for s, _ in pairs], [a for _, a in pairs]))
+            parts.append(_ELEMENTS_PART)
+            params.append(orjson.dumps(sorted(self.elements)).decode())
         if self.reused:
-            curs.execute(_CHECK_LIVE, (len(self.reused), list(self.reused)))
+            final = _CHECK_LIVE
+            params += [len(self.reused), list(self.reused)]
+        else:
+            final = "SELECT 0 AS ok"
+        if parts or self.reused:
+            curs.execute(("WITH " + ", ".join(parts) + " " if parts else "") + final, params)
 
 
 class KeyUnreadable(OneStopError):
