@@ -513,7 +513,8 @@ def add_personal_data(ctx: ApiContext, settings: Settings, pool: object) -> None
 def build_followers(app: BackOffice) -> list[Any]:
     """What the elected projector runs after each catch-up, in order (each keeps its own
     position): the published feed, the erasure purge, the hash chain, the allowance register.
-    The feed and the chain are handed each batch the projector reads (``BatchFollower``)."""
+    The feed, the erasure purge and the chain are handed each batch the projector reads
+    (``BatchFollower``)."""
     from infrastructure.audit.audit_chain import ChainFollower
     from infrastructure.integrations.event_feed import FeedFollower
 
@@ -523,7 +524,7 @@ def build_followers(app: BackOffice) -> list[Any]:
     if personal is not None and personal.mapper is not None:
         from infrastructure.privacy.erasure import ErasureFollower
 
-        followers.append(ErasureFollower(personal).catch_up)
+        followers.append(ErasureFollower(personal))
     return [*followers, ChainFollower(datastore(app)), build_register(app).catch_up]
 
 

@@ -208,21 +208,47 @@ class ErasureFollower:
         self._position: int | None = None
         self._calls = 0
 
-    def catch_up(self) -> int:
-        with self.datastore.transaction(commit=False) as curs:
-            if self._position is None:
+    def _load_position(self) -> int:
+        if self._position is None:
+            with self.datastore.transaction(commit=False) as curs:
                 curs.execute(f"SELECT position FROM {ERASURES_FOLLOWED} WHERE name = 'views'")
                 row = curs.fetchone()
                 self._position = row["position"] if row else 0
-            curs.execute(f"SELECT coalesce(max(notification_id), 0) AS head FROM {EVENTS_TABLE}")
-            head = curs.fetchone()["head"]
-            if head <= self._position:
+        return self._position
+
+    def catch_up(self, until: int | None = None) -> int:
+        """Purge for every erasure of the log after the saved position (up to ``until``, when
+        given: the projector's position). With ``until`` and the follower there already, nothing
+        is read."""
+        position = self._load_position()
+        if until is not None and position >= until:
+            return 0
+        with self.datastore.transaction(commit=False) as curs:
+            if until is None:
+                curs.execute(f"SELECT coalesce(max(notification_id), 0) AS head FROM {EVENTS_TABLE}")
+                head = curs.fetchone()["head"]
+            else:
+                head = until
+            if head <= position:
                 return 0
             curs.execute(
                 f"SELECT state FROM {EVENTS_TABLE} WHERE notification_id > %s AND notification_id <= %s AND topic = %s"
-                f" ORDER BY notification_id", (self._position, head, _ERASED_TOPIC),
+                f" ORDER BY notification_id", (position, head, _ERASED_TOPIC),
             )
             erasures = [orjson.loads(bytes(r["state"])) for r in curs.fetchall()]
+        return self._purge(erasures, head)
+
+    def take(self, after: int, notifications: Sequence[Any]) -> int:
+        """The erasures of a batch the projector read (after the views and the feed took it),
+        without reading the log again; the log is read only for what is missing before ``after``."""
+        if not notifications:
+            return 0
+        done = self.catch_up(until=after)
+        position = self._load_position()
+        erasures = [orjson.loads(bytes(n.state)) for n in notifications if n.id > position and n.topic == _ERASED_TOPIC]
+        return done + self._purge(erasures, max(position, notifications[-1].id))
+
+    def _purge(self, erasures: list[dict[str, Any]], head: int) -> int:
         subjects = [UUID(s) for state in erasures for s in state.get("subjects", ())]
         if subjects:
             self.personal_data.keys.forget(subjects)

@@ -392,3 +392,48 @@ async def test_only_the_dpo_and_admins_erase_and_a_bad_request_names_its_field(a
     with psycopg.connect(api.settings.database.conninfo()) as conn:
         assert conn.execute("SELECT count(*) FROM onestop_events WHERE topic LIKE 'onestop:DataSubject%'").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM subject_keys WHERE wrapped_key IS NULL").fetchone()[0] == 0
+
+
+def test_the_erasure_purge_takes_the_projectors_batches_and_reads_the_log_only_when_behind(settings: Settings) -> None:
+    # The purge a projector runs after the views and the feed: handed each batch, it purges for
+    # an erasure in it without reading the log; caught up, it reads nothing; behind (after a
+    # start), it reads the log up to the batch.
+    from application.commands import SubmitCommand
+    from infrastructure.privacy.erasure import ErasureFollower
+    from infrastructure.eventstore.event_log import read_notifications
+    from onestop.bootstrap import datastore
+
+    app = build_back_office(settings)
+    try:
+        personal = app.personal_data  # type: ignore[attr-defined]
+        outcome = app.submit(SubmitCommand(body=complaint(), actor=Actor(sub=CITIZEN_ID, role="citizen", pid=CITIZEN_ID),
+                                           request_hash="h", idempotency_key="k"))
+        views = build_views(app)
+        Projector(app, views).catch_up()
+        subjects = personal.subjects(personal.index(CITIZEN_ID))
+        assert len(subjects) == 1
+        personal.erase_keys(subjects)
+        # The erasure as the log holds it (DataSubject.Erased names the key sets), after the request.
+        head = app.recorder.max_notification_id()
+        erased = read_notifications(datastore(app), 0, 100)[-1]
+        object.__setattr__(erased, "__dict__", {**erased.__dict__, "id": head + 1, "topic": "onestop:DataSubject.Erased",
+                                                "state": orjson.dumps({"subjects": [str(s) for s in subjects], "basis": "test"})})
+        follower = ErasureFollower(personal)
+        queries: list[str] = []
+        original = follower.datastore.transaction
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            queries.append("transaction")
+            return original(*args, **kwargs)
+
+        follower.datastore = type("Counting", (), {"transaction": staticmethod(counted)})()  # type: ignore[assignment]
+        assert follower.take(head, [erased]) == 1
+        assert queries.count("transaction") >= 1  # it had no position yet: read it and the log up to the batch
+        with psycopg.connect(settings.database.conninfo()) as conn:
+            row = conn.execute("SELECT applicant_name FROM request_summaries WHERE id = %s", (uuid.UUID(outcome.state["id"]),)).fetchone()
+            saved = conn.execute("SELECT position FROM erasures_followed WHERE name = 'views'").fetchone()
+        assert row == ("[erased]",) and saved == (head + 1,)
+        queries.clear()
+        assert follower.catch_up(until=head + 1) == 0 and queries == []  # caught up: nothing read
+    finally:
+        app.close()
