@@ -46,24 +46,17 @@ def _aad(subject_id: UUID, field: str) -> bytes:
     return subject_id.bytes + field.encode()
 
 
-def is_envelope(value: Any) -> bool:
-    return type(value) is dict and ENVELOPE in value
-
-
-_SUBJECT_IDS: dict[bytes, UUID] = {}  # the ids read at the start of stored states (bounded)
-
-
-_SUBJECT_TEXTS: dict[str, UUID] = {}  # the ids read from parsed states (bounded)
+_SUBJECT_IDS: dict[str, UUID] = {}  # subject ids as the log writes them, parsed (bounded)
 
 
 def subject_uuid(text: str) -> UUID:
-    """A subject id as a parsed state holds it, as a UUID (parsed once per subject: the feed and
-    the audit reads meet the same few subjects in every batch)."""
-    found = _SUBJECT_TEXTS.get(text)
+    """A subject id as a state holds it, as a UUID: parsed once per subject (every reader of
+    the log meets the same subjects again and again). ValueError for text that is no UUID."""
+    found = _SUBJECT_IDS.get(text)
     if found is None:
-        if len(_SUBJECT_TEXTS) >= 100_000:
-            _SUBJECT_TEXTS.clear()
-        found = _SUBJECT_TEXTS[text] = UUID(text)
+        if len(_SUBJECT_IDS) >= 100_000:
+            _SUBJECT_IDS.clear()
+        found = _SUBJECT_IDS[text] = UUID(text)
     return found
 
 
@@ -71,13 +64,7 @@ def subject_in(state: bytes) -> UUID | None:
     """The subject id at the start of a stored state, without parsing it."""
     if state[:len(SUBJECT_PREFIX)] == SUBJECT_PREFIX:
         start = len(SUBJECT_PREFIX)
-        text = state[start:start + 36]
-        found = _SUBJECT_IDS.get(text)
-        if found is None:
-            if len(_SUBJECT_IDS) >= 100_000:
-                _SUBJECT_IDS.clear()
-            found = _SUBJECT_IDS[text] = UUID(text.decode())
-        return found
+        return subject_uuid(state[start:start + 36].decode())
     return None
 
 
@@ -128,23 +115,6 @@ class FieldCipher:
         self.keys = keys
         self._encode = encode
         self._decode = decode
-
-    def seal(self, subject_id: UUID, field: str, value: Any, aead: Any = LOOKUP, subject_bytes: bytes | None = None) -> Any:
-        """One field in its own envelope: the format of events written before ``seal_event``
-        (read by ``reveal``; the tests write it to check that it still reads)."""
-        if value is None:
-            return None
-        if aead is LOOKUP:
-            aead = self.keys.cipher(subject_id)
-        if aead is None:
-            return {k: ERASED for k in value} if type(value) is dict else ERASED
-        nonce = random_bytes(NONCE_BYTES)
-        aad = (subject_id.bytes if subject_bytes is None else subject_bytes) + field.encode()
-        sealed = aead.encrypt(nonce, self._encode(value), aad)
-        envelope: dict[str, Any] = {ENVELOPE: binascii.b2a_base64(nonce + sealed, newline=False).decode()}
-        if type(value) is dict:
-            envelope[KEYS] = list(value)
-        return envelope
 
     def seal_event(self, subject_id: UUID, state: dict[str, Any], fields: Sequence[str], aead: Any, aad: bytes | None = None) -> None:
         """Take the personal values of an event's ``state`` (its ``fields`` that are not null, and
@@ -230,7 +200,7 @@ class FieldCipher:
                               ELEMENT_AT: list(personal)}
         return sealed
 
-    def open_elements(self, field: str, elements: Any, uuids: dict[str, UUID], subjects: Sequence[str] = (),
+    def open_elements(self, field: str, elements: Any, subjects: Sequence[str] = (),
                       held: dict[UUID, Any] | None = None) -> Any:
         """A batch event's field with every element's envelope opened (``[erased]`` where its
         person's key is gone)."""
@@ -250,12 +220,10 @@ class FieldCipher:
             subject = envelope[ELEMENT_SUBJECT]
             if type(subject) is int:
                 subject = subjects[subject] if 0 <= subject < len(subjects) else ""
-            subject_id = uuids.get(subject)
-            if subject_id is None:
-                try:
-                    subject_id = uuids[subject] = UUID(subject)
-                except ValueError:
-                    subject_id = None
+            try:
+                subject_id: UUID | None = subject_uuid(subject)
+            except (ValueError, TypeError, AttributeError):
+                subject_id = None
             aead = ciphers.get(subject, LOOKUP)
             if aead is LOOKUP:
                 if subject_id is None:
@@ -296,15 +264,14 @@ class FieldCipher:
         # Plain JSON (what encode_plain wrote with orjson) needs no reviving of typed values.
         return orjson.loads(plain) if b'"_type_"' not in plain else self._decode(plain)
 
-    def reveal_elements(self, state: dict[str, Any], fields: Iterable[str] | None = None, uuids: dict[str, UUID] | None = None,
-                        subjects: Sequence[str] = (), held: dict[UUID, Any] | None = None) -> dict[str, Any]:
+    def reveal_elements(self, state: dict[str, Any], fields: Iterable[str] | None = None, subjects: Sequence[str] = (),
+                        held: dict[UUID, Any] | None = None) -> dict[str, Any]:
         """Open the element envelopes of a batch event's decoded state in place: of ``fields``
         or, without them, of every top-level list."""
-        uuids = {} if uuids is None else uuids
         for field in (list(state) if fields is None else fields):
             value = state.get(field)
             if type(value) is list:
-                state[field] = self.open_elements(field, value, uuids, subjects, held)
+                state[field] = self.open_elements(field, value, subjects, held)
         return state
 
     def reveal(self, state: dict[str, Any], subject_id: UUID, fields: Iterable[str] | None = None, aead: Any = LOOKUP) -> dict[str, Any]:

@@ -371,11 +371,7 @@ class SubjectKeys:
     def discard(self, pending: PendingKeys) -> None:
         """A save failed: forget what it would have added, and the key sets it reused (one
         may be erased)."""
-        dropped = {k[0] for k in pending.keys} | pending.reused
-        self.forget(dropped)
-        with self._lock:
-            for index in [i for i, (_, s) in self._by_index.items() if s in dropped]:
-                del self._by_index[index]
+        self.forget({k[0] for k in pending.keys} | pending.reused)  # their ciphers and blind indexes
         for aggregate_id in pending.links:
             self._subject_of.pop(aggregate_id, None)
 

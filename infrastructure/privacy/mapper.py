@@ -37,7 +37,7 @@ from eventsourcing.utils import get_topic
 from domain.service_request import ServiceRequest
 from infrastructure.errors import UnknownDataSubject
 from infrastructure.privacy.envelopes import (
-    ERASED, EVENT_AAD, LOOKUP, SUBJECT, SUBJECTS, SUBJECTS_PREFIX, FieldCipher, encode_plain, subject_in, subjects_in,
+    ERASED, EVENT_AAD, LOOKUP, SUBJECT, SUBJECTS, SUBJECTS_PREFIX, FieldCipher, encode_plain, subject_in, subject_uuid, subjects_in,
 )
 from infrastructure.privacy.keys import ERASED_MARKER, BlindIndex, PendingKeys, SubjectKeys
 from infrastructure.privacy.personal_fields import AGGREGATE, APPLICANT, ELEMENTS, PERSON, PERSONAL_FIELDS, REQUEST, Classification, Elements
@@ -57,7 +57,6 @@ class PersonalDataMapper(Mapper):
         self.keys = keys
         self.blind_index = blind_index
         self.fields = FieldCipher(keys, encode_plain(self.transcoder.encode), self.transcoder.decode)
-        self._uuids: dict[str, UUID] = {}
         self._rules: dict[type, tuple[str, Classification]] = {}
         # A subject's id as stored and its envelopes' associated data, made once per subject.
         self._forms: dict[UUID, tuple[str, bytes]] = {}
@@ -84,14 +83,7 @@ class PersonalDataMapper(Mapper):
         created: set[UUID] = set()
         for event, rule in rules:
             if rule.subject in _BY_PERSON:
-                index = self.blind_index(self._person(event, rule))
-                subject_id = pending.new_by_index.get(index)  # a second aggregate of theirs in this save
-                if subject_id is None:
-                    subject_id = keys.subject_for_index(index)
-                    if subject_id is None:
-                        subject_id = keys.new_subject(index, pending)
-                    else:
-                        pending.reused.add(subject_id)
+                subject_id = self._key_set_for(self.blind_index(self._person(event, rule)), pending)
                 pending.links[event.originator_id] = subject_id
                 keys.remember_subject(event.originator_id, subject_id)
                 created.add(event.originator_id)
@@ -201,14 +193,20 @@ class PersonalDataMapper(Mapper):
     def _resolve_people(self, people: dict[str, str], pending: PendingKeys) -> None:
         """The key set of each person of a save's batch elements: their live one, else new."""
         for index in set(people.values()):
-            subject_id = pending.new_by_index.get(index)
+            pending.people[index] = self._key_set_for(index, pending)
+
+    def _key_set_for(self, index: str, pending: PendingKeys) -> UUID:
+        """The key set a save uses for the person with this blind index: one this save made
+        already, else this process's live one (checked live in the save's transaction), else a
+        new one."""
+        subject_id = pending.new_by_index.get(index)
+        if subject_id is None:
+            subject_id = self.keys.subject_for_index(index)
             if subject_id is None:
-                subject_id = self.keys.subject_for_index(index)
-                if subject_id is None:
-                    subject_id = self.keys.new_subject(index, pending)
-                else:
-                    pending.reused.add(subject_id)
-            pending.people[index] = subject_id
+                subject_id = self.keys.new_subject(index, pending)
+            else:
+                pending.reused.add(subject_id)
+        return subject_id
 
     def _rule(self, event_class: type) -> tuple[str, Classification]:
         found = self._rules.get(event_class)
@@ -334,20 +332,14 @@ class PersonalDataMapper(Mapper):
         state = event.__dict__
         subject = state.pop(SUBJECT, None)
         if subject is not None:
-            subject_id = self._uuids.get(subject)
-            if subject_id is None:
-                if len(self._uuids) > 100_000:
-                    self._uuids.clear()
-                subject_id = self._uuids[subject] = UUID(subject)
+            subject_id = subject_uuid(subject)
             self.keys.remember_subject(stored_event.originator_id, subject_id)  # type: ignore[arg-type]
             rule = PERSONAL_FIELDS.get(stored_event.topic)
             aead = held.get(subject_id, LOOKUP) if held else LOOKUP
             self.fields.reveal(state, subject_id, rule.fields if rule is not None else None, aead)
         elif (subjects := state.pop(SUBJECTS, None)) is not None:
             rule = PERSONAL_FIELDS.get(stored_event.topic)
-            if len(self._uuids) > 100_000:
-                self._uuids.clear()
-            self.fields.reveal_elements(state, rule.fields if rule is not None else None, self._uuids, subjects, held)
+            self.fields.reveal_elements(state, rule.fields if rule is not None else None, subjects, held)
         elif stored_event.topic == ERASURE_TOPIC:
             # Every process that reads the log forgets an erased person's keys at once.
             self.keys.forget(UUID(s) for s in state.get("subjects", ()))

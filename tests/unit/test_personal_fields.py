@@ -149,14 +149,14 @@ def test_a_batch_events_key_sets_are_read_from_the_start_of_its_stored_state_and
     row = ["P-1", "3100600445635", "individual", "สมชาย ใจดี", "commercial", 300, 0]
     sealed = fields.seal_element(a, "rows", row, (1, 3), Keys.ciphers[a])
     assert sealed[0] == "P-1" and sealed[3] is None and sealed[4:] == row[4:] and "3100600445635" not in str(sealed)
-    assert fields.open_elements("rows", [sealed], {}) == [row]
-    assert fields.open_elements("lines", [sealed], {})[0][1] == ERASED  # bound to its field
+    assert fields.open_elements("rows", [sealed]) == [row]
+    assert fields.open_elements("lines", [sealed])[0][1] == ERASED  # bound to its field
     erased = {**sealed[1], "_s_": str(b)}
-    assert fields.open_elements("rows", [[*sealed[:1], erased, *sealed[2:]]], {})[0][1:4] == [ERASED, "individual", ERASED]
+    assert fields.open_elements("rows", [[*sealed[:1], erased, *sealed[2:]]])[0][1:4] == [ERASED, "individual", ERASED]
     # As the mapper writes them: the key set by its place in the event's "_subjects_".
     by_place = fields.seal_element(a, "rows", row, (1, 3), Keys.ciphers[a], ref=1)
-    assert by_place[1]["_s_"] == 1 and fields.open_elements("rows", [by_place], {}, [str(b), str(a)]) == [row]
-    assert fields.open_elements("rows", [by_place], {}, [str(a), str(b)])[0][1] == ERASED
+    assert by_place[1]["_s_"] == 1 and fields.open_elements("rows", [by_place], [str(b), str(a)]) == [row]
+    assert fields.open_elements("rows", [by_place], [str(a), str(b)])[0][1] == ERASED
 
 
 def test_an_events_personal_values_go_into_one_envelope_that_opens_only_under_its_subjects_key_and_reads_erased_with_its_shape() -> None:
@@ -199,6 +199,8 @@ def test_an_events_personal_values_go_into_one_envelope_that_opens_only_under_it
 
 
 def test_events_written_with_an_envelope_a_field_are_still_read() -> None:
+    import base64
+    import os
     from uuid import uuid4
 
     import orjson
@@ -214,9 +216,20 @@ def test_events_written_with_an_envelope_a_field_are_still_read() -> None:
             return key if subject_id == a else None
 
     fields = FieldCipher(Keys(), encode_plain(None), orjson.loads)  # type: ignore[arg-type]
+
+    def seal(field: str, value: object) -> dict[str, object]:
+        # The earlier format: one field in its own envelope, the subject and the field name as
+        # associated data, a dict's keys beside it.
+        nonce = os.urandom(12)
+        sealed = key.encrypt(nonce, orjson.dumps(value), a.bytes + field.encode())
+        envelope: dict[str, object] = {"_pd_": base64.b64encode(nonce + sealed).decode()}
+        if isinstance(value, dict):
+            envelope["_keys_"] = list(value)
+        return envelope
+
     applicant = {"national_id": "3100600445635", "name": "สมชาย ใจดี"}
-    old = {"service": "complaint", "applicant": fields.seal(a, "applicant", applicant, key),
-           "actor": {"role": "citizen", "sub": fields.seal(a, "actor.sub", "3100600445635", key)}}
+    old = {"service": "complaint", "applicant": seal("applicant", applicant),
+           "actor": {"role": "citizen", "sub": seal("actor.sub", "3100600445635")}}
     assert set(old["applicant"]) == {"_pd_", "_keys_"}
     stored = orjson.loads(orjson.dumps(old))
     assert fields.reveal(stored, a, ("applicant",)) == {"service": "complaint", "applicant": applicant,
