@@ -183,7 +183,7 @@ class AllowanceOffice(BackOfficeBase):
         run = AllowanceRun.start(id=rid, at=at, actor=actor, organization=organization, month=month,
                                  value_date=rules.payment_date(first).isoformat())
         try:
-            position = self._save_new(run)
+            position = self.save_at(run)
             return self.run_summary(rid) | {"position": position}, True
         except IntegrityError:
             pass
@@ -192,15 +192,11 @@ class AllowanceOffice(BackOfficeBase):
         if summary["status"] == COMPLETED and summary["refused"] > 0:
             run.request_retry(actor, at)
             try:
-                position = self._save_new(run)
+                position = self.save_at(run)
             except IntegrityError:
                 position = None
             summary = self.run_summary(rid) | {"position": position}
         return summary, False
-
-    def _save_new(self, *aggregates: Any) -> int | None:
-        """Save; the log position of the last event (IntegrityError when another saved first)."""
-        return max((r.notification.id for r in self.save(*aggregates)), default=None)
 
     def plan_run(self, rid: UUID, attempt: int, recipients: Sequence[Mapping[str, Any]], registry: Mapping[str, Mapping[str, Any]],
                  actor: Actor) -> bool:

@@ -180,10 +180,6 @@ class AppointmentBook(BackOfficeBase):
                 continue  # someone saved the same slot or ledger first: load again and decide again
         raise SlotBusy("the slot is changing too fast; try again")
 
-    def _position(self, *aggregates: Any) -> int | None:
-        recordings = self.save(*aggregates)
-        return max((r.notification.id for r in recordings), default=None)
-
     def _bookable(self, organization: str, service: str, start: datetime, at: datetime, field_name: str) -> SlotTime:
         rules = self.appointment_rules
         day = bangkok_day(start)
@@ -236,7 +232,7 @@ class AppointmentBook(BackOfficeBase):
             )
             slot.hold(appointment.id, calendar.seats, at)
             ledger.add(appointment.id, calendar.max_open_per_applicant, at)
-            return Outcome(describe_appointment(appointment, self._position(appointment, slot, ledger)))
+            return Outcome(describe_appointment(appointment, self.save_at(appointment, slot, ledger)))
 
         return self._retrying(attempt)
 
@@ -263,7 +259,7 @@ class AppointmentBook(BackOfficeBase):
             appointment.cancel(body.get("reason"), actor, "counter" if actor.role in STAFF else "web", at)
             slot.release(appointment.id, at)
             ledger.remove(appointment.id, at)
-            return Outcome(describe_appointment(appointment, self._position(appointment, slot, ledger)))
+            return Outcome(describe_appointment(appointment, self.save_at(appointment, slot, ledger)))
 
         return self._retrying(attempt)
 
@@ -291,7 +287,7 @@ class AppointmentBook(BackOfficeBase):
             new.hold(appointment.id, calendar.seats, at)
             old.release(appointment.id, at)
             appointment.reschedule(new_time, actor, "counter" if actor.role in STAFF else "web", at)
-            return Outcome(describe_appointment(appointment, self._position(appointment, old, new)))
+            return Outcome(describe_appointment(appointment, self.save_at(appointment, old, new)))
 
         return self._retrying(attempt)
 

@@ -301,7 +301,7 @@ class BackOffice(AppointmentBook, LandTaxOffice, OutsideResults, AllowanceOffice
         prepared = [self._apply_verification(request_id, result, actor, loaded) for request_id, result in answers]
         changed = list({id(a): a for _, aggregates in prepared for a in aggregates}.values())
         try:
-            recordings = self._save_changed(changed) if changed else []
+            recordings = self.save(*changed) if changed else []
         except IntegrityError:
             if len(answers) == 1:
                 raise StaleVersion("the request was changed by someone else; reload and try again") from None
@@ -311,11 +311,6 @@ class BackOffice(AppointmentBook, LandTaxOffice, OutsideResults, AllowanceOffice
             Outcome(outcome.state | {"position": max((positions.get(a.id, 0) for a in aggregates), default=None)}, replayed=outcome.replayed)
             for outcome, aggregates in prepared
         ]
-
-    def _save_changed(self, aggregates: list[Any]) -> list[Recording]:
-        """``save`` for the aggregates a batch changed (``BackOfficeBase.save`` collects their
-        events without the library's per-object protocol checks)."""
-        return self.save(*aggregates)
 
     def _load_requests(self, request_ids: list[UUID]) -> dict[UUID, Any]:
         """The requests of ``request_ids`` and their payments, by ID; a request that is not

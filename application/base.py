@@ -4,7 +4,7 @@ NotFound when it is not there, and saving as a StaleVersion when someone else sa
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, Sequence, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -135,9 +135,18 @@ class BackOfficeBase(Application[UUID]):
         self.notify(processing.events)  # the library's deprecated hook, as its save calls it
         return recordings
 
+    def save_at(self, *aggregates: Any) -> int | None:
+        """``save``; the log position of the last event saved (IntegrityError when another
+        writer saved one of the aggregates first)."""
+        return last_position(self.save(*aggregates))
+
     def _save(self, *aggregates: Any) -> int | None:
         try:
-            recordings = self.save(*aggregates)
+            return self.save_at(*aggregates)
         except IntegrityError:
             raise StaleVersion("the request was changed by someone else; reload and try again") from None
-        return max((r.notification.id for r in recordings), default=None)
+
+
+def last_position(recordings: Sequence[Recording[Any]]) -> int | None:
+    """The log position of the last of a save's events (None when it saved none)."""
+    return max((r.notification.id for r in recordings), default=None)

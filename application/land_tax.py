@@ -12,11 +12,10 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Sequence
 from uuid import UUID, uuid5
 
-from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError
 
 from application.access import STAFF
-from application.base import BackOfficeBase
+from application.base import BackOfficeBase, last_position
 from application.errors import Forbidden, NotFound, StaleVersion
 from application.ids import ID_NAMESPACE
 from application.outcomes import Outcome
@@ -200,7 +199,7 @@ class ParcelImport:
             recordings = self.office.save(self.roll)
         except IntegrityError:
             raise StaleVersion("another import of this roll was saved meanwhile; the rows before this batch are kept: import again") from None
-        self.position = max((r.notification.id for r in recordings), default=self.position)
+        self.position = last_position(recordings) or self.position
         return accepted, unchanged
 
 
@@ -343,18 +342,11 @@ class LandTaxOffice(BackOfficeBase):
         return Outcome(notice_document(notice_row(notice, position), bangkok_day(self.clock.now()), with_amount_due=True))
 
     def _save_batch(self, aggregates: Sequence[Any]) -> int | None:
-        """Save many new aggregates in one transaction, as `save` does but without checking
-        each object against the library's runtime protocols (in Python 3.11 those checks cost
-        more than the rest of a save). Relies on eventsourcing 9.5's `_record` and `_notify`,
-        pinned in pyproject.toml; no snapshots are configured."""
-        processing: ProcessingEvent[Any] = ProcessingEvent()
-        processing.events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        """Save many new aggregates in one transaction; the position of the last event."""
         try:
-            recordings = self._record(processing)
+            return self.save_at(*aggregates)
         except IntegrityError:
             raise StaleVersion("the roll was changed by someone else meanwhile; issue the notices again") from None
-        self._notify(recordings)
-        return max((r.notification.id for r in recordings), default=None)
 
     # -- settling: called when a payment of a notice is received -----------------------------
 

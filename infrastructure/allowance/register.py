@@ -18,9 +18,9 @@ from application.ports import AllowanceQueries, AllowanceRegister
 from domain.allowance import Recipient
 from infrastructure.errors import RevealerMissing
 from infrastructure.eventstore.event_log import EVENTS_TABLE
+from infrastructure.privacy.envelopes import ERASED, SUBJECT
 
 TABLE = "allowance_recipients"
-ERASED = "[erased]"
 POSITION_TABLE = "allowance_register_position"
 
 SCHEMA_STATEMENTS = [
@@ -88,7 +88,7 @@ class RegisterFollower(AllowanceRegister):
         states = [orjson.loads(r["state"]) for r in mine]
         if self.reveal is not None and states:
             states = self.reveal(states)
-        elif any("_subject_" in state for state in states):
+        elif any(SUBJECT in state for state in states):
             raise RevealerMissing("the register reads encrypted Recipient events: it needs the personal data revealer (reveal=)")
         changed: dict[Any, dict[str, Any]] = {}
         missing = {r["originator_id"] for r in mine if r["topic"] != Recipient.Registered.TOPIC}

@@ -27,15 +27,14 @@ def read_notifications(source: Any, after: int, limit: int) -> list[Notification
     ``PostgresDatastore`` or a psycopg connection. The same rows as the recorder's
     ``select_notifications``, read with a binary cursor into tuples: ids arrive as UUIDs and
     states as bytes, with no text parsing or dict per row."""
-    if isinstance(source, psycopg.Connection):
-        with source.cursor(binary=True, row_factory=tuple_row) as binary:
-            binary.execute(_READ_AFTER, (after, limit))
-            rows = binary.fetchall()
-    else:
-        with source.transaction(commit=False) as curs:
-            with curs.connection.cursor(binary=True, row_factory=tuple_row) as binary:
-                binary.execute(_READ_AFTER, (after, limit))
-                rows = binary.fetchall()
+    if not isinstance(source, psycopg.Connection):
+        # The datastore's connections are in autocommit: one SELECT, one round trip (a
+        # transaction would add BEGIN and ROLLBACK to every turn of the projector).
+        with source.get_connection() as conn:
+            return read_notifications(conn, after, limit)
+    with source.cursor(binary=True, row_factory=tuple_row) as binary:
+        binary.execute(_READ_AFTER, (after, limit))
+        rows = binary.fetchall()
     # A frozen dataclass's __init__ costs more than the read itself; the fields are set as
     # eventsourcing's mapper sets a domain event's.
     new, set_dict = object.__new__, object.__setattr__

@@ -67,8 +67,8 @@ def _arrays(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[list
             [date.fromisoformat(r[c]) if c == "due_date" and isinstance(r[c], str) else r[c] for r in rows] for c in columns]
 
 
-def touches_land_tax(event: Any) -> bool:
-    return isinstance(event, (TaxRoll.Event, TaxNotice.Event))
+# The events these views fold (the recorder sends them here).
+LAND_TAX_EVENTS = (TaxRoll.Event, TaxNotice.Event)
 
 
 def apply_land_tax(curs: Any, events: Sequence[tuple[Any, int]]) -> None:

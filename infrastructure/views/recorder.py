@@ -26,8 +26,6 @@ from domain.appointments import Appointment
 from domain.payment import Payment
 from domain.receipt import Receipt
 from domain.service_request import ServiceRequest
-from domain.tax_notice import TaxNotice
-from domain.tax_roll import TaxRoll
 from infrastructure.eventstore.following import CONNECTION_ERRORS
 from infrastructure.json_codec import dumps, dumps_str
 from infrastructure.views.projection_failures import FAILURES_TABLE, describe_error, SCHEMA_STATEMENTS as FAILURES_SCHEMA, record as record_failure
@@ -202,7 +200,7 @@ def _learn_family(kind: type) -> str:
         if issubclass(kind, base):
             break
     else:
-        family = _LAND_TAX if issubclass(kind, (TaxRoll.Event, TaxNotice.Event)) else _NONE
+        family = _LAND_TAX if issubclass(kind, land_tax_views.LAND_TAX_EVENTS) else _NONE
     _family_of[kind] = family
     _plan_of[kind] = (family, kind is _CREATED_BY.get(family), kind is Payment.Opened)
     _counts_of[kind] = kind in COUNTED or issubclass(kind, Payment.Received)
@@ -225,13 +223,13 @@ def _copy_types(columns: Sequence[str]) -> list[str]:
     return ["jsonb" if c in JSON_COLUMNS else _column_type(c) for c in columns]
 
 
-def _copy_new(curs: Any, table: str, columns: Sequence[str], rows: list[dict[str, Any]], keys: Sequence[str]) -> bool:
+def _copy_new(curs: Any, table: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> bool:
     """Write rows of aggregates created in this batch with a binary COPY: several times cheaper
     than an upsert. Returns False, having written nothing, when some value is not of the type
     its column's binary form takes (the upsert casts it); raises UniqueViolation when a row
     exists already."""
     types = _copy_types(columns)
-    tuples = list(map(itemgetter(*keys), rows))
+    tuples = list(map(itemgetter(*columns), rows))
     for pg_type, values in zip(types, zip(*tuples)):
         wanted = _PYTHON_TYPES.get(pg_type)
         if wanted is not None and not set(map(type, values)) <= {wanted, type(None)}:
@@ -264,7 +262,7 @@ def _write_rows(curs: Any, table: str, columns: Sequence[str], upsert: str, rows
         # before the views reach its first event: then the batch's rows are upserted after all.
         curs.execute("SAVEPOINT copy_rows")
         try:
-            copied = _copy_new(curs, table, columns, fresh, columns)
+            copied = _copy_new(curs, table, columns, fresh)
         except psycopg.errors.UniqueViolation:
             curs.execute("ROLLBACK TO SAVEPOINT copy_rows")
             copied = False
