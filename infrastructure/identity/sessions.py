@@ -5,7 +5,7 @@ Who is signed in (the actor: a citizen's national ID, their ThaiD subject) is no
 clear either: it is sealed (AES-256-GCM) with a key derived from the session id, which only the
 cookie holds, so the table alone tells no one who signed in. A citizen's session also carries
 the keyed blind index of their national ID (``subject_ref``, as ``subject_keys`` and the access
-log do), so that erasing the person deletes their sessions (``delete_sessions_of``).
+log do), so that erasing the person deletes their sessions (``delete_sessions_of``, run by the erasure in its own transaction).
 """
 
 from __future__ import annotations
@@ -144,12 +144,6 @@ class PostgresSessionStore(SessionStore):
                 "UPDATE auth_sessions SET revoked_at = $2 WHERE id_hash = $1 AND revoked_at IS NULL", _digest(session_id), now)
         return status.endswith(" 1")
 
-    async def delete_sessions_of(self, subject_ref: str) -> int:
-        """End and delete every session of the person with this blind index (their erasure)."""
-        async with self.pool.acquire() as conn:
-            status = await conn.execute("DELETE FROM auth_sessions WHERE subject_ref = $1", subject_ref)
-        return int(status.split()[-1])
-
     async def begin_sign_in(self, state: str, pending: dict[str, Any], now: datetime) -> None:
         async with self.pool.acquire() as conn:
             await conn.execute("INSERT INTO auth_pending_sign_ins (state_hash, pending, created_at) VALUES ($1, $2::jsonb, $3)",
@@ -163,3 +157,10 @@ class PostgresSessionStore(SessionStore):
             return None
         pending = row["pending"]
         return orjson.loads(pending) if isinstance(pending, (str, bytes)) else dict(pending)
+
+
+def delete_sessions_of(curs: Any, subject_ref: str) -> int:
+    """End and delete every session of the person with this blind index (their erasure), in
+    ``curs``'s transaction."""
+    curs.execute(f"DELETE FROM {SESSIONS_TABLE} WHERE subject_ref = %s", (subject_ref,))
+    return curs.rowcount  # type: ignore[no-any-return]

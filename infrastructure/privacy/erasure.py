@@ -29,6 +29,16 @@ def document_fields(keys: SubjectKeys) -> FieldCipher:
     return FieldCipher(keys, None, lambda data: plain(orjson.loads(data)))
 
 
+def _load_keys_of(keys: SubjectKeys, states: list[dict[str, Any]]) -> None:
+    """Load the keys of every subject these parsed states name that the cache lacks, in one
+    query: before a batch is revealed."""
+    subjects = {subject_uuid(s) for s in (state.get(SUBJECT) for state in states) if isinstance(s, str)}
+    subjects.update(subject_uuid(s) for state in states for s in (state.get(SUBJECTS) or ()) if isinstance(s, str))
+    if any(not keys.cached(s)[0] for s in subjects):
+        with keys.transaction(commit=False) as curs:
+            keys.load(curs, subjects)
+
+
 def document_revealer(keys: SubjectKeys) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A function that opens the personal fields of a ``stored_event_document``'s data in place
     (and drops the subject reference)."""
@@ -52,11 +62,7 @@ def documents_revealer(keys: SubjectKeys) -> Callable[[list[dict[str, Any]]], li
     reveal = document_revealer(keys)
 
     def reveal_all(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        subjects = {subject_uuid(s) for s in (d["data"].get(SUBJECT) for d in documents) if isinstance(s, str)}
-        subjects.update(UUID(s) for d in documents for s in (d["data"].get(SUBJECTS) or ()) if isinstance(s, str))
-        if any(not keys.cached(s)[0] for s in subjects):
-            with keys.transaction(commit=False) as curs:
-                keys.load(curs, subjects)
+        _load_keys_of(keys, [d["data"] for d in documents])
         return [reveal(d) for d in documents]
 
     return reveal_all
@@ -69,11 +75,7 @@ def states_revealer(keys: SubjectKeys) -> Callable[[list[dict[str, Any]]], list[
     fields = document_fields(keys)
 
     def reveal_all(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        subjects = {subject_uuid(s) for s in (state.get(SUBJECT) for state in states) if isinstance(s, str)}
-        subjects.update(UUID(s) for state in states for s in (state.get(SUBJECTS) or ()) if isinstance(s, str))
-        if any(not keys.cached(s)[0] for s in subjects):
-            with keys.transaction(commit=False) as curs:
-                keys.load(curs, subjects)
+        _load_keys_of(keys, states)
         return [reveal_document_state(fields, state) for state in states]
 
     return reveal_all
@@ -116,14 +118,10 @@ class PostgresPersonalData(PersonalData):
     def forget_person(self, index: str) -> int:
         """The person's browser sessions: deleted (their actor is sealed per session, their
         blind index names them)."""
-        from infrastructure.identity.sessions import SESSIONS_TABLE
+        from infrastructure.identity.sessions import delete_sessions_of
 
         with self.keys.transaction(commit=True) as curs:
-            curs.execute("SELECT to_regclass(%s) AS t", (SESSIONS_TABLE,))
-            if curs.fetchone()["t"] is None:
-                return 0
-            curs.execute(f"DELETE FROM {SESSIONS_TABLE} WHERE subject_ref = %s", (index,))
-            return curs.rowcount  # type: ignore[no-any-return]
+            return delete_sessions_of(curs, index)
 
     def purge(self, aggregates: list[UUID], subjects: Sequence[UUID] = ()) -> dict[str, int]:
         """Rewrite every plain copy of these aggregates' events, and of the batches holding

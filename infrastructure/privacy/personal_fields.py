@@ -152,6 +152,3 @@ PERSONAL_FIELDS.update({
     "onestop:ReceiptBook.Opened": Classification(None), "onestop:ReceiptBook.NumberTaken": Classification(None),
     "onestop:Reconciliation.Opened": Classification(None), "onestop:Reconciliation.Recorded": Classification(None),
 })
-
-# The aggregates' first events, which tie the aggregate to its subject.
-FIRST_EVENTS = frozenset({_R + "Submitted", _P + "Opened", _A + "Registered", _T + "Issued", _AP + "Booked", "onestop:Receipt.Issued"})
