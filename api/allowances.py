@@ -3,8 +3,6 @@ the monthly runs (start, progress, the CSV report for the Department of Local Ad
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 from uuid import UUID
 
@@ -12,7 +10,7 @@ from aiohttp import web
 
 from api.app_key import CTX
 from api.auth import authenticate
-from api.consistency import MAX_WAIT_SECONDS, min_position, position_headers, wait_for_views
+from api.consistency import position_headers, wait_for_follower
 from api.http import idempotency_key, json_response, parse_uuid, read_json
 from api.pagination import keyset_page
 from api.problems import HttpProblem
@@ -66,18 +64,9 @@ class AllowancesApi:
                                  lambda r: [r["id"]], kinds=("uuid",), default=50, most=500, from_views=False)
 
     async def _wait_for_register(self, request: web.Request) -> None:
-        """``?min_position=`` (a suspend's OneStop-Position): wait, as reads of the views do, until
-        the views and then the register, which follows the log right after them, include it."""
-        wanted = min_position(request)
-        if wanted is None:
-            return
-        await wait_for_views(request)
-        deadline = time.monotonic() + MAX_WAIT_SECONDS
-        while await self.queries.position() < wanted:
-            if time.monotonic() > deadline:
-                raise HttpProblem(503, "Views behind", f"the register has not reached position {wanted} yet; retry shortly",
-                                  headers={"Retry-After": "1"})
-            await asyncio.sleep(0.05)
+        """``?min_position=`` (a suspend's OneStop-Position): the list reads the register alone, so
+        it waits (at most as long as reads of the views wait) for the register's own position."""
+        await wait_for_follower(request, self.queries.position, "register")
 
     async def get_recipient(self, request: web.Request) -> web.Response:
         actor = authenticate(request, *STAFF)

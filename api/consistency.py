@@ -3,7 +3,9 @@ writes, and single reads that fall back to the event store when the views are be
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from typing import Any, Awaitable, Callable
 from uuid import UUID
 
 from aiohttp import web
@@ -39,6 +41,21 @@ async def wait_for_views(request: web.Request) -> None:
     await _check_not_ahead_of_the_log(request, wanted)
     if not await request.app[CTX].read_model.wait_for_position(wanted, MAX_WAIT_SECONDS):
         raise HttpProblem(503, "Views behind", f"the views have not reached position {wanted} yet; retry shortly", headers={"Retry-After": "1"})
+
+
+async def wait_for_follower(request: web.Request, position: Callable[[], Awaitable[int]], what: str) -> None:
+    """Wait (bounded, as lists wait for the views) until a follower with its own position (the
+    allowance register) reached ``?min_position=``; 503 when it does not in time."""
+    wanted = min_position(request)
+    if wanted is None:
+        return
+    await _check_not_ahead_of_the_log(request, wanted)
+    deadline = time.monotonic() + MAX_WAIT_SECONDS
+    while await position() < wanted:
+        if time.monotonic() > deadline:
+            raise HttpProblem(503, "Views behind", f"the {what} has not reached position {wanted} yet; retry shortly",
+                              headers={"Retry-After": "1"})
+        await asyncio.sleep(0.05)
 
 
 async def read_one(request: web.Request, kind: str, aggregate_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
