@@ -33,5 +33,9 @@ class UnknownDataSubject(InfrastructureError, LookupError):
     """An event with personal fields whose data subject is not known."""
 
 
+class PersonalDataUnsupported(InfrastructureError, TypeError):
+    """Personal-data encryption installed on an event store that cannot write its keys."""
+
+
 class RevealerMissing(InfrastructureError, RuntimeError):
     """A follower that reads encrypted events was built without the personal-data revealer."""

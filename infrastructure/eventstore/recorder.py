@@ -7,9 +7,15 @@ changes that make a save cheaper and shorten the time the log's table lock is he
   ``bigint[]``, ``text[]``, ``bytea[]``), dumped in binary by psycopg's C dumpers.
 * eventsourcing sends COMMIT only after the INSERT's answer came back, so the table lock is
   held across a round trip to the client process (which, on a busy machine, waits for a core
-  and for its GIL), and every other writer waits for that too. Here BEGIN, the rows the
-  ``_insert_events`` hook adds (the personal keys), the lock, NOTIFY, the INSERT and COMMIT go
-  out in one pipeline and one round trip; the notification IDs are read after the commit.
+  and for its GIL), and every other writer waits for that too. Here BEGIN, the lock, NOTIFY,
+  the INSERT and COMMIT go out in one pipeline and one round trip; the notification IDs are
+  read after the commit.
+
+A layer above may add rows to every save (the personal-data keys, ``infrastructure/privacy``):
+``added_rows`` gives, for a save's keyword arguments, data-modifying CTEs that run in the
+INSERT statement itself, and a condition every event must meet (a failed check aborts the
+save). One statement, not one more: each statement in the pipeline costs the saving thread
+about as much Python in psycopg as the rows it sends.
 
 Everything else is the recorder's own: one transaction, the same ``LOCK TABLE ... IN EXCLUSIVE
 MODE`` (so that readers tailing the log never pass over a gap filled in later), the same NOTIFY,
@@ -22,7 +28,7 @@ onestop.bootstrap.eventsourcing_env).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
@@ -31,6 +37,16 @@ from psycopg import Cursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
+
+
+class AddedRows(NamedTuple):
+    """What a save adds in its INSERT statement: ``ctes`` (``name AS (...)`` parts, joined by
+    commas, with ``%b`` placeholders), their ``params`` in order, and a ``condition`` on the
+    CTEs that must hold (or None)."""
+
+    ctes: bytes
+    params: Sequence[Any]
+    condition: bytes | None = None
 
 
 _BEGIN = SQL("BEGIN")
@@ -51,6 +67,9 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
             originator_id_type=SQL(self.datastore.originator_id_type),
         )
         self.notify_statement: Composed = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
+        # Set by a layer above (see the module's docstring): (ctes, their parameters, condition).
+        self.added_rows: Callable[..., AddedRows | None] | None = None
+        self._with_added: dict[tuple[bytes, bytes | None], bytes] = {}
         # The statements of every save as bytes, rendered once with the first connection:
         # psycopg renders a Composed statement (quoting each identifier through libpq) on
         # every execute, and caches the parsing of bytes.
@@ -101,13 +120,25 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
         for statement in lock:
             curs.execute(statement, prepare=True)
         curs.execute(notify)
-        curs.execute(
-            insert,
-            (
-                [e.originator_id for e in stored_events],
-                [e.originator_version for e in stored_events],
-                [e.topic for e in stored_events],
-                [e.state for e in stored_events],
-            ),
-            prepare=True,
+        params: tuple[Any, ...] = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
         )
+        added = self.added_rows(**kwargs) if self.added_rows is not None else None
+        if added is not None:
+            insert = self._insert_with(insert, added)
+            params = (*added.params, *params)
+        curs.execute(insert, params, prepare=True)
+
+    def _insert_with(self, insert: bytes, added: AddedRows) -> bytes:
+        """The INSERT with a save's added CTEs and condition (rendered once per shape)."""
+        statement = self._with_added.get((added.ctes, added.condition))
+        if statement is None:
+            head, returning = insert.rsplit(b" RETURNING ", 1)
+            where = b" WHERE " + added.condition if added.condition else b""
+            statement = b"WITH " + added.ctes + b" " + head + where + b" RETURNING " + returning
+            if len(self._with_added) < 64:
+                self._with_added[(added.ctes, added.condition)] = statement
+        return statement

@@ -40,6 +40,7 @@ EVENT_AAD = b"\0event"  # after the subject id: an event's envelope (a field nam
 SUBJECT_PREFIX = b'{"' + SUBJECT.encode() + b'":"'
 SUBJECTS_PREFIX = b'{"' + SUBJECTS.encode() + b'":['
 LOOKUP = object()
+OPENED_KEPT = 4096  # envelopes whose plaintext is kept for a second reader (``SubjectKeys.opened``)
 
 
 def _aad(subject_id: UUID, field: str) -> bytes:
@@ -111,10 +112,12 @@ def encode_plain(fallback: Any) -> Any:
 class FieldCipher:
     """Seals and opens personal field values with a subject's key."""
 
-    def __init__(self, keys: SubjectKeys, encode: Any, decode: Any) -> None:
+    def __init__(self, keys: SubjectKeys, encode: Any, decode: Any, opened: dict[str, tuple[UUID, bytes]] | None = None) -> None:
         self.keys = keys
         self._encode = encode
         self._decode = decode
+        # Envelopes opened a moment ago, shared by the ciphers of one process (SubjectKeys.opened).
+        self._opened = opened
 
     def seal_event(self, subject_id: UUID, state: dict[str, Any], fields: Sequence[str], aead: Any, aad: bytes | None = None) -> None:
         """Take the personal values of an event's ``state`` (its ``fields`` that are not null, and
@@ -154,19 +157,36 @@ class FieldCipher:
 
     def open_event(self, subject_id: UUID, state: dict[str, Any], aead: Any = LOOKUP) -> dict[str, Any]:
         """Put an event's sealed values back into its ``state`` (``[erased]`` where its subject's
-        key is gone, or the envelope does not open), in place."""
+        key is gone, or the envelope does not open), in place. An envelope this process opened
+        a moment ago for the same subject (the projector's views, then its feed) is not
+        decrypted again, as long as the subject's key is still held."""
         envelope = state.pop(ENVELOPE)
         shape = state.pop(SEALED, None) or {}
         if aead is LOOKUP:
             aead = self.keys.cipher(subject_id)
         values = None
         if aead is not None and type(envelope) is str:
-            try:
-                raw = binascii.a2b_base64(envelope)
-                plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], subject_id.bytes + EVENT_AAD)
-                values = orjson.loads(plain) if b'"_type_"' not in plain else self._decode(plain)
-            except (InvalidTag, binascii.Error, ValueError):
-                values = None  # written under another key, or altered: unreadable, as erased is
+            opened = self._opened
+            hit = opened.get(envelope) if opened is not None else None
+            plain: bytes | None = None
+            if hit is not None and (hit[0] is subject_id or hit[0] == subject_id):
+                plain = hit[1]
+            else:
+                try:
+                    raw = binascii.a2b_base64(envelope)
+                    plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], subject_id.bytes + EVENT_AAD)
+                except (InvalidTag, binascii.Error, ValueError):
+                    pass  # written under another key, or altered: unreadable, as erased is
+                else:
+                    if opened is not None:
+                        if len(opened) >= OPENED_KEPT:
+                            opened.clear()
+                        opened[envelope] = (subject_id, plain)
+            if plain is not None:
+                try:
+                    values = orjson.loads(plain) if b'"_type_"' not in plain else self._decode(plain)
+                except ValueError:
+                    values = None
         if type(values) is not dict:
             values = {field: ({k: ERASED for k in keys} if type(keys) is list else ERASED) for field, keys in shape.items()}
         sub = values.pop(ACTOR_SUB, None)

@@ -26,7 +26,7 @@ from infrastructure.eventstore.event_log import EVENTS_TABLE, plain, stored_even
 
 def document_fields(keys: SubjectKeys) -> FieldCipher:
     """Opens envelopes in stored states parsed as plain JSON (feed, audit reads)."""
-    return FieldCipher(keys, None, lambda data: plain(orjson.loads(data)))
+    return FieldCipher(keys, None, lambda data: plain(orjson.loads(data)), keys.opened)
 
 
 def _load_keys_of(keys: SubjectKeys, states: list[dict[str, Any]]) -> None:
@@ -35,7 +35,7 @@ def _load_keys_of(keys: SubjectKeys, states: list[dict[str, Any]]) -> None:
     subjects = {subject_uuid(s) for s in (state.get(SUBJECT) for state in states) if isinstance(s, str)}
     subjects.update(subject_uuid(s) for state in states for s in (state.get(SUBJECTS) or ()) if isinstance(s, str))
     if any(not keys.cached(s)[0] for s in subjects):
-        with keys.transaction(commit=False) as curs:
+        with keys.reading() as curs:
             keys.load(curs, subjects)
 
 

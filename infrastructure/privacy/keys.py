@@ -33,6 +33,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from application.ports import SubjectIndex
+from infrastructure.eventstore.recorder import AddedRows
 from domain.errors import OneStopError
 
 SUBJECT_KEYS = "subject_keys"
@@ -57,12 +58,10 @@ SCHEMA_STATEMENTS = [
         subject_id uuid NOT NULL, aggregate_id uuid NOT NULL, PRIMARY KEY (subject_id, aggregate_id))""",
 ]
 
-# Written in the transaction that saves the events which use them (eventsourcing's recorder
-# runs ``_insert_events`` first in its pipeline): no extra round trip, and a save that fails
-# leaves no key behind. Whatever a save adds goes in one statement (data-modifying CTEs, each
-# run whether or not it is referred to): every statement in the save's pipeline costs the API a
-# hand-over of the interpreter while psycopg sends it. The rows go as JSON parameters (orjson
-# writes the UUIDs): psycopg would dump arrays element by element in Python.
+# Written by the statement that saves the events which use them, as data-modifying CTEs of its
+# INSERT (``ArrayInsertRecorder.added_rows``): no extra statement or round trip, and a save that
+# fails leaves no key behind. The rows go as JSON parameters (orjson writes the UUIDs): psycopg
+# would dump arrays element by element in Python.
 _KEYS_PART = (
     f"k AS (INSERT INTO {SUBJECT_KEYS} (subject_id, blind_index, wrapped_key, master_key_id)"
     f" SELECT (r->>0)::uuid, r->>1, decode(r->>2, 'base64'), r->>3 FROM jsonb_array_elements(%b::jsonb) AS r)"
@@ -77,12 +76,15 @@ _ELEMENTS_PART = (
 )
 # A key set reused from the cache for a new request must still be live: if another process
 # erased the person meanwhile, the save fails with this marker and is tried again with a new
-# key set. (The message depends on the row count, so the planner cannot fold it away.)
+# key set. (The message depends on the row count, so the planner cannot fold it away; the
+# INSERT's condition reads it, so it runs with the statement.)
 ERASED_MARKER = "onestop: data subject erased"
 _CHECK_LIVE = (
-    f"SELECT CASE WHEN count(*) < %b THEN CAST('{ERASED_MARKER}: ' || count(*)::text AS int) ELSE 0 END AS ok"
-    f" FROM {SUBJECT_KEYS} WHERE subject_id = ANY(%b) AND wrapped_key IS NOT NULL"
+    f"g AS (SELECT CASE WHEN count(*) < jsonb_array_length(%b::jsonb) THEN CAST('{ERASED_MARKER}: ' || count(*)::text AS int)"
+    f" ELSE 0 END AS ok FROM {SUBJECT_KEYS}"
+    f" WHERE subject_id IN (SELECT x::uuid FROM jsonb_array_elements_text(%b::jsonb) AS x) AND wrapped_key IS NOT NULL)"
 )
+_LIVE = b"(SELECT ok FROM g) = 0"
 
 
 def _uuid4(random16: bytes) -> UUID:
@@ -145,8 +147,8 @@ class PendingKeys:
     def __bool__(self) -> bool:
         return bool(self.keys or self.links or self.reused or self.elements)
 
-    def write(self, curs: Any) -> None:
-        """Everything this save adds, in one statement in the save's transaction."""
+    def added_rows(self) -> AddedRows | None:
+        """Everything this save adds, as CTEs of the save's INSERT (None: nothing)."""
         parts: list[str] = []
         params: list[Any] = []
         if self.keys:
@@ -158,13 +160,15 @@ class PendingKeys:
         if self.elements:
             parts.append(_ELEMENTS_PART)
             params.append(orjson.dumps(sorted(self.elements)).decode())
+        condition = None
         if self.reused:
-            final = _CHECK_LIVE
-            params += [len(self.reused), list(self.reused)]
-        else:
-            final = "SELECT 0 AS ok"
-        if parts or self.reused:
-            curs.execute(("WITH " + ", ".join(parts) + " " if parts else "") + final, params)
+            parts.append(_CHECK_LIVE)
+            reused = orjson.dumps(list(self.reused)).decode()
+            params += [reused, reused]
+            condition = _LIVE
+        if not parts:
+            return None
+        return AddedRows(", ".join(parts).encode(), params, condition)
 
 
 class KeyUnreadable(OneStopError):
@@ -240,36 +244,47 @@ class SubjectKeys:
         self._ciphers: OrderedDict[UUID, tuple[float, AESGCM | None]] = OrderedDict()
         self._subject_of: dict[UUID, UUID] = {}
         self._by_index: dict[str, tuple[float, UUID]] = {}
+        # The envelopes this process opened last, with their subject and plaintext: the
+        # projector opens each event for the views, then the feed opens it again. Bounded, and
+        # emptied whenever a key is forgotten (an erasure), so it never outlives a key.
+        self.opened: dict[str, tuple[UUID, bytes]] = {}
 
     @contextmanager
     def transaction(self, commit: bool = True) -> Iterator[Any]:
         with self.datastore.transaction(commit=commit) as curs:
             yield curs
 
+    @contextmanager
+    def reading(self) -> Iterator[Any]:
+        """A cursor for reads only, on one of the pool's connections in autocommit: each SELECT
+        is one round trip (a transaction would add BEGIN and ROLLBACK, three round trips and
+        three statements for the server, where the projector loads a batch's new keys every
+        turn). Nothing read here needs one snapshot: a key set reused for a save is checked
+        live in the save's own transaction (``_CHECK_LIVE``)."""
+        with self.datastore.cursor() as curs:
+            yield curs
+
     # -- the cache ---------------------------------------------------------------------------
 
     def cached(self, subject_id: UUID) -> tuple[bool, AESGCM | None]:
-        """(known, cipher): a cipher of None for a known subject means erased."""
-        with self._lock:
-            entry = self._ciphers.get(subject_id)
-            if entry is None:
-                return False, None
-            if self._clock() > entry[0]:
-                del self._ciphers[subject_id]
-                return False, None
-            self._ciphers.move_to_end(subject_id)
-            return True, entry[1]
+        """(known, cipher): a cipher of None for a known subject means erased. Read without the
+        lock (one dictionary read is atomic): every event read or written asks this."""
+        entry = self._ciphers.get(subject_id)
+        if entry is None or self._clock() > entry[0]:
+            return False, None
+        return True, entry[1]
 
     def _remember(self, subject_id: UUID, cipher: AESGCM | None) -> None:
         with self._lock:
             self._ciphers[subject_id] = (self._clock() + self.cache_seconds, cipher)
             self._ciphers.move_to_end(subject_id)
             while len(self._ciphers) > self.cache_size:
-                self._ciphers.popitem(last=False)
+                self._ciphers.popitem(last=False)  # the key set cached longest ago: loaded again if needed
 
     def forget(self, subject_ids: Iterable[UUID]) -> None:
         subject_ids = set(subject_ids)
         with self._lock:
+            self.opened.clear()
             for subject_id in subject_ids:
                 self._ciphers.pop(subject_id, None)
             for index in [i for i, (_, s) in self._by_index.items() if s in subject_ids]:
@@ -291,7 +306,7 @@ class SubjectKeys:
         known, cipher = self.cached(subject_id)
         if known:
             return cipher
-        with self.transaction(commit=False) as curs:
+        with self.reading() as curs:
             self.load(curs, [subject_id])
         return self.cached(subject_id)[1]
 

@@ -35,7 +35,8 @@ from eventsourcing.persistence import EventStore, Mapper, Notification, Recordin
 from eventsourcing.utils import get_topic
 
 from domain.service_request import ServiceRequest
-from infrastructure.errors import UnknownDataSubject
+from infrastructure.errors import PersonalDataUnsupported, UnknownDataSubject
+from infrastructure.eventstore.recorder import AddedRows, ArrayInsertRecorder
 from infrastructure.privacy.envelopes import (
     ERASED, EVENT_AAD, LOOKUP, SUBJECT, SUBJECTS, SUBJECTS_PREFIX, FieldCipher, encode_plain, subject_in, subject_uuid, subjects_in,
 )
@@ -56,7 +57,7 @@ class PersonalDataMapper(Mapper):
         super().__init__(transcoder=base.transcoder, compressor=base.compressor, cipher=base.cipher)
         self.keys = keys
         self.blind_index = blind_index
-        self.fields = FieldCipher(keys, encode_plain(self.transcoder.encode), self.transcoder.decode)
+        self.fields = FieldCipher(keys, encode_plain(self.transcoder.encode), self.transcoder.decode, keys.opened)
         self._rules: dict[type, tuple[str, Classification]] = {}
         # A subject's id as stored and its envelopes' associated data, made once per subject.
         self._forms: dict[UUID, tuple[str, bytes]] = {}
@@ -77,9 +78,12 @@ class PersonalDataMapper(Mapper):
         save's own transaction, with the ciphers of the save. The database is read only for an
         aggregate, person or key this process has not cached (then in one transaction)."""
         keys = self.keys
-        pending = PendingKeys()
         rule_of = self._rule
         rules = [(e, rule_of(type(e))[1]) for e in events]
+        pending = self._prepare_cached(rules)
+        if pending is not None:
+            return pending
+        pending = PendingKeys()
         created: set[UUID] = set()
         for event, rule in rules:
             if rule.subject in _BY_PERSON:
@@ -104,7 +108,7 @@ class PersonalDataMapper(Mapper):
         pending.indexes = people
         lookup = [i for i in set(people.values()) if i not in pending.new_by_index and keys.subject_for_index(i) is None]
         if unknown or lookup:
-            with keys.transaction(commit=False) as curs:
+            with keys.reading() as curs:
                 keys.subjects_of(curs, unknown)
                 pending.reused.update(keys.subjects_for_indexes(curs, lookup).values())
                 self._resolve_people(people, pending)
@@ -114,7 +118,7 @@ class PersonalDataMapper(Mapper):
             self._resolve_people(people, pending)
             needed = self._needed(rules, pending)
             if any(s not in pending.ciphers and not keys.cached(s)[0] for s in needed):
-                with keys.transaction(commit=False) as curs:
+                with keys.reading() as curs:
                     pending.ciphers.update(keys.load(curs, needed))
         for event, rule in rules:
             kind = rule.subject
@@ -144,8 +148,54 @@ class PersonalDataMapper(Mapper):
             else:
                 missing.append(subject_id)  # loaded, then pushed out of the cache by a larger batch
         if missing:
-            with keys.transaction(commit=False) as curs:
+            with keys.reading() as curs:
                 pending.ciphers.update(keys.load(curs, missing))
+        return pending
+
+    def _prepare_cached(self, rules: Sequence[tuple[Any, Classification]]) -> PendingKeys | None:
+        """``prepare`` for the usual save, in one pass and without the database: new aggregates
+        of people (a request filed) and events of aggregates whose subject and key this process
+        holds (a request decided, a step the request took at once). None for anything else
+        (a payment naming its request, a batch event, a subject or key not cached), which
+        ``prepare`` resolves in full. Nothing is made before the save is known to qualify."""
+        keys = self.keys
+        created = None
+        for event, rule in rules:
+            kind = rule.subject
+            if kind is None:
+                continue
+            if kind in _BY_PERSON:
+                if created is None:
+                    created = {event.originator_id}
+                else:
+                    created.add(event.originator_id)
+            elif kind != AGGREGATE:
+                return None
+            elif not (created is not None and event.originator_id in created):
+                subject_id = keys.subject_of(event.originator_id)
+                if subject_id is None or not keys.cached(subject_id)[0]:
+                    return None
+        pending = PendingKeys()
+        ciphers = pending.ciphers
+        for event, rule in rules:
+            kind = rule.subject
+            if kind is None:
+                continue
+            originator_id = event.originator_id
+            if kind == AGGREGATE:
+                subject_id = pending.links.get(originator_id) or keys.subject_of(originator_id)
+            else:
+                subject_id = self._key_set_for(self.blind_index(self._person(event, rule)), pending)
+                pending.links[originator_id] = subject_id
+                keys.remember_subject(originator_id, subject_id)
+            if subject_id not in ciphers:
+                known, aead = keys.cached(subject_id)  # type: ignore[arg-type]
+                if not known:
+                    # Pushed out of the cache since the check above: loaded with the save's keys.
+                    with keys.reading() as curs:
+                        ciphers.update(keys.load(curs, [subject_id]))  # type: ignore[list-item]
+                else:
+                    ciphers[subject_id] = aead  # type: ignore[index]
         return pending
 
     def _element_people(self, event: Any, rule: Classification, people: dict[str, str], unknown: set[UUID]) -> None:
@@ -319,7 +369,7 @@ class PersonalDataMapper(Mapper):
             if curs is not None:
                 held.update(self.keys.load(curs, missing))
             else:
-                with self.keys.transaction(commit=False) as own:
+                with self.keys.reading() as own:
                     held.update(self.keys.load(own, missing))
         return held
 
@@ -384,24 +434,17 @@ class PersonalEventStore(EventStore):
         return recordings
 
 
-def _with_personal_keys(recorder: Any) -> None:
-    """Make eventsourcing's PostgreSQL recorder write a save's new key sets and subjects in
-    the save's own transaction: its ``_insert_events`` hook runs first in the pipeline."""
-    original = recorder._insert_events
-
-    def insert_events(curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        pending = kwargs.get("personal_keys")
-        if pending:
-            pending.write(curs)
-        original(curs, stored_events, **kwargs)
-
-    recorder._insert_events = insert_events
+def _added_rows(personal_keys: PendingKeys | None = None, **_: Any) -> AddedRows | None:
+    """What a save adds to the event store's INSERT: its new key sets and subjects."""
+    return personal_keys.added_rows() if personal_keys else None
 
 
 def install(app: Any, keys: SubjectKeys, blind_index: BlindIndex) -> PersonalDataMapper:
     """Put the personal-data mapper into an eventsourcing application, after it is built."""
     mapper = PersonalDataMapper(app.mapper, keys, blind_index)
-    _with_personal_keys(app.recorder)
+    if not isinstance(app.recorder, ArrayInsertRecorder):
+        raise PersonalDataUnsupported(f"personal data needs the event store's ArrayInsertRecorder, not {type(app.recorder).__name__}")
+    app.recorder.added_rows = _added_rows
     events = PersonalEventStore(mapper=mapper, recorder=app.recorder)
     app.mapper = mapper
     app.events = events
