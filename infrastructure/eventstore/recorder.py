@@ -12,18 +12,11 @@ changes that make a save cheaper and shorten the time the log's table lock is he
   read after the commit.
 
 A layer above may add rows to every save (the personal-data keys, ``infrastructure/privacy``):
-``added_rows`` gives, for a save's keyword arguments, data-modifying CTEs that run in the
-INSERT statement itself, and a condition every event must meet (a failed check aborts the
-save). One statement, not one more: each statement in the pipeline costs the saving thread
-about as much Python in psycopg as the rows it sends.
-
-Everything else is the recorder's own: one transaction, the same ``LOCK TABLE ... IN EXCLUSIVE
-MODE`` (so that readers tailing the log never pass over a gap filled in later), the same NOTIFY,
-one INSERT for the whole batch, the notification IDs in the events' order, a conflict raised as
-eventsourcing's IntegrityError with nothing written, and the same retries on a lost connection.
-
-The application uses it through eventsourcing's APPLICATION_RECORDER_TOPIC (see
-onestop.bootstrap.eventsourcing_env).
+``added_rows`` gives, for a save's keyword arguments, data-modifying CTEs and a check (a value
+computed from them that must be read, so that a failed check aborts the save). They ride on the
+statement that sets the save's lock timeout, which becomes ``WITH ... SELECT set_config(...)``:
+no statement more in the pipeline (each costs the saving thread about as much Python in psycopg
+as the rows it sends), and they run before the table lock is taken, not while it is held.
 """
 
 from __future__ import annotations
@@ -40,13 +33,13 @@ from psycopg.sql import SQL, Composed, Identifier
 
 
 class AddedRows(NamedTuple):
-    """What a save adds in its INSERT statement: ``ctes`` (``name AS (...)`` parts, joined by
-    commas, with ``%b`` placeholders), their ``params`` in order, and a ``condition`` on the
-    CTEs that must hold (or None)."""
+    """What a save adds before it takes the table lock: ``ctes`` (``name AS (...)`` parts,
+    joined by commas, with ``%b`` placeholders), their ``params`` in order, and a ``check``
+    (an SQL expression over them, evaluated with the statement, or None)."""
 
     ctes: bytes
     params: Sequence[Any]
-    condition: bytes | None = None
+    check: bytes | None = None
 
 
 _BEGIN = SQL("BEGIN")
@@ -67,9 +60,10 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
             originator_id_type=SQL(self.datastore.originator_id_type),
         )
         self.notify_statement: Composed = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
-        # Set by a layer above (see the module's docstring): (ctes, their parameters, condition).
+        # Set by a layer above (see the module's docstring): (ctes, their parameters, check).
         self.added_rows: Callable[..., AddedRows | None] | None = None
         self._with_added: dict[tuple[bytes, bytes | None], bytes] = {}
+        self._lock_timeout = f"{self.datastore.lock_timeout}s"
         # The statements of every save as bytes, rendered once with the first connection:
         # psycopg renders a Composed statement (quoting each identifier through libpq) on
         # every execute, and caches the parsing of bytes.
@@ -117,28 +111,31 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         insert, notify, lock = self._statements(curs)
         # The library's _lock_table: SET LOCAL lock_timeout, then LOCK TABLE ... IN EXCLUSIVE MODE.
-        for statement in lock:
+        added = self.added_rows(**kwargs) if self.added_rows is not None else None
+        if added is None:
+            curs.execute(lock[0], prepare=True)
+        else:
+            curs.execute(self._with_added_rows(added), (*added.params, self._lock_timeout), prepare=True)
+        for statement in lock[1:]:
             curs.execute(statement, prepare=True)
         curs.execute(notify)
-        params: tuple[Any, ...] = (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
+        curs.execute(
+            insert,
+            (
+                [e.originator_id for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            ),
+            prepare=True,
         )
-        added = self.added_rows(**kwargs) if self.added_rows is not None else None
-        if added is not None:
-            insert = self._insert_with(insert, added)
-            params = (*added.params, *params)
-        curs.execute(insert, params, prepare=True)
 
-    def _insert_with(self, insert: bytes, added: AddedRows) -> bytes:
-        """The INSERT with a save's added CTEs and condition (rendered once per shape)."""
-        statement = self._with_added.get((added.ctes, added.condition))
+    def _with_added_rows(self, added: AddedRows) -> bytes:
+        """SET LOCAL lock_timeout as a SELECT carrying a save's added rows (rendered once per shape)."""
+        statement = self._with_added.get((added.ctes, added.check))
         if statement is None:
-            head, returning = insert.rsplit(b" RETURNING ", 1)
-            where = b" WHERE " + added.condition if added.condition else b""
-            statement = b"WITH " + added.ctes + b" " + head + where + b" RETURNING " + returning
+            check = added.check + b", " if added.check else b""  # its parameters follow the CTEs'
+            statement = b"WITH " + added.ctes + b" SELECT " + check + b"set_config('lock_timeout', %b, true)"
             if len(self._with_added) < 64:
-                self._with_added[(added.ctes, added.condition)] = statement
+                self._with_added[(added.ctes, added.check)] = statement
         return statement

@@ -58,10 +58,11 @@ SCHEMA_STATEMENTS = [
         subject_id uuid NOT NULL, aggregate_id uuid NOT NULL, PRIMARY KEY (subject_id, aggregate_id))""",
 ]
 
-# Written by the statement that saves the events which use them, as data-modifying CTEs of its
-# INSERT (``ArrayInsertRecorder.added_rows``): no extra statement or round trip, and a save that
-# fails leaves no key behind. The rows go as JSON parameters (orjson writes the UUIDs): psycopg
-# would dump arrays element by element in Python.
+# Written in the transaction that saves the events which use them, as data-modifying CTEs of the
+# statement that sets its lock timeout (``ArrayInsertRecorder.added_rows``): no extra statement
+# or round trip, before the log's table lock is taken, and a save that fails leaves no key
+# behind. The rows go as JSON parameters (orjson writes the UUIDs): psycopg would dump arrays
+# element by element in Python.
 _KEYS_PART = (
     f"k AS (INSERT INTO {SUBJECT_KEYS} (subject_id, blind_index, wrapped_key, master_key_id)"
     f" SELECT (r->>0)::uuid, r->>1, decode(r->>2, 'base64'), r->>3 FROM jsonb_array_elements(%b::jsonb) AS r)"
@@ -77,14 +78,13 @@ _ELEMENTS_PART = (
 # A key set reused from the cache for a new request must still be live: if another process
 # erased the person meanwhile, the save fails with this marker and is tried again with a new
 # key set. (The message depends on the row count, so the planner cannot fold it away; the
-# INSERT's condition reads it, so it runs with the statement.)
+# statement selects it, so it runs with the statement.)
 ERASED_MARKER = "onestop: data subject erased"
 _CHECK_LIVE = (
-    f"g AS (SELECT CASE WHEN count(*) < jsonb_array_length(%b::jsonb) THEN CAST('{ERASED_MARKER}: ' || count(*)::text AS int)"
-    f" ELSE 0 END AS ok FROM {SUBJECT_KEYS}"
-    f" WHERE subject_id IN (SELECT x::uuid FROM jsonb_array_elements_text(%b::jsonb) AS x) AND wrapped_key IS NOT NULL)"
+    f"g AS (SELECT CASE WHEN count(*) < cardinality(CAST(%b AS uuid[])) THEN CAST('{ERASED_MARKER}: ' || count(*)::text AS int)"
+    f" ELSE 0 END AS ok FROM {SUBJECT_KEYS} WHERE subject_id = ANY(CAST(%b AS uuid[])) AND wrapped_key IS NOT NULL)"
 )
-_LIVE = b"(SELECT ok FROM g) = 0"
+_LIVE = b"(SELECT ok FROM g)"
 
 
 def _uuid4(random16: bytes) -> UUID:
@@ -148,7 +148,7 @@ class PendingKeys:
         return bool(self.keys or self.links or self.reused or self.elements)
 
     def added_rows(self) -> AddedRows | None:
-        """Everything this save adds, as CTEs of the save's INSERT (None: nothing)."""
+        """Everything this save adds, as CTEs run before its INSERT (None: nothing)."""
         parts: list[str] = []
         params: list[Any] = []
         if self.keys:
@@ -160,15 +160,15 @@ class PendingKeys:
         if self.elements:
             parts.append(_ELEMENTS_PART)
             params.append(orjson.dumps(sorted(self.elements)).decode())
-        condition = None
+        check = None
         if self.reused:
             parts.append(_CHECK_LIVE)
-            reused = orjson.dumps(list(self.reused)).decode()
+            reused = "{" + ",".join(map(str, self.reused)) + "}"  # an array literal: one text parameter
             params += [reused, reused]
-            condition = _LIVE
+            check = _LIVE
         if not parts:
             return None
-        return AddedRows(", ".join(parts).encode(), params, condition)
+        return AddedRows(", ".join(parts).encode(), params, check)
 
 
 class KeyUnreadable(OneStopError):
@@ -365,8 +365,8 @@ class SubjectKeys:
         pending.new_by_index[index] = subject_id
         expires = self._clock() + self.cache_seconds
         with self._lock:
-            self._ciphers[subject_id] = (expires, cipher)
-            while len(self._ciphers) > self.cache_size:
+            self._ciphers[subject_id] = (expires, cipher)  # a new key: it goes last
+            if len(self._ciphers) > self.cache_size:
                 self._ciphers.popitem(last=False)
         return subject_id
 

@@ -415,7 +415,8 @@ class PersonalEventStore(EventStore):
             return []
         for attempt in range(2):
             pending = self.mapper.prepare(domain_events)
-            stored_events = [self.mapper.to_stored_event(e, subjectless=e.originator_id in pending.subjectless, pending=pending)
+            subjectless = pending.subjectless
+            stored_events = [self.mapper.to_stored_event(e, subjectless=bool(subjectless) and e.originator_id in subjectless, pending=pending)
                              for e in domain_events]
             try:
                 notification_ids = self.recorder.insert_events(stored_events, personal_keys=pending, **kwargs)
@@ -435,7 +436,7 @@ class PersonalEventStore(EventStore):
 
 
 def _added_rows(personal_keys: PendingKeys | None = None, **_: Any) -> AddedRows | None:
-    """What a save adds to the event store's INSERT: its new key sets and subjects."""
+    """What a save adds in its own transaction: its new key sets and subjects."""
     return personal_keys.added_rows() if personal_keys else None
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import DataError, IntegrityError, StoredEvent
 
 from infrastructure.eventstore.recorder import ArrayInsertRecorder
 from onestop.bootstrap import build_back_office
@@ -94,3 +94,37 @@ def test_concurrent_writers_positions_follow_their_commit_order(settings: Settin
         assert len(_rows(settings)) == 4 * 20 * 4
     finally:
         app.close()
+
+
+def test_rows_a_layer_adds_to_a_save_commit_with_its_events_and_a_failed_check_writes_neither(settings: Settings) -> None:
+    """``added_rows`` (what the personal-data layer writes with every save: key sets,
+    subjects, the check that a reused key set is still live) runs in the save's transaction,
+    before the table lock: its rows and the events commit together, and when its check fails
+    the save raises and leaves no row and no event."""
+    from infrastructure.eventstore.recorder import AddedRows
+
+    conninfo = DatabaseAddress.from_url(settings.database.url()).conninfo()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS test_added_rows (note text)")
+        conn.execute("TRUNCATE test_added_rows")
+    app = build_back_office(settings)
+    try:
+        def added(note: str | None = None, fail: bool = False, **_: Any) -> AddedRows | None:
+            if note is None:
+                return None
+            # The failing CAST depends on a row, so that the planner cannot evaluate it beforehand.
+            check = b"(SELECT CASE WHEN %b THEN CAST('check failed: ' || note AS int) ELSE 0 END FROM n)"
+            return AddedRows(b"n AS (INSERT INTO test_added_rows (note) SELECT %b RETURNING note)", [note, fail], check)
+
+        app.recorder.added_rows = added
+        assert app.recorder.insert_events(_events(2), note="first") is not None
+        with pytest.raises(DataError, match="check failed: second"):
+            app.recorder.insert_events(_events(3), note="second", fail=True)
+        assert app.recorder.insert_events(_events(1)) is not None  # nothing added: the plain save
+        with psycopg.connect(conninfo) as conn:
+            assert conn.execute("SELECT note FROM test_added_rows").fetchall() == [("first",)]
+        assert len(_rows(settings)) == 3  # the failed save's three events are not there
+    finally:
+        app.close()
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS test_added_rows")

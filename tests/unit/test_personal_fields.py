@@ -235,3 +235,47 @@ def test_events_written_with_an_envelope_a_field_are_still_read() -> None:
     assert fields.reveal(stored, a, ("applicant",)) == {"service": "complaint", "applicant": applicant,
                                                        "actor": {"role": "citizen", "sub": "3100600445635"}}
     assert fields.reveal(orjson.loads(orjson.dumps(old)), uuid4(), ("applicant",))["applicant"] == {"national_id": ERASED, "name": ERASED}
+
+
+def test_an_envelope_opened_a_moment_ago_is_not_decrypted_again_but_never_outlives_its_key_or_opens_for_another_subject() -> None:
+    """The projector opens each event for its views, then for its feed: the second reader takes
+    the plaintext the first one got, but only for the same subject and while its key is held,
+    and an erasure (``forget``) empties what was kept."""
+    import base64
+
+    import orjson
+
+    from infrastructure.privacy.envelopes import ERASED, FieldCipher, encode_plain
+    from infrastructure.privacy.keys import PendingKeys, SubjectKeys
+
+    keys = SubjectKeys(None, MasterKeys(base64.b64decode(KEY_A)))
+    pending = PendingKeys()
+    subject = keys.new_subject("index-a", pending)
+    other = keys.new_subject("index-b", pending)
+    writer = FieldCipher(keys, encode_plain(None), orjson.loads)
+    views = FieldCipher(keys, encode_plain(None), orjson.loads, keys.opened)
+    feed = FieldCipher(keys, None, orjson.loads, keys.opened)
+    plain = {"applicant": {"national_id": "3100600445635", "name": "สมชาย ใจดี"}, "actor": {"role": "citizen", "sub": "3100600445635"}}
+    state = orjson.loads(orjson.dumps(plain))
+    writer.seal_event(subject, state, ("applicant",), pending.ciphers[subject])
+    stored = orjson.dumps(state)
+
+    decrypted: list[bytes] = []
+    aead = pending.ciphers[subject]
+
+    class Counting:
+        def decrypt(self, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+            decrypted.append(nonce)
+            return aead.decrypt(nonce, data, aad)  # type: ignore[no-any-return]
+
+    assert views.open_event(subject, orjson.loads(stored), Counting()) == plain
+    assert feed.open_event(subject, orjson.loads(stored), Counting()) == plain
+    assert len(decrypted) == 1 and len(keys.opened) == 1
+    # The same envelope put on another person's event: decrypted under that person's key, it does not open.
+    assert feed.open_event(other, orjson.loads(stored), pending.ciphers[other])["applicant"] == {"national_id": ERASED, "name": ERASED}
+    # A subject whose key is gone reads erased, whatever was opened before.
+    assert feed.open_event(subject, orjson.loads(stored), None)["applicant"] == {"national_id": ERASED, "name": ERASED}
+    keys.forget([subject])
+    assert keys.opened == {} and keys.cached(subject) == (False, None)
+    # Opening again needs the key again (here: handed over), and decrypts.
+    assert feed.open_event(subject, orjson.loads(stored), Counting()) == plain and len(decrypted) == 2
