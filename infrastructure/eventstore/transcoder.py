@@ -75,6 +75,11 @@ class OrjsonTranscoder(JSONTranscoder):
             return self._revive(value)
         return value
 
+    def revive(self, value: Any) -> Any:
+        """A state parsed from JSON (a dict or list, revived in place) with its typed values
+        decoded, as ``decode`` returns it: for a caller that parses and changes it first."""
+        return self._revive(value)
+
     def _revive(self, value: Any) -> Any:
         # orjson hands back fresh objects, so they are revived in place, innermost first (as
         # the library's object hook does). A typed value among a container's items is decoded

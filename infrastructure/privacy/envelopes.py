@@ -155,11 +155,12 @@ class FieldCipher:
         state[ENVELOPE] = b2a_base64(nonce + sealed, newline=False).decode()
         state[SEALED] = shape
 
-    def open_event(self, subject_id: UUID, state: dict[str, Any], aead: Any = LOOKUP) -> dict[str, Any]:
+    def open_event(self, subject_id: UUID, state: dict[str, Any], aead: Any = LOOKUP, revive: bool = True) -> dict[str, Any]:
         """Put an event's sealed values back into its ``state`` (``[erased]`` where its subject's
         key is gone, or the envelope does not open), in place. An envelope this process opened
         a moment ago for the same subject (the projector's views, then its feed) is not
-        decrypted again, as long as the subject's key is still held."""
+        decrypted again, as long as the subject's key is still held. ``revive=False``: the
+        values go in as parsed JSON, for a caller that revives the whole state after."""
         envelope = state.pop(ENVELOPE)
         shape = state.pop(SEALED, None) or {}
         if aead is LOOKUP:
@@ -184,7 +185,7 @@ class FieldCipher:
                         opened[envelope] = (subject_id, plain)
             if plain is not None:
                 try:
-                    values = orjson.loads(plain) if b'"_type_"' not in plain else self._decode(plain)
+                    values = orjson.loads(plain) if not revive or b'"_type_"' not in plain else self._decode(plain)
                 except ValueError:
                     values = None
         if type(values) is not dict:

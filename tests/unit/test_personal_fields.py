@@ -279,3 +279,48 @@ def test_an_envelope_opened_a_moment_ago_is_not_decrypted_again_but_never_outliv
     assert keys.opened == {} and keys.cached(subject) == (False, None)
     # Opening again needs the key again (here: handed over), and decrypts.
     assert feed.open_event(subject, orjson.loads(stored), Counting()) == plain and len(decrypted) == 2
+
+
+def test_a_subjects_events_read_back_exactly_as_written_with_typed_values_and_a_broken_state_fails_as_before() -> None:
+    """Events of one data subject are read in one pass (parse, open the envelope, revive typed
+    values, make the event as eventsourcing does): they come back equal to what was saved,
+    typed personal values included, and a stored state that is not JSON fails with the
+    library's own error, as every other state does."""
+    import base64
+    from uuid import uuid4
+
+    import orjson
+    from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
+
+    from infrastructure.privacy.keys import SubjectKeys
+    from infrastructure.privacy.mapper import PersonalDataMapper
+    from tests.unit.test_application_save import AT, CITIZEN, office
+    from domain.service_request import ServiceRequest
+
+    app = office(TRANSCODER_TOPIC="infrastructure.eventstore.transcoder:OrjsonTranscoder")  # as onestop.bootstrap builds it
+    try:
+        case = uuid4()  # a typed value among what the citizen typed, as the transcoder writes it
+        keys = SubjectKeys(None, MasterKeys(base64.b64decode(KEY_A)))
+        mapper = PersonalDataMapper(app.mapper, keys, BlindIndex(base64.b64decode(KEY_B)))
+        filed = ServiceRequest.file(
+            id=uuid4(), at=AT, actor=CITIZEN, channel="web", reference="OS690000001", service="complaint",
+            organization="MUN-SAENSUK", filed_at="MUN-SAENSUK", applicant={"national_id": "3100600445635", "name": "สมชาย ใจดี"},
+            details={"subject": "ไฟถนนดับ", "since": AT, "case": case}, due_at=AT, request_hash="h",
+        )
+        filed.start_review(CITIZEN, "web", AT)
+        events = filed.collect_events()
+        pending = mapper.prepare(events)  # a new person: a new key set, made without the database
+        stored = [mapper.to_stored_event(e, pending=pending) for e in events]
+        assert all(b"3100600445635" not in s.state for s in stored)
+        assert mapper._revive is not None  # the one-pass reading is the one tested
+        read = [mapper.to_domain_event(s) for s in stored]
+        assert [type(e) for e in read] == [type(e) for e in events]
+        assert [e.__dict__ for e in read] == [e.__dict__ for e in events]
+        assert read[0].details["since"] == AT and read[0].details["case"] == case and read[1].actor["sub"] == "3100600445635"
+        broken = StoredEvent(originator_id=stored[0].originator_id, originator_version=1, topic=stored[0].topic,
+                             state=stored[0].state[:60] + b"not json")
+        with pytest.raises(MapperDeserialisationError):
+            mapper.to_domain_event(broken)
+        assert orjson.loads(stored[1].state)["actor"] == {"role": "citizen", "org": None}
+    finally:
+        app.close()
