@@ -87,6 +87,12 @@ _CHECK_LIVE = (
 _LIVE = b"(SELECT ok FROM g)"
 
 
+def uuid_array(ids: Iterable[UUID]) -> str:
+    """UUIDs as one PostgreSQL array literal, a single text parameter (``CAST(%s AS uuid[])``):
+    psycopg dumps a list of UUIDs element by element, in Python."""
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
 def _uuid4(random16: bytes) -> UUID:
     """A version-4 UUID from 16 random bytes, as ``uuid.UUID(bytes=..., version=4)`` makes it,
     without its argument checks (a new key set per submission makes one)."""
@@ -163,7 +169,7 @@ class PendingKeys:
         check = None
         if self.reused:
             parts.append(_CHECK_LIVE)
-            reused = "{" + ",".join(map(str, self.reused)) + "}"  # an array literal: one text parameter
+            reused = uuid_array(self.reused)
             params += [reused, reused]
             check = _LIVE
         if not parts:
@@ -274,13 +280,6 @@ class SubjectKeys:
             return False, None
         return True, entry[1]
 
-    def _remember(self, subject_id: UUID, cipher: AESGCM | None) -> None:
-        with self._lock:
-            self._ciphers[subject_id] = (self._clock() + self.cache_seconds, cipher)
-            self._ciphers.move_to_end(subject_id)
-            while len(self._ciphers) > self.cache_size:
-                self._ciphers.popitem(last=False)  # the key set cached longest ago: loaded again if needed
-
     def forget(self, subject_ids: Iterable[UUID]) -> None:
         subject_ids = set(subject_ids)
         with self._lock:
@@ -317,16 +316,24 @@ class SubjectKeys:
         loaded: dict[UUID, AESGCM | None] = {}
         if not wanted:
             return loaded
-        curs.execute(f"SELECT subject_id, wrapped_key, master_key_id FROM {SUBJECT_KEYS} WHERE subject_id = ANY(%s)", (wanted,))
+        # The ids as one uuid[] literal: psycopg would dump a list of UUIDs element by element.
+        curs.execute(f"SELECT subject_id, wrapped_key, master_key_id FROM {SUBJECT_KEYS} WHERE subject_id = ANY(CAST(%s AS uuid[]))",
+                     (uuid_array(wanted),))
         found = {row["subject_id"]: row for row in curs.fetchall()}
         for subject_id in wanted:
             row = found.get(subject_id)
             if row is None or row["wrapped_key"] is None:
-                cipher = ERASED
+                loaded[subject_id] = ERASED
             else:
-                cipher = AESGCM(self.masters.unwrap(row["master_key_id"], subject_id, bytes(row["wrapped_key"])))
-            self._remember(subject_id, cipher)
-            loaded[subject_id] = cipher
+                loaded[subject_id] = AESGCM(self.masters.unwrap(row["master_key_id"], subject_id, bytes(row["wrapped_key"])))
+        expires = self._clock() + self.cache_seconds
+        with self._lock:
+            ciphers = self._ciphers
+            for subject_id, cipher in loaded.items():
+                ciphers[subject_id] = (expires, cipher)
+                ciphers.move_to_end(subject_id)
+            while len(ciphers) > self.cache_size:
+                ciphers.popitem(last=False)
         return loaded
 
     def subject_for_index(self, index: str) -> UUID | None:
