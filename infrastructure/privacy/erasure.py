@@ -45,13 +45,15 @@ def document_revealer(keys: SubjectKeys) -> Callable[[dict[str, Any]], dict[str,
     fields = document_fields(keys)
 
     def reveal(document: dict[str, Any]) -> dict[str, Any]:
-        data = dict(document["data"])
+        data = document["data"]  # the document's own (stored_event_document makes it fresh)
+        if SUBJECT not in data:
+            reveal_document_state(fields, data)  # a batch event's elements, or nothing personal
+            return document
         actor = document.get("actor")
         if actor is not None:
-            data["actor"] = actor
-        data = reveal_document_state(fields, data)
+            data["actor"] = actor  # a citizen actor's sub is in the envelope
+        reveal_document_state(fields, data)
         document["actor"] = data.pop("actor", actor)
-        document["data"] = data
         return document
 
     return reveal

@@ -393,7 +393,6 @@ class PersonalDataMapper(Mapper):
         subject = state.pop(SUBJECT, None)
         if subject is not None:
             subject_id = subject_uuid(subject)
-            self.keys.remember_subject(stored_event.originator_id, subject_id)  # type: ignore[arg-type]
             rule = PERSONAL_FIELDS.get(stored_event.topic)
             aead = held.get(subject_id, LOOKUP) if held else LOOKUP
             self.fields.reveal(state, subject_id, rule.fields if rule is not None else None, aead)
@@ -413,7 +412,6 @@ class PersonalDataMapper(Mapper):
         names of its fields are never walked as data, and upcasting sees the whole state)."""
         raw = orjson.loads(stored_event.state)
         subject_id = subject_uuid(raw.pop(SUBJECT))
-        self.keys.remember_subject(stored_event.originator_id, subject_id)  # type: ignore[arg-type]
         aead = held.get(subject_id, LOOKUP) if held else LOOKUP
         if ENVELOPE in raw:
             self.fields.open_event(subject_id, raw, aead, revive=False)
@@ -446,6 +444,13 @@ class PersonalEventStore(EventStore):
         decoded (a tax roll's 100,000 rows name more people than the key cache keeps)."""
         stored = list(self.recorder.select_events(originator_id=originator_id, gt=gt, lte=lte, desc=desc, limit=limit))
         held = self.mapper.prefetch(stored)
+        # The aggregate's subject, for the events this process may save for it next (a
+        # process that only reads the log, like the projector, keeps none).
+        for event in stored:
+            subject_id = subject_in(event.state)
+            if subject_id is not None:
+                self.mapper.keys.remember_subject(originator_id, subject_id)
+                break
         return iter([self.mapper.to_domain_event(s, held) for s in stored])
 
     def put(self, domain_events: Sequence[Any], **kwargs: Any) -> list[Recording]:
