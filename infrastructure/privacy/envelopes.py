@@ -119,11 +119,11 @@ class FieldCipher:
         # Envelopes opened a moment ago, shared by the ciphers of one process (SubjectKeys.opened).
         self._opened = opened
 
-    def seal_event(self, subject_id: UUID, state: dict[str, Any], fields: Sequence[str], aead: Any, aad: bytes | None = None) -> None:
+    def seal_event(self, subject_id: UUID, state: dict[str, Any], fields: Sequence[str], aead: Any, aad: bytes | None = None) -> bool:
         """Take the personal values of an event's ``state`` (its ``fields`` that are not null, and
         a citizen actor's ``sub``) out of it, into one envelope sealed with the subject's key
         (``aad``: the subject's associated data, ``subject_id.bytes + EVENT_AAD``, if the caller
-        has it made)."""
+        has it made). False when the event held no personal value, and so has no envelope."""
         values: dict[str, Any] = {}
         shape: dict[str, Any] = {}
         for field in fields:
@@ -149,11 +149,12 @@ class FieldCipher:
                     del actor["sub"]
                 state["actor"] = actor
         if not values:
-            return
+            return False
         nonce = random_bytes(NONCE_BYTES)
         sealed = aead.encrypt(nonce, self._encode(values), subject_id.bytes + EVENT_AAD if aad is None else aad)
         state[ENVELOPE] = b2a_base64(nonce + sealed, newline=False).decode()
         state[SEALED] = shape
+        return True
 
     def open_event(self, subject_id: UUID, state: dict[str, Any], aead: Any = LOOKUP, revive: bool = True) -> dict[str, Any]:
         """Put an event's sealed values back into its ``state`` (``[erased]`` where its subject's

@@ -1,7 +1,7 @@
 """Personal fields encrypted per data subject in the event store's mapper: the domain stays plain.
 
-A stored event of a data subject starts with ``"_subject_": "<subject id>"`` (a random id, not
-the person's; ``keys.py``), and its personal fields (``personal_fields.py``) are taken out of its
+A stored event of a data subject that holds personal values starts with ``"_subject_":
+"<subject id>"`` (a random id, not the person's; ``keys.py``), and its personal fields (``personal_fields.py``) are taken out of its
 state into one envelope: ``"_pd_": "<base64 of nonce, ciphertext and tag>"`` (AES-256-GCM with the
 subject's data key; the subject is in the associated data, so an envelope moved to another
 person does not open), with ``"_sealed_"`` naming the fields it holds and keeping each dict's
@@ -16,6 +16,9 @@ with the key of that element's person into ``{"_pe_": ..., "_s_": <n>, "_at_": [
 at the first of them (the others null), and the event starts with ``"_subjects_": [...]``,
 every key set it uses (``"_s_"`` is the element's place in it). Erasing one person makes their elements'
 personal positions read ``"[erased]"`` and leaves everyone else's readable.
+
+An event of a data subject with no personal value in it (a step taken by staff or the system,
+a reason left empty) is stored as it is, with no subject: nothing in it needs a key to read.
 
 Reading: a field whose subject's key is deleted reads ``"[erased]"``. Writing for an erased
 subject stores ``"[erased]"`` in its personal fields: nothing new is kept about them.
@@ -298,7 +301,10 @@ class PersonalDataMapper(Mapper):
             aead = ciphers.get(subject_id, LOOKUP)
             if aead is LOOKUP:
                 aead = self.keys.cipher(subject_id)
-            self.fields.seal_event(subject_id, state, rule.fields, aead, forms[1])
+            if not self.fields.seal_event(subject_id, state, rule.fields, aead, forms[1]):
+                # Nothing personal in it (a step taken by staff or the system, a null note): the
+                # event is stored as it is, without a subject to look up when it is read.
+                del state[SUBJECT]
         del state["originator_id"]
         originator_version = state.pop("originator_version")
         class_version = getattr(event_class, "class_version", 1)

@@ -294,8 +294,11 @@ def test_a_subjects_events_read_back_exactly_as_written_with_typed_values_and_a_
 
     from infrastructure.privacy.keys import SubjectKeys
     from infrastructure.privacy.mapper import PersonalDataMapper
-    from tests.unit.test_application_save import AT, CITIZEN, office
+    from domain.actors import Actor
     from domain.service_request import ServiceRequest
+    from tests.unit.test_application_save import AT, CITIZEN, office
+
+    OFFICER = Actor(sub="officer-1", role="officer", org="MUN-SAENSUK")
 
     app = office(TRANSCODER_TOPIC="infrastructure.eventstore.transcoder:OrjsonTranscoder")  # as onestop.bootstrap builds it
     try:
@@ -309,9 +312,18 @@ def test_a_subjects_events_read_back_exactly_as_written_with_typed_values_and_a_
         )
         filed.start_review(CITIZEN, "web", AT)
         events = filed.collect_events()
+        staff = ServiceRequest.file(
+            id=uuid4(), at=AT, actor=OFFICER, channel="counter", reference="OS690000002", service="complaint",
+            organization="MUN-SAENSUK", filed_at="MUN-SAENSUK", applicant={"national_id": "3100600445635", "name": "สมชาย ใจดี"},
+            details={"subject": "ไฟถนนดับ"}, due_at=AT, request_hash="h2",
+        )
+        staff.start_review(OFFICER, "counter", AT)  # a step with nothing personal in it
+        events += staff.collect_events()
         pending = mapper.prepare(events)  # a new person: a new key set, made without the database
         stored = [mapper.to_stored_event(e, pending=pending) for e in events]
         assert all(b"3100600445635" not in s.state for s in stored)
+        # The citizen's own step seals their sub; the officer's holds nothing personal and is stored as it is.
+        assert [s.state.startswith(b'{"_subject_":') for s in stored] == [True, True, True, False]
         assert mapper._revive is not None  # the one-pass reading is the one tested
         read = [mapper.to_domain_event(s) for s in stored]
         assert [type(e) for e in read] == [type(e) for e in events]
