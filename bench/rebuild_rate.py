@@ -129,7 +129,7 @@ def live(dsn: str, small_batch: int = 20, small_events: int = 20_000) -> list[tu
             views.reset()
             with psycopg.connect(settings.database.conninfo(), autocommit=True) as conn:
                 conn.execute("TRUNCATE event_feed, event_feed_position, aggregate_organizations, audit_chain, audit_chain_head")
-            followers = [FeedFollower(datastore(app), reveal=app.personal_data.reveal_all), ChainFollower(datastore(app))]  # type: ignore[attr-defined]
+            followers = [FeedFollower(datastore(app), reveal=app.personal_data.reveal_published), ChainFollower(datastore(app))]  # type: ignore[attr-defined]
             projector = Projector(app, views, followers=followers)  # type: ignore[arg-type]
             started, cpu = time.perf_counter(), time.process_time()
             if way.startswith("followers read"):
@@ -147,7 +147,7 @@ def live(dsn: str, small_batch: int = 20, small_events: int = 20_000) -> list[tu
         views.reset()
         with psycopg.connect(settings.database.conninfo(), autocommit=True) as conn:
             conn.execute("TRUNCATE event_feed, event_feed_position, aggregate_organizations, audit_chain, audit_chain_head")
-        followers = [FeedFollower(datastore(app), reveal=app.personal_data.reveal_all), ChainFollower(datastore(app))]  # type: ignore[attr-defined]
+        followers = [FeedFollower(datastore(app), reveal=app.personal_data.reveal_published), ChainFollower(datastore(app))]  # type: ignore[attr-defined]
 
         class Bounded(Projector):
             def _read(self, after: int, limit: int) -> list[Any]:

@@ -519,7 +519,7 @@ def build_followers(app: BackOffice) -> list[Any]:
     from infrastructure.integrations.event_feed import FeedFollower
 
     personal = getattr(app, "personal_data", None)
-    reveal = getattr(personal, "reveal_all", None)
+    reveal = getattr(personal, "reveal_published", None)
     followers: list[Any] = [FeedFollower(datastore(app), reveal=reveal)]
     if personal is not None and personal.mapper is not None:
         from infrastructure.privacy.erasure import ErasureFollower

@@ -316,6 +316,14 @@ class FieldCipher:
         return state
 
 
+def holds_only(state: dict[str, Any], unread: frozenset[str]) -> bool:
+    """Whether the envelope of a stored state holds only values in ``unread`` (a reader that
+    never reads them need not open it: a citizen actor's ``sub`` alone, for the views and the
+    feed, which publishes no citizen's sub)."""
+    shape = state.get(SEALED)
+    return type(shape) is dict and shape.keys() <= unread
+
+
 def reveal_document_state(fields: FieldCipher, state: dict[str, Any]) -> dict[str, Any]:
     """A stored state as parsed JSON (audit reads, the feed), with its envelopes opened."""
     subject = state.pop(SUBJECT, None)

@@ -19,7 +19,9 @@ from application.ports import PersonalData
 from domain.allowance import Recipient
 from infrastructure.json_codec import dumps
 from infrastructure.privacy.keys import SUBJECT_KEYS, BlindIndex, SubjectKeys
-from infrastructure.privacy.envelopes import SUBJECT, SUBJECTS, FieldCipher, reveal_document_state, subject_uuid
+from infrastructure.privacy.envelopes import (
+    ACTOR_SUB, ENVELOPE, SEALED, SUBJECT, SUBJECTS, FieldCipher, holds_only, reveal_document_state, subject_uuid,
+)
 from infrastructure.privacy.mapper import PersonalDataMapper
 from infrastructure.eventstore.event_log import EVENTS_TABLE, plain, stored_event_document
 
@@ -39,15 +41,19 @@ def _load_keys_of(keys: SubjectKeys, states: list[dict[str, Any]]) -> None:
             keys.load(curs, subjects)
 
 
-def document_revealer(keys: SubjectKeys) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def document_revealer(keys: SubjectKeys, unread: frozenset[str] = frozenset()) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A function that opens the personal fields of a ``stored_event_document``'s data in place
-    (and drops the subject reference)."""
+    (and drops the subject reference). ``unread``: values the reader never uses; an envelope
+    holding nothing else is dropped unopened, and those values are left out."""
     fields = document_fields(keys)
 
     def reveal(document: dict[str, Any]) -> dict[str, Any]:
         data = document["data"]  # the document's own (stored_event_document makes it fresh)
         if SUBJECT not in data:
             reveal_document_state(fields, data)  # a batch event's elements, or nothing personal
+            return document
+        if unread and ENVELOPE in data and holds_only(data, unread):
+            del data[SUBJECT], data[ENVELOPE], data[SEALED]
             return document
         actor = document.get("actor")
         if actor is not None:
@@ -59,9 +65,9 @@ def document_revealer(keys: SubjectKeys) -> Callable[[dict[str, Any]], dict[str,
     return reveal
 
 
-def documents_revealer(keys: SubjectKeys) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
+def documents_revealer(keys: SubjectKeys, unread: frozenset[str] = frozenset()) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
     """Like ``document_revealer``, for a batch: the batch's keys are loaded in one query."""
-    reveal = document_revealer(keys)
+    reveal = document_revealer(keys, unread)
 
     def reveal_all(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
         _load_keys_of(keys, [d["data"] for d in documents])
@@ -91,6 +97,8 @@ class PostgresPersonalData(PersonalData):
         self.mapper = mapper
         self.reveal = document_revealer(keys)
         self.reveal_all = documents_revealer(keys)
+        # The published feed: its CloudEvents carry no citizen actor's sub (application.cloudevents).
+        self.reveal_published = documents_revealer(keys, frozenset({ACTOR_SUB}))
         self.reveal_states = states_revealer(keys)
 
     def index(self, national_id: str) -> str:

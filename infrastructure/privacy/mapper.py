@@ -42,7 +42,7 @@ from domain.service_request import ServiceRequest
 from infrastructure.errors import PersonalDataUnsupported, UnknownDataSubject
 from infrastructure.eventstore.recorder import AddedRows, ArrayInsertRecorder
 from infrastructure.privacy.envelopes import (
-    ENVELOPE, ERASED, EVENT_AAD, LOOKUP, SUBJECT, SUBJECT_PREFIX, SUBJECTS, SUBJECTS_PREFIX, FieldCipher, encode_plain, subject_in, subject_uuid, subjects_in,
+    ENVELOPE, ERASED, EVENT_AAD, LOOKUP, SEALED, SUBJECT, SUBJECT_PREFIX, SUBJECTS, SUBJECTS_PREFIX, FieldCipher, holds_only, encode_plain, subject_in, subject_uuid, subjects_in,
 )
 from infrastructure.privacy.keys import ERASED_MARKER, BlindIndex, PendingKeys, SubjectKeys
 from infrastructure.privacy.personal_fields import AGGREGATE, APPLICANT, ELEMENTS, PERSON, PERSONAL_FIELDS, REQUEST, Classification, Elements
@@ -384,14 +384,17 @@ class PersonalDataMapper(Mapper):
                     held.update(self.keys.load(own, missing))
         return held
 
-    def to_domain_events(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
+    def to_domain_events(self, stored_events: Sequence[StoredEvent], unread: frozenset[str] = frozenset()) -> list[Any]:
+        """A batch's domain events, its keys loaded in one query. ``unread``: sealed values the
+        caller never reads (the views never read who acted, so not a citizen actor's ``sub``);
+        an envelope holding nothing else is not opened, and those values are left out."""
         held = self.prefetch(stored_events)
-        return [self.to_domain_event(s, held) for s in stored_events]
+        return [self.to_domain_event(s, held, unread) for s in stored_events]
 
-    def to_domain_event(self, stored_event: StoredEvent, held: dict[UUID, Any] | None = None) -> Any:
+    def to_domain_event(self, stored_event: StoredEvent, held: dict[UUID, Any] | None = None, unread: frozenset[str] = frozenset()) -> Any:
         if self._revive is not None and stored_event.state[:len(SUBJECT_PREFIX)] == SUBJECT_PREFIX:
             try:
-                return self._subject_event(stored_event, held)
+                return self._subject_event(stored_event, held, unread)
             except Exception:  # noqa: BLE001 - whatever the log holds: the library's own path decides
                 pass
         event = super().to_domain_event(stored_event)
@@ -411,7 +414,7 @@ class PersonalDataMapper(Mapper):
         return event
 
 
-    def _subject_event(self, stored_event: StoredEvent, held: dict[UUID, Any] | None) -> Any:
+    def _subject_event(self, stored_event: StoredEvent, held: dict[UUID, Any] | None, unread: frozenset[str]) -> Any:
         """``to_domain_event`` for an event of one data subject (most of the log), in one pass:
         the stored JSON is parsed, its envelope opened into it, and only then are typed values
         revived and the event made as eventsourcing's mapper makes it (so the envelope and the
@@ -420,7 +423,10 @@ class PersonalDataMapper(Mapper):
         subject_id = subject_uuid(raw.pop(SUBJECT))
         aead = held.get(subject_id, LOOKUP) if held else LOOKUP
         if ENVELOPE in raw:
-            self.fields.open_event(subject_id, raw, aead, revive=False)
+            if unread and holds_only(raw, unread):
+                del raw[ENVELOPE], raw[SEALED]  # nothing in it the caller reads
+            else:
+                self.fields.open_event(subject_id, raw, aead, revive=False)
         else:
             rule = PERSONAL_FIELDS.get(stored_event.topic)
             self.fields.reveal(raw, subject_id, rule.fields if rule is not None else None, aead)
