@@ -93,14 +93,14 @@ def uuid_array(ids: Iterable[UUID]) -> str:
     return "{" + ",".join(map(str, ids)) + "}"
 
 
+_UUID4_KEEP = ~((0xC000 << 48) | (0xF000 << 64))  # the variant and version bits cleared ...
+_UUID4_SET = (0x8000 << 48) | (4 << 76)  # ... and set: RFC 4122 variant, version 4
+
+
 def _uuid4(random16: bytes) -> UUID:
     """A version-4 UUID from 16 random bytes, as ``uuid.UUID(bytes=..., version=4)`` makes it,
     without its argument checks (a new key set per submission makes one)."""
-    value = int.from_bytes(random16, "big")
-    value &= ~(0xC000 << 48)
-    value |= 0x8000 << 48
-    value &= ~(0xF000 << 64)
-    value |= 4 << 76
+    value = (int.from_bytes(random16, "big") & _UUID4_KEEP) | _UUID4_SET
     made = object.__new__(UUID)
     object.__setattr__(made, "int", value)
     object.__setattr__(made, "is_safe", SafeUUID.unknown)

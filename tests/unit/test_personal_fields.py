@@ -336,3 +336,16 @@ def test_a_subjects_events_read_back_exactly_as_written_with_typed_values_and_a_
         assert orjson.loads(stored[1].state)["actor"] == {"role": "citizen", "org": None}
     finally:
         app.close()
+
+
+def test_a_new_key_sets_id_is_the_version_4_uuid_of_its_random_bytes() -> None:
+    import os
+    import uuid
+
+    from infrastructure.privacy.keys import _uuid4
+
+    for _ in range(500):
+        random16 = os.urandom(16)
+        made = _uuid4(random16)
+        assert made == uuid.UUID(bytes=random16, version=4) and made.version == 4 and made.variant == uuid.RFC_4122
+        assert str(made) == str(uuid.UUID(bytes=random16, version=4)) and hash(made) == hash(uuid.UUID(str(made)))
