@@ -71,6 +71,12 @@ class Harness:
         extra = {"If-Match": f'"{version}"'} if version is not None else {}
         return await self.client.post(f"/v1/service-requests/{request_id}/{action}", json=body or {}, headers={**(headers or OFFICER), **extra})
 
+    def stop_projector(self) -> None:
+        """Stop the harness's projector (a test that runs one of its own over the same views)."""
+        assert self.projector is not None
+        self.projector.stop.set()
+        self.projector.thread.join(10)
+
 
 class ProjectorThread:
     def __init__(self, settings: Settings) -> None:

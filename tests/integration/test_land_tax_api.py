@@ -228,9 +228,7 @@ async def test_rebuilding_the_views_in_small_batches_gives_the_same_parcels_and_
     opened = await (await api.client.post(f"/v1/land-tax/notices/{notice['id']}/payments", json={"instalment": 1}, headers=CITIZEN)).json()
     head = (await _pay_by_bank(api, opened, clock, "PAY-RB-1"))["payment"]["position"]
     assert await api.client.app[CTX].read_model.wait_for_position(head, 10)
-    assert api.projector is not None
-    api.projector.stop.set()
-    api.projector.thread.join(10)
+    api.stop_projector()
     app = build_back_office(api.settings)
     try:
         views = build_views(app)

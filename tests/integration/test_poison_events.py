@@ -91,9 +91,7 @@ async def test_a_rebuild_lists_the_events_it_set_aside_and_retry_failed_reports_
     poison = write_an_old_style_assignment(api, template["id"], target["id"])
     last = await api.submit()
     await api.client.get(f"/v1/service-requests/{last['id']}?min_position={last['position']}", headers=OFFICER)
-    assert api.projector is not None
-    api.projector.stop.set()
-    api.projector.thread.join(10)
+    api.stop_projector()
     monkeypatch.setenv("ONESTOP_DATABASE_URL", api.settings.database_url or "")
     for name, value in KEY_ENV.items():  # the projector needs the personal-data keys
         monkeypatch.setenv(name, value)

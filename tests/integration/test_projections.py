@@ -52,9 +52,7 @@ async def test_rebuild_gives_identical_views(api: Harness) -> None:
             cwd=ROOT, capture_output=True, text=True, timeout=120,
         )
         assert refused.returncode != 0 and "a projector is running" in refused.stderr
-        assert api.projector is not None
-        api.projector.stop.set()
-        api.projector.thread.join(10)
+        api.stop_projector()
         env = {**os.environ, "ONESTOP_DATABASE_URL": api.settings.database_url, "ONESTOP_JWT_SECRET": JWT_SECRET, **KEY_ENV}
         result = subprocess.run(
             [sys.executable, "-m", "onestop.cli", "projector", "--rebuild", "--batch-size", "7"],
@@ -116,9 +114,7 @@ async def test_the_views_come_out_the_same_when_every_envelope_is_opened(api: Ha
     await api.act(withdrawn["id"], "withdraw", {"reason": "ยื่นผิด"}, headers=CITIZEN)
     response = await api.client.get(f"/v1/service-requests?min_position={position}&limit=1", headers=OFFICER)
     assert response.status == 200
-    assert api.projector is not None
-    api.projector.stop.set()
-    api.projector.thread.join(10)
+    api.stop_projector()
     app = build_back_office(api.settings)
     try:
         views = build_views(app)
