@@ -142,6 +142,9 @@ class PendingKeys:
         self.links: dict[UUID, UUID] = {}
         self.reused: set[UUID] = set()
         self.subjectless: set[UUID] = set()  # aggregates of this save that have no data subject
+        # The subject of each aggregate the save names, as the save found it (the shared cache
+        # may be emptied by another thread between preparing and encoding).
+        self.of: dict[UUID, UUID] = {}
         self.ciphers: dict[UUID, Any] = {}  # the save's subjects' keys (None: erased), held for the save
         self.people: dict[str, UUID] = {}  # blind index -> key set, of a batch event's elements
         self.indexes: dict[str, str] = {}  # national ID -> blind index, of a batch event's elements
@@ -399,12 +402,22 @@ class SubjectKeys:
 
     def subjects_of(self, curs: Any, aggregate_ids: Iterable[UUID]) -> dict[UUID, UUID]:
         """The subject of each aggregate the cache does not know."""
-        wanted = [a for a in set(aggregate_ids) if a not in self._subject_of]
+        found: dict[UUID, UUID] = {}
+        wanted = []
+        for aggregate_id in set(aggregate_ids):
+            subject_id = self._subject_of.get(aggregate_id)
+            if subject_id is None:
+                wanted.append(aggregate_id)
+            else:
+                found[aggregate_id] = subject_id
         if wanted:
-            curs.execute(f"SELECT aggregate_id, subject_id FROM {SUBJECT_AGGREGATES} WHERE aggregate_id = ANY(%s)", (wanted,))
+            curs.execute(f"SELECT aggregate_id, subject_id FROM {SUBJECT_AGGREGATES} WHERE aggregate_id = ANY(CAST(%s AS uuid[]))",
+                         (uuid_array(wanted),))
             for row in curs.fetchall():
                 self.remember_subject(row["aggregate_id"], row["subject_id"])
-        return {a: self._subject_of[a] for a in aggregate_ids if a in self._subject_of}
+                found[row["aggregate_id"]] = row["subject_id"]
+        # What was found, not what the cache holds after: another thread may have emptied it.
+        return found
 
     # -- erasure and rotation ----------------------------------------------------------------
 

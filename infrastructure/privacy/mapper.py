@@ -31,7 +31,7 @@ decoded (``prefetch``): never one query an event.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 from uuid import UUID
 
 import orjson
@@ -92,11 +92,12 @@ class PersonalDataMapper(Mapper):
         if pending is not None:
             return pending
         pending = PendingKeys()
+        subject_of = self._subject_in(pending)
         created: set[UUID] = set()
         for event, rule in rules:
             if rule.subject in _BY_PERSON:
                 subject_id = self._key_set_for(self.blind_index(self._person(event, rule)), pending)
-                pending.links[event.originator_id] = subject_id
+                pending.links[event.originator_id] = pending.of[event.originator_id] = subject_id
                 keys.remember_subject(event.originator_id, subject_id)
                 created.add(event.originator_id)
         unknown: set[UUID] = set()
@@ -106,25 +107,25 @@ class PersonalDataMapper(Mapper):
             if kind == REQUEST:
                 for name in rule.via:
                     ref = getattr(event, name, None)
-                    if ref is not None and ref not in created and keys.subject_of(ref) is None:
+                    if ref is not None and ref not in created and subject_of(ref) is None:
                         unknown.add(ref)
             elif kind == AGGREGATE:
-                if event.originator_id not in created and keys.subject_of(event.originator_id) is None:
+                if event.originator_id not in created and subject_of(event.originator_id) is None:
                     unknown.add(event.originator_id)
             elif kind == ELEMENTS:
-                self._element_people(event, rule, people, unknown)
+                self._element_people(event, rule, people, unknown, subject_of)
         pending.indexes = people
         lookup = [i for i in set(people.values()) if i not in pending.new_by_index and keys.subject_for_index(i) is None]
         if unknown or lookup:
             with keys.reading() as curs:
-                keys.subjects_of(curs, unknown)
+                pending.of.update(keys.subjects_of(curs, unknown))
                 pending.reused.update(keys.subjects_for_indexes(curs, lookup).values())
                 self._resolve_people(people, pending)
-                needed = self._needed(rules, pending)
+                needed = self._needed(rules, pending, subject_of)
                 pending.ciphers.update(keys.load(curs, needed))
         else:
             self._resolve_people(people, pending)
-            needed = self._needed(rules, pending)
+            needed = self._needed(rules, pending, subject_of)
             if any(s not in pending.ciphers and not keys.cached(s)[0] for s in needed):
                 with keys.reading() as curs:
                     pending.ciphers.update(keys.load(curs, needed))
@@ -134,13 +135,13 @@ class PersonalDataMapper(Mapper):
                 subject_id = None
                 for name in rule.via:
                     ref = getattr(event, name, None)
-                    subject_id = keys.subject_of(ref) if ref is not None else None
+                    subject_id = subject_of(ref) if ref is not None else None
                     if subject_id is not None:
                         break
                 if subject_id is not None:
-                    pending.links[event.originator_id] = subject_id
+                    pending.links[event.originator_id] = pending.of[event.originator_id] = subject_id
                     keys.remember_subject(event.originator_id, subject_id)
-            if kind in (REQUEST, AGGREGATE) and keys.subject_of(event.originator_id) is None and event.originator_id not in pending.links \
+            if kind in (REQUEST, AGGREGATE) and subject_of(event.originator_id) is None and event.originator_id not in pending.links \
                     and not isinstance(event, _STRICT):
                 # No person's key: an aggregate stored before its events were encrypted (a
                 # recipient, a notice, an appointment, a receipt), or a payment or receipt with
@@ -167,6 +168,8 @@ class PersonalDataMapper(Mapper):
         (a payment naming its request, a batch event, a subject or key not cached), which
         ``prepare`` resolves in full. Nothing is made before the save is known to qualify."""
         keys = self.keys
+        pending = PendingKeys()
+        of = pending.of
         created = None
         for event, rule in rules:
             kind = rule.subject
@@ -183,7 +186,7 @@ class PersonalDataMapper(Mapper):
                 subject_id = keys.subject_of(event.originator_id)
                 if subject_id is None or not keys.cached(subject_id)[0]:
                     return None
-        pending = PendingKeys()
+                of[event.originator_id] = subject_id  # the save's own copy: the cache may be emptied meanwhile
         ciphers = pending.ciphers
         for event, rule in rules:
             kind = rule.subject
@@ -191,10 +194,10 @@ class PersonalDataMapper(Mapper):
                 continue
             originator_id = event.originator_id
             if kind == AGGREGATE:
-                subject_id = pending.links.get(originator_id) or keys.subject_of(originator_id)
+                subject_id = of[originator_id]
             else:
                 subject_id = self._key_set_for(self.blind_index(self._person(event, rule)), pending)
-                pending.links[originator_id] = subject_id
+                pending.links[originator_id] = of[originator_id] = subject_id
                 keys.remember_subject(originator_id, subject_id)
             if subject_id not in ciphers:
                 known, aead = keys.cached(subject_id)  # type: ignore[arg-type]
@@ -206,7 +209,24 @@ class PersonalDataMapper(Mapper):
                     ciphers[subject_id] = aead  # type: ignore[index]
         return pending
 
-    def _element_people(self, event: Any, rule: Classification, people: dict[str, str], unknown: set[UUID]) -> None:
+    def _subject_in(self, pending: PendingKeys) -> Callable[[UUID], UUID | None]:
+        """Looks up aggregates' subjects for one save: each found once (in the save's own
+        ``pending.of``), so that another thread emptying the shared cache midway cannot make the
+        save take an aggregate of a person for one without a subject."""
+        of, cached = pending.of, self.keys.subject_of
+
+        def subject_of(aggregate_id: UUID) -> UUID | None:
+            found = of.get(aggregate_id)
+            if found is None:
+                found = cached(aggregate_id)
+                if found is not None:
+                    of[aggregate_id] = found
+            return found
+
+        return subject_of
+
+    def _element_people(self, event: Any, rule: Classification, people: dict[str, str], unknown: set[UUID],
+                        subject_of: Callable[[UUID], UUID | None]) -> None:
         elements: Elements = rule.elements  # type: ignore[assignment]
         for field in rule.fields:
             for element in getattr(event, field, None) or ():
@@ -219,29 +239,29 @@ class PersonalDataMapper(Mapper):
                         aggregate_id = UUID(str(element[elements.aggregate_at]))
                     except ValueError:
                         continue
-                    if self.keys.subject_of(aggregate_id) is None:
+                    if subject_of(aggregate_id) is None:
                         unknown.add(aggregate_id)
 
-    def _needed(self, rules: Sequence[tuple[Any, Classification]], pending: PendingKeys) -> set[UUID]:
-        keys = self.keys
+    def _needed(self, rules: Sequence[tuple[Any, Classification]], pending: PendingKeys,
+                subject_of: Callable[[UUID], UUID | None]) -> set[UUID]:
         needed = set(pending.links.values()) | set(pending.people.values())
         for event, rule in rules:
             if rule.subject is None:
                 continue
-            subject_id = keys.subject_of(event.originator_id)
+            subject_id = subject_of(event.originator_id)
             if subject_id is not None:
                 needed.add(subject_id)
             if rule.subject == REQUEST:
                 for name in rule.via:
                     ref = getattr(event, name, None)
-                    subject_id = keys.subject_of(ref) if ref is not None else None
+                    subject_id = subject_of(ref) if ref is not None else None
                     if subject_id is not None:
                         needed.add(subject_id)
             elif rule.subject == ELEMENTS and rule.elements is not None and rule.elements.aggregate_at is not None:
                 for field in rule.fields:
                     for element in getattr(event, field, None) or ():
                         try:
-                            subject_id = keys.subject_of(UUID(str(element[rule.elements.aggregate_at])))
+                            subject_id = subject_of(UUID(str(element[rule.elements.aggregate_at])))
                         except ValueError:
                             continue
                         if subject_id is not None:
@@ -287,7 +307,7 @@ class PersonalDataMapper(Mapper):
                 pending.elements.update((s, originator_id) for s in subjects)
             state = {SUBJECTS: [str(s) for s in subjects], **state}
         else:
-            subject_id = self.keys.subject_of(originator_id)
+            subject_id = pending.of.get(originator_id) if pending is not None else self.keys.subject_of(originator_id)
             if subject_id is None:
                 # Only through the personal event store, which prepares a save's subjects first.
                 raise UnknownDataSubject(f"no data subject is known for {topic} of {originator_id}")
@@ -338,7 +358,8 @@ class PersonalDataMapper(Mapper):
                             subject_id = pending.people.get(index) if pending is not None else self.keys.subject_for_index(index)
                     elif elements.aggregate_at is not None:
                         try:
-                            subject_id = self.keys.subject_of(UUID(str(element[elements.aggregate_at])))
+                            aggregate_id = UUID(str(element[elements.aggregate_at]))
+                            subject_id = (pending.of.get(aggregate_id) if pending is not None else None) or self.keys.subject_of(aggregate_id)
                         except ValueError:
                             subject_id = None
                 if subject_id is None:

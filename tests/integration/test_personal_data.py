@@ -357,3 +357,63 @@ def test_a_save_never_uses_a_key_set_another_save_made_before_that_one_commits(s
     finally:
         recorder.insert_events = original
         app.close()
+
+
+def test_saves_stay_encrypted_while_other_threads_empty_the_caches(settings: Settings) -> None:
+    """With a key cache of 2 (the aggregate-to-subject cache then holds 8), four threads filing
+    for new people keep emptying the caches under each other's saves: every save still finds
+    its subjects (each save keeps its own copy of what it found), nothing is refused, and no
+    national ID or citizen's sub is stored plain (a payment whose request's subject went
+    missing midway would have been stored without one)."""
+    import threading
+    import uuid
+
+    from application.commands import SubmitCommand
+    from domain.actors import Actor
+    from domain.national_id import national_id_check_digit
+
+    app = build_back_office(replace(settings, key_cache_size=2))
+    people: list[str] = []
+    lock = threading.Lock()
+
+    def person(n: int) -> str:
+        first = f"1{n:011d}"
+        return first + str(national_id_check_digit(first))
+
+    def filing(n: int) -> SubmitCommand:
+        pid = person(n)
+        with lock:
+            people.append(pid)
+        body = complaint(applicant={"national_id": pid, "name": f"ผู้ยื่น {n}"})
+        if n % 3 == 0:
+            body = complaint(service="local.flyer-permit", applicant={"national_id": pid, "name": f"ผู้ยื่น {n}"},
+                             details={"description": "d", "area": "ตลาด", "start_date": "2026-12-01", "end_date": "2026-12-03", "quantity": 20})
+        return SubmitCommand(body=body, actor=Actor(sub=pid, role="citizen", pid=pid), request_hash=str(uuid.uuid4()),
+                             idempotency_key=str(uuid.uuid4()))
+
+    failures: list[BaseException] = []
+
+    def work(start: int) -> None:
+        try:
+            for batch in range(12):
+                for result in app.submit_many([filing(start + batch * 10 + i) for i in range(10)]):
+                    if isinstance(result, BaseException):
+                        failures.append(result)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    try:
+        threads = [threading.Thread(target=work, args=(900_000 + 1000 * t,)) for t in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert failures == []
+        states = stored_states(settings)
+        assert len(states) >= 4 * 12 * 10 * 2
+        plain = [pid for pid in people if any(pid in state for state in states)]
+        assert plain == []
+        payments = [s for s in states if '"amount_satang"' in s and '"_subject_"' in s]
+        assert payments  # the flyer permits' payments, each under its applicant's key
+    finally:
+        app.close()
