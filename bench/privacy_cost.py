@@ -289,6 +289,14 @@ async def main() -> None:
     def med(values: list[float]) -> float:
         return statistics.median(values)
 
+    def quartiles(values: list[float]) -> str:
+        """The middle half of the rounds' own costs: how far one run's figure can be trusted
+        on a machine whose load moves (with 4 rounds or more)."""
+        if len(values) < 4:
+            return ""
+        low, _, high = statistics.quantiles(values, n=4)
+        return f"; middle half of the rounds {low:.1%} to {high:.1%}"
+
     print(f"\nsubmit, {args.requests} new people a round, batches of {args.batch}, {args.threads} threads ({args.rounds} rounds, median):")
     print(f"  encryption off (baseline): {med(rates[False]):8.0f} requests/s   rounds: {', '.join(f'{r:.0f}' for r in rates[False])}")
     print(f"  encryption on:             {med(rates[True]):8.0f} requests/s   rounds: {', '.join(f'{r:.0f}' for r in rates[True])}")
@@ -311,7 +319,7 @@ async def main() -> None:
         http_cost = 1 - med(rates_of[True]) / med(rates_of[False])
         print(f"  cost: {http_cost:.1%} of submit throughput (target <= {TARGET_COST:.0%}): {'met' if http_cost <= TARGET_COST else 'NOT met'}")
         paired = [1 - on / off for on, off in zip(rates_of[True], rates_of[False])]
-        print(f"  cost per round: {', '.join(f'{c:.1%}' for c in paired)}; median {med(paired):.1%}")
+        print(f"  cost per round: {', '.join(f'{c:.1%}' for c in paired)}; median {med(paired):.1%}{quartiles(paired)}")
         for mode in (False, True):
             spent = dict(HTTP_CPU.get((kind, mode), {}))
             requests = spent.pop("requests", 0.0)

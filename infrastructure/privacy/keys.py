@@ -33,8 +33,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from application.ports import SubjectIndex
-from infrastructure.eventstore.recorder import AddedRows
 from domain.errors import OneStopError
+from infrastructure.eventstore.recorder import AddedRows
 
 SUBJECT_KEYS = "subject_keys"
 SUBJECT_AGGREGATES = "subject_aggregates"
