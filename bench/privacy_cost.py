@@ -216,6 +216,49 @@ async def http_rounds(names: dict[bool, str], args: argparse.Namespace) -> dict[
     return rates
 
 
+async def alone_pairs(args: argparse.Namespace) -> dict[str, dict[bool, list[tuple[float, dict[str, float]]]]]:
+    """Each system alone: for each load, ``--alone-pairs`` pairs of runs, off and on (the order
+    alternating pair by pair), each on a fresh database with its own ``onestop api`` and
+    ``onestop projector`` and nothing else running: ``--http-warmup`` requests unmeasured, then
+    ``--alone-requests`` measured. No cross-talk between the systems (in the rounds above, one
+    system's projector may still be catching up while the other is measured), at the price of
+    the machine's drift between runs. Returns (requests/s, CPU us per submit by process) per run."""
+    import tempfile
+
+    import submit_throughput as st
+
+    kinds = ("one citizen", "a new person each")
+    runs: dict[str, dict[bool, list[tuple[float, dict[str, float]]]]] = {kind: {True: [], False: []} for kind in kinds}
+    saved = os.environ.get("ONESTOP_ENCRYPT_PERSONAL_DATA")
+    try:
+        for kind in kinds:
+            for pair in range(args.alone_pairs):
+                for mode in ((False, True) if pair % 2 == 0 else (True, False)):
+                    os.environ["ONESTOP_ENCRYPT_PERSONAL_DATA"] = "on" if mode else "off"
+                    name = await h.create_database("bench_privacy_alone")
+                    started: list[h.Child] = []
+                    try:
+                        with tempfile.TemporaryDirectory(prefix="onestop-privacy-alone-") as log_dir:
+                            system = await st.start_onestop(name, Path(log_dir), started)
+                            load = HttpLoad(system, kind, 800_000_000 + 10_000_000 * pair)
+                            if args.http_warmup:
+                                await load.run(args.http_warmup, args.clients, measured=False)
+                            result = await load.run(args.alone_requests, args.clients)
+                            cpu = {} if result.cpu is None else {**result.cpu.per_server, "postgres": result.cpu.postgres,
+                                                                 "client": result.cpu.client}
+                            runs[kind][mode].append((result.requests / result.seconds,
+                                                     {k: 1e6 * v / result.requests for k, v in cpu.items()}))
+                    finally:
+                        h.stop_children(started)
+                        await h.drop_database(name)
+    finally:
+        if saved is None:
+            os.environ.pop("ONESTOP_ENCRYPT_PERSONAL_DATA", None)
+        else:
+            os.environ["ONESTOP_ENCRYPT_PERSONAL_DATA"] = saved
+    return runs
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -231,6 +274,8 @@ async def main() -> None:
     parser.add_argument("--http-warmup", type=int, default=200, help="requests of each HTTP load and mode first, not measured")
     parser.add_argument("--http-slices", type=int, default=5, help="slices of an HTTP round, on and off alternating")
     parser.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients")
+    parser.add_argument("--alone-pairs", type=int, default=0, help="pairs of runs (off, on) of each system alone, per load (0: skip)")
+    parser.add_argument("--alone-requests", type=int, default=10_000, help="measured requests of each run alone")
     args = parser.parse_args()
 
     from onestop.bootstrap import build_back_office, migrate
@@ -276,6 +321,7 @@ async def main() -> None:
             for app in apps.values():
                 app.close()
         http = await http_rounds(names, args) if args.http_rounds else {}
+        alone = await alone_pairs(args) if args.alone_pairs else {}
         rebuilt: dict[bool, list[float]] = {True: [], False: []}
         events = 0
         for round_ in range(args.rebuild_runs):
@@ -326,6 +372,20 @@ async def main() -> None:
             if requests:
                 parts = ", ".join(f"{name} {1e6 * value / requests:.0f}" for name, value in spent.items())
                 print(f"  CPU per submit, encryption {'on' if mode else 'off'}, us: {parts}; total {1e6 * sum(spent.values()) / requests:.0f}")
+    for kind, by_mode in alone.items():
+        print(f"\nsubmit over HTTP, {kind}, each system alone ({args.alone_pairs} pairs of runs, {args.alone_requests} requests each):")
+        for mode in (False, True):
+            rates_alone = [rate for rate, _ in by_mode[mode]]
+            print(f"  encryption {'on' if mode else 'off'}: {' ' if mode else ''}median {med(rates_alone):8.0f} requests/s"
+                  f"   runs: {', '.join(f'{r:.0f}' for r in rates_alone)}")
+        pairs = [1 - on[0] / off[0] for on, off in zip(by_mode[True], by_mode[False])]
+        print(f"  cost: {1 - med([r for r, _ in by_mode[True]]) / med([r for r, _ in by_mode[False]]):.1%} (medians);"
+              f" per pair: {', '.join(f'{c:.1%}' for c in pairs)}; median {med(pairs):.1%}{quartiles(pairs)}")
+        for mode in (False, True):
+            cpus = [cpu for _, cpu in by_mode[mode] if cpu]
+            if cpus:
+                parts = ", ".join(f"{name} {med([c[name] for c in cpus]):.0f}" for name in cpus[0])
+                print(f"  CPU per submit, encryption {'on' if mode else 'off'}, us (medians): {parts}")
     print(f"\nrebuild of every view, {events} events ({args.rebuild_runs} runs, median):")
     print(f"  off {med(rebuilt[False]):.0f} events/s, on {med(rebuilt[True]):.0f} events/s: cost {1 - med(rebuilt[True]) / med(rebuilt[False]):.1%}")
 
