@@ -152,15 +152,11 @@ class Receipts(BackOfficeBase):
         self.check_can_read_receipt(actor, receipt.organization, receipt.request_id, receipt.payment_id)
         return describe_receipt(receipt, None)
 
-    def verify_receipt(self, receipt_id: UUID) -> dict[str, Any] | None:
+    def verify_receipt(self, receipt_id: UUID) -> dict[str, Any]:
         """What a receipt's QR shows anyone (``verification_document``: no payer, no items), from
         the event store: a receipt scanned the moment it is printed is there before the views
-        have it. None when there is no such receipt."""
-        try:
-            receipt = self.get_receipt(receipt_id)
-        except NotFound:
-            return None
-        return verification_document(describe_receipt(receipt, None))
+        have it. NotFound when there is no such receipt."""
+        return verification_document(describe_receipt(self.get_receipt(receipt_id), None))
 
     def void_receipt(self, receipt_id: UUID, body: Any, actor: Actor, if_match: int | None) -> Outcome:
         """An officer of the organisation voids a receipt, saying why; its number stays taken."""

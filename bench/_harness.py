@@ -36,6 +36,15 @@ KEY_ENV = {name: __import__("base64").b64encode(os.urandom(32)).decode() for nam
 # --- ports and databases ------------------------------------------------------------------
 
 
+def national_id(n: int, first: str = "1") -> str:
+    """A valid Thai national ID made from ``n`` (distinct ``n``, distinct IDs), starting with
+    ``first`` so that benches filling one database with different people keep them apart."""
+    from domain.national_id import national_id_check_digit
+
+    head = f"{first}{n:011d}"
+    return head + str(national_id_check_digit(head))
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -20,15 +20,17 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psycopg  # noqa: E402
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
 from api.app_key import CTX  # noqa: E402
 from api.auth import make_token  # noqa: E402
+import _harness as h  # noqa: E402
 from tests.conftest import create_database, drop_database, settings_for  # noqa: E402
 
-SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+SERVER = h.PG_ADMIN_DSN
 JWT = "bench-secret-that-is-long-enough-for-hs256-0123456789"
 
 

@@ -51,13 +51,6 @@ ORGANIZATIONS = ("MUN-SAENSUK", "MUN-PHRAE", "SAO-MAEYOM")
 TARGET_SECONDS = 60.0
 
 
-def national_id(n: int) -> str:
-    from simulators.registry_data import national_id_check_digit
-
-    head = f"5{n:011d}"
-    return head + str(national_id_check_digit(head))
-
-
 def peak_rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -85,7 +78,7 @@ def seed(dsn: str, organization: str, count: int, offset: int, month: date) -> l
     try:
         batch = []
         for i in range(count):
-            nid = national_id(offset + i)
+            nid = h.national_id(offset + i, first="5")
             birth = date(1930 + (i * 7) % 35, 1 + i % 12, 1 + i % 28)
             person: dict[str, object] = {"national_id": nid, "birth_date": birth.isoformat(), "organization": organization, "alive": True}
             if i % 200 == 1:

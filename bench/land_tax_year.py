@@ -33,16 +33,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
+from _harness import national_id  # noqa: E402
 
 TARGET_SECONDS = 60.0
 ORG = "MUN-SAENSUK"
 USES = ["residential"] * 5 + ["main_residence"] * 3 + ["commercial"] * 2 + ["agricultural", "house_only", "vacant"]
-
-
-def national_id(n: int) -> str:
-    first = f"1{n:011d}"
-    total = sum(int(d) * (13 - i) for i, d in enumerate(first))
-    return first + str((11 - total % 11) % 10)
 
 
 def make_roll(parcels: int, seed: int = 2569) -> list[tuple]:

@@ -43,15 +43,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
+from _harness import national_id  # noqa: E402
 
 TARGET_COST = 0.15
-
-
-def national_id(n: int) -> str:
-    from domain.national_id import national_id_check_digit
-
-    first = f"1{n:011d}"
-    return first + str(national_id_check_digit(first))
+ONE_CITIZEN = "one citizen"
+KINDS = (ONE_CITIZEN, "a new person each")  # the HTTP loads (HttpLoad)
 
 
 def settings_for(dsn: str, encrypt: bool):  # type: ignore[no-untyped-def]
@@ -134,14 +130,14 @@ class HttpLoad:
         from api.auth import make_token
 
         self.system = system
-        numbers = itertools.count(first)
-        details = {"subject": "ไฟถนนดับ", "description": "ไฟถนนหน้าบ้านดับ", "location": "ซอย 5"}
-        if kind == "one citizen":
+        if kind == ONE_CITIZEN:
             token = system.token
             fixed = st.body_bytes()
             self.body = lambda: fixed
         else:
             token = make_token(system.jwt_secret, sub="bench-officer", role="officer", org="MUN-SAENSUK")
+            numbers = itertools.count(first)
+            details = {"subject": "ไฟถนนดับ", "description": "ไฟถนนหน้าบ้านดับ", "location": "ซอย 5"}
 
             def body() -> bytes:
                 n = next(numbers)
@@ -173,9 +169,8 @@ async def http_rounds(names: dict[bool, str], args: argparse.Namespace) -> dict[
 
     import submit_throughput as st
 
-    kinds = ("one citizen", "a new person each")
-    rates: dict[str, dict[bool, list[float]]] = {kind: {True: [], False: []} for kind in kinds}
-    cpu = HTTP_CPU
+    rates: dict[str, dict[bool, list[float]]] = {kind: {True: [], False: []} for kind in KINDS}
+    cpu = HTTP_CPU  # read by main() for the report
     started: list[h.Child] = []
     saved = os.environ.get("ONESTOP_ENCRYPT_PERSONAL_DATA")
     with tempfile.TemporaryDirectory(prefix="onestop-privacy-") as log_dir:
@@ -185,13 +180,13 @@ async def http_rounds(names: dict[bool, str], args: argparse.Namespace) -> dict[
                 os.environ["ONESTOP_ENCRYPT_PERSONAL_DATA"] = "on" if mode else "off"
                 systems[mode] = await st.start_onestop(name, Path(log_dir), started)
             loads = {(kind, mode): HttpLoad(systems[mode], kind, 500_000_000 + 10_000_000 * (2 * i + mode))
-                     for i, kind in enumerate(kinds) for mode in (True, False)}
+                     for i, kind in enumerate(KINDS) for mode in (True, False)}
             for load in loads.values():  # warm-up, not measured
                 if args.http_warmup:
                     await load.run(args.http_warmup, args.clients, measured=False)
             per_slice = max(1, args.http_requests // args.http_slices)
             for round_ in range(args.http_rounds):
-                for kind in kinds:
+                for kind in KINDS:
                     seconds = {True: 0.0, False: 0.0}
                     done = {True: 0, False: 0}
                     for n in range(args.http_slices):
@@ -199,12 +194,10 @@ async def http_rounds(names: dict[bool, str], args: argparse.Namespace) -> dict[
                             result = await loads[kind, mode].run(per_slice, args.clients)
                             seconds[mode] += result.seconds
                             done[mode] += result.requests
-                            if result.cpu is not None:
-                                spent = cpu.setdefault((kind, mode), {"requests": 0.0})
-                                spent["requests"] += result.requests
-                                for name, value in {**result.cpu.per_server, "postgres": result.cpu.postgres,
-                                                    "client": result.cpu.client}.items():
-                                    spent[name] = spent.get(name, 0.0) + value
+                            spent = cpu.setdefault((kind, mode), {"requests": 0.0})
+                            spent["requests"] += result.requests
+                            for name, value in st.result_cpu(result).items():
+                                spent[name] = spent.get(name, 0.0) + value
                     for mode in (True, False):
                         rates[kind][mode].append(done[mode] / seconds[mode])
         finally:
@@ -227,11 +220,10 @@ async def alone_pairs(args: argparse.Namespace) -> dict[str, dict[bool, list[tup
 
     import submit_throughput as st
 
-    kinds = ("one citizen", "a new person each")
-    runs: dict[str, dict[bool, list[tuple[float, dict[str, float]]]]] = {kind: {True: [], False: []} for kind in kinds}
+    runs: dict[str, dict[bool, list[tuple[float, dict[str, float]]]]] = {kind: {True: [], False: []} for kind in KINDS}
     saved = os.environ.get("ONESTOP_ENCRYPT_PERSONAL_DATA")
     try:
-        for kind in kinds:
+        for kind in KINDS:
             for pair in range(args.alone_pairs):
                 for mode in ((False, True) if pair % 2 == 0 else (True, False)):
                     os.environ["ONESTOP_ENCRYPT_PERSONAL_DATA"] = "on" if mode else "off"
@@ -244,8 +236,7 @@ async def alone_pairs(args: argparse.Namespace) -> dict[str, dict[bool, list[tup
                             if args.http_warmup:
                                 await load.run(args.http_warmup, args.clients, measured=False)
                             result = await load.run(args.alone_requests, args.clients)
-                            cpu = {} if result.cpu is None else {**result.cpu.per_server, "postgres": result.cpu.postgres,
-                                                                 "client": result.cpu.client}
+                            cpu = st.result_cpu(result)
                             runs[kind][mode].append((result.requests / result.seconds,
                                                      {k: 1e6 * v / result.requests for k, v in cpu.items()}))
                     finally:

@@ -22,13 +22,16 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import asyncpg  # noqa: E402
 import psycopg  # noqa: E402
 
+import _harness as h  # noqa: E402
+from _harness import national_id  # noqa: E402
 from tests.conftest import SUBJECT_INDEX, create_database, drop_database, settings_for  # noqa: E402
 
-SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+SERVER = h.PG_ADMIN_DSN
 
 # The three sections as they were before this change (infrastructure/privacy/subject_data.py):
 # the same documents, read by the national ID the views hold only.
@@ -61,13 +64,8 @@ def old_sources(pool: asyncpg.Pool) -> list[Any]:
     return old
 
 
-def national_id(n: int) -> str:
-    digits = f"3{n:011d}"
-    return digits + str((11 - sum(int(d) * (13 - i) for i, d in enumerate(digits)) % 11) % 10)
-
-
 def fill(conninfo: str, people: int) -> None:
-    ids = [national_id(n) for n in range(people)]
+    ids = [national_id(n, first="3") for n in range(people)]
     indexes = [SUBJECT_INDEX.reference(i) for i in ids]
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("CREATE TEMP TABLE people (n int, nid text, idx text, subject uuid, r1 uuid, r2 uuid, pay uuid)")
@@ -126,7 +124,7 @@ async def main(args: argparse.Namespace) -> None:
             same_sections = [s for s in everything if s.name in ("requests", "payments", "events")]
             old = old_sources(pool)
             step = max(1, args.people // args.sample)
-            sample = [national_id(n) for n in range(0, args.people, step)][: args.sample]
+            sample = [national_id(n, first="3") for n in range(0, args.people, step)][: args.sample]
             variants = {
                 "old: requests, payments, events": lambda nid: new_export(old, nid),
                 "new: requests, payments, events": lambda nid: new_export(same_sections, nid),

@@ -503,10 +503,10 @@ def add_personal_data(ctx: ApiContext, settings: Settings, pool: object) -> None
 
     access_log = BatchedAccessLog(pool, flush_ms=settings.access_log_flush_ms, batch_rows=settings.access_log_batch_rows)  # type: ignore[arg-type]
     ctx.access_log = access_log
-    ctx.disclosures = Disclosures(access_log, BlindIndex(settings.require_blind_index_key()),
-                                  PostgresSubjectLookup(pool), SystemClock())  # type: ignore[arg-type]
+    index = BlindIndex(settings.require_blind_index_key())
+    ctx.disclosures = Disclosures(access_log, index, PostgresSubjectLookup(pool), SystemClock())  # type: ignore[arg-type]
     personal = getattr(ctx.app, "personal_data", None)
-    ctx.subject_sources = subject_data_sources(pool, BlindIndex(settings.require_blind_index_key()), getattr(personal, "reveal_all", None))
+    ctx.subject_sources = subject_data_sources(pool, index, getattr(personal, "reveal_all", None))
     ctx.on_cleanup.insert(0, access_log.close)
 
 

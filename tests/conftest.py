@@ -12,9 +12,16 @@ from typing import Iterator
 import psycopg
 import pytest
 
+from domain.national_id import national_id_check_digit
 from infrastructure.privacy.keys import BlindIndex
 from infrastructure.secret_box import parse_key
 from onestop.settings import DatabaseAddress, Settings
+
+
+def national_id(n: int, first: str = "1") -> str:
+    """A valid Thai national ID made from ``n`` (distinct ``n``, distinct IDs)."""
+    head = f"{first}{n:011d}"
+    return head + str(national_id_check_digit(head))
 
 IN_CI = bool(os.environ.get("CI"))
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,8 @@ changes that make a save cheaper and shorten the time the log's table lock is he
   read after the commit.
 
 A layer above may add rows to every save (the personal-data keys, ``infrastructure/privacy``):
-``added_rows`` gives, for a save's keyword arguments, data-modifying CTEs and a check (a value
-computed from them that must be read, so that a failed check aborts the save). They ride on the
+a save passes ``added_rows=AddedRows(...)`` to ``insert_events``: data-modifying CTEs and a check
+(a value computed from them that must be read, so that a failed check aborts the save). They ride on the
 statement that sets the save's lock timeout, which becomes ``WITH ... SELECT set_config(...)``:
 no statement more in the pipeline (each costs the saving thread about as much Python in psycopg
 as the rows it sends), and they run before the table lock is taken, not while it is held.
@@ -21,7 +21,7 @@ as the rows it sends), and they run before the table lock is taken, not while it
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
@@ -60,8 +60,6 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
             originator_id_type=SQL(self.datastore.originator_id_type),
         )
         self.notify_statement: Composed = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
-        # Set by a layer above (see the module's docstring): (ctes, their parameters, check).
-        self.added_rows: Callable[..., AddedRows | None] | None = None
         self._with_added: dict[tuple[bytes, bytes | None], bytes] = {}
         self._lock_timeout = f"{self.datastore.lock_timeout}s"
         # The statements of every save as bytes, rendered once with the first connection:
@@ -111,7 +109,7 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         insert, notify, lock = self._statements(curs)
         # The library's _lock_table: SET LOCAL lock_timeout, then LOCK TABLE ... IN EXCLUSIVE MODE.
-        added = self.added_rows(**kwargs) if self.added_rows is not None else None
+        added: AddedRows | None = kwargs.get("added_rows")
         if added is None:
             curs.execute(lock[0], prepare=True)
         else:
@@ -136,6 +134,5 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
         if statement is None:
             check = added.check + b", " if added.check else b""  # its parameters follow the CTEs'
             statement = b"WITH " + added.ctes + b" SELECT " + check + b"set_config('lock_timeout', %b, true)"
-            if len(self._with_added) < 64:
-                self._with_added[(added.ctes, added.check)] = statement
+            self._with_added[(added.ctes, added.check)] = statement  # a few shapes (PendingKeys.added_rows)
         return statement

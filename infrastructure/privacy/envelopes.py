@@ -316,12 +316,19 @@ class FieldCipher:
         return state
 
 
-def holds_only(state: dict[str, Any], unread: frozenset[str]) -> bool:
-    """Whether the envelope of a stored state holds only values in ``unread`` (a reader that
-    never reads them need not open it: a citizen actor's ``sub`` alone, for the views and the
-    feed, which publishes no citizen's sub)."""
+# What the projector's readers never read (no view folds who acted, no CloudEvent carries a
+# citizen's sub): an envelope holding only that is not opened for them.
+UNREAD_BY_PROJECTOR = frozenset({ACTOR_SUB})
+
+
+def drop_unread(state: dict[str, Any], unread: frozenset[str]) -> bool:
+    """Drop the envelope of a stored state, unopened, when it holds only values in ``unread``
+    (a reader that never reads them need not open it); whether it did."""
     shape = state.get(SEALED)
-    return type(shape) is dict and shape.keys() <= unread
+    if type(shape) is not dict or not shape.keys() <= unread:
+        return False
+    del state[ENVELOPE], state[SEALED]
+    return True
 
 
 def reveal_document_state(fields: FieldCipher, state: dict[str, Any]) -> dict[str, Any]:

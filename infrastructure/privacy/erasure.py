@@ -17,10 +17,11 @@ from eventsourcing.persistence import StoredEvent
 from application.cloudevents import to_cloudevent
 from application.ports import PersonalData
 from domain.allowance import Recipient
+from domain.data_subject import DataSubject
 from infrastructure.json_codec import dumps
 from infrastructure.privacy.keys import SUBJECT_KEYS, BlindIndex, SubjectKeys
 from infrastructure.privacy.envelopes import (
-    ACTOR_SUB, ENVELOPE, SEALED, SUBJECT, SUBJECTS, FieldCipher, holds_only, reveal_document_state, subject_uuid,
+    ENVELOPE, SUBJECT, SUBJECTS, UNREAD_BY_PROJECTOR, FieldCipher, drop_unread, reveal_document_state, subject_uuid,
 )
 from infrastructure.privacy.mapper import PersonalDataMapper
 from infrastructure.eventstore.event_log import EVENTS_TABLE, plain, stored_event_document
@@ -52,8 +53,8 @@ def document_revealer(keys: SubjectKeys, unread: frozenset[str] = frozenset()) -
         if SUBJECT not in data:
             reveal_document_state(fields, data)  # a batch event's elements, or nothing personal
             return document
-        if unread and ENVELOPE in data and holds_only(data, unread):
-            del data[SUBJECT], data[ENVELOPE], data[SEALED]
+        if unread and ENVELOPE in data and drop_unread(data, unread):
+            del data[SUBJECT]
             return document
         actor = document.get("actor")
         if actor is not None:
@@ -98,7 +99,7 @@ class PostgresPersonalData(PersonalData):
         self.reveal = document_revealer(keys)
         self.reveal_all = documents_revealer(keys)
         # The published feed: its CloudEvents carry no citizen actor's sub (application.cloudevents).
-        self.reveal_published = documents_revealer(keys, frozenset({ACTOR_SUB}))
+        self.reveal_published = documents_revealer(keys, UNREAD_BY_PROJECTOR)
         self.reveal_states = states_revealer(keys)
 
     def index(self, national_id: str) -> str:
@@ -197,7 +198,7 @@ class PostgresPersonalData(PersonalData):
 
 ERASURES_FOLLOWED = "erasures_followed"
 SCHEMA_STATEMENTS = [f"CREATE TABLE IF NOT EXISTS {ERASURES_FOLLOWED} (name text PRIMARY KEY, position bigint NOT NULL)"]
-_ERASED_TOPIC = "onestop:DataSubject.Erased"
+_ERASED_TOPIC = DataSubject.Erased.TOPIC
 
 
 class ErasureFollower:

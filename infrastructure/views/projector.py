@@ -25,7 +25,7 @@ from eventsourcing.persistence import Notification, StoredEvent
 from application.back_office import BackOffice
 from infrastructure.errors import NoSuchEvent, ProjectorBusy
 from infrastructure.eventstore.following import CONNECTION_ERRORS, LogFollower, catch_up_in_batches
-from infrastructure.privacy.envelopes import ACTOR_SUB
+from infrastructure.privacy.envelopes import UNREAD_BY_PROJECTOR
 from infrastructure.views.projection_failures import FAILURES_TABLE, SetAside, describe_error, set_aside
 from infrastructure.eventstore.event_log import EVENTS_TABLE, read_notifications
 from infrastructure.views.recorder import FAILURES_VIEW, TRACKING_TABLE, ViewsRecorder
@@ -78,7 +78,7 @@ class Projector:
     # Sealed values no view reads (an event's actor is never folded): an envelope holding only a
     # citizen actor's sub is not opened for the views (tests/integration/test_projections.py
     # checks that the views come out the same when every envelope is opened).
-    unread: frozenset[str] = frozenset({ACTOR_SUB})
+    unread: frozenset[str] = UNREAD_BY_PROJECTOR
 
     def __init__(self, app: BackOffice, views: ViewsRecorder, *, batch_size: int = 2000,
                  followers: list[Callable[[], object] | BatchFollower] | None = None) -> None:

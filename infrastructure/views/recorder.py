@@ -23,6 +23,7 @@ from psycopg.types.json import set_json_dumps
 from application.appointment_views import APPOINTMENT_COLUMNS, fold_appointment
 from application.projections import COUNT_COLUMNS, COUNTED, count_increments, fold_payment, fold_receipt, fold_request, is_in_work_queue
 from domain.appointments import Appointment
+from domain.data_subject import DataSubject
 from domain.payment import Payment
 from domain.receipt import Receipt
 from domain.service_request import ServiceRequest
@@ -312,6 +313,8 @@ class ViewsRecorder(PostgresTrackingRecorder):
             if not events:
                 return []
             last_position = events[-1][1]
+        if self._indexes and any(type(event) is DataSubject.Erased for event, _ in events):
+            self._indexes.clear()  # the national IDs kept for their blind indexes: none outlives an erasure
         try:
             if len(events) >= BULK_EVENTS:
                 with self.datastore.transaction(commit=True) as curs:

@@ -22,8 +22,7 @@ from domain.allowance import AllowanceRules, Recipient, month_text, next_month
 from domain.calendar import bangkok_day
 from infrastructure.allowance.register import RegisterFollower
 from onestop.bootstrap import build_back_office, datastore
-from simulators.registry_data import national_id_check_digit
-from tests.conftest import SUBJECT_INDEX
+from tests.conftest import SUBJECT_INDEX, national_id
 from tests.integration.api_harness import token
 from tests.integration.jobs_harness import ADMIN, JobsStack, eventually, kill
 
@@ -33,11 +32,6 @@ ORG = "MUN-PHRAE"
 OFFICER = token("officer", "officer.phrae", ORG)
 OTHER_OFFICER = token("officer", "officer.saensuk", "MUN-SAENSUK")
 SEEDER = Actor(sub="test-seed", role="system")
-
-
-def _national_id(n: int) -> str:
-    head = f"1{n:011d}"
-    return head + str(national_id_check_digit(head))
 
 
 def _next_month() -> date:
@@ -55,7 +49,7 @@ def _seed(stack: JobsStack, count: int, rng: random.Random) -> dict[str, Any]:
     app = build_back_office(stack.settings)
     try:
         for i in range(count):
-            nid = _national_id(10_000 + i)
+            nid = national_id(10_000 + i)
             birth = date(1930 + rng.randrange(0, 35), rng.randrange(1, 13), rng.randrange(1, 29))
             kind = "dead" if i % 23 == 0 else "moved-long-ago" if i % 29 == 0 else "moved-now" if i % 31 == 0 else "closed" if i % 17 == 0 else "ok"
             account = ("999" if kind == "closed" else "123") + f"{i:07d}"

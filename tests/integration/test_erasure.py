@@ -437,3 +437,27 @@ def test_the_erasure_purge_takes_the_projectors_batches_and_reads_the_log_only_w
         assert follower.catch_up(until=head + 1) == 0 and queries == []  # caught up: nothing read
     finally:
         app.close()
+
+
+def test_the_projector_keeps_no_national_id_of_an_erased_person_for_its_blind_indexes(settings: Settings) -> None:
+    # The views keep the national IDs they last computed a blind index for (to compute it once);
+    # an erasure in a batch empties that, so no plain ID outlives the erasure in the projector.
+    from uuid import UUID
+
+    from application.commands import SubmitCommand
+    from application.erasure import EraseCommand, erase_data_subject
+
+    app = build_back_office(settings)
+    try:
+        citizen = Actor(sub=CITIZEN_ID, role="citizen", pid=CITIZEN_ID)
+        outcome = app.submit(SubmitCommand(body=complaint(), actor=citizen, request_hash="h", idempotency_key="k"))
+        app.act(UUID(outcome.state["id"]), "withdraw", {"reason": "ยื่นผิด"}, citizen, "web", None)
+        views = build_views(app)
+        projector = Projector(app, views)
+        projector.catch_up()
+        assert CITIZEN_ID in views._indexes
+        erase_data_subject(app, EraseCommand(national_id=CITIZEN_ID, basis=BASIS, actor=Actor(sub="admin", role="admin")))
+        projector.catch_up(position=projector.position)
+        assert CITIZEN_ID not in views._indexes and views._indexes == {}
+    finally:
+        app.close()

@@ -109,17 +109,14 @@ def test_rows_a_layer_adds_to_a_save_commit_with_its_events_and_a_failed_check_w
         conn.execute("TRUNCATE test_added_rows")
     app = build_back_office(settings)
     try:
-        def added(note: str | None = None, fail: bool = False, **_: Any) -> AddedRows | None:
-            if note is None:
-                return None
+        def added(note: str, fail: bool = False) -> AddedRows:
             # The failing CAST depends on a row, so that the planner cannot evaluate it beforehand.
             check = b"(SELECT CASE WHEN %b THEN CAST('check failed: ' || note AS int) ELSE 0 END FROM n)"
             return AddedRows(b"n AS (INSERT INTO test_added_rows (note) SELECT %b RETURNING note)", [note, fail], check)
 
-        app.recorder.added_rows = added
-        assert app.recorder.insert_events(_events(2), note="first") is not None
+        assert app.recorder.insert_events(_events(2), added_rows=added("first")) is not None
         with pytest.raises(DataError, match="check failed: second"):
-            app.recorder.insert_events(_events(3), note="second", fail=True)
+            app.recorder.insert_events(_events(3), added_rows=added("second", fail=True))
         assert app.recorder.insert_events(_events(1)) is not None  # nothing added: the plain save
         with psycopg.connect(conninfo) as conn:
             assert conn.execute("SELECT note FROM test_added_rows").fetchall() == [("first",)]

@@ -21,7 +21,7 @@ from infrastructure.secret_box import parse_key
 from onestop.bootstrap import build_back_office
 from onestop.privacy_commands import rotate_master_key
 from onestop.settings import Settings
-from tests.conftest import BLIND_INDEX_KEY, JWT_SECRET, ROOT
+from tests.conftest import BLIND_INDEX_KEY, JWT_SECRET, ROOT, national_id
 from tests.integration.api_harness import (
     AUDITOR, CITIZEN, CITIZEN_ID, OFFICER, OTHER_OFFICER, Harness, complaint, start_harness, token,
 )
@@ -370,18 +370,13 @@ def test_saves_stay_encrypted_while_other_threads_empty_the_caches(settings: Set
 
     from application.commands import SubmitCommand
     from domain.actors import Actor
-    from domain.national_id import national_id_check_digit
 
     app = build_back_office(replace(settings, key_cache_size=2))
     people: list[str] = []
     lock = threading.Lock()
 
-    def person(n: int) -> str:
-        first = f"1{n:011d}"
-        return first + str(national_id_check_digit(first))
-
     def filing(n: int) -> SubmitCommand:
-        pid = person(n)
+        pid = national_id(n)
         with lock:
             people.append(pid)
         body = complaint(applicant={"national_id": pid, "name": f"ผู้ยื่น {n}"})

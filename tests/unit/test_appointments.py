@@ -25,6 +25,7 @@ from domain.rules import RulesError
 from onestop.rules_file import load_rules, parse_rules
 from onestop.settings import DEMO_BILLER_ID
 from tests.conftest import SUBJECT_INDEX
+from tests.conftest import national_id as conftest_national_id
 from tests.unit.test_back_office import CountingReferences, FakeClock
 
 RULES = load_rules()
@@ -35,9 +36,7 @@ TUESDAY_9 = datetime(2026, 12, 1, 9, 0, tzinfo=BANGKOK)
 
 
 def national_id(n: int) -> str:
-    digits = f"1{n:011d}"
-    check = (11 - sum(int(d) * (13 - i) for i, d in enumerate(digits)) % 11) % 10
-    nid = digits + str(check)
+    nid = conftest_national_id(n)
     assert is_valid_national_id(nid)
     return nid
 
