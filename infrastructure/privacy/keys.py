@@ -9,7 +9,10 @@
 - A subject is found by the blind index of its national ID: HMAC-SHA-256 under a separate key
   (``ONESTOP_BLIND_INDEX_KEY``), so neither the table nor the views hold a plain national ID,
   and someone with the database but not that key cannot look a person up.
-- ``subject_aggregates`` ties each request and payment to its subject.
+- Each request and payment is tied to its subject: the aggregate a key set was made for (a new
+  person's first request) on the key set's own row (``subject_keys.aggregate_id``), every other
+  one in ``subject_aggregates`` (a second request of a person whose key set was reused, a
+  payment of a request). A new person's save so writes one row, not two.
 
 Unwrapped keys are cached in memory (bounded, with a time to live, so that an erasure done by
 another process is honoured here within that time).
@@ -49,6 +52,10 @@ SCHEMA_STATEMENTS = [
     # A person's key sets (usually one; a process that does not have theirs cached makes a new
     # one rather than ask the database before each save), found by their blind index.
     f"CREATE INDEX IF NOT EXISTS {SUBJECT_KEYS}_blind_index ON {SUBJECT_KEYS} (blind_index)",
+    # The aggregate the key set was made for (its person's first aggregate in that save):
+    # written on the key's row instead of a row of subject_aggregates.
+    f"ALTER TABLE {SUBJECT_KEYS} ADD COLUMN IF NOT EXISTS aggregate_id uuid",
+    f"CREATE INDEX IF NOT EXISTS {SUBJECT_KEYS}_aggregate ON {SUBJECT_KEYS} (aggregate_id) WHERE aggregate_id IS NOT NULL",
     f"""CREATE TABLE IF NOT EXISTS {SUBJECT_AGGREGATES} (
         aggregate_id uuid PRIMARY KEY, subject_id uuid NOT NULL)""",
     f"CREATE INDEX IF NOT EXISTS {SUBJECT_AGGREGATES}_subject ON {SUBJECT_AGGREGATES} (subject_id)",
@@ -64,8 +71,8 @@ SCHEMA_STATEMENTS = [
 # behind. The rows go as JSON parameters (orjson writes the UUIDs): psycopg would dump arrays
 # element by element in Python.
 _KEYS_PART = (
-    f"k AS (INSERT INTO {SUBJECT_KEYS} (subject_id, blind_index, wrapped_key, master_key_id)"
-    f" SELECT (r->>0)::uuid, r->>1, decode(r->>2, 'base64'), r->>3 FROM jsonb_array_elements(%b::jsonb) AS r)"
+    f"k AS (INSERT INTO {SUBJECT_KEYS} (subject_id, blind_index, wrapped_key, master_key_id, aggregate_id)"
+    f" SELECT (r->>0)::uuid, r->>1, decode(r->>2, 'base64'), r->>3, (r->>4)::uuid FROM jsonb_array_elements(%b::jsonb) AS r)"
 )
 _LINKS_PART = (
     f"l AS (INSERT INTO {SUBJECT_AGGREGATES} (aggregate_id, subject_id)"
@@ -93,14 +100,19 @@ def uuid_array(ids: Iterable[UUID]) -> str:
     return "{" + ",".join(map(str, ids)) + "}"
 
 
-_UUID4_KEEP = ~((0xC000 << 48) | (0xF000 << 64))  # the variant and version bits cleared ...
-_UUID4_SET = (0x8000 << 48) | (4 << 76)  # ... and set: RFC 4122 variant, version 4
+_RANDOM_74 = (1 << 74) - 1  # rand_a (12 bits) and rand_b (62 bits) of a version-7 UUID
+_UUID7_BITS = (7 << 76) | (0b10 << 62)  # version 7, RFC 4122 variant
 
 
-def _uuid4(random16: bytes) -> UUID:
-    """A version-4 UUID from 16 random bytes, as ``uuid.UUID(bytes=..., version=4)`` makes it,
-    without its argument checks (a new key set per submission makes one)."""
-    value = (int.from_bytes(random16, "big") & _UUID4_KEEP) | _UUID4_SET
+def _uuid7(random10: bytes, unix_ms: int) -> UUID:
+    """A version-7 UUID (RFC 9562): 48 bits of the Unix time in milliseconds, then 74 random
+    bits, made without ``uuid.UUID``'s argument checks (a new key set per submission makes
+    one). Key set ids so grow with time: each new key's entry goes at the right-hand end of
+    ``subject_keys``' primary key, and the projector reading the keys of the latest events
+    finds them together, instead of one random page each. The id says when the key set was
+    made, which its row's ``created_at`` says too; nothing of the person."""
+    rand = int.from_bytes(random10, "big") & _RANDOM_74
+    value = ((unix_ms & 0xFFFF_FFFF_FFFF) << 80) | ((rand >> 62) << 64) | (rand & ((1 << 62) - 1)) | _UUID7_BITS
     made = object.__new__(UUID)
     object.__setattr__(made, "int", value)
     object.__setattr__(made, "is_safe", SafeUUID.unknown)
@@ -139,7 +151,10 @@ class PendingKeys:
 
     def __init__(self) -> None:
         self.keys: list[tuple[UUID, str, bytes, str]] = []
-        self.links: dict[UUID, UUID] = {}
+        self.links: dict[UUID, UUID] = {}  # aggregate -> subject, for subject_aggregates
+        # The key sets this save makes, each with the aggregate it is made for (on its own row),
+        # None until the save links one to it.
+        self.made_for: dict[UUID, UUID | None] = {}
         self.reused: set[UUID] = set()
         self.subjectless: set[UUID] = set()  # aggregates of this save that have no data subject
         # The subject of each aggregate the save names, as the save found it (the shared cache
@@ -156,13 +171,29 @@ class PendingKeys:
     def __bool__(self) -> bool:
         return bool(self.keys or self.links or self.reused or self.elements)
 
+    def link(self, aggregate_id: UUID, subject_id: UUID) -> None:
+        """Tie an aggregate of the save to its subject: on the row of a key set this save makes,
+        if it has no aggregate yet, else in ``subject_aggregates``."""
+        self.of[aggregate_id] = subject_id
+        made_for = self.made_for
+        if subject_id in made_for and made_for[subject_id] is None:
+            made_for[subject_id] = aggregate_id
+        elif made_for.get(subject_id) != aggregate_id:
+            self.links[aggregate_id] = subject_id
+
+    def linked(self) -> list[UUID]:
+        """The aggregates this save ties to a subject."""
+        return [*self.links, *(a for a in self.made_for.values() if a is not None)]
+
     def added_rows(self) -> AddedRows | None:
         """Everything this save adds, as CTEs run before its INSERT (None: nothing)."""
         parts: list[str] = []
         params: list[Any] = []
         if self.keys:
             parts.append(_KEYS_PART)
-            params.append(orjson.dumps([(k[0], k[1], b2a_base64(k[2], newline=False).decode(), k[3]) for k in self.keys]).decode())
+            made_for = self.made_for
+            params.append(orjson.dumps([(k[0], k[1], b2a_base64(k[2], newline=False).decode(), k[3], made_for.get(k[0]))
+                                        for k in self.keys]).decode())
         if self.links:
             parts.append(_LINKS_PART)
             params.append(orjson.dumps(list(self.links.items())).decode())
@@ -368,9 +399,10 @@ class SubjectKeys:
     def new_subject(self, index: str, pending: PendingKeys) -> UUID:
         """A new key set for a person, written with the save (``pending``): its cipher is cached
         at once, and it is found by the person's blind index once the save has committed."""
-        fresh = random_bytes(16 + KEY_BYTES)
-        subject_id, key = _uuid4(fresh[:16]), fresh[16:]
+        fresh = random_bytes(10 + KEY_BYTES)
+        subject_id, key = _uuid7(fresh[:10], time.time_ns() // 1_000_000), fresh[10:]
         pending.keys.append((subject_id, index, self.masters.wrap(subject_id, key), self.masters.current_id))
+        pending.made_for[subject_id] = None
         cipher = pending.ciphers[subject_id] = AESGCM(key)
         pending.new_by_index[index] = subject_id
         expires = self._clock() + self.cache_seconds
@@ -397,7 +429,7 @@ class SubjectKeys:
         """A save failed: forget what it would have added, and the key sets it reused (one
         may be erased)."""
         self.forget({k[0] for k in pending.keys} | pending.reused)  # their ciphers and blind indexes
-        for aggregate_id in pending.links:
+        for aggregate_id in pending.linked():
             self._subject_of.pop(aggregate_id, None)
 
     def subjects_of(self, curs: Any, aggregate_ids: Iterable[UUID]) -> dict[UUID, UUID]:
@@ -411,8 +443,10 @@ class SubjectKeys:
             else:
                 found[aggregate_id] = subject_id
         if wanted:
-            curs.execute(f"SELECT aggregate_id, subject_id FROM {SUBJECT_AGGREGATES} WHERE aggregate_id = ANY(CAST(%s AS uuid[]))",
-                         (uuid_array(wanted),))
+            ids = uuid_array(wanted)
+            curs.execute(f"SELECT aggregate_id, subject_id FROM {SUBJECT_AGGREGATES} WHERE aggregate_id = ANY(CAST(%s AS uuid[]))"
+                         f" UNION ALL SELECT aggregate_id, subject_id FROM {SUBJECT_KEYS} WHERE aggregate_id = ANY(CAST(%s AS uuid[]))",
+                         (ids, ids))
             for row in curs.fetchall():
                 self.remember_subject(row["aggregate_id"], row["subject_id"])
                 found[row["aggregate_id"]] = row["subject_id"]
@@ -439,7 +473,9 @@ class SubjectKeys:
         return [row["aggregate_id"] for row in curs.fetchall()]
 
     def aggregates_of(self, curs: Any, subject_ids: Sequence[UUID]) -> list[UUID]:
-        curs.execute(f"SELECT aggregate_id FROM {SUBJECT_AGGREGATES} WHERE subject_id = ANY(%s)", (list(subject_ids),))
+        curs.execute(f"SELECT aggregate_id FROM {SUBJECT_AGGREGATES} WHERE subject_id = ANY(%s)"
+                     f" UNION SELECT aggregate_id FROM {SUBJECT_KEYS} WHERE subject_id = ANY(%s) AND aggregate_id IS NOT NULL",
+                     (list(subject_ids), list(subject_ids)))
         return [row["aggregate_id"] for row in curs.fetchall()]
 
 

@@ -98,7 +98,7 @@ class PersonalDataMapper(Mapper):
         for event, rule in rules:
             if rule.subject in _BY_PERSON:
                 subject_id = self._key_set_for(self.blind_index(self._person(event, rule)), pending)
-                pending.links[event.originator_id] = pending.of[event.originator_id] = subject_id
+                pending.link(event.originator_id, subject_id)
                 keys.remember_subject(event.originator_id, subject_id)
                 created.add(event.originator_id)
         unknown: set[UUID] = set()
@@ -140,9 +140,9 @@ class PersonalDataMapper(Mapper):
                     if subject_id is not None:
                         break
                 if subject_id is not None:
-                    pending.links[event.originator_id] = pending.of[event.originator_id] = subject_id
+                    pending.link(event.originator_id, subject_id)
                     keys.remember_subject(event.originator_id, subject_id)
-            if kind in (REQUEST, AGGREGATE) and subject_of(event.originator_id) is None and event.originator_id not in pending.links \
+            if kind in (REQUEST, AGGREGATE) and subject_of(event.originator_id) is None \
                     and not isinstance(event, _STRICT):
                 # No person's key: an aggregate stored before its events were encrypted (a
                 # recipient, a notice, an appointment, a receipt), or a payment or receipt with
@@ -198,7 +198,7 @@ class PersonalDataMapper(Mapper):
                 subject_id = of[originator_id]
             else:
                 subject_id = self._key_set_for(self.blind_index(self._person(event, rule)), pending)
-                pending.links[originator_id] = of[originator_id] = subject_id
+                pending.link(originator_id, subject_id)
                 keys.remember_subject(originator_id, subject_id)
             if subject_id not in ciphers:
                 known, aead = keys.cached(subject_id)  # type: ignore[arg-type]
@@ -245,7 +245,7 @@ class PersonalDataMapper(Mapper):
 
     def _needed(self, rules: Sequence[tuple[Any, Classification]], pending: PendingKeys,
                 subject_of: Callable[[UUID], UUID | None]) -> set[UUID]:
-        needed = set(pending.links.values()) | set(pending.people.values())
+        needed = set(pending.of.values()) | set(pending.people.values())
         for event, rule in rules:
             if rule.subject is None:
                 continue

@@ -46,7 +46,8 @@ Reveal = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 # In every query below, $1 is the person's national ID and $2 its keyed blind index.
 # The aggregates stored under the person's keys (live or erased).
 _KEYED = (f"SELECT sa.aggregate_id FROM {SUBJECT_AGGREGATES} sa JOIN {SUBJECT_KEYS} sk ON sk.subject_id = sa.subject_id"
-          f" WHERE sk.blind_index = $2")
+          f" WHERE sk.blind_index = $2"
+          f" UNION SELECT aggregate_id FROM {SUBJECT_KEYS} WHERE blind_index = $2 AND aggregate_id IS NOT NULL")
 # The batches (disbursement batches, tax rolls) holding elements under the person's keys.
 _BATCHES = (f"SELECT DISTINCT se.aggregate_id FROM {SUBJECT_ELEMENTS} se JOIN {SUBJECT_KEYS} sk ON sk.subject_id = se.subject_id"
             f" WHERE sk.blind_index = $2")

@@ -306,6 +306,41 @@ async def test_a_key_set_erased_by_another_process_is_not_reused_for_a_new_reque
         fresh.close()
 
 
+def test_a_new_persons_first_request_is_tied_to_its_key_set_on_the_keys_own_row(settings: Settings) -> None:
+    # A new person's save writes one row (the key set, naming the request it was made for), not
+    # a second one in subject_aggregates; their next request reuses the key set and is tied in
+    # subject_aggregates. A process that has cached nothing finds both ways, both directions.
+    import uuid
+
+    from application.commands import SubmitCommand
+    from domain.actors import Actor
+
+    def filing(body: dict[str, Any]) -> SubmitCommand:
+        key = str(uuid.uuid4())
+        return SubmitCommand(body=body, actor=Actor(sub=CITIZEN_ID, role="citizen", pid=CITIZEN_ID), request_hash=key, idempotency_key=key)
+
+    app = build_back_office(settings)
+    fresh = build_back_office(settings)
+    try:
+        first = uuid.UUID(app.submit(filing(complaint())).state["id"])
+        second = uuid.UUID(app.submit(filing(complaint(details={"subject": "ท่อตัน", "description": "ท่อระบายน้ำอุดตัน", "location": "ซอย 7"}))).state["id"])
+        with psycopg.connect(settings.database.conninfo()) as conn:
+            key_rows = conn.execute("SELECT subject_id, aggregate_id FROM subject_keys").fetchall()
+            links = dict(conn.execute("SELECT aggregate_id, subject_id FROM subject_aggregates").fetchall())
+        assert len(key_rows) == 1
+        subject, made_for = key_rows[0]
+        assert made_for == first and first not in links
+        assert links == {second: subject}
+        keys = fresh.personal_data.keys
+        with keys.reading() as curs:
+            assert keys.subjects_of(curs, [first, second]) == {first: subject, second: subject}
+            assert set(keys.aggregates_of(curs, [subject])) == {first, second}
+        assert fresh.get_request(second).applicant["name"] == NAME
+    finally:
+        app.close()
+        fresh.close()
+
+
 def test_a_save_never_uses_a_key_set_another_save_made_before_that_one_commits(settings: Settings) -> None:
     # Save A makes a key set for a person this process has never seen and is held just before
     # its transaction; save B, for the same person, runs meanwhile. B must not take A's key set

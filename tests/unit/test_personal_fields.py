@@ -338,14 +338,24 @@ def test_a_subjects_events_read_back_exactly_as_written_with_typed_values_and_a_
         app.close()
 
 
-def test_a_new_key_sets_id_is_the_version_4_uuid_of_its_random_bytes() -> None:
+def test_a_new_key_sets_id_is_a_version_7_uuid_of_the_time_and_its_random_bytes() -> None:
     import os
+    import time
     import uuid
 
-    from infrastructure.privacy.keys import _uuid4
+    from infrastructure.privacy.keys import _uuid7
 
-    for _ in range(500):
-        random16 = os.urandom(16)
-        made = _uuid4(random16)
-        assert made == uuid.UUID(bytes=random16, version=4) and made.version == 4 and made.variant == uuid.RFC_4122
-        assert str(made) == str(uuid.UUID(bytes=random16, version=4)) and hash(made) == hash(uuid.UUID(str(made)))
+    now = time.time_ns() // 1_000_000
+    made = []
+    for n in range(500):
+        random10 = os.urandom(10)
+        one = _uuid7(random10, now + n)
+        assert one.version == 7 and one.variant == uuid.RFC_4122
+        assert one.int >> 80 == now + n  # the time, in its first 48 bits
+        rand = int.from_bytes(random10, "big") & ((1 << 74) - 1)
+        assert (one.int >> 64) & 0xFFF == rand >> 62 and one.int & ((1 << 62) - 1) == rand & ((1 << 62) - 1)  # 74 random bits
+        assert one == uuid.UUID(str(one)) and hash(one) == hash(uuid.UUID(str(one))) and one.bytes == uuid.UUID(str(one)).bytes
+        made.append(one)
+    assert made == sorted(made) and len(set(made)) == 500  # later ids sort after earlier ones
+
+
