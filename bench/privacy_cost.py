@@ -39,6 +39,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -159,19 +160,45 @@ class HttpLoad:
 # CPU seconds each process spent in the HTTP rounds, by (load, encryption on), with the requests.
 HTTP_CPU: dict[tuple[str, bool], dict[str, float]] = {}
 
+# How far a system's projector is behind its log: the audit chain is handed each batch last,
+# after the views and the feed, so its head at the log's end means all three have caught up.
+BEHIND_SQL = ("SELECT (SELECT coalesce(max(notification_id), 0) FROM onestop_events)"
+              " - least((SELECT coalesce(max(notification_id), 0) FROM onestop_views_tracking),"
+              " (SELECT coalesce(max(position), 0) FROM audit_chain_head))")
+
+
+async def drain(conn, pids: dict[str, int], timeout: float = 300.0) -> tuple[float, dict[str, float]]:  # type: ignore[no-untyped-def]
+    """Wait until the projector has caught up with everything submitted (views, feed, audit
+    chain); the seconds it took and the CPU each process spent meanwhile."""
+    before, started = h.cpu_snapshot(pids), time.perf_counter()
+    while await conn.fetchval(BEHIND_SQL) > 0:
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError(f"the projector did not catch up in {timeout:.0f} s")
+        await asyncio.sleep(0.005)
+    after = h.cpu_snapshot(pids)
+    cpu = {name: after.per_server[name] - before.per_server.get(name, 0.0) for name in after.per_server}
+    cpu.update(postgres=after.postgres - before.postgres, client=after.client - before.client)
+    return time.perf_counter() - started, cpu
+
 
 async def http_rounds(names: dict[bool, str], args: argparse.Namespace) -> dict[str, dict[bool, list[float]]]:
     """Requests per second of the deployed API (``onestop api`` and ``onestop projector`` on each
     database) with encryption on and off, for each kind of load: each round is ``--http-slices``
     slices, on and off alternating slice by slice (so both meet the same load from the rest of
-    the machine); a round's rate is its requests over the time its slices took."""
+    the machine); a round's rate is its requests over the time its slices took. With
+    ``--drain`` (the default), each slice lasts until that system's projector has caught up with
+    it (views, feed and audit chain), and its CPU is counted to then: each system's projector
+    does all its own work inside its own slices, none of it in the other's."""
     import tempfile
+
+    import asyncpg
 
     import submit_throughput as st
 
     rates: dict[str, dict[bool, list[float]]] = {kind: {True: [], False: []} for kind in KINDS}
     cpu = HTTP_CPU  # read by main() for the report
     started: list[h.Child] = []
+    conns: dict[bool, Any] = {}
     saved = os.environ.get("ONESTOP_ENCRYPT_PERSONAL_DATA")
     with tempfile.TemporaryDirectory(prefix="onestop-privacy-") as log_dir:
         try:
@@ -181,9 +208,14 @@ async def http_rounds(names: dict[bool, str], args: argparse.Namespace) -> dict[
                 systems[mode] = await st.start_onestop(name, Path(log_dir), started)
             loads = {(kind, mode): HttpLoad(systems[mode], kind, 500_000_000 + 10_000_000 * (2 * i + mode))
                      for i, kind in enumerate(KINDS) for mode in (True, False)}
-            for load in loads.values():  # warm-up, not measured
+            for mode, name in names.items():
+                if args.drain:
+                    conns[mode] = await asyncpg.connect(h.db_dsn(name))
+            for (_, mode), load in loads.items():  # warm-up, not measured
                 if args.http_warmup:
                     await load.run(args.http_warmup, args.clients, measured=False)
+                if args.drain:
+                    await drain(conns[mode], systems[mode].pids)
             per_slice = max(1, args.http_requests // args.http_slices)
             for round_ in range(args.http_rounds):
                 for kind in KINDS:
@@ -198,9 +230,16 @@ async def http_rounds(names: dict[bool, str], args: argparse.Namespace) -> dict[
                             spent["requests"] += result.requests
                             for name, value in st.result_cpu(result).items():
                                 spent[name] = spent.get(name, 0.0) + value
+                            if args.drain:
+                                waited, drain_cpu = await drain(conns[mode], systems[mode].pids)
+                                seconds[mode] += waited
+                                for name, value in drain_cpu.items():
+                                    spent[name] = spent.get(name, 0.0) + value
                     for mode in (True, False):
                         rates[kind][mode].append(done[mode] / seconds[mode])
         finally:
+            for conn in conns.values():
+                await conn.close()
             h.stop_children(started)
             if saved is None:
                 os.environ.pop("ONESTOP_ENCRYPT_PERSONAL_DATA", None)
@@ -265,6 +304,8 @@ async def main() -> None:
     parser.add_argument("--http-warmup", type=int, default=200, help="requests of each HTTP load and mode first, not measured")
     parser.add_argument("--http-slices", type=int, default=5, help="slices of an HTTP round, on and off alternating")
     parser.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients")
+    parser.add_argument("--drain", action=argparse.BooleanOptionalAction, default=True,
+                        help="each HTTP slice lasts until its projector has caught up (--no-drain: until its last answer)")
     parser.add_argument("--alone-pairs", type=int, default=0, help="pairs of runs (off, on) of each system alone, per load (0: skip)")
     parser.add_argument("--alone-requests", type=int, default=10_000, help="measured requests of each run alone")
     args = parser.parse_args()

@@ -37,7 +37,7 @@ def _load_keys_of(keys: SubjectKeys, states: list[dict[str, Any]]) -> None:
     query: before a batch is revealed."""
     subjects = {subject_uuid(s) for s in (state.get(SUBJECT) for state in states) if isinstance(s, str)}
     subjects.update(subject_uuid(s) for state in states for s in (state.get(SUBJECTS) or ()) if isinstance(s, str))
-    if any(not keys.cached(s)[0] for s in subjects):
+    if any(not keys.known(s) for s in subjects):
         with keys.reading() as curs:
             keys.load(curs, subjects)
 

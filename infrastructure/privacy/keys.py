@@ -15,7 +15,10 @@
   payment of a request). A new person's save so writes one row, not two.
 
 Unwrapped keys are cached in memory (bounded, with a time to live, so that an erasure done by
-another process is honoured here within that time).
+another process is honoured here within that time): the 32 bytes of each key, and a cipher
+object only for the few used last (``HOT_CIPHERS``). A cipher object is 2.4 KB, and a key
+cache of them, filled by a new person each request, took about 150 MB, each new one on
+memory never touched before.
 """
 
 from __future__ import annotations
@@ -229,8 +232,10 @@ class MasterKeys:
         self._keys = {master_key_id(k): AESGCM(k) for k in (*previous, current)}
         self._current = AESGCM(current)
 
-    def wrap(self, subject_id: UUID, data_key: bytes) -> bytes:
-        nonce = random_bytes(NONCE_BYTES)
+    def wrap(self, subject_id: UUID, data_key: bytes, nonce: bytes | None = None) -> bytes:
+        """``data_key`` wrapped for ``subject_id``, under a fresh ``nonce`` (random if not given)."""
+        if nonce is None:
+            nonce = random_bytes(NONCE_BYTES)
         return nonce + self._current.encrypt(nonce, data_key, b"subject-key:" + subject_id.bytes)
 
     def unwrap(self, key_id: str, subject_id: UUID, wrapped: bytes) -> bytes:
@@ -267,11 +272,13 @@ class BlindIndex(SubjectIndex):
 
 
 ERASED = None  # a subject whose key is deleted: the cache remembers it as None
+HOT_CIPHERS = 256  # cipher objects kept for the keys used last (a citizen filing again and again)
 
 
 class SubjectKeys:
     """The data keys in PostgreSQL (through the event store's connection pool), with a bounded
     in-memory cache of unwrapped keys. Thread-safe."""
+
 
     def __init__(self, datastore: Any, masters: MasterKeys, *, cache_size: int = 50_000, cache_seconds: float = 300.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -281,7 +288,11 @@ class SubjectKeys:
         self.cache_seconds = cache_seconds
         self._clock = clock
         self._lock = threading.Lock()
-        self._ciphers: OrderedDict[UUID, tuple[float, AESGCM | None]] = OrderedDict()
+        # Unwrapped data keys (None: erased) with when they expire, oldest first.
+        self._keys: OrderedDict[UUID, tuple[float, bytes | None]] = OrderedDict()
+        # Cipher objects of the keys used last (emptied whole when full, and on any erasure).
+        # Only ever consulted after ``_keys`` says the key is live.
+        self._hot: dict[UUID, AESGCM] = {}
         self._subject_of: dict[UUID, UUID] = {}
         self._by_index: dict[str, tuple[float, UUID]] = {}
         # The envelopes this process opened last, with their subject and plaintext: the
@@ -309,17 +320,47 @@ class SubjectKeys:
     def cached(self, subject_id: UUID) -> tuple[bool, AESGCM | None]:
         """(known, cipher): a cipher of None for a known subject means erased. Read without the
         lock (one dictionary read is atomic): every event read or written asks this."""
-        entry = self._ciphers.get(subject_id)
+        entry = self._keys.get(subject_id)
         if entry is None or self._clock() > entry[0]:
             return False, None
-        return True, entry[1]
+        key = entry[1]
+        if key is None:
+            return True, None
+        cipher = self._hot.get(subject_id)
+        if cipher is None:
+            cipher = self._keep_hot(subject_id, AESGCM(key))
+        return True, cipher
+
+    def known(self, subject_id: UUID) -> bool:
+        """Whether the cache holds this subject's key (or knows it erased), without making a
+        cipher of it."""
+        entry = self._keys.get(subject_id)
+        return entry is not None and self._clock() <= entry[0]
+
+    def _keep_hot(self, subject_id: UUID, cipher: AESGCM) -> AESGCM:
+        hot = self._hot
+        if len(hot) >= HOT_CIPHERS:
+            hot.clear()
+        hot[subject_id] = cipher
+        return cipher
+
+    def _remember_keys(self, keys: Iterable[tuple[UUID, bytes | None]]) -> None:
+        expires = self._clock() + self.cache_seconds
+        with self._lock:
+            cache = self._keys
+            for subject_id, key in keys:
+                cache[subject_id] = (expires, key)
+                cache.move_to_end(subject_id)
+            while len(cache) > self.cache_size:
+                cache.popitem(last=False)
 
     def forget(self, subject_ids: Iterable[UUID]) -> None:
         subject_ids = set(subject_ids)
         with self._lock:
             self.opened.clear()
+            self._hot.clear()
             for subject_id in subject_ids:
-                self._ciphers.pop(subject_id, None)
+                self._keys.pop(subject_id, None)
             for index in [i for i, (_, s) in self._by_index.items() if s in subject_ids]:
                 del self._by_index[index]
         # Subjects of aggregates stay true after an erasure: only the keys go.
@@ -344,40 +385,38 @@ class SubjectKeys:
         return self.cached(subject_id)[1]
 
     def load(self, curs: Any, subject_ids: Iterable[UUID]) -> dict[UUID, AESGCM | None]:
-        """Load the keys of these subjects into the cache, in one query; returns the ones it
-        loaded (None: erased), which a caller may hold for a batch larger than the cache."""
-        wanted = [s for s in set(subject_ids) if not self.cached(s)[0]]
-        loaded: dict[UUID, AESGCM | None] = {}
+        """Load the keys of these subjects into the cache, in one query; returns the ciphers of
+        the ones it loaded (None: erased), which a caller may hold for a batch larger than the
+        cache."""
+        now, cache = self._clock(), self._keys
+        wanted = []
+        for subject_id in set(subject_ids):
+            entry = cache.get(subject_id)
+            if entry is None or now > entry[0]:
+                wanted.append(subject_id)
+        loaded: dict[UUID, AESGCM | None] = dict.fromkeys(wanted, ERASED)  # erased, unless found live below
         if not wanted:
             return loaded
-        # The ids as one uuid[] literal: psycopg would dump a list of UUIDs element by element.
-        curs.execute(f"SELECT subject_id, wrapped_key, master_key_id FROM {SUBJECT_KEYS} WHERE subject_id = ANY(CAST(%s AS uuid[]))",
-                     (uuid_array(wanted),))
-        found = {row["subject_id"]: row for row in curs.fetchall()}
-        for subject_id in wanted:
-            row = found.get(subject_id)
-            if row is None or row["wrapped_key"] is None:
-                loaded[subject_id] = ERASED
-            else:
-                loaded[subject_id] = AESGCM(self.masters.unwrap(row["master_key_id"], subject_id, bytes(row["wrapped_key"])))
-        expires = self._clock() + self.cache_seconds
-        with self._lock:
-            ciphers = self._ciphers
-            for subject_id, cipher in loaded.items():
-                ciphers[subject_id] = (expires, cipher)
-                ciphers.move_to_end(subject_id)
-            while len(ciphers) > self.cache_size:
-                ciphers.popitem(last=False)
+        # The ids as one uuid[] literal (psycopg would dump a list of UUIDs element by element),
+        # and each row names its id by its place in that list: no UUID made again per row.
+        curs.execute(f"SELECT w.n, k.wrapped_key, k.master_key_id FROM unnest(CAST(%s AS uuid[])) WITH ORDINALITY AS w(id, n)"
+                     f" JOIN {SUBJECT_KEYS} k ON k.subject_id = w.id WHERE k.wrapped_key IS NOT NULL", (uuid_array(wanted),))
+        unwrap = self.masters.unwrap
+        keys: dict[UUID, bytes | None] = dict.fromkeys(wanted, ERASED)
+        for row in curs.fetchall():
+            subject_id = wanted[row["n"] - 1]
+            key = keys[subject_id] = unwrap(row["master_key_id"], subject_id, bytes(row["wrapped_key"]))
+            loaded[subject_id] = self._keep_hot(subject_id, AESGCM(key))  # the feed opens them next
+        self._remember_keys(keys.items())
         return loaded
 
     def subject_for_index(self, index: str) -> UUID | None:
         """The key set this process last used for the person with this blind index, if still
-        cached and live here."""
-        with self._lock:
-            entry = self._by_index.get(index)
-            if entry is None or self._clock() > entry[0]:
-                return None
-            return entry[1]
+        cached and live here. Read without the lock, as ``cached`` is: one dictionary read."""
+        entry = self._by_index.get(index)
+        if entry is None or self._clock() > entry[0]:
+            return None
+        return entry[1]
 
     def subjects_for_indexes(self, curs: Any, indexes: Sequence[str]) -> dict[str, UUID]:
         """The newest live key set of each of these people (by blind index) that has one, in
@@ -397,19 +436,21 @@ class SubjectKeys:
         return found
 
     def new_subject(self, index: str, pending: PendingKeys) -> UUID:
-        """A new key set for a person, written with the save (``pending``): its cipher is cached
+        """A new key set for a person, written with the save (``pending``): its key is cached
         at once, and it is found by the person's blind index once the save has committed."""
-        fresh = random_bytes(10 + KEY_BYTES)
-        subject_id, key = _uuid7(fresh[:10], time.time_ns() // 1_000_000), fresh[10:]
-        pending.keys.append((subject_id, index, self.masters.wrap(subject_id, key), self.masters.current_id))
+        fresh = random_bytes(10 + KEY_BYTES + NONCE_BYTES)  # the id's random bits, the key, the wrapping's nonce
+        subject_id, key = _uuid7(fresh[:10], time.time_ns() // 1_000_000), fresh[10:10 + KEY_BYTES]
+        masters = self.masters
+        pending.keys.append((subject_id, index, masters.wrap(subject_id, key, fresh[10 + KEY_BYTES:]), masters.current_id))
         pending.made_for[subject_id] = None
-        cipher = pending.ciphers[subject_id] = AESGCM(key)
+        pending.ciphers[subject_id] = self._keep_hot(subject_id, AESGCM(key))
         pending.new_by_index[index] = subject_id
         expires = self._clock() + self.cache_seconds
         with self._lock:
-            self._ciphers[subject_id] = (expires, cipher)  # a new key: it goes last
-            if len(self._ciphers) > self.cache_size:
-                self._ciphers.popitem(last=False)
+            cache = self._keys
+            cache[subject_id] = (expires, key)  # a new key: it goes last
+            if len(cache) > self.cache_size:
+                cache.popitem(last=False)
         return subject_id
 
     def published(self, pending: PendingKeys) -> None:

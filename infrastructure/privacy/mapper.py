@@ -127,7 +127,7 @@ class PersonalDataMapper(Mapper):
         else:
             self._resolve_people(people, pending)
             needed = self._needed(rules, pending, subject_of)
-            if any(s not in pending.ciphers and not keys.cached(s)[0] for s in needed):
+            if any(s not in pending.ciphers and not keys.known(s) for s in needed):
                 with keys.reading() as curs:
                     pending.ciphers.update(keys.load(curs, needed))
         for event, rule in rules:
@@ -185,7 +185,7 @@ class PersonalDataMapper(Mapper):
                 return None
             elif not (created is not None and event.originator_id in created):
                 subject_id = keys.subject_of(event.originator_id)
-                if subject_id is None or not keys.cached(subject_id)[0]:
+                if subject_id is None or not keys.known(subject_id):
                     return None
                 of[event.originator_id] = subject_id  # the save's own copy: the cache may be emptied meanwhile
         ciphers = pending.ciphers

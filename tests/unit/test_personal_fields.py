@@ -281,6 +281,31 @@ def test_an_envelope_opened_a_moment_ago_is_not_decrypted_again_but_never_outliv
     assert feed.open_event(subject, orjson.loads(stored), Counting()) == plain and len(decrypted) == 2
 
 
+def test_the_key_cache_keeps_32_byte_keys_and_cipher_objects_only_for_the_keys_used_last() -> None:
+    """A cipher object is 2.4 KB: the cache keeps each key's 32 bytes, and cipher objects only
+    for the last few keys used. A key whose cipher object was let go still encrypts and
+    decrypts the same; an erasure leaves no cipher behind."""
+    import base64
+    import os
+    from uuid import uuid4
+
+    from infrastructure.privacy.keys import HOT_CIPHERS, PendingKeys, SubjectKeys
+
+    keys = SubjectKeys(None, MasterKeys(base64.b64decode(KEY_A)))
+    pending = PendingKeys()
+    first = keys.new_subject("index-0", pending)
+    nonce = os.urandom(12)
+    sealed = pending.ciphers[first].encrypt(nonce, b"plain", b"aad")
+    people = [keys.new_subject(f"index-{n}", pending) for n in range(1, 2 * HOT_CIPHERS)]
+    assert all(type(key) is bytes and len(key) == 32 for _, key in keys._keys.values())
+    assert len(keys._keys) == 2 * HOT_CIPHERS and len(keys._hot) <= HOT_CIPHERS and first not in keys._hot
+    known, cipher = keys.cached(first)  # made again from its 32 bytes
+    assert known and cipher is not pending.ciphers[first] and cipher.decrypt(nonce, sealed, b"aad") == b"plain"
+    assert keys.cached(first)[1] is cipher and keys.known(people[-1]) and not keys.known(uuid4())
+    keys.forget([first])
+    assert keys.cached(first) == (False, None) and not keys.known(first) and keys._hot == {}
+
+
 def test_a_subjects_events_read_back_exactly_as_written_with_typed_values_and_a_broken_state_fails_as_before() -> None:
     """Events of one data subject are read in one pass (parse, open the envelope, revive typed
     values, make the event as eventsourcing does): they come back equal to what was saved,
