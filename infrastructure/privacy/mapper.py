@@ -316,7 +316,8 @@ class PersonalDataMapper(Mapper):
             if forms is None:
                 if len(self._forms) >= 10_000:
                     self._forms.clear()
-                forms = self._forms[subject_id] = (str(subject_id), subject_id.bytes + EVENT_AAD)
+                # The id as text by orjson (what str() writes, in less than half its time).
+                forms = self._forms[subject_id] = (orjson.dumps(subject_id)[1:-1].decode(), subject_id.bytes + EVENT_AAD)
             state = {SUBJECT: forms[0]}
             state.update(vars(domain_event))
             aead = ciphers.get(subject_id, LOOKUP)

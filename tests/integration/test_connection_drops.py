@@ -18,7 +18,7 @@ import pytest
 from infrastructure.jobs.dispatcher import TOPICS as DISPATCHER_TOPICS
 from infrastructure.eventstore.following import FAILURE_EXIT_STATUS, statuses
 from tests.conftest import ROOT
-from tests.integration.jobs_harness import ADMIN, JobsStack, eventually, token
+from tests.integration.jobs_harness import ADMIN, JobsStack, eventually, process_log, token
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
 
@@ -32,6 +32,22 @@ def _terminate(stack: JobsStack, only_listening: bool = False) -> int:
             f" AND pid <> pg_backend_pid(){where}"
         ).fetchall()
     return len(rows)
+
+
+async def _running(*processes: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Wait until each process has said it is running (its first line of service): a connection
+    dropped while a process still starts makes it exit for its supervisor to start again, which
+    is not what these tests are about (the stack's processes have no supervisor)."""
+    said = {"worker": "worker running", "dispatcher": "dispatcher following the event log",
+            "webhooks": "webhook dispatcher following the published feed"}
+
+    async def all_running() -> bool:
+        for process in processes:
+            assert process.poll() is None, f"a process ended while starting:\n{process_log(process)}"
+            if said[process.args[3]] not in process.log_path.read_text(errors="replace"):  # type: ignore[attr-defined]
+                return False
+        return True
+    await eventually(all_running, timeout, interval=0.05, what="the stack's processes to be running")
 
 
 def _positions(stack: JobsStack) -> tuple[int, int, int, int]:
@@ -119,9 +135,7 @@ async def _all_in(stack: JobsStack, ids: list[str], statuses_: set[str], timeout
 async def test_the_projector_and_the_dispatcher_survive_every_connection_dropped_twice_while_requests_flow(jobs_stack: JobsStack) -> None:
     stack = jobs_stack
     await stack.set_faults(stack.registry_url, latency_ms=100)
-    stack.start("dispatcher")
-    stack.start("worker")
-    stack.start("webhooks")
+    await _running(stack.start("dispatcher"), stack.start("worker"), stack.start("webhooks"))
     people, houses = await _people(stack, 45)
     ids = await _wave(stack, people[:15], houses)
     assert _terminate(stack) >= 4
@@ -165,8 +179,7 @@ async def test_the_projector_and_the_dispatcher_survive_every_connection_dropped
 
 async def test_with_only_the_listen_connections_dropped_the_followers_listen_again(jobs_stack: JobsStack) -> None:
     stack = jobs_stack
-    stack.start("dispatcher")
-    stack.start("worker")
+    await _running(stack.start("dispatcher"), stack.start("worker"))
     people, houses = await _people(stack, 20)
     first = await _wave(stack, people[:10], houses)
     await _all_in(stack, first, {"in_review"}, 60)
