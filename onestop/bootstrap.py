@@ -132,7 +132,8 @@ def install_personal_data(settings: Settings, app: BackOffice) -> None:
 
     blind_index = BlindIndex(settings.require_blind_index_key())
     keys = SubjectKeys(datastore(app), MasterKeys(settings.require_master_key(), settings.master_key_previous),
-                       cache_size=settings.key_cache_size, cache_seconds=settings.key_cache_seconds)
+                       cache_size=settings.key_cache_size, cache_seconds=settings.key_cache_seconds,
+                       events_table=app.recorder.events_table_name)
     mapper = install(app, keys, blind_index) if settings.encrypt_personal_data else None
     app.personal_data = PostgresPersonalData(app, keys, blind_index, mapper)
 
