@@ -104,6 +104,17 @@ _CHECK_LIVE = (
 _LIVE = b"(SELECT ok FROM g)"
 
 
+# The live keys of a list of key sets, one uuid[] literal (psycopg would dump a list of UUIDs
+# element by element), each row naming its key set by its place in that list (no UUID parsed
+# again per row). One primary-key lookup per id: the LATERAL subquery with its LIMIT is not
+# folded into a join, which the planner would run as a scan of the whole table.
+LOAD_KEYS = (
+    "SELECT w.n, k.wrapped_key, k.master_key_id FROM unnest(CAST(%s AS uuid[])) WITH ORDINALITY AS w(id, n)"
+    f" CROSS JOIN LATERAL (SELECT wrapped_key, master_key_id FROM {SUBJECT_KEYS}"
+    " WHERE subject_id = w.id AND wrapped_key IS NOT NULL LIMIT 1) AS k"
+)
+
+
 def uuid_array(ids: Iterable[UUID]) -> str:
     """UUIDs as one PostgreSQL array literal, a single text parameter (``CAST(%s AS uuid[])``):
     psycopg dumps a list of UUIDs element by element, in Python (orjson writes them in one call,
@@ -406,10 +417,7 @@ class SubjectKeys:
         loaded: dict[UUID, AESGCM | None] = dict.fromkeys(wanted, ERASED)  # erased, unless found live below
         if not wanted:
             return loaded
-        # The ids as one uuid[] literal (psycopg would dump a list of UUIDs element by element),
-        # and each row names its id by its place in that list: no UUID made again per row.
-        curs.execute(f"SELECT w.n, k.wrapped_key, k.master_key_id FROM unnest(CAST(%s AS uuid[])) WITH ORDINALITY AS w(id, n)"
-                     f" JOIN {SUBJECT_KEYS} k ON k.subject_id = w.id WHERE k.wrapped_key IS NOT NULL", (uuid_array(wanted),))
+        curs.execute(LOAD_KEYS, (uuid_array(wanted),))
         unwrap = self.masters.unwrap
         keys: dict[UUID, bytes | None] = dict.fromkeys(wanted, ERASED)
         for row in curs.fetchall():

@@ -447,3 +447,26 @@ def test_saves_stay_encrypted_while_other_threads_empty_the_caches(settings: Set
         assert payments  # the flyer permits' payments, each under its applicant's key
     finally:
         app.close()
+
+
+def test_reading_a_batchs_keys_looks_each_up_by_its_key_never_scanning_the_table(settings: Settings) -> None:
+    # The projector reads each batch's new keys: a scan of subject_keys per batch would grow with
+    # every person ever filed. The planner is asked on a table of 20,000 key sets.
+    import json
+    import uuid
+
+    from infrastructure.privacy.keys import LOAD_KEYS, uuid_array
+
+    app = build_back_office(settings)
+    try:
+        with psycopg.connect(settings.database.conninfo(), autocommit=True) as conn:
+            conn.execute("INSERT INTO subject_keys (subject_id, blind_index, wrapped_key, master_key_id)"
+                         " SELECT gen_random_uuid(), md5(g::text), 'k', 'm' FROM generate_series(1, 20000) AS g")
+            conn.execute("ANALYZE subject_keys")
+            ids = [row[0] for row in conn.execute("SELECT subject_id FROM subject_keys LIMIT 100")] + [uuid.uuid4()]
+            plan = json.dumps(conn.execute("EXPLAIN (FORMAT JSON) " + LOAD_KEYS, (uuid_array(ids),)).fetchone()[0])
+            found = conn.execute(LOAD_KEYS, (uuid_array(ids),)).fetchall()
+        assert '"Seq Scan"' not in plan and "subject_keys_pkey" in plan, plan
+        assert sorted(n for n, _, _ in found) == list(range(1, 101))  # each found key names its place; the unknown id none
+    finally:
+        app.close()
