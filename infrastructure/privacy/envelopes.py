@@ -24,12 +24,11 @@ from uuid import UUID
 import orjson
 from cryptography.exceptions import InvalidTag
 
-from infrastructure.privacy.keys import NONCE_BYTES, SUBJECT_PREFIX, SubjectKeys, random_bytes
+from infrastructure.privacy.keys import NONCE_BYTES, SUBJECT, SUBJECT_PREFIX, SubjectKeys, random_bytes
 
 ERASED = "[erased]"
 ENVELOPE = "_pd_"
 KEYS = "_keys_"
-SUBJECT = "_subject_"
 SUBJECTS = "_subjects_"  # a batch event: the key sets of its elements (for loading them in one query)
 ELEMENT = "_pe_"  # an element's envelope: {"_pe_": ..., "_s_": subject, "_at_": [personal positions]}
 ELEMENT_SUBJECT = "_s_"
@@ -37,7 +36,6 @@ ELEMENT_AT = "_at_"
 SEALED = "_sealed_"  # an event's envelope: the fields it holds, each with its dict's keys or null
 ACTOR_SUB = "actor.sub"
 EVENT_AAD = b"\0event"  # after the subject id: an event's envelope (a field name never holds NUL)
-assert SUBJECT_PREFIX == b'{"' + SUBJECT.encode() + b'":"'  # keys.SUBJECT_PREFIX: how a subject's stored event starts
 SUBJECTS_PREFIX = b'{"' + SUBJECTS.encode() + b'":['
 LOOKUP = object()
 OPENED_KEPT = 4096  # envelopes whose plaintext is kept for a second reader (``SubjectKeys.opened``)

@@ -46,8 +46,9 @@ SUBJECT_KEYS = "subject_keys"
 SUBJECT_AGGREGATES = "subject_aggregates"
 SUBJECT_ELEMENTS = "subject_elements"
 KEY_BYTES = 32
-# How a stored event of one data subject starts: the id of its key set comes next, as text.
-SUBJECT_PREFIX = b'{"_subject_":"'
+# A stored event of one data subject starts with ``"_subject_": "<its key set's id>"``.
+SUBJECT = "_subject_"
+SUBJECT_PREFIX = b'{"' + SUBJECT.encode() + b'":"'
 NONCE_BYTES = 12
 
 SCHEMA_STATEMENTS = [
@@ -65,7 +66,6 @@ SCHEMA_STATEMENTS = [
     # subject or blind index); the other way, from the aggregate, its own stored events name
     # the key set (``SubjectKeys.subjects_of``), so it needs no index of its own.
     f"ALTER TABLE {SUBJECT_KEYS} ADD COLUMN IF NOT EXISTS aggregate_id uuid",
-    f"DROP INDEX IF EXISTS {SUBJECT_KEYS}_aggregate",
     f"""CREATE TABLE IF NOT EXISTS {SUBJECT_AGGREGATES} (
         aggregate_id uuid PRIMARY KEY, subject_id uuid NOT NULL)""",
     f"CREATE INDEX IF NOT EXISTS {SUBJECT_AGGREGATES}_subject ON {SUBJECT_AGGREGATES} (subject_id)",
@@ -298,7 +298,6 @@ class SubjectKeys:
     """The data keys in PostgreSQL (through the event store's connection pool), with a bounded
     in-memory cache of unwrapped keys. Thread-safe."""
 
-
     def __init__(self, datastore: Any, masters: MasterKeys, *, cache_size: int = 50_000, cache_seconds: float = 300.0,
                  clock: Callable[[], float] = time.monotonic, events_table: str | None = None) -> None:
         self.datastore = datastore
@@ -462,12 +461,7 @@ class SubjectKeys:
         pending.made_for[subject_id] = None
         pending.ciphers[subject_id] = self._keep_hot(subject_id, AESGCM(key))
         pending.new_by_index[index] = subject_id
-        expires = self._clock() + self.cache_seconds
-        with self._lock:
-            cache = self._keys
-            cache[subject_id] = (expires, key)  # a new key: it goes last
-            if len(cache) > self.cache_size:
-                cache.popitem(last=False)
+        self._remember_keys([(subject_id, key)])
         return subject_id
 
     def published(self, pending: PendingKeys) -> None:
@@ -504,7 +498,8 @@ class SubjectKeys:
             curs.execute(f"SELECT aggregate_id, subject_id FROM {SUBJECT_AGGREGATES} WHERE aggregate_id = ANY(CAST(%s AS uuid[]))",
                          (uuid_array(wanted),))
             rows = [(row["aggregate_id"], row["subject_id"]) for row in curs.fetchall()]
-            rest = [a for a in wanted if a not in {aggregate_id for aggregate_id, _ in rows}]
+            tied = {aggregate_id for aggregate_id, _ in rows}
+            rest = [a for a in wanted if a not in tied]
             if rest and self.events_table is not None:
                 # An aggregate a key set was made for is tied on the key's own row: its stored
                 # events name the key set (the first that has one; an event with nothing
